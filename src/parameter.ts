@@ -1,0 +1,185 @@
+/**
+ * {@linkcode Parameter}: one named tensor of a {@linkcode ParameterStore},
+ * with its data, gradient and optimizer state in the store's shared memory.
+ *
+ * @module
+ */
+
+import { formatValue } from "./_format.ts";
+import type { ParameterStore } from "./parameter_store.ts";
+
+/** Where a parameter's three slots are: the store's bookkeeping, internal. */
+export interface ParameterSlots {
+  /** The store that owns the memory. */
+  readonly store: ParameterStore;
+  /** Position in the store, in order of `add`. */
+  readonly index: number;
+  /** Index of the arena that holds all three slots. */
+  readonly arena: number;
+  /** Element offset of the data slot in the arena's float32 view. */
+  readonly data: number;
+  /** Element offset of the gradient slot. */
+  readonly grad: number;
+  /** Element offset of the exp_avg slot. */
+  readonly expAvg: number;
+  /** The data slot. */
+  readonly dataView: Float32Array;
+  /** The gradient slot, meaningful only while `hasGrad`. */
+  readonly gradView: Float32Array;
+  /** The exp_avg slot, meaningful only while an optimizer holds state. */
+  readonly expAvgView: Float32Array;
+  /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
+  hasGrad: boolean;
+  /** Whether the parameter is trained at all. */
+  requiresGrad: boolean;
+  /** The optimizer that owns the exp_avg slot, if any. */
+  owner: object | undefined;
+}
+
+const slotsOf = new WeakMap<Parameter, ParameterSlots>();
+
+/**
+ * The store's bookkeeping for `param`; internal to this package.
+ *
+ * @param param A parameter made by a store.
+ * @returns Its slots.
+ */
+export function parameterSlots(param: Parameter): ParameterSlots {
+  const slots = slotsOf.get(param);
+  if (slots === undefined) {
+    throw new TypeError(
+      `Cannot use ${
+        formatValue(param)
+      } as a parameter: parameters are made by ParameterStore.add()`,
+    );
+  }
+  return slots;
+}
+
+/**
+ * One named tensor: a float32 view of its data in shared memory, an optional
+ * gradient (torch's `grad`, `null` when absent) and whether it is trained.
+ *
+ * Parameters are made by {@linkcode ParameterStore.add}, never constructed
+ * directly.
+ *
+ * @example Gradients follow torch's `None` semantics
+ * ```ts
+ * import { ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const w = store.add("fc.weight", [2, 3], [1, 2, 3, 4, 5, 6]);
+ * assert.deepEqual(w.shape, [2, 3]);
+ * assert.equal(w.grad, null); // no gradient yet
+ *
+ * w.grad = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]; // copied into shared memory
+ * assert.equal(w.grad!.length, 6);
+ *
+ * w.grad = null; // no gradient this step: the optimizer skips `w`
+ * w.ensureGrad().fill(1); // a zeroed gradient slot to write into
+ * assert.deepEqual([...w.grad!], [1, 1, 1, 1, 1, 1]);
+ * ```
+ */
+export class Parameter {
+  /** The name, unique in its store; metrics and state dicts are keyed by it. */
+  readonly name: string;
+  /** The shape; `[]` is a scalar. */
+  readonly shape: readonly number[];
+  /** The number of elements, the product of `shape`. */
+  readonly size: number;
+
+  /**
+   * Internal: use {@linkcode ParameterStore.add}.
+   *
+   * @param name The name.
+   * @param shape The shape, already validated.
+   * @param slots The store's bookkeeping.
+   */
+  constructor(name: string, shape: readonly number[], slots: ParameterSlots) {
+    this.name = name;
+    this.shape = Object.freeze([...shape]);
+    this.size = slots.dataView.length;
+    slotsOf.set(this, slots);
+  }
+
+  /** The values: a float32 view into the store's shared memory (write into it freely). */
+  get data(): Float32Array {
+    return parameterSlots(this).dataView;
+  }
+
+  /**
+   * The gradient: a float32 view into shared memory, or `null` when there is
+   * none this step (torch's `grad is None`).
+   *
+   * Assigning an array copies it into the shared gradient slot and marks the
+   * gradient present; assigning `null` marks it absent.
+   *
+   * @throws {RangeError} When the assigned array's length is not `size`.
+   * @throws {TypeError} When the assigned value is not array-like or `null`.
+   */
+  get grad(): Float32Array | null {
+    const slots = parameterSlots(this);
+    return slots.hasGrad ? slots.gradView : null;
+  }
+
+  set grad(values: ArrayLike<number> | null) {
+    const slots = parameterSlots(this);
+    if (values === null) {
+      slots.hasGrad = false;
+      return;
+    }
+    if (typeof values !== "object" || typeof values.length !== "number") {
+      throw new TypeError(
+        `Cannot set the gradient of parameter '${this.name}' as it must be an array of numbers or null: current value is ${
+          formatValue(values)
+        }`,
+      );
+    }
+    if (values.length !== this.size) {
+      throw new RangeError(
+        `Cannot set the gradient of parameter '${this.name}' as its length must be ${this.size}: current length is ${values.length}`,
+      );
+    }
+    slots.gradView.set(values);
+    slots.hasGrad = true;
+  }
+
+  /**
+   * The shared gradient slot, zeroed first if no gradient was present, for
+   * producers that write gradients in place (no copy).
+   *
+   * @returns The gradient view, now marked present.
+   */
+  ensureGrad(): Float32Array {
+    const slots = parameterSlots(this);
+    if (!slots.hasGrad) {
+      slots.gradView.fill(0);
+      slots.hasGrad = true;
+    }
+    return slots.gradView;
+  }
+
+  /**
+   * Whether the optimizer trains this parameter (torch's `requires_grad`).
+   * When `false`, steps leave its data and state alone even if it has a
+   * gradient.
+   *
+   * @default {true}
+   * @throws {TypeError} When the assigned value is not a boolean.
+   */
+  get requiresGrad(): boolean {
+    return parameterSlots(this).requiresGrad;
+  }
+
+  set requiresGrad(value: boolean) {
+    if (typeof value !== "boolean") {
+      throw new TypeError(
+        `Cannot set 'requiresGrad' of parameter '${this.name}' as it must be a boolean: current value is ${
+          formatValue(value)
+        }`,
+      );
+    }
+    parameterSlots(this).requiresGrad = value;
+  }
+}

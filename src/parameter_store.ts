@@ -1,0 +1,300 @@
+/**
+ * {@linkcode ParameterStore}: the shared memory that holds every parameter,
+ * gradient and exp_avg slot of a model.
+ *
+ * @module
+ */
+
+import { formatValue } from "./_format.ts";
+import {
+  alignUp,
+  Arena,
+  MAX_ARENA_BYTES,
+  PAGE_BYTES,
+  sharedMemoryAvailable,
+  SLOT_ALIGN,
+} from "./arena.ts";
+import { Parameter, type ParameterSlots } from "./parameter.ts";
+
+/** Options of {@linkcode ParameterStore}. */
+export interface ParameterStoreOptions {
+  /**
+   * The most bytes one arena (one `WebAssembly.Memory`) may hold: a multiple
+   * of 65,536 up to 4 GiB, the wasm32 limit. A store larger than this spreads
+   * its parameters over several arenas; each parameter's three slots stay in
+   * one arena. Lower it to exercise several arenas with small models.
+   *
+   * @default {4294967296}
+   */
+  arenaBytes?: number;
+  /**
+   * Whether to use shared memory (a `SharedArrayBuffer`), which workers need.
+   * `false` gives plain memory, as used where shared memory is unavailable.
+   *
+   * @default {true where the runtime has SharedArrayBuffer}
+   */
+  shared?: boolean;
+}
+
+const storeState = new WeakMap<ParameterStore, { arenas: Arena[]; users: number }>();
+
+/**
+ * The arenas of `store`; internal to this package.
+ *
+ * @param store A store.
+ * @returns Its arenas, in order.
+ */
+export function storeArenas(store: ParameterStore): readonly Arena[] {
+  return storeState.get(store)!.arenas;
+}
+
+/**
+ * Marks `store` as in use by an optimizer (no more `add` until released);
+ * internal to this package.
+ *
+ * @param store A store.
+ * @param delta `1` to acquire, `-1` to release.
+ */
+export function useStore(store: ParameterStore, delta: 1 | -1): void {
+  storeState.get(store)!.users += delta;
+}
+
+/**
+ * Owns the shared memory of a model: each parameter's data, gradient and
+ * exp_avg slots, 64-byte aligned in a `WebAssembly.Memory` whose buffer is a
+ * `SharedArrayBuffer`, so kernels update them in place and workers share
+ * them without a copy.
+ *
+ * Add every parameter before building an optimizer over the store: while an
+ * optimizer uses it (until its `close()`), `add` throws, because the
+ * optimizer's kernels and workers were given the memory as it was.
+ *
+ * @example Build a two-layer model's parameters
+ * ```ts
+ * import { ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const w = store.add("fc1.weight", [4, 3], Array.from({ length: 12 }, (_, i) => i / 10));
+ * const b = store.add("fc1.bias", [3]); // zeros
+ *
+ * assert.equal(store.size, 15);
+ * assert.equal(store.get("fc1.bias"), b);
+ * assert.ok(w.data.buffer instanceof SharedArrayBuffer);
+ * assert.equal(w.data.byteOffset % 16, 0);
+ * assert.deepEqual([...b.data], [0, 0, 0]);
+ * ```
+ */
+export class ParameterStore implements Iterable<Parameter> {
+  readonly #parameters: Parameter[] = [];
+  readonly #byName = new Map<string, Parameter>();
+  readonly #arenaBytes: number;
+  readonly #shared: boolean;
+  #size = 0;
+
+  /**
+   * Makes an empty store.
+   *
+   * @param options Arena limit and memory kind.
+   * @throws {RangeError} When `arenaBytes` is not a multiple of 65,536 in
+   * [65,536, 4 GiB], or `shared` is asked for where it is unavailable.
+   * @throws {TypeError} When `shared` is not a boolean.
+   */
+  constructor(options: ParameterStoreOptions = {}) {
+    const arenaBytes = options.arenaBytes ?? MAX_ARENA_BYTES;
+    if (
+      typeof arenaBytes !== "number" || !Number.isInteger(arenaBytes) ||
+      arenaBytes < PAGE_BYTES || arenaBytes > MAX_ARENA_BYTES || arenaBytes % PAGE_BYTES !== 0
+    ) {
+      throw new RangeError(
+        `Cannot create parameter store as 'arenaBytes' must be a multiple of 65536 in [65536, 4294967296]: current value is ${
+          formatValue(arenaBytes)
+        }`,
+      );
+    }
+    const available = sharedMemoryAvailable();
+    const shared = options.shared ?? available;
+    if (typeof shared !== "boolean") {
+      throw new TypeError(
+        `Cannot create parameter store as 'shared' must be a boolean: current value is ${
+          formatValue(shared)
+        }`,
+      );
+    }
+    if (shared && !available) {
+      throw new RangeError(
+        "Cannot create parameter store as 'shared' is true but this runtime has no shared WebAssembly memory",
+      );
+    }
+    this.#arenaBytes = arenaBytes;
+    this.#shared = shared;
+    storeState.set(this, { arenas: [], users: 0 });
+  }
+
+  /** Whether the memory is shared (a `SharedArrayBuffer`), so workers can use it. */
+  get shared(): boolean {
+    return this.#shared;
+  }
+
+  /** The total number of elements over all parameters. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The parameters, in the order they were added (a copy). */
+  get parameters(): Parameter[] {
+    return [...this.#parameters];
+  }
+
+  /** The number of arenas (memories) the parameters occupy. */
+  get arenaCount(): number {
+    return storeArenas(this).length;
+  }
+
+  /** Bytes of memory in use, slots and alignment padding included. */
+  get byteLength(): number {
+    return storeArenas(this).reduce((total, arena) => total + arena.usedBytes, 0);
+  }
+
+  /**
+   * Adds a parameter with slots for its data, gradient and exp_avg.
+   *
+   * @param name A unique, non-empty name (metrics and state dicts use it).
+   * @param shape Positive integer dimensions; `[]` is a scalar.
+   * @param initial Initial values, copied; zeros when omitted.
+   * @returns The new parameter, its data a view into shared memory.
+   * @throws {TypeError} When `name` is not a non-empty string, `shape` not an
+   * array, or `initial` not array-like.
+   * @throws {RangeError} When the name is taken, a dimension is not a positive
+   * integer, `initial` has the wrong length, the parameter cannot fit in one
+   * arena, or an optimizer uses the store.
+   */
+  add(name: string, shape: readonly number[], initial?: ArrayLike<number>): Parameter {
+    const size = this.#validate(name, shape, initial);
+    const slotBytes = alignUp(size * 4, SLOT_ALIGN);
+    const { arenaIndex, arena, base } = this.#allocate(name, 3 * slotBytes);
+    const slots: ParameterSlots = {
+      store: this,
+      index: this.#parameters.length,
+      arena: arenaIndex,
+      data: base / 4,
+      grad: (base + slotBytes) / 4,
+      expAvg: (base + 2 * slotBytes) / 4,
+      dataView: arena.view(base, size),
+      gradView: arena.view(base + slotBytes, size),
+      expAvgView: arena.view(base + 2 * slotBytes, size),
+      hasGrad: false,
+      requiresGrad: true,
+      owner: undefined,
+    };
+    if (initial !== undefined) slots.dataView.set(initial);
+    const param = new Parameter(name, shape, slots);
+    this.#parameters.push(param);
+    this.#byName.set(name, param);
+    this.#size += size;
+    return param;
+  }
+
+  /**
+   * The parameter called `name`.
+   *
+   * @param name A parameter name.
+   * @returns The parameter, or `undefined` when there is none.
+   */
+  get(name: string): Parameter | undefined {
+    return this.#byName.get(name);
+  }
+
+  /**
+   * Whether `param` was made by this store.
+   *
+   * @param param A parameter.
+   * @returns `true` when this store owns its memory.
+   */
+  has(param: Parameter): boolean {
+    return this.#byName.get(param.name) === param;
+  }
+
+  /** Iterates the parameters in the order they were added. */
+  [Symbol.iterator](): Iterator<Parameter> {
+    return this.#parameters[Symbol.iterator]();
+  }
+
+  #validate(name: string, shape: readonly number[], initial?: ArrayLike<number>): number {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new TypeError(
+        `Cannot add parameter as 'name' must be a non-empty string: current value is ${
+          formatValue(name)
+        }`,
+      );
+    }
+    if (storeState.get(this)!.users > 0) {
+      throw new RangeError(
+        `Cannot add parameter '${name}' as an optimizer uses this store: add every parameter before building the optimizer, or close it first`,
+      );
+    }
+    if (this.#byName.has(name)) {
+      throw new RangeError(`Cannot add parameter '${name}' as the name is already taken`);
+    }
+    if (!Array.isArray(shape)) {
+      throw new TypeError(
+        `Cannot add parameter '${name}' as 'shape' must be an array: current value is ${
+          formatValue(shape)
+        }`,
+      );
+    }
+    for (const [i, dim] of shape.entries()) {
+      if (typeof dim !== "number" || !Number.isInteger(dim) || dim <= 0) {
+        throw new RangeError(
+          `Cannot add parameter '${name}' as 'shape[${i}]' must be a positive integer: current value is ${
+            formatValue(dim)
+          }`,
+        );
+      }
+    }
+    const size = shape.reduce((product: number, dim: number) => product * dim, 1);
+    if (3 * alignUp(size * 4, SLOT_ALIGN) > this.#arenaBytes) {
+      throw new RangeError(
+        `Cannot add parameter '${name}' as its ${size} elements need ${
+          3 * alignUp(size * 4, SLOT_ALIGN)
+        } bytes of slots, more than one arena holds (${this.#arenaBytes} bytes)`,
+      );
+    }
+    if (initial !== undefined) {
+      if (initial === null || typeof initial !== "object" || typeof initial.length !== "number") {
+        throw new TypeError(
+          `Cannot add parameter '${name}' as 'initial' must be an array of numbers: current value is ${
+            formatValue(initial)
+          }`,
+        );
+      }
+      if (initial.length !== size) {
+        throw new RangeError(
+          `Cannot add parameter '${name}' as 'initial' must have ${size} values: current length is ${initial.length}`,
+        );
+      }
+    }
+    return size;
+  }
+
+  /** Hands out `bytes` from the last arena, or from a new one when it is full. */
+  #allocate(name: string, bytes: number): { arenaIndex: number; arena: Arena; base: number } {
+    const arenas = storeState.get(this)!.arenas;
+    try {
+      const last = arenas.at(-1);
+      const base = last?.allocate(bytes);
+      if (last !== undefined && base !== undefined) {
+        return { arenaIndex: arenas.length - 1, arena: last, base };
+      }
+      const arena = Arena.open(bytes, this.#arenaBytes, this.#shared, last?.limitBytes ?? 0);
+      arenas.push(arena);
+      return { arenaIndex: arenas.length - 1, arena, base: arena.allocate(bytes)! };
+    } catch (error) {
+      throw new RangeError(
+        `Cannot add parameter '${name}' as ${bytes} bytes of memory could not be allocated: ${
+          error instanceof Error ? error.message : String(error)
+        }`,
+      );
+    }
+  }
+}
