@@ -1,0 +1,94 @@
+/**
+ * The scalar `js` kernel: the update rule written out element by element in
+ * float32, exactly as torch's CPU kernels compute it. It is readable first
+ * and fast second, and it is the oracle the faster kernels are tested on.
+ *
+ * @module
+ */
+
+import { lerpF32, signF32 } from "./float32.ts";
+import {
+  type GroupConstants,
+  type KernelSegment,
+  type LionKernel,
+  Partial,
+  PARTIAL_COUNT,
+} from "./kernel.ts";
+
+/** The scalar kernel. */
+export const jsKernel: LionKernel = {
+  name: "js",
+
+  sumSquaredGradients(arena, segments, out) {
+    const f32 = new Float32Array(arena.buffer);
+    for (const segment of segments) {
+      let sum = 0;
+      const end = segment.grad + segment.length;
+      for (let i = segment.grad; i < end; i++) sum += f32[i]! * f32[i]!;
+      out[segment.slot] = sum;
+    }
+  },
+
+  update(arena, segments, groups, partials) {
+    const f32 = new Float32Array(arena.buffer);
+    for (const segment of segments) {
+      const constants = groups[segment.group]!;
+      if (partials === null) {
+        updateSegment(f32, segment, constants);
+      } else {
+        updateSegmentWithPartials(f32, segment, constants, partials);
+      }
+    }
+  },
+};
+
+/**
+ * The reference's `lionw` on one element run:
+ * `p *= 1 - decay·wd; p -= lr · sign(lerp(m, g, 1 - β1)); m = lerp(m, g, 1 - β2)`.
+ */
+function updateSegment(f32: Float32Array, segment: KernelSegment, k: GroupConstants): void {
+  for (let i = 0; i < segment.length; i++) {
+    const g = f32[segment.grad + i]!;
+    const m = f32[segment.expAvg + i]!;
+    const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
+    f32[segment.data + i] = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
+    f32[segment.expAvg + i] = lerpF32(m, g, k.momentWeight);
+  }
+}
+
+/**
+ * The same update, plus the partial sums of the reference's metrics over the
+ * post-step `m` and `p`, the step's `g`, and the reference's step tensor
+ * `u = lr · sign(lerp(m, g, 1 - β1)) - wd · decay · p` (post-step `m`, `p`).
+ */
+function updateSegmentWithPartials(
+  f32: Float32Array,
+  segment: KernelSegment,
+  k: GroupConstants,
+  partials: Float64Array,
+): void {
+  let mm = 0, pp = 0, uu = 0, gg = 0, ug = 0, mg = 0;
+  for (let i = 0; i < segment.length; i++) {
+    const g = f32[segment.grad + i]!;
+    const m = f32[segment.expAvg + i]!;
+    const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
+    const p = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
+    const mNext = lerpF32(m, g, k.momentWeight);
+    f32[segment.data + i] = p;
+    f32[segment.expAvg + i] = mNext;
+    const u = Math.fround(k.lr * signF32(lerpF32(mNext, g, k.directionWeight)) + k.stepDecay * p);
+    mm += mNext * mNext;
+    pp += p * p;
+    uu += u * u;
+    gg += g * g;
+    ug += u * g;
+    mg += mNext * g;
+  }
+  const at = segment.slot * PARTIAL_COUNT;
+  partials[at + Partial.moment] = mm;
+  partials[at + Partial.param] = pp;
+  partials[at + Partial.update] = uu;
+  partials[at + Partial.grad] = gg;
+  partials[at + Partial.updateGrad] = ug;
+  partials[at + Partial.momentGrad] = mg;
+}

@@ -1,0 +1,126 @@
+/**
+ * The one kernel interface every backend implements: the scalar `js` kernel
+ * here, the WebAssembly SIMD and gpu.js kernels in the shard workers.
+ *
+ * A kernel works on one arena (a `WebAssembly.Memory`) and a list of
+ * segments. For each segment it updates params and exp_avg in place and, in
+ * the same pass over memory, writes the segment's float64 partial sums. It
+ * never produces a norm: norms and cosines are finalized on the calling
+ * thread from summed partials only (the pre-reduce scheme), so a tensor
+ * split across segments, shards or machines gets the same metrics.
+ *
+ * @module
+ */
+
+/**
+ * One group's hyperparameters, derived once per step into the float32
+ * constants the update rule uses (so every backend rounds them alike).
+ */
+export interface GroupConstants {
+  /** `f32(lr)`. */
+  readonly lr: number;
+  /** `f32(1 - beta1)`: interpolation weight of the update direction. */
+  readonly directionWeight: number;
+  /** `f32(1 - beta2)`: interpolation weight of the moment. */
+  readonly momentWeight: number;
+  /** `f32(1 - (lr / initialLr) * weightDecay)`; exactly 1 without decay
+   * (multiplying by 1 is bit-exact, so no branch is needed). */
+  readonly decayMultiplier: number;
+  /** `f32(-weightDecay * lr / initialLr)`: the coefficient of `p` in the
+   * reference's step tensor, used by the metrics only. */
+  readonly stepDecay: number;
+}
+
+/**
+ * Derives a group's float32 constants the way the reference does: Python
+ * computes `1 - decay * wd` in float64 and torch rounds the scalar to the
+ * tensor's float32.
+ *
+ * @param lr The group's current learning rate.
+ * @param initialLr The learning rate at construction.
+ * @param beta1 The update direction's beta.
+ * @param beta2 The moment's beta.
+ * @param weightDecay The decoupled weight decay.
+ * @returns The constants.
+ */
+export function groupConstants(
+  lr: number,
+  initialLr: number,
+  beta1: number,
+  beta2: number,
+  weightDecay: number,
+): GroupConstants {
+  const decay = initialLr ? lr / initialLr : 1;
+  return {
+    lr: Math.fround(lr),
+    directionWeight: Math.fround(1 - beta1),
+    momentWeight: Math.fround(1 - beta2),
+    decayMultiplier: weightDecay !== 0 ? Math.fround(1 - decay * weightDecay) : 1,
+    stepDecay: Math.fround(-weightDecay * decay),
+  };
+}
+
+/**
+ * A contiguous run of one parameter's elements. Offsets are float32 element
+ * indices into the arena (byte offset / 4).
+ */
+export interface KernelSegment {
+  /** Element offset of the segment's first parameter value. */
+  readonly data: number;
+  /** Element offset of its first gradient value. */
+  readonly grad: number;
+  /** Element offset of its first exp_avg value. */
+  readonly expAvg: number;
+  /** Number of elements. */
+  readonly length: number;
+  /** Index of the segment's {@linkcode GroupConstants}. */
+  readonly group: number;
+  /** Where the segment's results go: `out[slot]` for the gradient scan,
+   * `partials[slot * PARTIAL_COUNT + k]` for the update. */
+  readonly slot: number;
+}
+
+/** Partial sums per segment, in this order. */
+export const PARTIAL_COUNT = 6;
+/** Offsets of the partial sums within a segment's record. */
+export const Partial = {
+  /** Σ m², m the post-step exp_avg. */
+  moment: 0,
+  /** Σ p², p the post-step parameter. */
+  param: 1,
+  /** Σ u², u the reference's step tensor. */
+  update: 2,
+  /** Σ g². */
+  grad: 3,
+  /** Σ u·g. */
+  updateGrad: 4,
+  /** Σ m·g. */
+  momentGrad: 5,
+} as const;
+
+/** A kernel: the update and the gradient scan, on one arena. */
+export interface LionKernel {
+  /** The backend name, as reported by the optimizer. */
+  readonly name: string;
+  /**
+   * Writes `Σ g²` of each segment's gradient to `out[segment.slot]`, in
+   * float64. A non-finite sum means a NaN or infinite gradient (the square
+   * of a finite float32 cannot overflow float64), which is how the
+   * optimizer's `nonFinite` policy finds them before anything is written.
+   */
+  sumSquaredGradients(
+    arena: WebAssembly.Memory,
+    segments: readonly KernelSegment[],
+    out: Float64Array,
+  ): void;
+  /**
+   * Applies the update in place to every segment and, when `partials` is
+   * given, writes each segment's {@linkcode PARTIAL_COUNT} sums there.
+   */
+  update(
+    arena: WebAssembly.Memory,
+    segments: readonly KernelSegment[],
+    groups: readonly GroupConstants[],
+    partials: Float64Array | null,
+  ): void;
+}
