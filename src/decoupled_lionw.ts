@@ -1,0 +1,643 @@
+/**
+ * {@linkcode DecoupledLionW}: Lion with decoupled, lr-scaled weight decay,
+ * bit-exact with MosaicML's PyTorch `DecoupledLionW`.
+ *
+ * The data path of a step: store → shards (the step plan's segments) →
+ * kernel (update in place, partial sums in the same pass) → partial sums →
+ * metrics (finalized here, on the calling thread).
+ *
+ * @module
+ */
+
+import { formatValue } from "./_format.ts";
+import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
+import type { StepEngine } from "./engine.ts";
+import { InlineEngine } from "./inline_engine.ts";
+import { jsKernel } from "./js_kernel.ts";
+import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts";
+import type { Logger } from "./logger.ts";
+import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
+import {
+  type GroupHyperparameters,
+  ParamGroup,
+  type ParamGroupOptions,
+  warnIfHighWeightDecay,
+} from "./param_group.ts";
+import { Parameter, type ParameterSlots, parameterSlots } from "./parameter.ts";
+import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
+import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
+import { type ActiveParameter, planStep, type StepPlan } from "./step_plan.ts";
+
+/** Kernel backends. This version has `js`; `wasm` and `gpujs` come next. */
+export type BackendName = "js" | "wasm" | "gpujs";
+
+/**
+ * What a step does when a gradient holds NaN or ±Infinity:
+ * - `"error"`: throw a `RangeError` naming the parameters, changing nothing;
+ * - `"skip"`: skip the whole step, report it in `lastStep` and the logger;
+ * - `"ignore"`: apply it as torch does (the moment becomes NaN).
+ */
+export type NonFinitePolicy = "error" | "skip" | "ignore";
+
+/** Options of {@linkcode DecoupledLionW}: group defaults and engine choices. */
+export interface DecoupledLionWOptions extends GroupHyperparameters {
+  /**
+   * Shard workers: `0` runs the kernels on the calling thread. This version
+   * runs inline only; `"auto"` chooses `0`.
+   *
+   * @default {"auto"}
+   */
+  workers?: number | "auto";
+  /**
+   * The kernel backend. This version has `"js"` (the scalar kernel);
+   * `"auto"` chooses it.
+   *
+   * @default {"auto"}
+   */
+  backend?: BackendName | "auto";
+  /**
+   * What to do with NaN or infinite gradients.
+   *
+   * @default {"error"}
+   */
+  nonFinite?: NonFinitePolicy;
+  /**
+   * Where warnings go; `null` silences them.
+   *
+   * @default {console}
+   */
+  logger?: Logger | null;
+}
+
+/** Options of one {@linkcode DecoupledLionW.step}. */
+export interface StepOptions<T> {
+  /**
+   * Compute the per-parameter metrics in the same pass as the update.
+   *
+   * @default {false}
+   */
+  metrics?: boolean;
+  /** Called (and awaited) before the update, like torch's closure; its result is returned. */
+  closure?: () => T | Promise<T>;
+}
+
+/** What the last {@linkcode DecoupledLionW.step} did. */
+export interface StepReport {
+  /** Whether the update was applied (`false` for a skipped step, or before any step). */
+  readonly applied: boolean;
+  /** Parameters whose gradient held NaN or ±Infinity (empty under `"ignore"`). */
+  readonly nonFinite: readonly string[];
+  /** Whether metrics were computed. */
+  readonly metrics: boolean;
+}
+
+const DEFAULTS = { lr: 1e-4, betas: [0.9, 0.99] as const, weightDecay: 0 };
+const BACKENDS: readonly string[] = ["auto", "js", "wasm", "gpujs"];
+const AVAILABLE_BACKENDS: readonly string[] = ["auto", "js"];
+const POLICIES: readonly string[] = ["error", "skip", "ignore"];
+const CREATE = "Cannot create optimizer";
+const NO_STEP: StepReport = Object.freeze({ applied: false, nonFinite: [], metrics: false });
+const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
+
+/**
+ * The DecoupledLionW optimizer over parameters of one {@linkcode ParameterStore}.
+ *
+ * Each step, for every parameter with a gradient (float32, like torch):
+ * `p ← p·(1 − (lr/initialLr)·wd)`, `p ← p − lr·sign(lerp(m, g, 1 − β1))`,
+ * `m ← lerp(m, g, 1 − β2)`.
+ *
+ * @example Train a parameter towards a target
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const w = store.add("w", [3], [1, -1, 0.5]);
+ * await using opt = new DecoupledLionW([w], { lr: 0.1, weightDecay: 0 });
+ *
+ * const target = [0, 0, 0];
+ * for (let i = 0; i < 5; i++) {
+ *   opt.zeroGrad();
+ *   w.grad = w.data.map((x, j) => 2 * (x - target[j]!)); // ∂/∂w of (w − target)²
+ *   await opt.step();
+ * }
+ * // Lion moves each weight by lr per step, in the sign of its momentum
+ * assert.ok(Math.abs(w.data[0]! - 0.5) < 1e-6);
+ * assert.ok(Math.abs(w.data[1]! + 0.5) < 1e-6);
+ * assert.equal(opt.iterations, 5);
+ * ```
+ *
+ * @example Groups, metrics and the state dict
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const w = store.add("fc.weight", [2, 2], [0.5, -0.5, 0.25, 1]);
+ * const b = store.add("fc.bias", [2]);
+ * await using opt = new DecoupledLionW(
+ *   [{ params: [w], weightDecay: 1e-4 }, { params: [b], lr: 3e-4 }],
+ *   { lr: 1e-4 },
+ * );
+ * w.grad = [1, -1, 0, 2];
+ * b.grad = [0.5, 0.5];
+ * await opt.step({ metrics: true });
+ *
+ * const metrics = opt.getMetrics();
+ * assert.equal(metrics["l2_norm/grad/fc.bias"], Math.sqrt(0.5));
+ * // after one step the moment is 0.01·g: parallel to the gradient
+ * assert.ok(Math.abs(metrics["cosine/moment_grad/fc.weight"]! - 1) < 1e-6);
+ *
+ * const saved = opt.stateDict();
+ * assert.deepEqual(Object.keys(saved.state), ["fc.weight", "fc.bias"]);
+ * assert.equal(saved.paramGroups[1]!.lr, 3e-4);
+ * ```
+ */
+export class DecoupledLionW implements AsyncDisposable {
+  readonly #store: ParameterStore;
+  readonly #slots: Map<Parameter, ParameterSlots>;
+  readonly #engine: StepEngine;
+  readonly #nonFinite: NonFinitePolicy;
+  readonly #logger: Logger | null;
+  #groups: ParamGroup[];
+  #withState = new Set<Parameter>();
+  #metrics: MetricRecord = {};
+  #partials: MetricPartials = NO_PARTIALS;
+  #lastStep: StepReport = NO_STEP;
+  #iterations = 0;
+  #busy = false;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Builds the optimizer. Parameters must all come from one store, which
+   * then takes no new parameters until {@linkcode DecoupledLionW.close}.
+   *
+   * @param params A list of parameters (one group), or a list of groups.
+   * @param options Defaults for the groups' hyperparameters, and engine choices.
+   * @throws {TypeError} When an argument has the wrong type.
+   * @throws {RangeError} When a hyperparameter is out of range, a parameter
+   * is listed twice or is used by another optimizer, the parameters come
+   * from several stores, or an engine choice is not available.
+   */
+  constructor(
+    params: readonly Parameter[] | readonly ParamGroupOptions[],
+    options: DecoupledLionWOptions = {},
+  ) {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `${CREATE} as 'options' must be an object: current value is ${formatValue(options)}`,
+      );
+    }
+    this.#logger = options.logger === undefined ? console : options.logger;
+    this.#nonFinite = checkPolicy(options.nonFinite ?? "error");
+    checkBackend(options.backend ?? "auto");
+    checkWorkers(options.workers ?? "auto");
+    const defaults = {
+      lr: checkLr(CREATE, "lr", options.lr ?? DEFAULTS.lr),
+      betas: checkBetas(CREATE, "betas", options.betas ?? DEFAULTS.betas),
+      weightDecay: checkWeightDecay(
+        CREATE,
+        "weightDecay",
+        options.weightDecay ?? DEFAULTS.weightDecay,
+      ),
+    };
+    const groupOptions = toGroupOptions(params);
+    this.#slots = collectParameters(groupOptions);
+    const stores = new Set([...this.#slots.values()].map((slots) => slots.store));
+    if (stores.size !== 1) {
+      throw new RangeError(
+        stores.size === 0
+          ? `${CREATE} as it got an empty parameter list`
+          : `${CREATE} as its parameters come from ${stores.size} stores: use one ParameterStore per optimizer`,
+      );
+    }
+    this.#store = [...stores][0]!;
+    this.#groups = groupOptions.map((group, g) => makeGroup(group, g, defaults, this.#logger));
+    for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
+    for (const slots of this.#slots.values()) slots.owner = this;
+    useStore(this.#store, 1);
+    this.#engine = new InlineEngine(jsKernel, storeArenas(this.#store));
+  }
+
+  /** The parameter groups, in order. Their `lr`, `betas` and `weightDecay` may be changed. */
+  get paramGroups(): readonly ParamGroup[] {
+    return this.#groups;
+  }
+
+  /** The kernel backend in use (what `"auto"` chose). */
+  get backend(): string {
+    return this.#engine.backend;
+  }
+
+  /** The number of shard workers (0: the calling thread). */
+  get workers(): number {
+    return this.#engine.workers;
+  }
+
+  /** The non-finite gradient policy. */
+  get nonFinite(): NonFinitePolicy {
+    return this.#nonFinite;
+  }
+
+  /** Steps applied so far (skipped steps do not count). */
+  get iterations(): number {
+    return this.#iterations;
+  }
+
+  /** What the last step did. */
+  get lastStep(): StepReport {
+    return this.#lastStep;
+  }
+
+  /**
+   * Clears the gradients of every parameter of the optimizer.
+   *
+   * @param options `setToNone` (default `true`, torch 2's default) marks
+   * gradients absent; `false` fills present gradients with zeros.
+   */
+  zeroGrad(options: { setToNone?: boolean } = {}): void {
+    const setToNone = options.setToNone ?? true;
+    for (const slots of this.#slots.values()) {
+      if (setToNone) slots.hasGrad = false;
+      else if (slots.hasGrad) slots.gradView.fill(0);
+    }
+  }
+
+  /**
+   * Applies one update to every parameter that has a gradient and requires
+   * one; the others, and their state, stay as they are.
+   *
+   * @param closureOrOptions A closure (torch's), or {@linkcode StepOptions}.
+   * @returns The closure's (awaited) result, or `undefined` without one.
+   * @throws {RangeError} Under `nonFinite: "error"`, when a gradient holds
+   * NaN or ±Infinity: nothing changes.
+   * @throws {Error} When another step is in flight or the optimizer is closed.
+   */
+  async step<T = undefined>(
+    closureOrOptions?: (() => T | Promise<T>) | StepOptions<T>,
+  ): Promise<T | undefined> {
+    const { closure, metrics } = parseStepArguments(closureOrOptions);
+    this.#assertIdle("step");
+    this.#busy = true;
+    try {
+      const loss = closure === undefined ? undefined : await closure();
+      this.#assertOpen("step");
+      await this.#applyStep(metrics);
+      return loss;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * The metrics of the last step, if it computed them (`step({ metrics: true })`):
+   * `l2_norm/{moment,param,update,grad}/name` and
+   * `cosine/{update_grad,moment_grad}/name` for each parameter stepped, with
+   * its own group's hyperparameters. Empty after a step without metrics.
+   *
+   * @returns A fresh record.
+   */
+  getMetrics(): MetricRecord {
+    return { ...this.#metrics };
+  }
+
+  /**
+   * The pre-reduced sums behind {@linkcode DecoupledLionW.getMetrics}: add
+   * them across ranks, then call `finalizeMetrics`.
+   *
+   * @returns A copy.
+   */
+  getMetricPartials(): MetricPartials {
+    return { names: [...this.#partials.names], sums: this.#partials.sums.slice() };
+  }
+
+  /**
+   * The state of `param`: a live view of its exp_avg in shared memory.
+   *
+   * @param param A parameter of this optimizer.
+   * @returns The state, or `undefined` before its first gradient.
+   * @throws {RangeError} When `param` is not in this optimizer.
+   */
+  state(param: Parameter): LionParameterState | undefined {
+    const slots = this.#slots.get(param);
+    if (slots === undefined) {
+      throw new RangeError(
+        `Cannot get state as parameter ${formatValue(param?.name)} is not in this optimizer`,
+      );
+    }
+    return this.#withState.has(param) ? { expAvg: slots.expAvgView } : undefined;
+  }
+
+  /**
+   * A snapshot of the optimizer: copies of the state, keyed by parameter
+   * name, and the groups' hyperparameters.
+   *
+   * @returns The state dict.
+   */
+  stateDict(): LionStateDict {
+    const state: Record<string, LionParameterState> = {};
+    for (const [param, slots] of this.#slots) {
+      if (this.#withState.has(param)) state[param.name] = { expAvg: slots.expAvgView.slice() };
+    }
+    return {
+      state,
+      paramGroups: this.#groups.map((group) => ({
+        params: group.params.map((p) => p.name),
+        lr: group.lr,
+        betas: [group.betas[0], group.betas[1]],
+        weightDecay: group.weightDecay,
+        initialLr: group.initialLr,
+      })),
+      iterations: this.#iterations,
+    };
+  }
+
+  /**
+   * Replaces the state and hyperparameters with those of `dict`, as torch's
+   * `load_state_dict`. Everything is checked first: a bad dict changes nothing.
+   *
+   * @param dict A state dict of an optimizer with the same groups and names.
+   * @throws {TypeError} When `dict` is not shaped like a state dict.
+   * @throws {RangeError} When its groups, names, sizes or values do not fit.
+   * @throws {Error} When a step is in flight or the optimizer is closed.
+   */
+  loadStateDict(dict: LionStateDict): void {
+    this.#assertIdle("load state dict");
+    checkStateDict(dict, this.#groups);
+    this.#groups = dict.paramGroups.map((loaded, g) =>
+      new ParamGroup(
+        g,
+        this.#groups[g]!.params,
+        loaded.lr,
+        Object.freeze([loaded.betas[0], loaded.betas[1]]),
+        loaded.weightDecay,
+        loaded.initialLr,
+        this.#logger,
+      )
+    );
+    this.#withState.clear();
+    for (const [param, slots] of this.#slots) {
+      const entry = dict.state[param.name];
+      if (entry === undefined) continue;
+      slots.expAvgView.set(entry.expAvg);
+      this.#withState.add(param);
+    }
+    this.#iterations = dict.iterations;
+  }
+
+  /**
+   * Ends the workers and releases the store and the parameters, which
+   * another optimizer may then use. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#release();
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode DecoupledLionW.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #release(): Promise<void> {
+    for (const slots of this.#slots.values()) {
+      if (slots.owner === this) slots.owner = undefined;
+    }
+    useStore(this.#store, -1);
+    await this.#engine.close();
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#closing !== undefined) {
+      throw new Error(`Cannot ${action} as the optimizer is closed`);
+    }
+  }
+
+  #assertIdle(action: string): void {
+    this.#assertOpen(action);
+    if (this.#busy) {
+      throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
+    }
+  }
+
+  async #applyStep(metrics: boolean): Promise<void> {
+    this.#metrics = {};
+    this.#partials = NO_PARTIALS;
+    const plan = planStep(this.#activeParameters(), storeArenas(this.#store).length);
+    const constants: GroupConstants[] = this.#groups.map((group) =>
+      groupConstants(group.lr, group.initialLr, group.betas[0], group.betas[1], group.weightDecay)
+    );
+    const nonFinite = this.#nonFinite === "ignore" ? [] : await this.#scanGradients(plan);
+    if (nonFinite.length > 0) {
+      const message = `the gradient of ${describeNames(nonFinite)} holds NaN or Infinity`;
+      if (this.#nonFinite === "error") {
+        this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
+        throw new RangeError(`Cannot step as ${message}: parameters and state are unchanged`);
+      }
+      this.#logger?.warn(`Skipped step as ${message}`);
+      this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
+      return;
+    }
+    for (const { param, slots } of plan.params) {
+      if (!this.#withState.has(param)) {
+        slots.expAvgView.fill(0);
+        this.#withState.add(param);
+      }
+    }
+    const partials = await this.#engine.update(plan, constants, metrics);
+    this.#iterations++;
+    if (partials !== null) {
+      this.#partials = sumPerParameter(plan, partials);
+      this.#metrics = finalizeMetrics(this.#partials);
+    }
+    this.#lastStep = Object.freeze({ applied: true, nonFinite: [], metrics });
+  }
+
+  /** Names of the parameters whose gradient holds a non-finite value. */
+  async #scanGradients(plan: StepPlan): Promise<string[]> {
+    const sums = await this.#engine.sumSquaredGradients(plan);
+    return plan.params
+      .filter(({ firstSlot, slotCount }) => {
+        for (let slot = firstSlot; slot < firstSlot + slotCount; slot++) {
+          if (!Number.isFinite(sums[slot]!)) return true;
+        }
+        return false;
+      })
+      .map(({ param }) => param.name);
+  }
+
+  /** The parameters that take part in this step, in group order. */
+  #activeParameters(): ActiveParameter[] {
+    const active: ActiveParameter[] = [];
+    this.#groups.forEach((group, g) => {
+      for (const param of group.params) {
+        const slots = this.#slots.get(param)!;
+        if (slots.hasGrad && slots.requiresGrad) active.push({ param, slots, group: g });
+      }
+    });
+    return active;
+  }
+}
+
+/** Adds each parameter's block partials in block order. */
+function sumPerParameter(plan: StepPlan, partials: Float64Array): MetricPartials {
+  const sums = new Float64Array(plan.params.length * PARTIAL_COUNT);
+  plan.params.forEach(({ firstSlot, slotCount }, i) => {
+    for (let slot = firstSlot; slot < firstSlot + slotCount; slot++) {
+      for (let k = 0; k < PARTIAL_COUNT; k++) {
+        sums[i * PARTIAL_COUNT + k]! += partials[slot * PARTIAL_COUNT + k]!;
+      }
+    }
+  });
+  return { names: plan.params.map(({ param }) => param.name), sums };
+}
+
+function describeNames(names: readonly string[]): string {
+  const shown = names.slice(0, 5).map((name) => `'${name}'`).join(", ");
+  const more = names.length > 5 ? ` and ${names.length - 5} more` : "";
+  return `${names.length === 1 ? "parameter" : "parameters"} ${shown}${more}`;
+}
+
+function parseStepArguments<T>(
+  arg: (() => T | Promise<T>) | StepOptions<T> | undefined,
+): { closure: (() => T | Promise<T>) | undefined; metrics: boolean } {
+  if (arg === undefined) return { closure: undefined, metrics: false };
+  if (typeof arg === "function") return { closure: arg, metrics: false };
+  if (arg === null || typeof arg !== "object") {
+    throw new TypeError(
+      `Cannot step as the argument must be a closure or step options: current value is ${
+        formatValue(arg)
+      }`,
+    );
+  }
+  const metrics = arg.metrics ?? false;
+  if (typeof metrics !== "boolean") {
+    throw new TypeError(
+      `Cannot step as 'metrics' must be a boolean: current value is ${formatValue(metrics)}`,
+    );
+  }
+  if (arg.closure !== undefined && typeof arg.closure !== "function") {
+    throw new TypeError(
+      `Cannot step as 'closure' must be a function: current value is ${formatValue(arg.closure)}`,
+    );
+  }
+  return { closure: arg.closure, metrics };
+}
+
+function checkPolicy(policy: unknown): NonFinitePolicy {
+  if (typeof policy !== "string" || !POLICIES.includes(policy)) {
+    throw new RangeError(
+      `${CREATE} as 'nonFinite' must be "error", "skip" or "ignore": current value is ${
+        formatValue(policy)
+      }`,
+    );
+  }
+  return policy as NonFinitePolicy;
+}
+
+function checkBackend(backend: unknown): void {
+  if (typeof backend !== "string" || !BACKENDS.includes(backend)) {
+    throw new RangeError(
+      `${CREATE} as 'backend' must be "auto", "js", "wasm" or "gpujs": current value is ${
+        formatValue(backend)
+      }`,
+    );
+  }
+  if (!AVAILABLE_BACKENDS.includes(backend)) {
+    throw new RangeError(
+      `${CREATE} as backend ${
+        formatValue(backend)
+      } is not available in this version: use "js" or "auto"`,
+    );
+  }
+}
+
+function checkWorkers(workers: unknown): void {
+  if (workers === "auto") return;
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 0) {
+    throw new RangeError(
+      `${CREATE} as 'workers' must be "auto" or a non-negative integer: current value is ${
+        formatValue(workers)
+      }`,
+    );
+  }
+  if (workers !== 0) {
+    throw new RangeError(
+      `${CREATE} as ${workers} workers are not available in this version: use 0 (inline) or "auto"`,
+    );
+  }
+}
+
+/** A plain parameter list is one group. */
+function toGroupOptions(
+  params: readonly Parameter[] | readonly ParamGroupOptions[],
+): readonly ParamGroupOptions[] {
+  if (!Array.isArray(params)) {
+    throw new TypeError(
+      `${CREATE} as 'params' must be an array of parameters or of groups: current value is ${
+        formatValue(params)
+      }`,
+    );
+  }
+  if (params.every((p: unknown) => p instanceof Parameter)) {
+    return [{ params: params as readonly Parameter[] }];
+  }
+  params.forEach((group: unknown, g) => {
+    if (
+      group === null || typeof group !== "object" || group instanceof Parameter ||
+      !Array.isArray((group as ParamGroupOptions).params)
+    ) {
+      throw new TypeError(
+        `${CREATE} as 'params[${g}]' must be a group ({ params: Parameter[] }) like the others: current value is ${
+          formatValue(group)
+        }`,
+      );
+    }
+  });
+  return params as readonly ParamGroupOptions[];
+}
+
+/** Every parameter's slots, checking each is listed once and owned by no other optimizer. */
+function collectParameters(groups: readonly ParamGroupOptions[]): Map<Parameter, ParameterSlots> {
+  const slotsByParam = new Map<Parameter, ParameterSlots>();
+  groups.forEach((group, g) => {
+    group.params.forEach((param, i) => {
+      if (!(param instanceof Parameter)) {
+        throw new TypeError(
+          `${CREATE} as 'paramGroups[${g}].params[${i}]' must be a Parameter: current value is ${
+            formatValue(param)
+          }`,
+        );
+      }
+      if (slotsByParam.has(param)) {
+        throw new RangeError(`${CREATE} as parameter '${param.name}' is listed more than once`);
+      }
+      const slots = parameterSlots(param);
+      if (slots.owner !== undefined) {
+        throw new RangeError(
+          `${CREATE} as parameter '${param.name}' is used by another optimizer: close that one first`,
+        );
+      }
+      slotsByParam.set(param, slots);
+    });
+  });
+  return slotsByParam;
+}
+
+function makeGroup(
+  group: ParamGroupOptions,
+  g: number,
+  defaults: { lr: number; betas: readonly [number, number]; weightDecay: number },
+  logger: Logger | null,
+): ParamGroup {
+  const lr = group.lr === undefined
+    ? defaults.lr
+    : checkLr(CREATE, `paramGroups[${g}].lr`, group.lr);
+  const betas = group.betas === undefined
+    ? defaults.betas
+    : checkBetas(CREATE, `paramGroups[${g}].betas`, group.betas);
+  const weightDecay = group.weightDecay === undefined
+    ? defaults.weightDecay
+    : checkWeightDecay(CREATE, `paramGroups[${g}].weightDecay`, group.weightDecay);
+  return new ParamGroup(g, group.params, lr, betas, weightDecay, lr, logger);
+}

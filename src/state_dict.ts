@@ -1,0 +1,126 @@
+/**
+ * The optimizer's state dict: torch's `state_dict()` shape, keyed by
+ * parameter name instead of position, with float32 copies of the state.
+ *
+ * @module
+ */
+
+import { formatValue } from "./_format.ts";
+import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
+import type { ParamGroup } from "./param_group.ts";
+
+/** The state of one parameter. */
+export interface LionParameterState {
+  /** The moment (torch's `exp_avg`). */
+  readonly expAvg: Float32Array;
+}
+
+/** A parameter group in a state dict. */
+export interface LionParamGroupState {
+  /** Names of the group's parameters, in order. */
+  readonly params: readonly string[];
+  /** Learning rate. */
+  readonly lr: number;
+  /** `[beta1, beta2]`. */
+  readonly betas: readonly [number, number];
+  /** Decoupled weight decay. */
+  readonly weightDecay: number;
+  /** The learning rate the decay factor `lr / initialLr` refers to. */
+  readonly initialLr: number;
+}
+
+/** What {@linkcode DecoupledLionW.stateDict} returns and `loadStateDict` takes. */
+export interface LionStateDict {
+  /** State per parameter name; parameters never stepped have none. */
+  readonly state: Readonly<Record<string, LionParameterState>>;
+  /** The groups, in order. */
+  readonly paramGroups: readonly LionParamGroupState[];
+  /** Steps applied so far. */
+  readonly iterations: number;
+}
+
+const LOAD = "Cannot load state dict";
+
+/**
+ * Checks `dict` against the optimizer's groups before anything is loaded.
+ *
+ * @param dict The candidate (from JSON or elsewhere, so untrusted).
+ * @param groups The optimizer's groups.
+ * @throws {TypeError} When the dict is not shaped like a state dict.
+ * @throws {RangeError} When names, sizes or hyperparameters do not fit.
+ */
+export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[]): void {
+  if (dict === null || typeof dict !== "object") {
+    throw new TypeError(`${LOAD} as it must be an object: current value is ${formatValue(dict)}`);
+  }
+  const { state, paramGroups, iterations } = dict;
+  if (!Array.isArray(paramGroups)) {
+    throw new TypeError(
+      `${LOAD} as 'paramGroups' must be an array: current value is ${formatValue(paramGroups)}`,
+    );
+  }
+  if (paramGroups.length !== groups.length) {
+    throw new RangeError(
+      `${LOAD} as it has ${paramGroups.length} parameter groups where the optimizer has ${groups.length}`,
+    );
+  }
+  const sizes = new Map<string, number>();
+  groups.forEach((group, g) => {
+    const loaded = paramGroups[g]!;
+    const names = group.params.map((p) => p.name);
+    const loadedNames: unknown = loaded?.params;
+    if (
+      !Array.isArray(loadedNames) || loadedNames.length !== names.length ||
+      loadedNames.some((name, i) => name !== names[i])
+    ) {
+      throw new RangeError(
+        `${LOAD} as 'paramGroups[${g}].params' must be ${formatValue(names)}: current value is ${
+          formatValue(loadedNames)
+        }`,
+      );
+    }
+    checkLr(LOAD, `paramGroups[${g}].lr`, loaded.lr);
+    checkLr(LOAD, `paramGroups[${g}].initialLr`, loaded.initialLr);
+    checkBetas(LOAD, `paramGroups[${g}].betas`, loaded.betas);
+    checkWeightDecay(LOAD, `paramGroups[${g}].weightDecay`, loaded.weightDecay);
+    for (const p of group.params) sizes.set(p.name, p.size);
+  });
+  if (state === null || typeof state !== "object") {
+    throw new TypeError(
+      `${LOAD} as 'state' must be an object: current value is ${formatValue(state)}`,
+    );
+  }
+  for (const [name, entry] of Object.entries(state)) {
+    const size = sizes.get(name);
+    if (size === undefined) {
+      throw new RangeError(
+        `${LOAD} as 'state' has parameter '${name}', which the optimizer does not have`,
+      );
+    }
+    const expAvg: unknown = entry?.expAvg;
+    if (
+      expAvg === null || typeof expAvg !== "object" ||
+      typeof (expAvg as ArrayLike<number>).length !== "number"
+    ) {
+      throw new TypeError(
+        `${LOAD} as 'state.${name}.expAvg' must be an array of numbers: current value is ${
+          formatValue(expAvg)
+        }`,
+      );
+    }
+    if ((expAvg as ArrayLike<number>).length !== size) {
+      throw new RangeError(
+        `${LOAD} as 'state.${name}.expAvg' must have ${size} values: current length is ${
+          (expAvg as ArrayLike<number>).length
+        }`,
+      );
+    }
+  }
+  if (!Number.isInteger(iterations) || iterations < 0) {
+    throw new RangeError(
+      `${LOAD} as 'iterations' must be a non-negative integer: current value is ${
+        formatValue(iterations)
+      }`,
+    );
+  }
+}

@@ -1,0 +1,497 @@
+import assert from "node:assert/strict";
+import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
+import { assertBitsEqual, fixtures } from "./_fixtures.ts";
+import { assertStepMatches, buildCase, feedStep } from "./reference_parity_test.ts";
+import { recordingLogger, seededValues } from "./_util.ts";
+
+function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {
+  const store = new ParameterStore();
+  return { store, w: store.add("w", [values.length], values) };
+}
+
+Deno.test("DecoupledLionW.step() applies two hand-computed steps", async () => {
+  const { w } = oneParam([2, -4, 1]);
+  const opt = new DecoupledLionW([w], {
+    lr: 0.5,
+    betas: [0.5, 0.75],
+    weightDecay: 0.5,
+    logger: null,
+  });
+  // Step 1, lr 0.5 = initialLr, so the decay multiplier is 1 − 1·0.5 = 0.5:
+  //   p·0.5 = [1, −2, 0.5]; lerp(0, g, 0.5) = [0.5, −1, 0] → sign [1, −1, 0]
+  //   p − 0.5·sign = [0.5, −1.5, 0.5]; m = lerp(0, g, 0.25) = [0.25, −0.5, 0]
+  w.grad = [1, -2, 0];
+  await opt.step();
+  assert.deepEqual([...w.data], [0.5, -1.5, 0.5]);
+  assert.deepEqual([...opt.state(w)!.expAvg], [0.25, -0.5, 0]);
+  // Step 2, lr 0.25: decay = 0.25 / 0.5, multiplier 1 − 0.5·0.5 = 0.75:
+  //   p·0.75 = [0.375, −1.125, 0.375]; lerp(m, g, 0.5) = [−0.375, −0.75, 2] → [−1, −1, 1]
+  //   p − 0.25·sign = [0.625, −0.875, 0.125]; m = m + 0.25(g − m) = [−0.0625, −0.625, 1]
+  opt.paramGroups[0]!.lr = 0.25;
+  w.grad = [-1, -1, 4];
+  await opt.step({ metrics: true });
+  assert.deepEqual([...w.data], [0.625, -0.875, 0.125]);
+  assert.deepEqual([...opt.state(w)!.expAvg], [-0.0625, -0.625, 1]);
+  // Metrics, post-step: lerp(m, g, 0.5) = [−0.53125, −0.8125, 2.5] → sign [−1, −1, 1]
+  //   u = 0.25·sign − 0.5·0.5·p = [−0.40625, −0.03125, 0.21875]
+  const partials = opt.getMetricPartials();
+  assert.deepEqual(partials.names, ["w"]);
+  //                                Σm²         Σp²       Σu²           Σg² Σu·g    Σm·g
+  assert.deepEqual([...partials.sums], [1.39453125, 1.171875, 0.2138671875, 18, 1.3125, 4.6875]);
+  const metrics = opt.getMetrics();
+  assert.equal(metrics["l2_norm/grad/w"], Math.sqrt(18));
+  assert.equal(metrics["cosine/update_grad/w"], 1.3125 / (Math.sqrt(0.2138671875) * Math.sqrt(18)));
+  assert.equal(metrics["cosine/moment_grad/w"], 4.6875 / (Math.sqrt(1.39453125) * Math.sqrt(18)));
+  assert.equal(opt.iterations, 2);
+  await opt.close();
+});
+
+Deno.test("DecoupledLionW rejects bad hyperparameters, naming the value", () => {
+  const { w } = oneParam();
+  for (const lr of [0, -1, NaN, Infinity, -Infinity]) {
+    assert.throws(() => new DecoupledLionW([w], { lr }), {
+      name: "RangeError",
+      message:
+        `Cannot create optimizer as 'lr' must be a finite number > 0: current value is ${lr}`,
+    });
+  }
+  assert.throws(() => new DecoupledLionW([w], { lr: "0.1" as unknown as number }), {
+    name: "TypeError",
+    message: `Cannot create optimizer as 'lr' must be a number: current value is "0.1"`,
+  });
+  for (
+    const [betas, index, bad] of [[[-0.1, 0.9], 0, -0.1], [[0.9, 1.2], 1, 1.2], [
+      [NaN, 0.9],
+      0,
+      NaN,
+    ]] as const
+  ) {
+    assert.throws(() => new DecoupledLionW([w], { betas: betas as [number, number] }), {
+      name: "RangeError",
+      message:
+        `Cannot create optimizer as 'betas[${index}]' must be in [0, 1]: current value is ${bad}`,
+    });
+  }
+  assert.throws(
+    () => new DecoupledLionW([w], { betas: [0.9] as unknown as [number, number] }),
+    TypeError,
+  );
+  for (const weightDecay of [NaN, Infinity]) {
+    assert.throws(() => new DecoupledLionW([w], { weightDecay }), RangeError);
+  }
+  assert.throws(() => new DecoupledLionW([{ params: [w], lr: -2 }]), {
+    name: "RangeError",
+    message:
+      "Cannot create optimizer as 'paramGroups[0].lr' must be a finite number > 0: current value is -2",
+  });
+  assert.throws(() => new DecoupledLionW([{ params: [w], betas: [0.5, 2] }]), {
+    name: "RangeError",
+    message:
+      "Cannot create optimizer as 'paramGroups[0].betas[1]' must be in [0, 1]: current value is 2",
+  });
+  // betas at the edges are valid
+  new DecoupledLionW([{ params: [w], betas: [0, 1] }], { logger: null }).close();
+});
+
+Deno.test("DecoupledLionW rejects bad engine options and parameter lists", async () => {
+  const { store, w } = oneParam();
+  const v = store.add("v", [2]);
+  assert.throws(() => new DecoupledLionW([w], { nonFinite: "drop" as "skip" }), {
+    name: "RangeError",
+    message:
+      `Cannot create optimizer as 'nonFinite' must be "error", "skip" or "ignore": current value is "drop"`,
+  });
+  assert.throws(() => new DecoupledLionW([w], { backend: "cuda" as "js" }), RangeError);
+  for (const backend of ["wasm", "gpujs"] as const) {
+    assert.throws(() => new DecoupledLionW([w], { backend }), {
+      name: "RangeError",
+      message:
+        `Cannot create optimizer as backend "${backend}" is not available in this version: use "js" or "auto"`,
+    });
+  }
+  for (const workers of [-1, 1.5, NaN]) {
+    assert.throws(() => new DecoupledLionW([w], { workers }), RangeError);
+  }
+  assert.throws(() => new DecoupledLionW([w], { workers: 2 }), {
+    name: "RangeError",
+    message:
+      'Cannot create optimizer as 2 workers are not available in this version: use 0 (inline) or "auto"',
+  });
+  assert.throws(() => new DecoupledLionW([]), {
+    name: "RangeError",
+    message: "Cannot create optimizer as it got an empty parameter list",
+  });
+  assert.throws(() => new DecoupledLionW([w, w]), {
+    name: "RangeError",
+    message: "Cannot create optimizer as parameter 'w' is listed more than once",
+  });
+  assert.throws(() => new DecoupledLionW([{ params: [w] }, { params: [v, w] }]), RangeError);
+  const other = new ParameterStore().add("x", [1]);
+  assert.throws(() => new DecoupledLionW([w, other]), {
+    name: "RangeError",
+    message:
+      "Cannot create optimizer as its parameters come from 2 stores: use one ParameterStore per optimizer",
+  });
+  assert.throws(() => new DecoupledLionW([{ params: [w] }, w] as never), TypeError);
+  assert.throws(() => new DecoupledLionW([{ params: [{}] }] as never), TypeError);
+  assert.throws(() => new DecoupledLionW("w" as never), TypeError);
+
+  const first = new DecoupledLionW([w], { workers: 0, backend: "js", logger: null });
+  assert.equal(first.backend, "js");
+  assert.equal(first.workers, 0);
+  assert.throws(() => new DecoupledLionW([w, v]), {
+    name: "RangeError",
+    message:
+      "Cannot create optimizer as parameter 'w' is used by another optimizer: close that one first",
+  });
+  await first.close();
+  const second = new DecoupledLionW([w, v], { logger: null }); // released by close()
+  await second.close();
+});
+
+Deno.test("DecoupledLionW warns about a high weight decay through its logger", async () => {
+  const { w } = oneParam();
+  const logger = recordingLogger();
+  const opt = new DecoupledLionW([{ params: [w], weightDecay: 0.01 }], {
+    weightDecay: 1e-4,
+    logger,
+  });
+  assert.deepEqual(logger.messages, [
+    "You are using a high value of `weightDecay=0.01` for the `DecoupledLionW` optimizer. Are you sure you want to do this? Your model's weights will be multiplied by 0.99 on every step!",
+  ]);
+  opt.paramGroups[0]!.weightDecay = 1e-4;
+  assert.equal(logger.messages.length, 1);
+  opt.paramGroups[0]!.weightDecay = 1e-3;
+  assert.equal(logger.messages.length, 2);
+  await opt.close();
+  const silent = new DecoupledLionW([w], { weightDecay: 0.5, logger: null }); // no throw, no output
+  await silent.close();
+});
+
+Deno.test("ParamGroup setters check values and keep the old one on error", async () => {
+  const { w } = oneParam();
+  const opt = new DecoupledLionW([w], { lr: 1e-3, logger: null });
+  const group = opt.paramGroups[0]!;
+  for (const lr of [0, -1, NaN, Infinity]) {
+    assert.throws(() => (group.lr = lr), {
+      name: "RangeError",
+      message:
+        `Cannot set hyperparameter as 'paramGroups[0].lr' must be a finite number > 0: current value is ${lr}`,
+    });
+  }
+  assert.equal(group.lr, 1e-3);
+  assert.throws(() => (group.betas = [0.9, 1.5]), RangeError);
+  assert.throws(() => (group.weightDecay = NaN), RangeError);
+  assert.deepEqual(group.betas, [0.9, 0.99]);
+  assert.throws(
+    () => ((group.betas as unknown as number[])[0] = 0.5),
+    TypeError,
+    "betas are frozen",
+  );
+  group.betas = [0.8, 0.9];
+  assert.deepEqual(group.betas, [0.8, 0.9]);
+  assert.throws(() => ((group as { initialLr: number }).initialLr = 1), TypeError);
+  assert.equal(group.initialLr, 1e-3);
+  await opt.close();
+});
+
+Deno.test("DecoupledLionW.step() skips parameters without a gradient or with requiresGrad off", async () => {
+  const store = new ParameterStore();
+  const stepped = store.add("stepped", [2], [1, 1]);
+  const absent = store.add("absent", [2], [1, 1]);
+  const frozen = store.add("frozen", [2], [1, 1]);
+  frozen.requiresGrad = false;
+  const opt = new DecoupledLionW([stepped, absent, frozen], {
+    lr: 0.5,
+    weightDecay: 0.5,
+    logger: null,
+  });
+  stepped.grad = [1, -1];
+  frozen.grad = [1, -1];
+  await opt.step({ metrics: true });
+  assert.deepEqual([...stepped.data], [0, 1]);
+  assert.deepEqual([...absent.data], [1, 1]);
+  assert.deepEqual([...frozen.data], [1, 1]);
+  assert.equal(opt.state(absent), undefined, "no state without a gradient");
+  assert.equal(opt.state(frozen), undefined, "no state when not trained");
+  assert.deepEqual(Object.keys(opt.stateDict().state), ["stepped"]);
+  assert.deepEqual(opt.getMetricPartials().names, ["stepped"]);
+  assert.throws(() => opt.state(new ParameterStore().add("x", [1])), RangeError);
+  await opt.close();
+});
+
+Deno.test("DecoupledLionW.zeroGrad() sets to none, or fills present gradients with zeros", async () => {
+  const store = new ParameterStore();
+  const a = store.add("a", [2]);
+  const b = store.add("b", [2]);
+  const opt = new DecoupledLionW([a, b], { logger: null });
+  a.grad = [1, 2];
+  opt.zeroGrad({ setToNone: false });
+  assert.deepEqual([...a.grad!], [0, 0]);
+  assert.equal(b.grad, null, "an absent gradient stays absent");
+  opt.zeroGrad();
+  assert.equal(a.grad, null);
+  await opt.close();
+});
+
+function twoParams(policy: "error" | "skip" | "ignore") {
+  const store = new ParameterStore();
+  const a = store.add("a", [3], [1, 2, 3]);
+  const b = store.add("b", [2], [4, 5]);
+  const fresh = store.add("fresh", [2], [6, 7]);
+  const logger = recordingLogger();
+  const opt = new DecoupledLionW([a, b, fresh], {
+    lr: 0.1,
+    weightDecay: 0.1,
+    nonFinite: policy,
+    logger,
+  });
+  return { a, b, fresh, opt, logger };
+}
+
+Deno.test("nonFinite: 'error' throws naming the parameter and changes nothing", async () => {
+  const { a, b, fresh, opt } = twoParams("error");
+  a.grad = [1, 1, 1];
+  b.grad = [1, 1];
+  await opt.step();
+  const before = { a: a.data.slice(), b: b.data.slice(), ma: opt.state(a)!.expAvg.slice() };
+  a.grad = [1, 1, 1];
+  b.grad = [1, NaN];
+  fresh.grad = [1, 1];
+  await assert.rejects(opt.step({ metrics: true }), {
+    name: "RangeError",
+    message:
+      "Cannot step as the gradient of parameter 'b' holds NaN or Infinity: parameters and state are unchanged",
+  });
+  assertBitsEqual(a.data, before.a, "a");
+  assertBitsEqual(b.data, before.b, "b");
+  assertBitsEqual(opt.state(a)!.expAvg, before.ma, "a exp_avg");
+  assert.equal(opt.state(fresh), undefined, "no state was created");
+  assert.deepEqual([...fresh.data], [6, 7]);
+  assert.equal(opt.iterations, 1);
+  assert.deepEqual(opt.lastStep, { applied: false, nonFinite: ["b"], metrics: false });
+  assert.deepEqual(opt.getMetrics(), {});
+  b.grad = [Infinity, -Infinity];
+  a.grad = [NaN, 0, 0];
+  await assert.rejects(opt.step(), /parameters 'a', 'b' holds NaN or Infinity/);
+  b.grad = [1, 1];
+  a.grad = [1, 1, 1];
+  await opt.step(); // the optimizer goes on
+  assert.equal(opt.iterations, 2);
+  await opt.close();
+});
+
+Deno.test("nonFinite: 'skip' skips the whole step and reports it", async () => {
+  const { a, b, fresh, opt, logger } = twoParams("skip");
+  a.grad = [1, 1, 1];
+  b.grad = [Infinity, 1];
+  fresh.grad = [1, 1];
+  assert.equal(await opt.step(() => 42), 42);
+  assert.deepEqual([...a.data], [1, 2, 3]);
+  assert.equal(opt.state(a), undefined);
+  assert.deepEqual(opt.lastStep, { applied: false, nonFinite: ["b"], metrics: false });
+  assert.equal(opt.iterations, 0);
+  assert.deepEqual(logger.messages.filter((m) => m.startsWith("Skipped")), [
+    "Skipped step as the gradient of parameter 'b' holds NaN or Infinity",
+  ]);
+  b.grad = [1, 1];
+  await opt.step({ metrics: true });
+  assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: true });
+  assert.equal(opt.iterations, 1);
+  await opt.close();
+});
+
+Deno.test("nonFinite: 'ignore' applies the step as torch does", async () => {
+  const { a, b, opt } = twoParams("ignore");
+  a.grad = [NaN, 1, -1];
+  b.grad = [Infinity, 1];
+  await opt.step();
+  // torch 1.13: sign(NaN) = 0, so p only decays (×0.9); the moment takes the NaN
+  const f = Math.fround, decay = f(0.9), lr = f(0.1);
+  assert.deepEqual([...a.data], [f(1 * decay), f(f(2 * decay) - lr), f(f(3 * decay) + lr)]);
+  assert.ok(Number.isNaN(opt.state(a)!.expAvg[0]));
+  assert.equal(opt.state(b)!.expAvg[0], Infinity);
+  assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: false });
+  await opt.close();
+});
+
+Deno.test("DecoupledLionW.step() awaits a closure and returns its result", async () => {
+  const { w } = oneParam([1, 1, 1]);
+  const opt = new DecoupledLionW([w], { lr: 0.5, logger: null });
+  assert.equal(await opt.step(), undefined);
+  const loss = await opt.step({
+    metrics: true,
+    closure: async () => {
+      await Promise.resolve();
+      w.grad = [1, -1, 0]; // gradients produced inside the closure are used
+      return 0.25;
+    },
+  });
+  assert.equal(loss, 0.25);
+  assert.deepEqual([...w.data], [0.5, 1.5, 1]);
+  await assert.rejects(
+    opt.step(() => {
+      throw new Error("forward failed");
+    }),
+    /forward failed/,
+  );
+  assert.deepEqual([...w.data], [0.5, 1.5, 1], "a failed closure changes nothing");
+  await assert.rejects(opt.step("x" as never), TypeError);
+  await assert.rejects(opt.step({ metrics: 1 as unknown as boolean }), TypeError);
+  await opt.close();
+});
+
+Deno.test("DecoupledLionW.step() refuses to overlap, and after close()", async () => {
+  const { w } = oneParam();
+  const opt = new DecoupledLionW([w], { logger: null });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const first = opt.step(() => gate);
+  await assert.rejects(opt.step(), {
+    message: "Cannot step as a step() is in flight: await it first",
+  });
+  assert.throws(() => opt.loadStateDict(opt.stateDict()), /in flight/);
+  release();
+  await first;
+  await opt.step(); // idle again
+
+  const closing = opt.step(() => opt.close());
+  await assert.rejects(closing, { message: "Cannot step as the optimizer is closed" });
+  await assert.rejects(opt.step(), { message: "Cannot step as the optimizer is closed" });
+  await opt.close(); // idempotent
+  await opt.close();
+  assert.throws(() => opt.loadStateDict(opt.stateDict()), /closed/);
+});
+
+Deno.test("DecoupledLionW is closed by await using", async () => {
+  const { w } = oneParam();
+  let escaped: DecoupledLionW;
+  {
+    await using opt = new DecoupledLionW([w], { logger: null });
+    escaped = opt;
+  }
+  await assert.rejects(escaped.step(), /closed/);
+});
+
+Deno.test("getMetrics() is empty after a step without metrics", async () => {
+  const { w } = oneParam();
+  const opt = new DecoupledLionW([w], { logger: null });
+  w.grad = [1, 2, 3];
+  await opt.step({ metrics: true });
+  assert.equal(Object.keys(opt.getMetrics()).length, 6);
+  const record = opt.getMetrics();
+  record["l2_norm/grad/w"] = -1; // a copy
+  assert.notEqual(opt.getMetrics()["l2_norm/grad/w"], -1);
+  await opt.step();
+  assert.deepEqual(opt.getMetrics(), {});
+  assert.deepEqual(opt.getMetricPartials().names, []);
+  await opt.close();
+});
+
+Deno.test("stateDict() and loadStateDict() continue bit-identically to never stopping", async () => {
+  const fixture = fixtures.cases.find((c) => c.name === "cosine_warmup")!;
+  const half = fixture.steps.length / 2;
+  const first = buildCase(fixture);
+  for (const step of fixture.steps.slice(0, half)) {
+    feedStep(first.opt, first.params, step);
+    await first.opt.step();
+  }
+  const saved = first.opt.stateDict();
+  const savedParams = new Map([...first.params].map(([name, p]) => [name, p.data.slice()]));
+  await first.opt.close();
+
+  const second = buildCase(fixture);
+  second.opt.loadStateDict(saved);
+  for (const [name, data] of savedParams) second.params.get(name)!.data.set(data);
+  assert.equal(second.opt.iterations, half);
+  assert.equal(second.opt.paramGroups[0]!.initialLr, fixture.defaults.lr);
+  for (const [index, step] of fixture.steps.slice(half).entries()) {
+    feedStep(second.opt, second.params, step);
+    await second.opt.step();
+    assertStepMatches(second.opt, second.params, step, `resumed step ${half + index + 1}`);
+  }
+  await second.opt.close();
+});
+
+Deno.test("loadStateDict() rejects a dict that does not fit, changing nothing", async () => {
+  const { store, w } = oneParam([1, 2, 3]);
+  const v = store.add("v", [2]);
+  const opt = new DecoupledLionW([{ params: [w] }, { params: [v], lr: 0.5 }], { logger: null });
+  w.grad = [1, 1, 1];
+  await opt.step();
+  const good = opt.stateDict();
+  const expAvg = opt.state(w)!.expAvg.slice();
+  const bad: [unknown, RegExp][] = [
+    [null, /must be an object/],
+    [
+      { ...good, paramGroups: good.paramGroups.slice(0, 1) },
+      /has 1 parameter groups where the optimizer has 2/,
+    ],
+    [
+      { ...good, paramGroups: [{ ...good.paramGroups[0]!, params: ["x"] }, good.paramGroups[1]] },
+      /'paramGroups\[0\]\.params' must be \["w"\]/,
+    ],
+    [
+      { ...good, paramGroups: [good.paramGroups[0], { ...good.paramGroups[1]!, lr: -1 }] },
+      /'paramGroups\[1\]\.lr' must be a finite number > 0: current value is -1/,
+    ],
+    [
+      { ...good, paramGroups: [{ ...good.paramGroups[0]!, betas: [2, 0] }, good.paramGroups[1]] },
+      /betas\[0\]' must be in \[0, 1\]/,
+    ],
+    [
+      { ...good, state: { w: { expAvg: new Float32Array(2) } } },
+      /'state\.w\.expAvg' must have 3 values: current length is 2/,
+    ],
+    [
+      { ...good, state: { ghost: { expAvg: new Float32Array(1) } } },
+      /'state' has parameter 'ghost'/,
+    ],
+    [{ ...good, iterations: -1 }, /'iterations' must be a non-negative integer/],
+  ];
+  for (const [dict, message] of bad) {
+    assert.throws(() => opt.loadStateDict(dict as never), message);
+  }
+  assertBitsEqual(opt.state(w)!.expAvg, expAvg, "exp_avg");
+  assert.equal(opt.paramGroups[1]!.lr, 0.5);
+  assert.equal(opt.iterations, 1);
+  // loading replaces: a parameter without state in the dict loses its state
+  opt.loadStateDict({ ...good, state: {}, iterations: 0 });
+  assert.equal(opt.state(w), undefined);
+  await opt.close();
+});
+
+Deno.test("several arenas and plain memory give the same steps and metrics as one arena", async () => {
+  async function run(
+    store: ParameterStore,
+  ): Promise<{ data: Float32Array[]; metrics: Record<string, number> }> {
+    const params = [0, 1, 2, 3].map((i) => store.add(`p${i}`, [5000], seededValues(5000, i)));
+    const opt = new DecoupledLionW(
+      [{ params: params.slice(0, 2) }, {
+        params: params.slice(2),
+        lr: 3e-3,
+        betas: [0.3, 0.6],
+        weightDecay: 0.1,
+      }],
+      { lr: 1e-3, weightDecay: 1e-4, logger: null },
+    );
+    for (let step = 0; step < 3; step++) {
+      params.forEach((p, i) => (p.grad = seededValues(5000, 100 * step + i)));
+      await opt.step({ metrics: true });
+    }
+    await opt.close();
+    return {
+      data: params.flatMap((p) => [p.data, opt.state(p)!.expAvg]),
+      metrics: opt.getMetrics(),
+    };
+  }
+  const one = await run(new ParameterStore());
+  const manyStore = new ParameterStore({ arenaBytes: 65536 });
+  const many = await run(manyStore);
+  const plain = await run(new ParameterStore({ shared: false }));
+  assert.equal(manyStore.arenaCount, 4);
+  for (const other of [many, plain]) {
+    other.data.forEach((values, i) => assertBitsEqual(values, one.data[i]!, `slot ${i}`));
+    assert.deepEqual(other.metrics, one.metrics);
+  }
+});
