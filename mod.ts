@@ -1,0 +1,47 @@
+/**
+ * DecoupledLionW for TypeScript: Lion with decoupled, lr-scaled weight decay,
+ * bit-exact with MosaicML's PyTorch `DecoupledLionW`, on parameters held in
+ * shared memory, with per-parameter metrics that stay exact across shards and
+ * machines (the pre-reduce scheme).
+ *
+ * @example Quick start
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const w = store.add("fc1.weight", [2, 2], [1, 2, 3, 4]);
+ * await using opt = new DecoupledLionW([w], { lr: 0.5 });
+ *
+ * w.grad = [1, -1, 0, 1];
+ * await opt.step({ metrics: true });
+ * assert.deepEqual([...w.data], [0.5, 2.5, 3, 3.5]); // p − lr·sign(g) on the first step
+ * assert.equal(opt.getMetrics()["l2_norm/grad/fc1.weight"], Math.sqrt(3));
+ * ```
+ *
+ * @module
+ */
+
+export { DecoupledLionW } from "./src/decoupled_lionw.ts";
+export type {
+  BackendName,
+  DecoupledLionWOptions,
+  NonFinitePolicy,
+  StepOptions,
+  StepReport,
+} from "./src/decoupled_lionw.ts";
+export type { Logger } from "./src/logger.ts";
+export {
+  finalizeMetrics,
+  METRIC_KINDS,
+  postReduceMetrics,
+  preReduceMetrics,
+  sumMetricPartials,
+} from "./src/metrics.ts";
+export type { MetricPartials, MetricRecord } from "./src/metrics.ts";
+export { ParamGroup } from "./src/param_group.ts";
+export type { GroupHyperparameters, ParamGroupOptions } from "./src/param_group.ts";
+export { Parameter } from "./src/parameter.ts";
+export { ParameterStore } from "./src/parameter_store.ts";
+export type { ParameterStoreOptions } from "./src/parameter_store.ts";
+export type { LionParameterState, LionParamGroupState, LionStateDict } from "./src/state_dict.ts";
