@@ -28,7 +28,19 @@ import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import { type ActiveParameter, planStep, type StepPlan } from "./step_plan.ts";
 
-/** Kernel backends. This version has `js`; `wasm` and `gpujs` come next. */
+/**
+ * Kernel backends. This version has `js`; `wasm` and `gpujs` come next.
+ *
+ * @example Ask for the scalar backend
+ * ```ts
+ * import { type BackendName, DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const backend: BackendName = "js";
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [1])], { backend });
+ * assert.equal(opt.backend, "js");
+ * ```
+ */
 export type BackendName = "js" | "wasm" | "gpujs";
 
 /**
@@ -36,10 +48,36 @@ export type BackendName = "js" | "wasm" | "gpujs";
  * - `"error"`: throw a `RangeError` naming the parameters, changing nothing;
  * - `"skip"`: skip the whole step, report it in `lastStep` and the logger;
  * - `"ignore"`: apply it as torch does (the moment becomes NaN).
+ *
+ * @example Skip steps with bad gradients instead of throwing
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2], [1, 1]);
+ * await using opt = new DecoupledLionW([w], { nonFinite: "skip", logger: null });
+ * w.grad = [NaN, 1];
+ * await opt.step();
+ * assert.deepEqual(opt.lastStep.nonFinite, ["w"]);
+ * assert.deepEqual([...w.data], [1, 1]);
+ * ```
  */
 export type NonFinitePolicy = "error" | "skip" | "ignore";
 
-/** Options of {@linkcode DecoupledLionW}: group defaults and engine choices. */
+/**
+ * Options of {@linkcode DecoupledLionW}: group defaults and engine choices.
+ *
+ * @example Defaults for every group, a silent logger
+ * ```ts
+ * import { DecoupledLionW, type DecoupledLionWOptions, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DecoupledLionWOptions = { lr: 3e-4, betas: [0.95, 0.98], weightDecay: 0.1, logger: null };
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [4])], options);
+ * assert.equal(opt.paramGroups[0]!.weightDecay, 0.1);
+ * assert.equal(opt.workers, 0);
+ * ```
+ */
 export interface DecoupledLionWOptions extends GroupHyperparameters {
   /**
    * Shard workers: `0` runs the kernels on the calling thread. This version
@@ -69,7 +107,27 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
   logger?: Logger | null;
 }
 
-/** Options of one {@linkcode DecoupledLionW.step}. */
+/**
+ * Options of one {@linkcode DecoupledLionW.step}.
+ *
+ * @example Metrics and a closure in one step
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [1], [2]);
+ * await using opt = new DecoupledLionW([w]);
+ * const loss = await opt.step({
+ *   metrics: true,
+ *   closure: () => {
+ *     w.grad = [2 * w.data[0]!]; // ∂(w²)/∂w
+ *     return w.data[0]! ** 2;
+ *   },
+ * });
+ * assert.equal(loss, 4);
+ * assert.equal(opt.getMetrics()["l2_norm/grad/w"], 4);
+ * ```
+ */
 export interface StepOptions<T> {
   /**
    * Compute the per-parameter metrics in the same pass as the update.
@@ -81,7 +139,21 @@ export interface StepOptions<T> {
   closure?: () => T | Promise<T>;
 }
 
-/** What the last {@linkcode DecoupledLionW.step} did. */
+/**
+ * What the last {@linkcode DecoupledLionW.step} did.
+ *
+ * @example After an applied step
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [1]);
+ * await using opt = new DecoupledLionW([w]);
+ * w.grad = [1];
+ * await opt.step();
+ * assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: false });
+ * ```
+ */
 export interface StepReport {
   /** Whether the update was applied (`false` for a skipped step, or before any step). */
   readonly applied: boolean;

@@ -9,7 +9,18 @@
 import { formatValue } from "./_format.ts";
 import { Partial, PARTIAL_COUNT } from "./kernel.ts";
 
-/** The metric kinds, in Composer's naming: `${kind}/${parameterName}`. */
+/**
+ * The metric kinds, in Composer's naming: `${kind}/${parameterName}`.
+ *
+ * @example Every kind for one parameter
+ * ```ts
+ * import { METRIC_KINDS } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(METRIC_KINDS.length, 6);
+ * assert.deepEqual(METRIC_KINDS.map((kind) => `${kind}/fc.bias`)[4], "cosine/update_grad/fc.bias");
+ * ```
+ */
 export const METRIC_KINDS: readonly string[] = Object.freeze([
   "l2_norm/moment",
   "l2_norm/param",
@@ -26,6 +37,22 @@ export const METRIC_KINDS: readonly string[] = Object.freeze([
  *
  * Across ranks, all-reduce `sums` element-wise (the names must agree), then
  * call {@linkcode finalizeMetrics}.
+ *
+ * @example All-reduce the partials of a step across ranks
+ * ```ts
+ * import { DecoupledLionW, finalizeMetrics, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const w = store.add("w", [2], [1, 1]);
+ * await using opt = new DecoupledLionW([w]);
+ * w.grad = [3, 4];
+ * await opt.step({ metrics: true });
+ * const partials = opt.getMetricPartials();
+ * assert.equal(partials.sums[3], 25); // Σg²
+ * // here a collective would add `partials.sums` over every rank
+ * assert.equal(finalizeMetrics(partials)["l2_norm/grad/w"], 5);
+ * ```
  */
 export interface MetricPartials {
   /** Parameter names, one per record of six sums. */
@@ -34,7 +61,18 @@ export interface MetricPartials {
   readonly sums: Float64Array;
 }
 
-/** A Composer-style metrics record: `"l2_norm/param/fc.weight"` → value. */
+/**
+ * A Composer-style metrics record: `"l2_norm/param/fc.weight"` → value.
+ *
+ * @example A record as getMetrics() returns it
+ * ```ts
+ * import type { MetricRecord } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const record: MetricRecord = { "l2_norm/grad/w": 5, "cosine/moment_grad/w": 1 };
+ * assert.equal(record["l2_norm/grad/w"], 5);
+ * ```
+ */
 export type MetricRecord = Record<string, number>;
 
 /**

@@ -8,7 +8,23 @@ import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
 import type { Logger } from "./logger.ts";
 import type { Parameter } from "./parameter.ts";
 
-/** Hyperparameters of a group; omitted ones come from the optimizer's options. */
+/**
+ * Hyperparameters of a group; omitted ones come from the optimizer's options.
+ *
+ * @example No weight decay on biases
+ * ```ts
+ * import { DecoupledLionW, type GroupHyperparameters, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const noDecay: GroupHyperparameters = { weightDecay: 0 };
+ * await using opt = new DecoupledLionW(
+ *   [{ params: [store.add("w", [2])] }, { params: [store.add("b", [2])], ...noDecay }],
+ *   { weightDecay: 1e-4 },
+ * );
+ * assert.deepEqual(opt.paramGroups.map((g) => g.weightDecay), [1e-4, 0]);
+ * ```
+ */
 export interface GroupHyperparameters {
   /**
    * Learning rate, > 0.
@@ -32,7 +48,23 @@ export interface GroupHyperparameters {
   weightDecay?: number;
 }
 
-/** A group as given to the optimizer: parameters plus optional hyperparameters. */
+/**
+ * A group as given to the optimizer: parameters plus optional hyperparameters.
+ *
+ * @example Two groups with their own learning rates
+ * ```ts
+ * import { DecoupledLionW, type ParamGroupOptions, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new ParameterStore();
+ * const groups: ParamGroupOptions[] = [
+ *   { params: [store.add("encoder", [4])], lr: 1e-4 },
+ *   { params: [store.add("head", [2])], lr: 1e-3 },
+ * ];
+ * await using opt = new DecoupledLionW(groups);
+ * assert.deepEqual(opt.paramGroups.map((g) => g.lr), [1e-4, 1e-3]);
+ * ```
+ */
 export interface ParamGroupOptions extends GroupHyperparameters {
   /** The group's parameters. */
   params: readonly Parameter[];

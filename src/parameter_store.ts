@@ -16,7 +16,21 @@ import {
 } from "./arena.ts";
 import { Parameter, type ParameterSlots } from "./parameter.ts";
 
-/** Options of {@linkcode ParameterStore}. */
+/**
+ * Options of {@linkcode ParameterStore}.
+ *
+ * @example Small arenas, to see a model spread over several memories
+ * ```ts
+ * import { ParameterStore, type ParameterStoreOptions } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const options: ParameterStoreOptions = { arenaBytes: 65536 };
+ * const store = new ParameterStore(options);
+ * store.add("a", [5000]);
+ * store.add("b", [5000]); // 3 slots of 20 KB each do not fit beside "a"
+ * assert.equal(store.arenaCount, 2);
+ * ```
+ */
 export interface ParameterStoreOptions {
   /**
    * The most bytes one arena (one `WebAssembly.Memory`) may hold: a multiple

@@ -9,13 +9,41 @@ import { formatValue } from "./_format.ts";
 import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
 import type { ParamGroup } from "./param_group.ts";
 
-/** The state of one parameter. */
+/**
+ * The state of one parameter.
+ *
+ * @example The moment after one step
+ * ```ts
+ * import { DecoupledLionW, type LionParameterState, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2]);
+ * await using opt = new DecoupledLionW([w], { betas: [0.9, 0.5] });
+ * w.grad = [2, -4];
+ * await opt.step();
+ * const state: LionParameterState = opt.state(w)!;
+ * assert.deepEqual([...state.expAvg], [1, -2]); // lerp(0, g, 1 − 0.5)
+ * ```
+ */
 export interface LionParameterState {
   /** The moment (torch's `exp_avg`). */
   readonly expAvg: Float32Array;
 }
 
-/** A parameter group in a state dict. */
+/**
+ * A parameter group in a state dict.
+ *
+ * @example Groups are saved by parameter name
+ * ```ts
+ * import { DecoupledLionW, type LionParamGroupState, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [1]);
+ * await using opt = new DecoupledLionW([w], { lr: 0.5 });
+ * const group: LionParamGroupState = opt.stateDict().paramGroups[0]!;
+ * assert.deepEqual(group, { params: ["w"], lr: 0.5, betas: [0.9, 0.99], weightDecay: 0, initialLr: 0.5 });
+ * ```
+ */
 export interface LionParamGroupState {
   /** Names of the group's parameters, in order. */
   readonly params: readonly string[];
@@ -29,7 +57,28 @@ export interface LionParamGroupState {
   readonly initialLr: number;
 }
 
-/** What {@linkcode DecoupledLionW.stateDict} returns and `loadStateDict` takes. */
+/**
+ * What {@linkcode DecoupledLionW.stateDict} returns and `loadStateDict` takes.
+ *
+ * @example Save the state and load it into a fresh optimizer
+ * ```ts
+ * import { DecoupledLionW, type LionStateDict, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2], [1, 2]);
+ * const first = new DecoupledLionW([w], { lr: 0.1 });
+ * w.grad = [1, -1];
+ * await first.step();
+ * const saved: LionStateDict = first.stateDict();
+ * await first.close();
+ *
+ * await using second = new DecoupledLionW([w], { lr: 0.1 });
+ * second.loadStateDict(saved);
+ * assert.deepEqual(second.state(w)!.expAvg, saved.state["w"]!.expAvg);
+ * assert.equal(saved.paramGroups[0]!.initialLr, 0.1);
+ * assert.equal(second.iterations, 1);
+ * ```
+ */
 export interface LionStateDict {
   /** State per parameter name; parameters never stepped have none. */
   readonly state: Readonly<Record<string, LionParameterState>>;
