@@ -15,6 +15,8 @@ import type { StepEngine } from "./engine.ts";
 import { InlineEngine } from "./inline_engine.ts";
 import { jsKernel } from "./js_kernel.ts";
 import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts";
+import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
+import { WorkerPool } from "../workers/worker_pool.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
 import {
@@ -26,10 +28,11 @@ import {
 import { Parameter, type ParameterSlots, parameterSlots } from "./parameter.ts";
 import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
-import { type ActiveParameter, planStep, type StepPlan } from "./step_plan.ts";
+import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
 
 /**
- * Kernel backends. This version has `js`; `wasm` and `gpujs` come next.
+ * Kernel backends: `wasm` (WebAssembly SIMD, the default) and `js` (the scalar
+ * oracle); `gpujs` comes next.
  *
  * @example Ask for the scalar backend
  * ```ts
@@ -80,19 +83,33 @@ export type NonFinitePolicy = "error" | "skip" | "ignore";
  */
 export interface DecoupledLionWOptions extends GroupHyperparameters {
   /**
-   * Shard workers: `0` runs the kernels on the calling thread. This version
-   * runs inline only; `"auto"` chooses `0`.
+   * Shard workers: Web Workers that each update a contiguous share of the
+   * elements in place. `0` runs the kernels on the calling thread. `"auto"`
+   * takes one worker per 2^18 elements (below that, dispatch costs more than
+   * it saves), at most `navigator.hardwareConcurrency`, and `0` where there
+   * is no `Worker` or no shared memory (Node, Deno Deploy, a page that is not
+   * cross-origin isolated). Asking for workers there logs a warning and runs
+   * inline, with the same results.
    *
    * @default {"auto"}
    */
   workers?: number | "auto";
   /**
-   * The kernel backend. This version has `"js"` (the scalar kernel);
-   * `"auto"` chooses it.
+   * The kernel backend: `"wasm"` (WebAssembly SIMD) or `"js"` (the scalar
+   * oracle). `"auto"` takes `"wasm"` where WebAssembly relaxed SIMD runs.
    *
    * @default {"auto"}
    */
   backend?: BackendName | "auto";
+  /**
+   * How the `wasm` kernel computes torch's fused multiply-add: `"auto"` uses
+   * `f32x4.relaxed_madd` where a start-up probe shows it is fused (x86 with
+   * FMA, ARM64) and an exact float64 path elsewhere; `"exact"` always takes
+   * the float64 path (slower; both are bit-exact).
+   *
+   * @default {"auto"}
+   */
+  fma?: "auto" | "exact";
   /**
    * What to do with NaN or infinite gradients.
    *
@@ -165,7 +182,8 @@ export interface StepReport {
 
 const DEFAULTS = { lr: 1e-4, betas: [0.9, 0.99] as const, weightDecay: 0 };
 const BACKENDS: readonly string[] = ["auto", "js", "wasm", "gpujs"];
-const AVAILABLE_BACKENDS: readonly string[] = ["auto", "js"];
+/** Elements per worker below which `workers: "auto"` adds no worker. */
+const ELEMENTS_PER_WORKER = 2 ** 18;
 const POLICIES: readonly string[] = ["error", "skip", "ignore"];
 const CREATE = "Cannot create optimizer";
 const NO_STEP: StepReport = Object.freeze({ applied: false, nonFinite: [], metrics: false });
@@ -239,6 +257,9 @@ export class DecoupledLionW implements AsyncDisposable {
   #iterations = 0;
   #busy = false;
   #closing: Promise<void> | undefined;
+  /** Set when a step failed in a kernel or worker: steps are refused until a state dict is loaded. */
+  #fault: Error | undefined;
+  #plan: { active: ActiveParameter[]; plan: StepPlan } | undefined;
 
   /**
    * Builds the optimizer. Parameters must all come from one store, which
@@ -249,7 +270,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * @throws {TypeError} When an argument has the wrong type.
    * @throws {RangeError} When a hyperparameter is out of range, a parameter
    * is listed twice or is used by another optimizer, the parameters come
-   * from several stores, or an engine choice is not available.
+   * from several stores, or the backend is not available here.
    */
   constructor(
     params: readonly Parameter[] | readonly ParamGroupOptions[],
@@ -262,8 +283,9 @@ export class DecoupledLionW implements AsyncDisposable {
     }
     this.#logger = options.logger === undefined ? console : options.logger;
     this.#nonFinite = checkPolicy(options.nonFinite ?? "error");
-    checkBackend(options.backend ?? "auto");
-    checkWorkers(options.workers ?? "auto");
+    const backend = checkBackend(options.backend ?? "auto");
+    const workers = checkWorkers(options.workers ?? "auto");
+    const fma = checkFma(options.fma ?? "auto");
     const defaults = {
       lr: checkLr(CREATE, "lr", options.lr ?? DEFAULTS.lr),
       betas: checkBetas(CREATE, "betas", options.betas ?? DEFAULTS.betas),
@@ -286,9 +308,9 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#store = [...stores][0]!;
     this.#groups = groupOptions.map((group, g) => makeGroup(group, g, defaults, this.#logger));
     for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
+    this.#engine = this.#startEngine(backend, workers, fma);
     for (const slots of this.#slots.values()) slots.owner = this;
     useStore(this.#store, 1);
-    this.#engine = new InlineEngine(jsKernel, storeArenas(this.#store));
   }
 
   /** The parameter groups, in order. Their `lr`, `betas` and `weightDecay` may be changed. */
@@ -301,7 +323,7 @@ export class DecoupledLionW implements AsyncDisposable {
     return this.#engine.backend;
   }
 
-  /** The number of shard workers (0: the calling thread). */
+  /** The number of shard workers (0: the calling thread), as `"auto"` chose. */
   get workers(): number {
     return this.#engine.workers;
   }
@@ -343,7 +365,10 @@ export class DecoupledLionW implements AsyncDisposable {
    * @returns The closure's (awaited) result, or `undefined` without one.
    * @throws {RangeError} Under `nonFinite: "error"`, when a gradient holds
    * NaN or ±Infinity: nothing changes.
-   * @throws {Error} When another step is in flight or the optimizer is closed.
+   * @throws {Error} When another step is in flight, the optimizer is closed,
+   * or a kernel or worker failed (in this step or an earlier one: parameters
+   * may then be partly updated, and steps are refused until a state dict is
+   * loaded).
    */
   async step<T = undefined>(
     closureOrOptions?: (() => T | Promise<T>) | StepOptions<T>,
@@ -434,7 +459,10 @@ export class DecoupledLionW implements AsyncDisposable {
    * @throws {Error} When a step is in flight or the optimizer is closed.
    */
   loadStateDict(dict: LionStateDict): void {
-    this.#assertIdle("load state dict");
+    this.#assertOpen("load state dict");
+    if (this.#busy) {
+      throw new Error("Cannot load state dict as a step() is in flight: await it first");
+    }
     checkStateDict(dict, this.#groups);
     this.#groups = dict.paramGroups.map((loaded, g) =>
       new ParamGroup(
@@ -455,6 +483,10 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#withState.add(param);
     }
     this.#iterations = dict.iterations;
+    if (this.#fault !== undefined) {
+      this.#fault = undefined;
+      this.#engine.reset();
+    }
   }
 
   /**
@@ -490,16 +522,70 @@ export class DecoupledLionW implements AsyncDisposable {
     if (this.#busy) {
       throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
     }
+    if (this.#fault !== undefined) {
+      throw new Error(
+        `Cannot ${action} as an earlier step failed (${this.#fault.message}): parameters may be partly updated, so load a state dict (and your parameters) to go on`,
+      );
+    }
+  }
+
+  /** The engine: workers sharing the store's memory, or the calling thread. */
+  #startEngine(
+    backend: "js" | "wasm",
+    workers: number | "auto",
+    fma: "auto" | "exact",
+  ): StepEngine {
+    const arenas = storeArenas(this.#store);
+    const all = [...this.#slots.values()];
+    const size = all.reduce((total, s) => total + s.dataView.length, 0);
+    const canUseWorkers = typeof Worker === "function" && this.#store.shared;
+    let count = workers === "auto" ? (canUseWorkers ? autoWorkers(size) : 0) : workers;
+    if (count > 0 && !canUseWorkers) {
+      this.#logger?.warn(
+        `Running inline instead of on ${count} workers as ${
+          this.#store.shared ? "this runtime has no Worker" : "the store's memory is not shared"
+        }`,
+      );
+      count = 0;
+    }
+    if (count === 0) {
+      return new InlineEngine(backend === "wasm" ? createWasmKernel(fma) : jsKernel, arenas);
+    }
+    return new WorkerPool({
+      workers: count,
+      backend,
+      fma,
+      arenas,
+      groups: this.#groups.length,
+      maxBlocks: all.reduce((total, s) => total + Math.ceil(s.dataView.length / BLOCK_ELEMENTS), 0),
+    });
   }
 
   async #applyStep(metrics: boolean): Promise<void> {
     this.#metrics = {};
     this.#partials = NO_PARTIALS;
-    const plan = planStep(this.#activeParameters(), storeArenas(this.#store).length);
+    const plan = this.#stepPlan();
     const constants: GroupConstants[] = this.#groups.map((group) =>
       groupConstants(group.lr, group.initialLr, group.betas[0], group.betas[1], group.weightDecay)
     );
-    const nonFinite = this.#nonFinite === "ignore" ? [] : await this.#scanGradients(plan);
+    // A parameter's first step starts from m = 0. Zeroing before the step is
+    // harmless if the step is refused: a parameter without state has no m.
+    for (const { param, slots } of plan.params) {
+      if (!this.#withState.has(param)) slots.expAvgView.fill(0);
+    }
+    let result;
+    try {
+      result = await this.#engine.run({
+        plan,
+        groups: constants,
+        scan: this.#nonFinite !== "ignore",
+        metrics,
+      });
+    } catch (error) {
+      this.#fault = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+    const nonFinite = result.applied ? [] : nonFiniteNames(plan, result.gradSquares!);
     if (nonFinite.length > 0) {
       const message = `the gradient of ${describeNames(nonFinite)} holds NaN or Infinity`;
       if (this.#nonFinite === "error") {
@@ -510,32 +596,28 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
       return;
     }
-    for (const { param, slots } of plan.params) {
-      if (!this.#withState.has(param)) {
-        slots.expAvgView.fill(0);
-        this.#withState.add(param);
-      }
-    }
-    const partials = await this.#engine.update(plan, constants, metrics);
+    for (const { param } of plan.params) this.#withState.add(param);
     this.#iterations++;
-    if (partials !== null) {
-      this.#partials = sumPerParameter(plan, partials);
+    if (result.partials !== null) {
+      this.#partials = sumPerParameter(plan, result.partials);
       this.#metrics = finalizeMetrics(this.#partials);
     }
     this.#lastStep = Object.freeze({ applied: true, nonFinite: [], metrics });
   }
 
-  /** Names of the parameters whose gradient holds a non-finite value. */
-  async #scanGradients(plan: StepPlan): Promise<string[]> {
-    const sums = await this.#engine.sumSquaredGradients(plan);
-    return plan.params
-      .filter(({ firstSlot, slotCount }) => {
-        for (let slot = firstSlot; slot < firstSlot + slotCount; slot++) {
-          if (!Number.isFinite(sums[slot]!)) return true;
-        }
-        return false;
-      })
-      .map(({ param }) => param.name);
+  /** The plan of this step: the last one again while the same parameters take part. */
+  #stepPlan(): StepPlan {
+    const active = this.#activeParameters();
+    const last = this.#plan;
+    if (
+      last !== undefined && last.active.length === active.length &&
+      last.active.every((entry, i) => entry.param === active[i]!.param)
+    ) {
+      return last.plan;
+    }
+    const plan = planStep(active, storeArenas(this.#store).length);
+    this.#plan = { active, plan };
+    return plan;
   }
 
   /** The parameters that take part in this step, in group order. */
@@ -549,6 +631,24 @@ export class DecoupledLionW implements AsyncDisposable {
     });
     return active;
   }
+}
+
+/** Names of the parameters whose gradient holds a non-finite value. */
+function nonFiniteNames(plan: StepPlan, gradSquares: Float64Array): string[] {
+  return plan.params
+    .filter(({ firstSlot, slotCount }) => {
+      for (let slot = firstSlot; slot < firstSlot + slotCount; slot++) {
+        if (!Number.isFinite(gradSquares[slot]!)) return true;
+      }
+      return false;
+    })
+    .map(({ param }) => param.name);
+}
+
+/** `workers: "auto"`: one worker per 2^18 elements, at most one per core. */
+function autoWorkers(elements: number): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.min(cores, Math.floor(elements / ELEMENTS_PER_WORKER));
 }
 
 /** Adds each parameter's block partials in block order. */
@@ -607,7 +707,7 @@ function checkPolicy(policy: unknown): NonFinitePolicy {
   return policy as NonFinitePolicy;
 }
 
-function checkBackend(backend: unknown): void {
+function checkBackend(backend: unknown): "js" | "wasm" {
   if (typeof backend !== "string" || !BACKENDS.includes(backend)) {
     throw new RangeError(
       `${CREATE} as 'backend' must be "auto", "js", "wasm" or "gpujs": current value is ${
@@ -615,29 +715,39 @@ function checkBackend(backend: unknown): void {
       }`,
     );
   }
-  if (!AVAILABLE_BACKENDS.includes(backend)) {
+  if (backend === "gpujs") {
     throw new RangeError(
-      `${CREATE} as backend ${
-        formatValue(backend)
-      } is not available in this version: use "js" or "auto"`,
+      `${CREATE} as backend "gpujs" is not available in this version: use "wasm", "js" or "auto"`,
     );
   }
+  const wasm = wasmKernelAvailable();
+  if (backend === "wasm" && !wasm) {
+    throw new RangeError(
+      `${CREATE} as backend "wasm" needs WebAssembly relaxed SIMD, which this runtime lacks: use "js" or "auto"`,
+    );
+  }
+  return backend === "js" || (backend === "auto" && !wasm) ? "js" : "wasm";
 }
 
-function checkWorkers(workers: unknown): void {
-  if (workers === "auto") return;
-  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 0) {
+function checkWorkers(workers: unknown): number | "auto" {
+  if (workers === "auto") return workers;
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 0 || workers > 256) {
     throw new RangeError(
-      `${CREATE} as 'workers' must be "auto" or a non-negative integer: current value is ${
+      `${CREATE} as 'workers' must be "auto" or an integer in [0, 256]: current value is ${
         formatValue(workers)
       }`,
     );
   }
-  if (workers !== 0) {
+  return workers;
+}
+
+function checkFma(fma: unknown): "auto" | "exact" {
+  if (fma !== "auto" && fma !== "exact") {
     throw new RangeError(
-      `${CREATE} as ${workers} workers are not available in this version: use 0 (inline) or "auto"`,
+      `${CREATE} as 'fma' must be "auto" or "exact": current value is ${formatValue(fma)}`,
     );
   }
+  return fma;
 }
 
 /** A plain parameter list is one group. */

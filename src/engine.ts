@@ -1,7 +1,7 @@
 /**
  * The step engine: what runs a {@linkcode StepPlan}'s kernel calls. The
  * inline engine calls the kernel on the calling thread; the worker pool
- * (workers/) shares the segments out to Web Workers. The optimizer sees only
+ * (workers/) shares the blocks out to Web Workers. The optimizer sees only
  * this interface.
  *
  * @module
@@ -10,28 +10,49 @@
 import type { GroupConstants } from "./kernel.ts";
 import type { StepPlan } from "./step_plan.ts";
 
+/** One step for an engine. */
+export interface StepRequest {
+  /** The blocks to update. */
+  readonly plan: StepPlan;
+  /** Float32 constants per group. */
+  readonly groups: readonly GroupConstants[];
+  /** Scan `Σg²` per block first, and update nothing when any is non-finite. */
+  readonly scan: boolean;
+  /** Produce the metric partial sums in the update pass. */
+  readonly metrics: boolean;
+}
+
+/** What an engine did. */
+export interface StepResult {
+  /** Whether the update ran (false when the scan found a non-finite gradient). */
+  readonly applied: boolean;
+  /** `Σg²` per slot, when scanned. */
+  readonly gradSquares: Float64Array | null;
+  /** `PARTIAL_COUNT` sums per slot, when metrics were asked for and the update ran. */
+  readonly partials: Float64Array | null;
+}
+
 /** Runs the kernels of a step, wherever they run. */
 export interface StepEngine {
   /** The kernel's backend name. */
   readonly backend: string;
   /** Number of workers (0: the calling thread). */
   readonly workers: number;
-  /**
-   * Scans the gradients of every segment.
-   *
-   * @returns `Σ g²` per slot (float64); non-finite where a gradient is.
-   */
-  sumSquaredGradients(plan: StepPlan): Promise<Float64Array>;
-  /**
-   * Applies the update to every segment.
-   *
-   * @returns The partial sums per slot when `metrics`, else `null`.
-   */
-  update(
-    plan: StepPlan,
-    groups: readonly GroupConstants[],
-    metrics: boolean,
-  ): Promise<Float64Array | null>;
+  /** Runs one step. Rejects when a kernel or worker fails. */
+  run(request: StepRequest): Promise<StepResult>;
+  /** Makes the engine usable again after a failed step (workers are respawned). */
+  reset(): void;
   /** Releases whatever the engine holds (workers); idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * Whether any value is NaN or ±Infinity.
+ *
+ * @param sums Sums of squares.
+ * @returns `true` when one is not finite.
+ */
+export function anyNonFinite(sums: Float64Array): boolean {
+  for (const sum of sums) if (!Number.isFinite(sum)) return true;
+  return false;
 }

@@ -1,15 +1,14 @@
 /**
  * The inline engine: the kernel runs on the calling thread, arena by arena.
- * It is what runs where there are no Workers (Deno Deploy, a page without
- * cross-origin isolation), and with `workers: 0`.
+ * It is what runs where there are no Workers (Deno Deploy, Node, a page
+ * without cross-origin isolation), and with `workers: 0`.
  *
  * @module
  */
 
 import type { Arena } from "./arena.ts";
-import type { StepEngine } from "./engine.ts";
-import { type GroupConstants, type LionKernel, PARTIAL_COUNT } from "./kernel.ts";
-import type { StepPlan } from "./step_plan.ts";
+import { anyNonFinite, type StepEngine, type StepRequest, type StepResult } from "./engine.ts";
+import { type LionKernel, PARTIAL_COUNT } from "./kernel.ts";
 
 /** Runs `kernel` on the calling thread. */
 export class InlineEngine implements StepEngine {
@@ -30,29 +29,30 @@ export class InlineEngine implements StepEngine {
     return this.#kernel.name;
   }
 
-  sumSquaredGradients(plan: StepPlan): Promise<Float64Array> {
-    const out = new Float64Array(plan.slotCount);
-    plan.byArena.forEach((segments, arena) => {
-      if (segments.length > 0) {
-        this.#kernel.sumSquaredGradients(this.#arenas[arena]!.memory, segments, out);
+  run({ plan, groups, scan, metrics }: StepRequest): Promise<StepResult> {
+    let gradSquares: Float64Array | null = null;
+    if (scan) {
+      const sums = new Float64Array(plan.slotCount);
+      plan.byArena.forEach((segments, arena) => {
+        if (segments.length > 0) {
+          this.#kernel.sumSquaredGradients(this.#arenas[arena]!.memory, segments, sums);
+        }
+      });
+      if (anyNonFinite(sums)) {
+        return Promise.resolve({ applied: false, gradSquares: sums, partials: null });
       }
-    });
-    return Promise.resolve(out);
-  }
-
-  update(
-    plan: StepPlan,
-    groups: readonly GroupConstants[],
-    metrics: boolean,
-  ): Promise<Float64Array | null> {
+      gradSquares = sums;
+    }
     const partials = metrics ? new Float64Array(plan.slotCount * PARTIAL_COUNT) : null;
     plan.byArena.forEach((segments, arena) => {
       if (segments.length > 0) {
         this.#kernel.update(this.#arenas[arena]!.memory, segments, groups, partials);
       }
     });
-    return Promise.resolve(partials);
+    return Promise.resolve({ applied: true, gradSquares, partials });
   }
+
+  reset(): void {}
 
   close(): Promise<void> {
     return Promise.resolve();

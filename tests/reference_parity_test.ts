@@ -87,20 +87,36 @@ Deno.test("fixtures come from the PyTorch reference", () => {
   assert.ok(fixtures.cases.length >= 8);
 });
 
-for (const fixture of fixtures.cases) {
-  Deno.test(`DecoupledLionW matches torch bit for bit: ${fixture.name}`, async (t) => {
-    const { opt, params } = buildCase(fixture);
-    for (const [index, step] of fixture.steps.entries()) {
-      await t.step(`step ${index + 1}`, async () => {
-        feedStep(opt, params, step);
-        await opt.step({ metrics: true });
-        assertStepMatches(opt, params, step, `${fixture.name} step ${index + 1}`);
-        if (Object.keys(step.metricsOwnGroup).length > 0) {
-          assertMetricsClose(opt.getMetrics(), step.metricsOwnGroup, METRICS_RTOL, "metrics");
+/** Every engine must match torch bit for bit: kernels inline, and sharded over workers. */
+const ENGINES: { name: string; options: DecoupledLionWOptions }[] = [
+  { name: "js inline", options: { backend: "js", workers: 0 } },
+  { name: "wasm inline", options: { backend: "wasm", workers: 0 } },
+  { name: "wasm exact-fma inline", options: { backend: "wasm", fma: "exact", workers: 0 } },
+  { name: "wasm 1 worker", options: { backend: "wasm", workers: 1 } },
+  { name: "wasm 2 workers", options: { backend: "wasm", workers: 2 } },
+  { name: "wasm 3 workers", options: { backend: "wasm", workers: 3 } },
+  { name: "js 2 workers", options: { backend: "js", workers: 2 } },
+];
+
+for (const engine of ENGINES) {
+  Deno.test(`DecoupledLionW matches torch bit for bit (${engine.name})`, async (t) => {
+    for (const fixture of fixtures.cases) {
+      await t.step(fixture.name, async () => {
+        const { opt, params } = buildCase(fixture, engine.options);
+        try {
+          for (const [index, step] of fixture.steps.entries()) {
+            feedStep(opt, params, step);
+            await opt.step({ metrics: true });
+            assertStepMatches(opt, params, step, `${fixture.name} step ${index + 1}`);
+            if (Object.keys(step.metricsOwnGroup).length > 0) {
+              assertMetricsClose(opt.getMetrics(), step.metricsOwnGroup, METRICS_RTOL, "metrics");
+            }
+          }
+        } finally {
+          await opt.close();
         }
       });
     }
-    await opt.close();
   });
 }
 

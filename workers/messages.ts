@@ -1,0 +1,33 @@
+/**
+ * The messages between the worker pool and a shard worker. There are only
+ * two, at start-up: steps go through the control block, not messages.
+ *
+ * @module
+ */
+
+import type { ControlSizes } from "./control_block.ts";
+
+/** Main → worker: everything a worker needs, sent once. */
+export interface InitMessage {
+  readonly type: "init";
+  /** This worker's index. */
+  readonly index: number;
+  /** The control block's memory and sizes. */
+  readonly control: SharedArrayBuffer;
+  readonly sizes: ControlSizes;
+  /** The store's arenas, shared. */
+  readonly arenas: readonly WebAssembly.Memory[];
+  /** The kernel backend. */
+  readonly backend: "js" | "wasm";
+  /** The wasm kernel's fma mode. */
+  readonly fma: "auto" | "exact";
+}
+
+/** Worker → main: ready to take steps, or why not. */
+export type ReadyMessage =
+  | { readonly type: "ready"; readonly index: number }
+  | {
+    readonly type: "error";
+    readonly index: number;
+    readonly err: { readonly name: string; readonly message: string; readonly stack?: string };
+  };

@@ -1,0 +1,248 @@
+/**
+ * The worker pool: the step engine that shards each step's blocks across
+ * Web Workers sharing the store's memory.
+ *
+ * Workers are spawned once, get the arenas and the control block once, and
+ * are ended by `close()`. A step is one bump of the control block's
+ * generation; the main thread awaits `done` with `Atomics.waitAsync`.
+ *
+ * @module
+ */
+
+import type { Arena } from "../src/arena.ts";
+import type { StepEngine, StepRequest, StepResult } from "../src/engine.ts";
+import { PARTIAL_COUNT } from "../src/kernel.ts";
+import { balanceShards } from "../src/shards.ts";
+import type { StepPlan } from "../src/step_plan.ts";
+import { BLOCK_FIELDS, ControlBlock, Flags, GROUP_FIELDS, Header } from "./control_block.ts";
+import type { InitMessage, ReadyMessage } from "./messages.ts";
+
+/** Options of {@linkcode WorkerPool}. */
+export interface WorkerPoolOptions {
+  /** Number of workers, >= 1. */
+  readonly workers: number;
+  /** The kernel each worker runs. */
+  readonly backend: "js" | "wasm";
+  /** The wasm kernel's fma mode. */
+  readonly fma: "auto" | "exact";
+  /** The store's arenas (shared memories). */
+  readonly arenas: readonly Arena[];
+  /** Parameter groups (fixed for the optimizer's life). */
+  readonly groups: number;
+  /** The most blocks a step can have (all parameters active). */
+  readonly maxBlocks: number;
+}
+
+/** A step failure inside a worker; the message names the shard. */
+export class ShardError extends Error {
+  /**
+   * @param message What failed, naming the worker and its shard.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ShardError";
+  }
+}
+
+const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
+
+/** Waits until `header[index]` is `value`, without blocking the thread. */
+async function waitFor(header: Int32Array, index: number, value: number): Promise<void> {
+  for (let seen = Atomics.load(header, index); seen !== value; seen = Atomics.load(header, index)) {
+    if (typeof Atomics.waitAsync === "function") {
+      const wait = Atomics.waitAsync(header, index, seen);
+      if (wait.async) await wait.value;
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+}
+
+/** Shards steps across Web Workers. */
+export class WorkerPool implements StepEngine {
+  readonly #options: WorkerPoolOptions;
+  readonly #control: ControlBlock;
+  #workers: Worker[] = [];
+  #ready: Promise<void> | undefined;
+  /** Set when a worker died; rejects the step in flight and every later one. */
+  #death: { error: ShardError | undefined; reject: ((error: ShardError) => void) | undefined } = {
+    error: undefined,
+    reject: undefined,
+  };
+  #lastPlan: StepPlan | undefined;
+  #bounds: Int32Array = new Int32Array(0);
+  #closed = false;
+
+  /**
+   * Spawns the workers (they start in the background; the first step waits).
+   *
+   * @param options Sizes and kernel.
+   */
+  constructor(options: WorkerPoolOptions) {
+    this.#options = options;
+    this.#control = new ControlBlock({
+      workers: options.workers,
+      groups: options.groups,
+      maxBlocks: Math.max(1, options.maxBlocks),
+    });
+    this.#spawn();
+  }
+
+  get backend(): string {
+    return this.#options.backend;
+  }
+
+  get workers(): number {
+    return this.#options.workers;
+  }
+
+  /** Test hook: make worker `index` throw (`"throw"`) or die (`"die"`) in the next step. */
+  injectFault(index: number, mode: "throw" | "die"): void {
+    Atomics.store(this.#control.header, Header.faultWorker, index + 1);
+    Atomics.store(this.#control.header, Header.faultMode, mode === "throw" ? 1 : 2);
+  }
+
+  async run(request: StepRequest): Promise<StepResult> {
+    await this.#ready;
+    if (this.#death.error) throw this.#death.error;
+    const { header } = this.#control;
+    this.#write(request);
+    Atomics.store(header, Header.done, 0);
+    Atomics.store(header, Header.scanArrived, 0);
+    Atomics.store(header, Header.nonFinite, 0);
+    Atomics.store(header, Header.failed, 0);
+    Atomics.add(header, Header.generation, 1);
+    Atomics.notify(header, Header.generation);
+
+    const died = new Promise<never>((_, reject) => (this.#death.reject = reject));
+    try {
+      await Promise.race([waitFor(header, Header.done, this.workers), died]);
+    } finally {
+      this.#death.reject = undefined;
+      Atomics.store(header, Header.faultWorker, 0);
+    }
+    if (Atomics.load(header, Header.failed) !== 0) throw this.#failure();
+
+    const { slotCount } = request.plan;
+    const applied = Atomics.load(header, Header.nonFinite) === 0;
+    return {
+      applied,
+      gradSquares: request.scan ? this.#control.gradSquares.slice(0, slotCount) : null,
+      partials: request.metrics && applied
+        ? this.#control.partials.slice(0, slotCount * PARTIAL_COUNT)
+        : null,
+    };
+  }
+
+  reset(): void {
+    this.#terminate();
+    this.#death = { error: undefined, reject: undefined };
+    this.#lastPlan = undefined;
+    this.#spawn();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      Atomics.store(this.#control.header, Header.stop, 1);
+      Atomics.add(this.#control.header, Header.generation, 1);
+      Atomics.notify(this.#control.header, Header.generation);
+      this.#terminate();
+    }
+    return Promise.resolve();
+  }
+
+  #terminate(): void {
+    for (const worker of this.#workers) worker.terminate();
+    this.#workers = [];
+  }
+
+  #spawn(): void {
+    const { workers, backend, fma, arenas } = this.#options;
+    const memories = arenas.map((arena) => arena.memory);
+    const starting = Array.from({ length: workers }, (_, index) => {
+      const worker = new Worker(WORKER_URL, { type: "module" });
+      this.#workers.push(worker);
+      return new Promise<void>((resolve, reject) => {
+        worker.onmessage = (event: MessageEvent<ReadyMessage>) => {
+          const reply = event.data;
+          if (reply.type === "ready") resolve();
+          else {reject(
+              new ShardError(`Shard worker ${index} could not start: ${reply.err.message}`),
+            );}
+        };
+        worker.onerror = (event: ErrorEvent) => {
+          event.preventDefault();
+          const error = new ShardError(
+            `Shard worker ${index} (${this.#describeShard(index)}) died: ${event.message}`,
+          );
+          this.#death.error ??= error;
+          this.#death.reject?.(error);
+          reject(error);
+        };
+        const init: InitMessage = {
+          type: "init",
+          index,
+          control: this.#control.buffer,
+          sizes: this.#control.sizes,
+          arenas: memories,
+          backend,
+          fma,
+        };
+        worker.postMessage(init);
+      });
+    });
+    this.#ready = Promise.all(starting).then(() => {});
+    this.#ready.catch(() => {}); // reported by the first step
+  }
+
+  /** Writes the step into the control block. */
+  #write({ plan, groups, scan, metrics }: StepRequest): void {
+    const control = this.#control;
+    groups.forEach((k, g) => {
+      control.groups.set(
+        [k.lr, k.directionWeight, k.momentWeight, k.decayMultiplier, k.stepDecay],
+        g * GROUP_FIELDS,
+      );
+    });
+    if (plan !== this.#lastPlan) {
+      const lengths = new Int32Array(plan.slotCount);
+      plan.byArena.forEach((segments, arena) => {
+        for (const s of segments) {
+          control.blocks.set(
+            [arena, s.data, s.grad, s.expAvg, s.length, s.group],
+            s.slot * BLOCK_FIELDS,
+          );
+          lengths[s.slot] = s.length;
+        }
+      });
+      this.#bounds = balanceShards(lengths, this.workers);
+      for (let w = 0; w < this.workers; w++) {
+        control.ranges[2 * w] = this.#bounds[w]!;
+        control.ranges[2 * w + 1] = this.#bounds[w + 1]!;
+      }
+      this.#lastPlan = plan;
+    }
+    Atomics.store(
+      control.header,
+      Header.flags,
+      (scan ? Flags.scan : 0) | (metrics ? Flags.metrics : 0),
+    );
+  }
+
+  #describeShard(index: number): string {
+    const start = this.#bounds[index];
+    const end = this.#bounds[index + 1];
+    return start === undefined || end === undefined ? "no shard yet" : `blocks ${start}–${end}`;
+  }
+
+  #failure(): ShardError {
+    const messages: string[] = [];
+    for (let w = 0; w < this.workers; w++) {
+      const message = this.#control.readError(w);
+      if (message) messages.push(`shard worker ${w} (${this.#describeShard(w)}): ${message}`);
+    }
+    this.#control.errors.fill(0);
+    return new ShardError(`Step failed in ${messages.join("; ")}`);
+  }
+}
