@@ -27,12 +27,22 @@ export function alignUp(bytes: number, multiple: number): number {
   return Math.ceil(bytes / multiple) * multiple;
 }
 
+/**
+ * Whether `buffer` is shared. Safe where `SharedArrayBuffer` is not defined
+ * (a page that is not cross-origin isolated).
+ *
+ * @param buffer A buffer.
+ * @returns `true` for a `SharedArrayBuffer`.
+ */
+export function isShared(buffer: ArrayBufferLike): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && buffer instanceof SharedArrayBuffer;
+}
+
 /** Whether this runtime can create shared WebAssembly memory. */
 export function sharedMemoryAvailable(): boolean {
   if (typeof SharedArrayBuffer === "undefined") return false;
   try {
-    return new WebAssembly.Memory({ initial: 0, maximum: 1, shared: true })
-      .buffer instanceof SharedArrayBuffer;
+    return isShared(new WebAssembly.Memory({ initial: 0, maximum: 1, shared: true }).buffer);
   } catch {
     return false;
   }

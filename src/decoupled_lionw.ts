@@ -188,6 +188,18 @@ const POLICIES: readonly string[] = ["error", "skip", "ignore"];
 const CREATE = "Cannot create optimizer";
 const NO_STEP: StepReport = Object.freeze({ applied: false, nonFinite: [], metrics: false });
 const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
+const engines = new WeakMap<DecoupledLionW, StepEngine>();
+
+/**
+ * The engine behind `opt`; internal to this package (tests inject faults
+ * through it).
+ *
+ * @param opt An optimizer.
+ * @returns Its step engine.
+ */
+export function optimizerEngine(opt: DecoupledLionW): StepEngine {
+  return engines.get(opt)!;
+}
 
 /**
  * The DecoupledLionW optimizer over parameters of one {@linkcode ParameterStore}.
@@ -309,6 +321,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#groups = groupOptions.map((group, g) => makeGroup(group, g, defaults, this.#logger));
     for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
     this.#engine = this.#startEngine(backend, workers, fma);
+    engines.set(this, this.#engine);
     for (const slots of this.#slots.values()) slots.owner = this;
     useStore(this.#store, 1);
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isShared } from "./arena.ts";
 import type { GroupConstants, LionKernel } from "./kernel.ts";
 import { PARTIAL_COUNT } from "./kernel.ts";
 import { LION_WASM_PLAIN, LION_WASM_SHARED } from "./wasm/lion_wasm.ts";
@@ -128,7 +129,7 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
   const exportsFor = (memory: WebAssembly.Memory): LionExports => {
     let exports = instances.get(memory);
     if (exports === undefined) {
-      const shared = memory.buffer instanceof SharedArrayBuffer;
+      const shared = isShared(memory.buffer);
       const instance = new WebAssembly.Instance(moduleFor(shared), { env: { memory } });
       exports = instance.exports as unknown as LionExports;
       instances.set(memory, exports);

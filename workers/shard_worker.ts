@@ -105,6 +105,7 @@ function takeSteps(
       }
     }
 
+    if (Atomics.load(header, Header.stop) !== 0) return; // released from the barrier to stop
     if (Atomics.load(header, Header.nonFinite) === 0 && Atomics.load(header, Header.failed) === 0) {
       if (faulty && Atomics.load(header, Header.faultMode) === 2) {
         throw new Error(`injected death of shard worker ${init.index}`);

@@ -46,9 +46,9 @@ export class ShardError extends Error {
 
 const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
 
-/** Waits until `header[index]` is `value`, without blocking the thread. */
+/** Waits until `header[index]` reaches `value`, without blocking the thread. */
 async function waitFor(header: Int32Array, index: number, value: number): Promise<void> {
-  for (let seen = Atomics.load(header, index); seen !== value; seen = Atomics.load(header, index)) {
+  for (let seen = Atomics.load(header, index); seen < value; seen = Atomics.load(header, index)) {
     if (typeof Atomics.waitAsync === "function") {
       const wait = Atomics.waitAsync(header, index, seen);
       if (wait.async) await wait.value;
@@ -61,7 +61,7 @@ async function waitFor(header: Int32Array, index: number, value: number): Promis
 /** Shards steps across Web Workers. */
 export class WorkerPool implements StepEngine {
   readonly #options: WorkerPoolOptions;
-  readonly #control: ControlBlock;
+  #control: ControlBlock;
   #workers: Worker[] = [];
   #ready: Promise<void> | undefined;
   /** Set when a worker died; rejects the step in flight and every later one. */
@@ -80,11 +80,7 @@ export class WorkerPool implements StepEngine {
    */
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    this.#control = new ControlBlock({
-      workers: options.workers,
-      groups: options.groups,
-      maxBlocks: Math.max(1, options.maxBlocks),
-    });
+    this.#control = this.#newControl();
     this.#spawn();
   }
 
@@ -134,25 +130,42 @@ export class WorkerPool implements StepEngine {
     };
   }
 
+  /**
+   * Replaces the workers and the control block: a failed step may have left
+   * workers waiting at the scan barrier, and a terminated worker may still
+   * wake once; with a control block of their own, the old ones can never
+   * count in a new step.
+   */
   reset(): void {
-    this.#terminate();
+    this.#stop();
     this.#death = { error: undefined, reject: undefined };
     this.#lastPlan = undefined;
+    this.#control = this.#newControl();
     this.#spawn();
   }
 
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      Atomics.store(this.#control.header, Header.stop, 1);
-      Atomics.add(this.#control.header, Header.generation, 1);
-      Atomics.notify(this.#control.header, Header.generation);
-      this.#terminate();
+      this.#stop();
+      this.#death.reject?.(new ShardError("The worker pool was closed during the step"));
     }
     return Promise.resolve();
   }
 
-  #terminate(): void {
+  #newControl(): ControlBlock {
+    const { workers, groups, maxBlocks } = this.#options;
+    return new ControlBlock({ workers, groups, maxBlocks: Math.max(1, maxBlocks) });
+  }
+
+  /** Tells the workers to stop, wakes them, and terminates them. */
+  #stop(): void {
+    const { header } = this.#control;
+    Atomics.store(header, Header.stop, 1);
+    Atomics.add(header, Header.generation, 1);
+    Atomics.notify(header, Header.generation);
+    Atomics.store(header, Header.scanArrived, this.workers); // releases the scan barrier
+    Atomics.notify(header, Header.scanArrived);
     for (const worker of this.#workers) worker.terminate();
     this.#workers = [];
   }
@@ -171,7 +184,9 @@ export class WorkerPool implements StepEngine {
               new ShardError(`Shard worker ${index} could not start: ${reply.err.message}`),
             );}
         };
-        worker.onerror = (event: ErrorEvent) => {
+        // addEventListener, not onerror: Deno lets an uncaught worker error
+        // end the process unless a listener prevents it
+        worker.addEventListener("error", (event: ErrorEvent) => {
           event.preventDefault();
           const error = new ShardError(
             `Shard worker ${index} (${this.#describeShard(index)}) died: ${event.message}`,
@@ -179,7 +194,7 @@ export class WorkerPool implements StepEngine {
           this.#death.error ??= error;
           this.#death.reject?.(error);
           reject(error);
-        };
+        });
         const init: InitMessage = {
           type: "init",
           index,

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { DecoupledLionW, ParameterStore } from "../mod.ts";
+import { optimizerEngine } from "../src/decoupled_lionw.ts";
+import { balanceShards } from "../src/shards.ts";
+import { WorkerPool } from "../workers/worker_pool.ts";
+import { assertBitsEqual } from "./_fixtures.ts";
+import { runScenario, type ScenarioResult } from "./_scenario.ts";
+import { recordingLogger, seededValues } from "./_util.ts";
+
+Deno.test("balanceShards() cuts blocks into ranges of about equal elements", () => {
+  assert.deepEqual([...balanceShards([4, 4, 4, 4], 2)], [0, 2, 4]);
+  assert.deepEqual([...balanceShards([4, 4, 4, 4], 3)], [0, 1, 3, 4]);
+  assert.deepEqual([...balanceShards([10, 1, 1, 1, 1], 2)], [0, 1, 5]);
+  assert.deepEqual([...balanceShards([5], 3)], [0, 0, 1, 1]);
+  assert.deepEqual([...balanceShards([], 2)], [0, 0, 0]);
+  const small = new Array(1000).fill(1000);
+  assert.deepEqual([...balanceShards(small, 2)], [0, 500, 1000]);
+});
+
+function assertSameResult(actual: ScenarioResult, expected: ScenarioResult, what: string) {
+  assertBitsEqual(
+    new Float32Array(new Uint32Array(actual.bits).buffer),
+    new Float32Array(new Uint32Array(expected.bits).buffer),
+    `${what} params and exp_avg`,
+  );
+  assert.deepEqual(actual.metrics, expected.metrics, `${what}: metrics must be bit-identical`);
+}
+
+Deno.test("params, exp_avg and metrics are bit-identical for 0, 1, 2 and 3 workers", async () => {
+  const inline = await runScenario({ workers: 0 });
+  assert.equal(inline.backend, "wasm");
+  for (const workers of [1, 2, 3]) {
+    const sharded = await runScenario({ workers });
+    assert.equal(sharded.workers, workers);
+    assertSameResult(sharded, inline, `${workers} workers`);
+  }
+  const js = await runScenario({ backend: "js", workers: 0 });
+  assertSameResult(await runScenario({ backend: "js", workers: 3 }), js, "js on 3 workers");
+});
+
+Deno.test("several arenas (of 1 MiB) shard like one", async () => {
+  const one = await runScenario({ workers: 0 });
+  const many = await runScenario({ workers: 2 }, { arenaBytes: 65536 * 16 });
+  assertSameResult(many, one, "arenas of 256 KiB");
+});
+
+Deno.test("without Worker or SharedArrayBuffer the same kernels run inline, with the same results", async () => {
+  const expected = await runScenario({ workers: 2 });
+  for (const variant of ["no-worker", "no-sab"]) {
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-check",
+        "--allow-read",
+        new URL("./_no_worker_child.ts", import.meta.url).pathname,
+        variant,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
+    const result: ScenarioResult = JSON.parse(new TextDecoder().decode(child.stdout));
+    assert.equal(result.workers, 0, variant);
+    assert.equal(result.shared, variant === "no-worker", variant);
+    assert.ok(
+      result.warnings.some((w) => w.startsWith("Running inline instead of on 2 workers as ")),
+    );
+    assertSameResult(result, expected, variant);
+  }
+});
+
+function bigModel(policy: "error" | "skip" | "ignore", workers: number) {
+  const store = new ParameterStore();
+  const params = [0, 1, 2].map((i) => store.add(`p${i}`, [40_000], seededValues(40_000, i)));
+  const logger = recordingLogger();
+  const opt = new DecoupledLionW(params, { workers, nonFinite: policy, logger });
+  params.forEach((p, i) => (p.grad = seededValues(p.size, 10 + i)));
+  return { params, opt, logger };
+}
+
+Deno.test("nonFinite 'error' across shards: one NaN in the last shard leaves every shard untouched", async () => {
+  const { params, opt } = bigModel("error", 3);
+  await opt.step();
+  const before = params.map((p) => [p.data.slice(), opt.state(p)!.expAvg.slice()]);
+  params[2]!.ensureGrad()[39_999] = NaN;
+  await assert.rejects(
+    opt.step(),
+    /parameter 'p2' holds NaN or Infinity: parameters and state are unchanged/,
+  );
+  params.forEach((p, i) => {
+    assertBitsEqual(p.data, before[i]![0]!, `${p.name} data`);
+    assertBitsEqual(opt.state(p)!.expAvg, before[i]![1]!, `${p.name} exp_avg`);
+  });
+  params[2]!.ensureGrad()[39_999] = 0;
+  await opt.step(); // the pool goes on
+  assert.equal(opt.iterations, 2);
+  await opt.close();
+});
+
+for (const mode of ["throw", "die"] as const) {
+  Deno.test(`a worker that ${mode === "throw" ? "throws" : "dies"} fails the step, naming its shard, until a state dict is loaded`, async () => {
+    const { params, opt } = bigModel("error", 2);
+    await opt.step();
+    const saved = opt.stateDict();
+    const pool = optimizerEngine(opt);
+    assert.ok(pool instanceof WorkerPool);
+    pool.injectFault(1, mode);
+    await assert.rejects(opt.step(), (error: Error) => {
+      assert.equal(error.name, "ShardError");
+      assert.match(error.message, /shard worker 1 \(blocks \d+–\d+\)/i);
+      assert.match(error.message, mode === "throw" ? /injected fault/ : /died/);
+      return true;
+    });
+    await assert.rejects(
+      opt.step(),
+      /Cannot step as an earlier step failed \(.*\): parameters may be partly updated, so load a state dict/,
+    );
+    opt.loadStateDict(saved);
+    params.forEach((p, i) => p.data.set(seededValues(p.size, i)));
+    await opt.step();
+    assert.equal(opt.iterations, 2);
+    await opt.close();
+  });
+}
+
+Deno.test("workers: 'auto' takes one worker per 2^18 elements, up to the cores", async () => {
+  const store = new ParameterStore();
+  const small = new DecoupledLionW([store.add("small", [1000])], { logger: null });
+  assert.equal(small.workers, 0);
+  await small.close();
+  const big = new DecoupledLionW([store.add("big", [2 ** 19])], { logger: null });
+  assert.equal(big.workers, Math.min(navigator.hardwareConcurrency, 2));
+  await big.close();
+});
