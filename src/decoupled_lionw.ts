@@ -271,7 +271,12 @@ export class DecoupledLionW implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   /** Set when a step failed in a kernel or worker: steps are refused until a state dict is loaded. */
   #fault: Error | undefined;
-  #plan: { active: ActiveParameter[]; plan: StepPlan } | undefined;
+  /** Every parameter in group order, and which of them took part in the last plan. */
+  #entries: ActiveParameter[] = [];
+  #takesPart = new Uint8Array(0);
+  #plan: StepPlan | undefined;
+  /** The plan whose parameters all have state (so the step needs no state bookkeeping). */
+  #planWithState: StepPlan | undefined;
 
   /**
    * Builds the optimizer. Parameters must all come from one store, which
@@ -319,6 +324,10 @@ export class DecoupledLionW implements AsyncDisposable {
     }
     this.#store = [...stores][0]!;
     this.#groups = groupOptions.map((group, g) => makeGroup(group, g, defaults, this.#logger));
+    this.#entries = this.#groups.flatMap((group, g) =>
+      group.params.map((param) => ({ param, slots: this.#slots.get(param)!, group: g }))
+    );
+    this.#takesPart = new Uint8Array(this.#entries.length);
     for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
     this.#engine = this.#startEngine(backend, workers, fma);
     engines.set(this, this.#engine);
@@ -489,6 +498,7 @@ export class DecoupledLionW implements AsyncDisposable {
       )
     );
     this.#withState.clear();
+    this.#planWithState = undefined;
     for (const [param, slots] of this.#slots) {
       const entry = dict.state[param.name];
       if (entry === undefined) continue;
@@ -583,8 +593,10 @@ export class DecoupledLionW implements AsyncDisposable {
     );
     // A parameter's first step starts from m = 0. Zeroing before the step is
     // harmless if the step is refused: a parameter without state has no m.
-    for (const { param, slots } of plan.params) {
-      if (!this.#withState.has(param)) slots.expAvgView.fill(0);
+    if (plan !== this.#planWithState) {
+      for (const { param, slots } of plan.params) {
+        if (!this.#withState.has(param)) slots.expAvgView.fill(0);
+      }
     }
     let result;
     try {
@@ -609,7 +621,10 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
       return;
     }
-    for (const { param } of plan.params) this.#withState.add(param);
+    if (plan !== this.#planWithState) {
+      for (const { param } of plan.params) this.#withState.add(param);
+      this.#planWithState = plan;
+    }
     this.#iterations++;
     if (result.partials !== null) {
       this.#partials = sumPerParameter(plan, result.partials);
@@ -618,31 +633,24 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#lastStep = Object.freeze({ applied: true, nonFinite: [], metrics });
   }
 
-  /** The plan of this step: the last one again while the same parameters take part. */
+  /**
+   * The plan of this step: the last one again while the same parameters take
+   * part (checked flag by flag, allocating nothing).
+   */
   #stepPlan(): StepPlan {
-    const active = this.#activeParameters();
-    const last = this.#plan;
-    if (
-      last !== undefined && last.active.length === active.length &&
-      last.active.every((entry, i) => entry.param === active[i]!.param)
-    ) {
-      return last.plan;
-    }
-    const plan = planStep(active, storeArenas(this.#store).length);
-    this.#plan = { active, plan };
-    return plan;
-  }
-
-  /** The parameters that take part in this step, in group order. */
-  #activeParameters(): ActiveParameter[] {
-    const active: ActiveParameter[] = [];
-    this.#groups.forEach((group, g) => {
-      for (const param of group.params) {
-        const slots = this.#slots.get(param)!;
-        if (slots.hasGrad && slots.requiresGrad) active.push({ param, slots, group: g });
+    let changed = this.#plan === undefined;
+    this.#entries.forEach(({ slots }, i) => {
+      const takesPart = slots.hasGrad && slots.requiresGrad ? 1 : 0;
+      if (this.#takesPart[i] !== takesPart) {
+        this.#takesPart[i] = takesPart;
+        changed = true;
       }
     });
-    return active;
+    if (changed) {
+      const active = this.#entries.filter((_, i) => this.#takesPart[i] === 1);
+      this.#plan = planStep(active, storeArenas(this.#store).length);
+    }
+    return this.#plan!;
   }
 }
 

@@ -27,6 +27,8 @@ export const Header = {
   faultWorker: 7,
   /** Test hook: 1 = throw in the kernel, 2 = die (uncaught error). */
   faultMode: 8,
+  /** Bumped whenever the block table or the ranges change (workers cache their segments). */
+  planVersion: 9,
 } as const;
 
 /** Bits of `flags`. */

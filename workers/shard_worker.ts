@@ -65,17 +65,21 @@ function takeSteps(
 ): void {
   const { header } = control;
   const workers = init.sizes.workers;
+  // the segments of this worker's shard, rebuilt only when the plan changes
+  let runs: ReturnType<typeof segmentsOf> = [];
+  let planVersion = -1;
   for (;;) {
     Atomics.wait(header, Header.generation, generation);
     generation = Atomics.load(header, Header.generation);
     if (Atomics.load(header, Header.stop) !== 0) return;
 
     const flags = Atomics.load(header, Header.flags);
-    const runs = segmentsOf(
-      control,
-      control.ranges[2 * init.index]!,
-      control.ranges[2 * init.index + 1]!,
-    );
+    const version = Atomics.load(header, Header.planVersion);
+    if (version !== planVersion) {
+      const at = 2 * init.index;
+      runs = segmentsOf(control, control.ranges[at]!, control.ranges[at + 1]!);
+      planVersion = version;
+    }
     const faulty = Atomics.load(header, Header.faultWorker) === init.index + 1;
     const fail = (error: unknown) => {
       control.writeError(init.index, describe(error));

@@ -237,6 +237,7 @@ export class WorkerPool implements StepEngine {
         control.ranges[2 * w + 1] = this.#bounds[w + 1]!;
       }
       this.#lastPlan = plan;
+      Atomics.add(control.header, Header.planVersion, 1);
     }
     Atomics.store(
       control.header,
