@@ -77,7 +77,9 @@ class LineSplitter extends TransformStream<string, string> {
 
 /** Compiles bench/roof.c; undefined (with the reason logged) when no compiler works. */
 export async function buildRoof(log: (line: string) => void): Promise<string | undefined> {
-  const output = await Deno.makeTempFile({ prefix: "lionw-roof-" });
+  const dir = new URL("./.build/", import.meta.url).pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  const output = `${dir}roof`;
   const source = new URL("./roof.c", import.meta.url).pathname;
   for (const cc of ["cc", "gcc", "clang"]) {
     try {

@@ -66,8 +66,25 @@ interface Chunk {
   readonly base: number;
   /** Elements per region. */
   readonly capacity: number;
+  /** Bytes from one region to the next: the capacity plus a skew. */
+  readonly stride: number;
   /** Elements handed out. */
   used: number;
+}
+
+/**
+ * Bytes between a chunk's regions beyond their size. Regions a large power
+ * of two apart make the kernel's three streams collide in the caches:
+ * measured on a 32M-element tensor, 103 ms a step with regions 128 MiB
+ * apart, 19 ms with this skew (the C roof: 14 ms). Any skew of 20 KiB or
+ * more did; this one is also no multiple of 4 KiB.
+ */
+const REGION_SKEW = 65_536 + 1_344;
+
+/** A region's stride: its bytes, plus the skew for regions of 64 KiB or more where it fits. */
+function regionStride(capacity: number, arenaBytes: number): number {
+  const bytes = capacity * 4;
+  return bytes >= 65_536 && 3 * (bytes + REGION_SKEW) <= arenaBytes ? bytes + REGION_SKEW : bytes;
 }
 
 /** Elements per region of the first chunk; later ones double up to the maximum. */
@@ -341,12 +358,13 @@ export class ParameterStore implements Iterable<Parameter> {
     const data = chunk.base + chunk.used * 4;
     chunk.used += elements;
     const arena = storeArenas(this)[chunk.arena]!;
-    return { arenaIndex: chunk.arena, arena, data, stride: chunk.capacity * 4 };
+    return { arenaIndex: chunk.arena, arena, data, stride: chunk.stride };
   }
 
   /** Allocates a chunk of `capacity` elements per region from the last arena, or a new one. */
   #openChunk(name: string, capacity: number): Chunk {
-    const bytes = 3 * capacity * 4;
+    const stride = regionStride(capacity, this.#arenaBytes);
+    const bytes = 3 * stride;
     const arenas = storeState.get(this)!.arenas;
     try {
       const last = arenas.at(-1);
@@ -355,7 +373,7 @@ export class ParameterStore implements Iterable<Parameter> {
         arenas.push(Arena.open(bytes, this.#arenaBytes, this.#shared, last?.limitBytes ?? 0));
         base = arenas.at(-1)!.allocate(bytes)!;
       }
-      return { arena: arenas.length - 1, base, capacity, used: 0 };
+      return { arena: arenas.length - 1, base, capacity, stride, used: 0 };
     } catch (error) {
       throw new RangeError(
         `Cannot add parameter '${name}' as ${bytes} bytes of memory could not be allocated: ${

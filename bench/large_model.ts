@@ -1,0 +1,58 @@
+/**
+ * One model of 2^28 parameters (or `--elements N`), stepped on the worker
+ * pool: checks that a store that large works (one 3 GiB arena here; more
+ * arenas past 4 GiB) and reports the step time.
+ *
+ * `deno task bench:large [--elements 268435456] [--tensors 256] [--workers 2]`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DecoupledLionW, ParameterStore } from "../mod.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    elements: { type: "string", default: String(2 ** 28) },
+    tensors: { type: "string", default: "256" },
+    workers: { type: "string", default: "2" },
+    steps: { type: "string", default: "5" },
+  },
+});
+const elements = Number(values.elements), tensors = Number(values.tensors);
+const size = Math.ceil(elements / tensors);
+const t0 = performance.now();
+const store = new ParameterStore();
+const params = Array.from({ length: tensors }, (_, i) => {
+  const p = store.add(`layer${i}.weight`, [size]);
+  p.ensureGrad().fill(i % 2 ? 0.5 : -0.25);
+  return p;
+});
+console.error(
+  `store: ${(store.size / 2 ** 20).toFixed(0)} Mi parameters in ${store.arenaCount} arena(s), ${
+    (store.byteLength / 2 ** 30).toFixed(2)
+  } GiB, built in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
+);
+const opt = new DecoupledLionW(params, { workers: Number(values.workers), logger: null });
+const times: number[] = [];
+for (let i = 0; i < Number(values.steps) + 1; i++) {
+  const start = performance.now();
+  await opt.step({ metrics: i === Number(values.steps) });
+  if (i > 0 && i < Number(values.steps)) times.push(performance.now() - start);
+  else if (i === Number(values.steps)) {
+    console.error(`step with metrics: ${(performance.now() - start).toFixed(0)} ms`);
+  }
+}
+times.sort((a, b) => a - b);
+const median = times[times.length >> 1]!;
+console.log(JSON.stringify({
+  elements: store.size,
+  arenas: store.arenaCount,
+  gib: store.byteLength / 2 ** 30,
+  workers: opt.workers,
+  medianMs: median,
+  gElementsPerS: store.size / median / 1e6,
+  metricsOf: Object.keys(opt.getMetrics()).length / 6,
+}));
+await opt.close();
