@@ -86,10 +86,14 @@ function storeFor(size: Size): ParameterStore {
   return shared.store;
 }
 
-/** Warm-up before timing: workers started, wasm tiered up to optimized code. */
-async function warmUp(step: () => Promise<unknown> | unknown): Promise<void> {
+/**
+ * Warm-up before timing: workers started and their code tiered up to
+ * optimized machine code (fresh workers run JavaScript in the interpreter
+ * at first; a real training run keeps its workers for thousands of steps).
+ */
+async function warmUp(step: () => Promise<unknown> | unknown, minSteps: number): Promise<void> {
   const start = performance.now();
-  for (let i = 0; i < 3 || performance.now() - start < 50; i++) await step();
+  for (let i = 0; i < minSteps || performance.now() - start < 100; i++) await step();
 }
 
 function lionRow(
@@ -116,7 +120,7 @@ function lionRow(
             logger: null,
           });
           try {
-            await warmUp(() => opt.step({ metrics }));
+            await warmUp(() => opt.step({ metrics }), 20);
             const ms: number[] = [];
             for (let i = 0; i < steps; i++) {
               const t0 = performance.now();
@@ -187,7 +191,7 @@ async function peerRows(): Promise<Row[]> {
         const lion = new TfjsLion(new Array(size.count).fill(size.size));
         return Promise.resolve({
           async run(steps) {
-            await warmUp(() => lion.step());
+            await warmUp(() => lion.step(), 2);
             const ms: number[] = [];
             for (let i = 0; i < steps; i++) {
               const t0 = performance.now();

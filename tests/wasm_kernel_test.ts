@@ -134,3 +134,34 @@ Deno.test("every kernel rounds the moment's fma once where float64 would round t
     );
   }
 });
+
+Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
+  // squares in float32 would overflow above 1.8e19 and vanish below 1e-23
+  const values = [3e38, -1e20, 1e-30, -2e-38, 1e-45, 5, 0, 1];
+  for (const kernel of [jsKernel, createWasmKernel("exact"), createWasmKernel()]) {
+    const store = new ParameterStore();
+    const p = store.add("p", [values.length], values);
+    p.grad = values;
+    const slots = parameterSlots(p);
+    const plan = planStep([{ param: p, slots, group: 0 }], 1);
+    const memory = storeArenas(store)[0]!.memory;
+    const gradSquares = new Float64Array(1);
+    kernel.sumSquaredGradients(memory, plan.byArena[0]!, gradSquares);
+    const expected = values.reduce((sum, x) => sum + Math.fround(x) ** 2, 0);
+    assert.ok(Math.abs(gradSquares[0]! - expected) <= 1e-12 * expected, `${kernel.name} Σg²`);
+    const partials = new Float64Array(PARTIAL_COUNT);
+    kernel.update(memory, plan.byArena[0]!, [groupConstants(1e-3, 1e-3, 0.9, 0.99, 0)], partials);
+    assert.ok(partials.every(Number.isFinite), `${kernel.name} partials ${partials}`);
+    assert.ok(Math.abs(partials[3]! - expected) <= 1e-12 * expected, `${kernel.name} metric Σg²`);
+  }
+  const tiny = [1e-30, 2e-30];
+  for (const kernel of [jsKernel, createWasmKernel()]) {
+    const store = new ParameterStore();
+    const p = store.add("p", [2]);
+    p.grad = tiny;
+    const plan = planStep([{ param: p, slots: parameterSlots(p), group: 0 }], 1);
+    const out = new Float64Array(1);
+    kernel.sumSquaredGradients(storeArenas(store)[0]!.memory, plan.byArena[0]!, out);
+    assert.ok(out[0]! > 0, `${kernel.name}: tiny gradients still count`);
+  }
+});

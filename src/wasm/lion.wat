@@ -27,11 +27,12 @@
 ;; by nobody else; zero padding stays zero under the update (g = m = p = 0
 ;; gives 0) and adds 0 to every sum.
 ;;
-;; Metric sums: within a 64-byte line (4 vectors), each lane sums its 4
-;; products in float32 (relative error below 3e-7, under the 1e-5 the
-;; metrics are held to); lines are summed in float64. Keeping every product
-;; in float64 costs 25 % more time with metrics on (measured: ratio 2.3
-;; instead of 1.9 against metrics off), for precision nobody reads.
+;; Sums (the metrics, the non-finite scan) are taken in float64: products
+;; of float32 values are exact there, and each lane adds them with
+;; f64x2.relaxed_madd. Squares in float32 would be faster (metrics on: 1.9×
+;; the time of metrics off instead of 2.3×) but overflow to Infinity for
+;; |x| > 1.8e19, which would flag a finite gradient as non-finite, and
+;; vanish for |x| < 1e-23.
 
 (module
   (import "env" "memory" (memory 0 65536 shared)) ;; MEMORY
@@ -159,8 +160,7 @@
   ;; The update, plus the partial sums of the metrics over the post-step m
   ;; and p, the step's g and the reference's step tensor
   ;; u = lr * sign(lerp(m, g, 1 - beta1)) + $sd * p, with $sd = -wd * decay:
-  ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g. A whole 64-byte line per
-  ;; iteration: the four vectors are written out.
+  ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g.
   (func (export "update_metrics")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
@@ -169,8 +169,12 @@
     (local $end i32) (local $lrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
     (local $sel2 v128) (local $decayv v128) (local $sdv v128) (local $zero v128)
     (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128) (local $d v128) (local $dir v128)
-    (local $lmm v128) (local $lpp v128) (local $luu v128) (local $lgg v128) (local $lug v128) (local $lmg v128)
+    (local $gl v128) (local $gh v128) (local $ml v128) (local $mh v128)
+    (local $pl v128) (local $ph v128) (local $ul v128) (local $uh v128)
+    ;; two accumulators per sum (low and high lanes): a single one would make
+    ;; every iteration wait for two dependent fma latencies
     (local $mm v128) (local $pp v128) (local $uu v128) (local $gg v128) (local $ug v128) (local $mg v128)
+    (local $mm2 v128) (local $pp2 v128) (local $uu2 v128) (local $gg2 v128) (local $ug2 v128) (local $mg2 v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
     (local.set $c1v (f32x4.splat (local.get $c1)))
@@ -182,24 +186,24 @@
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        ;; vector 0 of the line
-        (local.set $gv (v128.load offset=0 (local.get $g)))
-        (local.set $mv (v128.load offset=0 (local.get $m)))
+        (local.set $gv (v128.load (local.get $g)))
+        (local.set $mv (v128.load (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
         (local.set $dir
           (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
         (local.set $pv
           (f32x4.sub
-            (f32x4.mul (v128.load offset=0 (local.get $p)) (local.get $decayv))
+            (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
             (f32x4.sub
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
         (local.set $mv
           (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (v128.store offset=0 (local.get $p) (local.get $pv))
-        (v128.store offset=0 (local.get $m) (local.get $mv))
+        (v128.store (local.get $p) (local.get $pv))
+        (v128.store (local.get $m) (local.get $mv))
+        ;; the reference's step tensor, from the post-step moment
         (local.set $dir
           (f32x4.relaxed_madd (local.get $c1v) (f32x4.sub (local.get $gv) (local.get $mv))
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
@@ -208,142 +212,41 @@
             (f32x4.sub
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $lmm (f32x4.mul (local.get $mv) (local.get $mv)))
-        (local.set $lpp (f32x4.mul (local.get $pv) (local.get $pv)))
-        (local.set $luu (f32x4.mul (local.get $uv) (local.get $uv)))
-        (local.set $lgg (f32x4.mul (local.get $gv) (local.get $gv)))
-        (local.set $lug (f32x4.mul (local.get $uv) (local.get $gv)))
-        (local.set $lmg (f32x4.mul (local.get $mv) (local.get $gv)))
-        ;; vector 1 of the line
-        (local.set $gv (v128.load offset=16 (local.get $g)))
-        (local.set $mv (v128.load offset=16 (local.get $m)))
-        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $pv
-          (f32x4.sub
-            (f32x4.mul (v128.load offset=16 (local.get $p)) (local.get $decayv))
-            (f32x4.sub
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $mv
-          (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (v128.store offset=16 (local.get $p) (local.get $pv))
-        (v128.store offset=16 (local.get $m) (local.get $mv))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (f32x4.sub (local.get $gv) (local.get $mv))
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $uv
-          (f32x4.relaxed_madd (local.get $sdv) (local.get $pv)
-            (f32x4.sub
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $lmm (f32x4.relaxed_madd (local.get $mv) (local.get $mv) (local.get $lmm)))
-        (local.set $lpp (f32x4.relaxed_madd (local.get $pv) (local.get $pv) (local.get $lpp)))
-        (local.set $luu (f32x4.relaxed_madd (local.get $uv) (local.get $uv) (local.get $luu)))
-        (local.set $lgg (f32x4.relaxed_madd (local.get $gv) (local.get $gv) (local.get $lgg)))
-        (local.set $lug (f32x4.relaxed_madd (local.get $uv) (local.get $gv) (local.get $lug)))
-        (local.set $lmg (f32x4.relaxed_madd (local.get $mv) (local.get $gv) (local.get $lmg)))
-        ;; vector 2 of the line
-        (local.set $gv (v128.load offset=32 (local.get $g)))
-        (local.set $mv (v128.load offset=32 (local.get $m)))
-        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $pv
-          (f32x4.sub
-            (f32x4.mul (v128.load offset=32 (local.get $p)) (local.get $decayv))
-            (f32x4.sub
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $mv
-          (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (v128.store offset=32 (local.get $p) (local.get $pv))
-        (v128.store offset=32 (local.get $m) (local.get $mv))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (f32x4.sub (local.get $gv) (local.get $mv))
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $uv
-          (f32x4.relaxed_madd (local.get $sdv) (local.get $pv)
-            (f32x4.sub
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $lmm (f32x4.relaxed_madd (local.get $mv) (local.get $mv) (local.get $lmm)))
-        (local.set $lpp (f32x4.relaxed_madd (local.get $pv) (local.get $pv) (local.get $lpp)))
-        (local.set $luu (f32x4.relaxed_madd (local.get $uv) (local.get $uv) (local.get $luu)))
-        (local.set $lgg (f32x4.relaxed_madd (local.get $gv) (local.get $gv) (local.get $lgg)))
-        (local.set $lug (f32x4.relaxed_madd (local.get $uv) (local.get $gv) (local.get $lug)))
-        (local.set $lmg (f32x4.relaxed_madd (local.get $mv) (local.get $gv) (local.get $lmg)))
-        ;; vector 3 of the line
-        (local.set $gv (v128.load offset=48 (local.get $g)))
-        (local.set $mv (v128.load offset=48 (local.get $m)))
-        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $pv
-          (f32x4.sub
-            (f32x4.mul (v128.load offset=48 (local.get $p)) (local.get $decayv))
-            (f32x4.sub
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $mv
-          (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (v128.store offset=48 (local.get $p) (local.get $pv))
-        (v128.store offset=48 (local.get $m) (local.get $mv))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (f32x4.sub (local.get $gv) (local.get $mv))
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $uv
-          (f32x4.relaxed_madd (local.get $sdv) (local.get $pv)
-            (f32x4.sub
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
-        (local.set $lmm (f32x4.relaxed_madd (local.get $mv) (local.get $mv) (local.get $lmm)))
-        (local.set $lpp (f32x4.relaxed_madd (local.get $pv) (local.get $pv) (local.get $lpp)))
-        (local.set $luu (f32x4.relaxed_madd (local.get $uv) (local.get $uv) (local.get $luu)))
-        (local.set $lgg (f32x4.relaxed_madd (local.get $gv) (local.get $gv) (local.get $lgg)))
-        (local.set $lug (f32x4.relaxed_madd (local.get $uv) (local.get $gv) (local.get $lug)))
-        (local.set $lmg (f32x4.relaxed_madd (local.get $mv) (local.get $gv) (local.get $lmg)))
-        (local.set $mm (f64x2.add (local.get $mm)
-          (f64x2.add (f64x2.promote_low_f32x4 (local.get $lmm))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $lmm) (local.get $lmm))))))
-        (local.set $pp (f64x2.add (local.get $pp)
-          (f64x2.add (f64x2.promote_low_f32x4 (local.get $lpp))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $lpp) (local.get $lpp))))))
-        (local.set $uu (f64x2.add (local.get $uu)
-          (f64x2.add (f64x2.promote_low_f32x4 (local.get $luu))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $luu) (local.get $luu))))))
-        (local.set $gg (f64x2.add (local.get $gg)
-          (f64x2.add (f64x2.promote_low_f32x4 (local.get $lgg))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $lgg) (local.get $lgg))))))
-        (local.set $ug (f64x2.add (local.get $ug)
-          (f64x2.add (f64x2.promote_low_f32x4 (local.get $lug))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $lug) (local.get $lug))))))
-        (local.set $mg (f64x2.add (local.get $mg)
-          (f64x2.add (f64x2.promote_low_f32x4 (local.get $lmg))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $lmg) (local.get $lmg))))))
-        (local.set $p (i32.add (local.get $p) (i32.const 64)))
-        (local.set $g (i32.add (local.get $g) (i32.const 64)))
-        (local.set $m (i32.add (local.get $m) (i32.const 64)))
+        ;; float64 halves of each vector, then the six sums
+        (local.set $gl (f64x2.promote_low_f32x4 (local.get $gv)))
+        (local.set $gh (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv))))
+        (local.set $ml (f64x2.promote_low_f32x4 (local.get $mv)))
+        (local.set $mh (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $mv) (local.get $mv))))
+        (local.set $pl (f64x2.promote_low_f32x4 (local.get $pv)))
+        (local.set $ph (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $pv) (local.get $pv))))
+        (local.set $ul (f64x2.promote_low_f32x4 (local.get $uv)))
+        (local.set $uh (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $uv) (local.get $uv))))
+        (local.set $mm (f64x2.relaxed_madd (local.get $ml) (local.get $ml) (local.get $mm)))
+        (local.set $mm2 (f64x2.relaxed_madd (local.get $mh) (local.get $mh) (local.get $mm2)))
+        (local.set $pp (f64x2.relaxed_madd (local.get $pl) (local.get $pl) (local.get $pp)))
+        (local.set $pp2 (f64x2.relaxed_madd (local.get $ph) (local.get $ph) (local.get $pp2)))
+        (local.set $uu (f64x2.relaxed_madd (local.get $ul) (local.get $ul) (local.get $uu)))
+        (local.set $uu2 (f64x2.relaxed_madd (local.get $uh) (local.get $uh) (local.get $uu2)))
+        (local.set $gg (f64x2.relaxed_madd (local.get $gl) (local.get $gl) (local.get $gg)))
+        (local.set $gg2 (f64x2.relaxed_madd (local.get $gh) (local.get $gh) (local.get $gg2)))
+        (local.set $ug (f64x2.relaxed_madd (local.get $ul) (local.get $gl) (local.get $ug)))
+        (local.set $ug2 (f64x2.relaxed_madd (local.get $uh) (local.get $gh) (local.get $ug2)))
+        (local.set $mg (f64x2.relaxed_madd (local.get $ml) (local.get $gl) (local.get $mg)))
+        (local.set $mg2 (f64x2.relaxed_madd (local.get $mh) (local.get $gh) (local.get $mg2)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const 16)))
         (br $next)))
-    (call $lanes (local.get $mm))
-    (call $lanes (local.get $pp))
-    (call $lanes (local.get $uu))
-    (call $lanes (local.get $gg))
-    (call $lanes (local.get $ug))
-    (call $lanes (local.get $mg)))
+    (call $lanes (f64x2.add (local.get $mm) (local.get $mm2)))
+    (call $lanes (f64x2.add (local.get $pp) (local.get $pp2)))
+    (call $lanes (f64x2.add (local.get $uu) (local.get $uu2)))
+    (call $lanes (f64x2.add (local.get $gg) (local.get $gg2)))
+    (call $lanes (f64x2.add (local.get $ug) (local.get $ug2)))
+    (call $lanes (f64x2.add (local.get $mg) (local.get $mg2))))
 
   ;; Σg² of n elements at byte offset $g, in float64 (non-finite when any g is).
   ;; A whole 64-byte line per iteration, into four independent accumulators
