@@ -31,6 +31,7 @@ export type {
   StepReport,
 } from "./src/decoupled_lionw.ts";
 export type { Logger } from "./src/logger.ts";
+export { ShardError } from "./workers/worker_pool.ts";
 export {
   finalizeMetrics,
   METRIC_KINDS,

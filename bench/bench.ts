@@ -217,9 +217,9 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Steps per sample: enough for about 100 ms of the slowest peer per round. */
+/** Timed steps per row and round: 5 at 64M elements, up to 40 for small sizes. */
 function stepsFor(elements: number): number {
-  return Math.max(2, Math.min(20, Math.round(2 ** 24 / elements * 2)));
+  return Math.max(5, Math.min(40, Math.round(2 ** 26 / elements)));
 }
 
 const rows: Row[] = [];

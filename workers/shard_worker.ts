@@ -48,6 +48,23 @@ function segmentsOf(control: ControlBlock, start: number, end: number) {
   return runs;
 }
 
+/**
+ * Spins on the value for a few microseconds before sleeping in
+ * `Atomics.wait`. A worker woken from sleep tends to be scheduled on its
+ * waker's core, so two workers woken back to back can share one core for a
+ * while; a short spin catches the next step, or the other worker at the
+ * barrier, while both still hold their cores.
+ */
+function waitWhile(header: Int32Array, index: number, value: number): void {
+  for (let i = 0; i < SPINS; i++) {
+    if (Atomics.load(header, index) !== value) return;
+  }
+  Atomics.wait(header, index, value);
+}
+
+/** Loads before `waitWhile` sleeps (a few tens of microseconds). */
+const SPINS = 20_000;
+
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
@@ -69,7 +86,7 @@ function takeSteps(
   let runs: ReturnType<typeof segmentsOf> = [];
   let planVersion = -1;
   for (;;) {
-    Atomics.wait(header, Header.generation, generation);
+    waitWhile(header, Header.generation, generation);
     generation = Atomics.load(header, Header.generation);
     if (Atomics.load(header, Header.stop) !== 0) return;
 
@@ -104,7 +121,7 @@ function takeSteps(
         Atomics.notify(header, Header.scanArrived);
       } else {
         for (let arrived; (arrived = Atomics.load(header, Header.scanArrived)) < workers;) {
-          Atomics.wait(header, Header.scanArrived, arrived);
+          waitWhile(header, Header.scanArrived, arrived);
         }
       }
     }

@@ -33,9 +33,33 @@ export interface WorkerPoolOptions {
   readonly maxBlocks: number;
 }
 
-/** A step failure inside a worker; the message names the shard. */
+/**
+ * A step that failed inside a shard worker (its kernel threw, or the worker
+ * died). The message names the worker and its blocks. After it, the
+ * optimizer refuses steps until a state dict is loaded.
+ *
+ * @example Recover from a failed step
+ * ```ts
+ * import { DecoupledLionW, ParameterStore, ShardError } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [4]);
+ * await using opt = new DecoupledLionW([w], { workers: 0 });
+ * const checkpoint = opt.stateDict();
+ * try {
+ *   w.grad = [1, 2, 3, 4];
+ *   await opt.step();
+ * } catch (error) {
+ *   if (!(error instanceof ShardError)) throw error;
+ *   opt.loadStateDict(checkpoint); // and restore the parameters
+ * }
+ * assert.equal(new ShardError("shard worker 1 (blocks 0–8): boom").name, "ShardError");
+ * ```
+ */
 export class ShardError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message What failed, naming the worker and its shard.
    */
   constructor(message: string) {
