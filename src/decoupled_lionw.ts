@@ -10,12 +10,22 @@
  */
 
 import { formatValue } from "./_format.ts";
+import {
+  checkBackend,
+  checkFma,
+  checkPolicy,
+  checkWorkers,
+  collectParameters,
+  CREATE,
+  makeGroup,
+  toGroupOptions,
+} from "./_options.ts";
 import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
 import type { StepEngine } from "./engine.ts";
 import { InlineEngine } from "./inline_engine.ts";
 import { jsKernel } from "./js_kernel.ts";
 import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts";
-import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
+import { createWasmKernel } from "./wasm_kernel.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
@@ -25,7 +35,7 @@ import {
   type ParamGroupOptions,
   warnIfHighWeightDecay,
 } from "./param_group.ts";
-import { Parameter, type ParameterSlots, parameterSlots } from "./parameter.ts";
+import type { Parameter, ParameterSlots } from "./parameter.ts";
 import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
@@ -181,11 +191,8 @@ export interface StepReport {
 }
 
 const DEFAULTS = { lr: 1e-4, betas: [0.9, 0.99] as const, weightDecay: 0 };
-const BACKENDS: readonly string[] = ["auto", "js", "wasm", "gpujs"];
 /** Elements per worker below which `workers: "auto"` adds no worker. */
 const ELEMENTS_PER_WORKER = 2 ** 18;
-const POLICIES: readonly string[] = ["error", "skip", "ignore"];
-const CREATE = "Cannot create optimizer";
 const NO_STEP: StepReport = Object.freeze({ applied: false, nonFinite: [], metrics: false });
 const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
 const engines = new WeakMap<DecoupledLionW, StepEngine>();
@@ -715,132 +722,4 @@ function parseStepArguments<T>(
     );
   }
   return { closure: arg.closure, metrics };
-}
-
-function checkPolicy(policy: unknown): NonFinitePolicy {
-  if (typeof policy !== "string" || !POLICIES.includes(policy)) {
-    throw new RangeError(
-      `${CREATE} as 'nonFinite' must be "error", "skip" or "ignore": current value is ${
-        formatValue(policy)
-      }`,
-    );
-  }
-  return policy as NonFinitePolicy;
-}
-
-function checkBackend(backend: unknown): "js" | "wasm" {
-  if (typeof backend !== "string" || !BACKENDS.includes(backend)) {
-    throw new RangeError(
-      `${CREATE} as 'backend' must be "auto", "js", "wasm" or "gpujs": current value is ${
-        formatValue(backend)
-      }`,
-    );
-  }
-  if (backend === "gpujs") {
-    throw new RangeError(
-      `${CREATE} as backend "gpujs" is not available in this version: use "wasm", "js" or "auto"`,
-    );
-  }
-  const wasm = wasmKernelAvailable();
-  if (backend === "wasm" && !wasm) {
-    throw new RangeError(
-      `${CREATE} as backend "wasm" needs WebAssembly relaxed SIMD, which this runtime lacks: use "js" or "auto"`,
-    );
-  }
-  return backend === "js" || (backend === "auto" && !wasm) ? "js" : "wasm";
-}
-
-function checkWorkers(workers: unknown): number | "auto" {
-  if (workers === "auto") return workers;
-  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 0 || workers > 256) {
-    throw new RangeError(
-      `${CREATE} as 'workers' must be "auto" or an integer in [0, 256]: current value is ${
-        formatValue(workers)
-      }`,
-    );
-  }
-  return workers;
-}
-
-function checkFma(fma: unknown): "auto" | "exact" {
-  if (fma !== "auto" && fma !== "exact") {
-    throw new RangeError(
-      `${CREATE} as 'fma' must be "auto" or "exact": current value is ${formatValue(fma)}`,
-    );
-  }
-  return fma;
-}
-
-/** A plain parameter list is one group. */
-function toGroupOptions(
-  params: readonly Parameter[] | readonly ParamGroupOptions[],
-): readonly ParamGroupOptions[] {
-  if (!Array.isArray(params)) {
-    throw new TypeError(
-      `${CREATE} as 'params' must be an array of parameters or of groups: current value is ${
-        formatValue(params)
-      }`,
-    );
-  }
-  if (params.every((p: unknown) => p instanceof Parameter)) {
-    return [{ params: params as readonly Parameter[] }];
-  }
-  params.forEach((group: unknown, g) => {
-    if (
-      group === null || typeof group !== "object" || group instanceof Parameter ||
-      !Array.isArray((group as ParamGroupOptions).params)
-    ) {
-      throw new TypeError(
-        `${CREATE} as 'params[${g}]' must be a group ({ params: Parameter[] }) like the others: current value is ${
-          formatValue(group)
-        }`,
-      );
-    }
-  });
-  return params as readonly ParamGroupOptions[];
-}
-
-/** Every parameter's slots, checking each is listed once and owned by no other optimizer. */
-function collectParameters(groups: readonly ParamGroupOptions[]): Map<Parameter, ParameterSlots> {
-  const slotsByParam = new Map<Parameter, ParameterSlots>();
-  groups.forEach((group, g) => {
-    group.params.forEach((param, i) => {
-      if (!(param instanceof Parameter)) {
-        throw new TypeError(
-          `${CREATE} as 'paramGroups[${g}].params[${i}]' must be a Parameter: current value is ${
-            formatValue(param)
-          }`,
-        );
-      }
-      if (slotsByParam.has(param)) {
-        throw new RangeError(`${CREATE} as parameter '${param.name}' is listed more than once`);
-      }
-      const slots = parameterSlots(param);
-      if (slots.owner !== undefined) {
-        throw new RangeError(
-          `${CREATE} as parameter '${param.name}' is used by another optimizer: close that one first`,
-        );
-      }
-      slotsByParam.set(param, slots);
-    });
-  });
-  return slotsByParam;
-}
-
-function makeGroup(
-  group: ParamGroupOptions,
-  g: number,
-  defaults: { lr: number; betas: readonly [number, number]; weightDecay: number },
-  logger: Logger | null,
-): ParamGroup {
-  const lr = group.lr === undefined
-    ? defaults.lr
-    : checkLr(CREATE, `paramGroups[${g}].lr`, group.lr);
-  const betas = group.betas === undefined
-    ? defaults.betas
-    : checkBetas(CREATE, `paramGroups[${g}].betas`, group.betas);
-  const weightDecay = group.weightDecay === undefined
-    ? defaults.weightDecay
-    : checkWeightDecay(CREATE, `paramGroups[${g}].weightDecay`, group.weightDecay);
-  return new ParamGroup(g, group.params, lr, betas, weightDecay, lr, logger);
 }

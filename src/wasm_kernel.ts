@@ -13,44 +13,33 @@ import { LION_WASM_PLAIN, LION_WASM_SHARED } from "./wasm/lion_wasm.ts";
 /** How the kernel computes torch's fused multiply-add. */
 export type FmaMode = "relaxed" | "exact";
 
-/** The arguments of the update functions after the offsets. */
-type UpdateArgs = [number, number, number, number, number, number];
+/**
+ * An update export: byte offsets of p, g and m, the element count, then
+ * lr, lerp coefficient and base of the direction (c1, g1) and of the moment
+ * (c2, g2), and the decay multiplier.
+ */
+type UpdateExport = (
+  p: number,
+  g: number,
+  m: number,
+  n: number,
+  lr: number,
+  c1: number,
+  g1: number,
+  c2: number,
+  g2: number,
+  decay: number,
+) => void;
+
+/** The same with the step tensor's decay coefficient; returns the six sums. */
+type UpdateMetricsExport = (...args: [...Parameters<UpdateExport>, sd: number]) => number[];
 
 interface LionExports {
   relaxed_madd_is_fused(): number;
-  update_exact(p: number, g: number, m: number, n: number, ...args: UpdateArgs): void;
-  update_metrics_exact(
-    p: number,
-    g: number,
-    m: number,
-    n: number,
-    ...args: [...UpdateArgs, number]
-  ): number[];
-  update(
-    p: number,
-    g: number,
-    m: number,
-    n: number,
-    lr: number,
-    c1: number,
-    g1: number,
-    c2: number,
-    g2: number,
-    decay: number,
-  ): void;
-  update_metrics(
-    p: number,
-    g: number,
-    m: number,
-    n: number,
-    lr: number,
-    c1: number,
-    g1: number,
-    c2: number,
-    g2: number,
-    decay: number,
-    sd: number,
-  ): number[];
+  update: UpdateExport;
+  update_exact: UpdateExport;
+  update_metrics: UpdateMetricsExport;
+  update_metrics_exact: UpdateMetricsExport;
   sum_squares(g: number, n: number): number;
 }
 
