@@ -132,3 +132,12 @@ Deno.test("workers: 'auto' takes one worker per 2^18 elements, up to the cores",
   assert.equal(big.workers, Math.min(navigator.hardwareConcurrency, 2));
   await big.close();
 });
+
+Deno.test("close() during a step on workers ends it with a clear error and ends the workers", async () => {
+  const { opt } = bigModel("error", 2);
+  await opt.step();
+  const inFlight = opt.step();
+  await opt.close();
+  await assert.rejects(inFlight, /closed/);
+  await assert.rejects(opt.step(), /Cannot step as the optimizer is closed/);
+});

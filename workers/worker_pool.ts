@@ -172,7 +172,10 @@ export class WorkerPool implements StepEngine {
     if (!this.#closed) {
       this.#closed = true;
       this.#stop();
-      this.#death.reject?.(new ShardError("The worker pool was closed during the step"));
+      // a step in flight, or one about to dispatch, ends instead of waiting for gone workers
+      const closed = new ShardError("The worker pool was closed during the step");
+      this.#death.error = closed;
+      this.#death.reject?.(closed);
     }
     return Promise.resolve();
   }
