@@ -30,6 +30,8 @@ export type {
   StepOptions,
   StepReport,
 } from "./src/decoupled_lionw.ts";
+export { probeGpuAdapter } from "./gpu/adapter.ts";
+export type { GpuAdapterReport } from "./gpu/adapter.ts";
 export type { Logger } from "./src/logger.ts";
 export { ShardError } from "./workers/worker_pool.ts";
 export {
