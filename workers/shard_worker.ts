@@ -69,6 +69,46 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+type Runs = ReturnType<typeof segmentsOf>;
+
+/** Σg² of every block of the shard; flags the step when one is not finite. */
+function scanShard(init: InitMessage, control: ControlBlock, kernel: LionKernel, runs: Runs): void {
+  for (const { arena, segments } of runs) {
+    kernel.sumSquaredGradients(init.arenas[arena]!, segments, control.gradSquares);
+    for (const { slot } of segments) {
+      if (!Number.isFinite(control.gradSquares[slot]!)) {
+        Atomics.store(control.header, Header.nonFinite, 1);
+      }
+    }
+  }
+}
+
+/** The scan barrier: nobody writes before every gradient is known to be finite. */
+function meetAfterScan(header: Int32Array, workers: number): void {
+  if (Atomics.add(header, Header.scanArrived, 1) + 1 === workers) {
+    Atomics.notify(header, Header.scanArrived);
+    return;
+  }
+  for (let arrived; (arrived = Atomics.load(header, Header.scanArrived)) < workers;) {
+    waitWhile(header, Header.scanArrived, arrived);
+  }
+}
+
+/** The update of every block of the shard, with its partial sums when asked. */
+function updateShard(
+  init: InitMessage,
+  control: ControlBlock,
+  kernel: LionKernel,
+  runs: Runs,
+  metrics: boolean,
+): void {
+  const groups = groupsOf(control);
+  const partials = metrics ? control.partials : null;
+  for (const { arena, segments } of runs) {
+    kernel.update(init.arenas[arena]!, segments, groups, partials);
+  }
+}
+
 /**
  * Takes steps until stopped. `generation` is the one read before `ready` was
  * sent: read after, the main thread's first step could slip in between and
@@ -82,9 +122,12 @@ function takeSteps(
 ): void {
   const { header } = control;
   const workers = init.sizes.workers;
-  // the segments of this worker's shard, rebuilt only when the plan changes
-  let runs: ReturnType<typeof segmentsOf> = [];
+  let runs: Runs = []; // this worker's segments, rebuilt only when the plan changes
   let planVersion = -1;
+  const fail = (error: unknown) => {
+    control.writeError(init.index, describe(error));
+    Atomics.store(header, Header.failed, 1);
+  };
   for (;;) {
     waitWhile(header, Header.generation, generation);
     generation = Atomics.load(header, Header.generation);
@@ -98,46 +141,24 @@ function takeSteps(
       planVersion = version;
     }
     const faulty = Atomics.load(header, Header.faultWorker) === init.index + 1;
-    const fail = (error: unknown) => {
-      control.writeError(init.index, describe(error));
-      Atomics.store(header, Header.failed, 1);
-    };
 
     if (flags & Flags.scan) {
       try {
-        for (const { arena, segments } of runs) {
-          kernel.sumSquaredGradients(init.arenas[arena]!, segments, control.gradSquares);
-          for (const { slot } of segments) {
-            if (!Number.isFinite(control.gradSquares[slot]!)) {
-              Atomics.store(header, Header.nonFinite, 1);
-            }
-          }
-        }
+        scanShard(init, control, kernel, runs);
       } catch (error) {
         fail(error);
       }
-      // the barrier: nobody writes before every gradient is known to be finite
-      if (Atomics.add(header, Header.scanArrived, 1) + 1 === workers) {
-        Atomics.notify(header, Header.scanArrived);
-      } else {
-        for (let arrived; (arrived = Atomics.load(header, Header.scanArrived)) < workers;) {
-          waitWhile(header, Header.scanArrived, arrived);
-        }
-      }
+      meetAfterScan(header, workers); // even after a failure: the others wait here
     }
 
     if (Atomics.load(header, Header.stop) !== 0) return; // released from the barrier to stop
     if (Atomics.load(header, Header.nonFinite) === 0 && Atomics.load(header, Header.failed) === 0) {
       if (faulty && Atomics.load(header, Header.faultMode) === 2) {
-        throw new Error(`injected death of shard worker ${init.index}`);
+        throw new Error(`injected death of shard worker ${init.index}`); // uncaught: the worker dies
       }
       try {
         if (faulty) throw new Error(`injected fault in shard worker ${init.index}`);
-        const groups = groupsOf(control);
-        const partials = flags & Flags.metrics ? control.partials : null;
-        for (const { arena, segments } of runs) {
-          kernel.update(init.arenas[arena]!, segments, groups, partials);
-        }
+        updateShard(init, control, kernel, runs, (flags & Flags.metrics) !== 0);
       } catch (error) {
         fail(error);
       }
