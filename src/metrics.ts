@@ -183,7 +183,7 @@ function checkPartials(partials: MetricPartials, action: string): void {
 }
 
 /** Splits `cosine/a_b/layer` into its vectors; layer names may hold `/`. */
-function splitMetric(metric: string): { kind: string; vectors: string; layer: string } {
+function splitMetric(metric: string): { vectors: string; layer: string } {
   const first = metric.indexOf("/");
   const second = metric.indexOf("/", first + 1);
   if (first < 0 || second < 0) {
@@ -192,7 +192,6 @@ function splitMetric(metric: string): { kind: string; vectors: string; layer: st
     );
   }
   return {
-    kind: metric.slice(0, first),
     vectors: metric.slice(first + 1, second),
     layer: metric.slice(second + 1),
   };

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { anyNonFinite } from "../src/engine.ts";
 import { jsKernel } from "../src/js_kernel.ts";
 import type { GroupConstants, KernelSegment, LionKernel } from "../src/kernel.ts";
 import { createWasmKernel } from "../src/wasm_kernel.ts";
@@ -75,11 +76,10 @@ type Runs = ReturnType<typeof segmentsOf>;
 function scanShard(init: InitMessage, control: ControlBlock, kernel: LionKernel, runs: Runs): void {
   for (const { arena, segments } of runs) {
     kernel.sumSquaredGradients(init.arenas[arena]!, segments, control.gradSquares);
-    for (const { slot } of segments) {
-      if (!Number.isFinite(control.gradSquares[slot]!)) {
-        Atomics.store(control.header, Header.nonFinite, 1);
-      }
-    }
+  }
+  const at = 2 * init.index;
+  if (anyNonFinite(control.gradSquares.subarray(control.ranges[at]!, control.ranges[at + 1]!))) {
+    Atomics.store(control.header, Header.nonFinite, 1);
   }
 }
 
