@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { GpuModeOption } from "../gpu/gpujs_runtime.ts";
 import { formatValue } from "./_format.ts";
 import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
 import type { NonFinitePolicy } from "./decoupled_lionw.ts";
@@ -17,6 +18,7 @@ import { wasmKernelAvailable } from "./wasm_kernel.ts";
 export const CREATE = "Cannot create optimizer";
 const BACKENDS: readonly string[] = ["auto", "js", "wasm", "gpujs"];
 const POLICIES: readonly string[] = ["error", "skip", "ignore"];
+const GPU_MODES: readonly string[] = ["auto", "webgpu", "webasm", "cpu"];
 
 /** `nonFinite`: one of the three policies. */
 export function checkPolicy(policy: unknown): NonFinitePolicy {
@@ -30,8 +32,12 @@ export function checkPolicy(policy: unknown): NonFinitePolicy {
   return policy as NonFinitePolicy;
 }
 
-/** `backend`: what it names, resolved; `"auto"` takes wasm where it runs. */
-export function checkBackend(backend: unknown): "js" | "wasm" {
+/**
+ * `backend`: what it names, resolved for the CPU: `"auto"` becomes `"wasm"`
+ * where relaxed SIMD runs, else `"js"` (the optimizer may still move an
+ * `"auto"` choice to `"gpujs"` after measuring it).
+ */
+export function checkBackend(backend: unknown): "js" | "wasm" | "gpujs" {
   if (typeof backend !== "string" || !BACKENDS.includes(backend)) {
     throw new RangeError(
       `${CREATE} as 'backend' must be "auto", "js", "wasm" or "gpujs": current value is ${
@@ -39,11 +45,7 @@ export function checkBackend(backend: unknown): "js" | "wasm" {
       }`,
     );
   }
-  if (backend === "gpujs") {
-    throw new RangeError(
-      `${CREATE} as backend "gpujs" is not available in this version: use "wasm", "js" or "auto"`,
-    );
-  }
+  if (backend === "gpujs") return backend;
   const wasm = wasmKernelAvailable();
   if (backend === "wasm" && !wasm) {
     throw new RangeError(
@@ -51,6 +53,18 @@ export function checkBackend(backend: unknown): "js" | "wasm" {
     );
   }
   return backend === "js" || (backend === "auto" && !wasm) ? "js" : "wasm";
+}
+
+/** `gpuMode`: `"auto"` or a gpu.js mode. */
+export function checkGpuMode(mode: unknown): GpuModeOption {
+  if (typeof mode !== "string" || !GPU_MODES.includes(mode)) {
+    throw new RangeError(
+      `${CREATE} as 'gpuMode' must be "auto", "webgpu", "webasm" or "cpu": current value is ${
+        formatValue(mode)
+      }`,
+    );
+  }
+  return mode as GpuModeOption;
 }
 
 /** `workers`: `"auto"` or an integer in [0, 256]. */

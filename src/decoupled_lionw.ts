@@ -13,6 +13,7 @@ import { formatValue } from "./_format.ts";
 import {
   checkBackend,
   checkFma,
+  checkGpuMode,
   checkPolicy,
   checkWorkers,
   collectParameters,
@@ -25,8 +26,10 @@ import type { StepEngine } from "./engine.ts";
 import { InlineEngine } from "./inline_engine.ts";
 import { jsKernel } from "./js_kernel.ts";
 import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts";
-import { createWasmKernel } from "./wasm_kernel.ts";
+import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
+import { DeviceEngine } from "../gpu/device_engine.ts";
+import { type GpuModeOption, resolveGpuMode } from "../gpu/gpujs_runtime.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
 import {
@@ -41,8 +44,9 @@ import { checkStateDict, type LionParameterState, type LionStateDict } from "./s
 import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
 
 /**
- * Kernel backends: `wasm` (WebAssembly SIMD, the default) and `js` (the scalar
- * oracle); `gpujs` comes next.
+ * Kernel backends: `wasm` (WebAssembly SIMD, the default), `gpujs` (gpu.js
+ * kernels: WebGPU on a GPU, or gpu.js's webasm/cpu modes) and `js` (the
+ * scalar oracle).
  *
  * @example Ask for the scalar backend
  * ```ts
@@ -105,12 +109,22 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    */
   workers?: number | "auto";
   /**
-   * The kernel backend: `"wasm"` (WebAssembly SIMD) or `"js"` (the scalar
-   * oracle). `"auto"` takes `"wasm"` where WebAssembly relaxed SIMD runs.
+   * The kernel backend: `"wasm"` (WebAssembly SIMD), `"gpujs"` (gpu.js
+   * kernels, see `gpuMode`) or `"js"` (the scalar oracle). `"auto"` takes
+   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`.
    *
    * @default {"auto"}
    */
   backend?: BackendName | "auto";
+  /**
+   * The gpu.js mode of the `gpujs` backend: `"webgpu"` (WGSL compute
+   * shaders; needs a WebGPU adapter), `"webasm"` (gpu.js's WebAssembly) or
+   * `"cpu"` (gpu.js's JavaScript). `"auto"` takes `"webgpu"` on a hardware
+   * adapter and `"webasm"` otherwise.
+   *
+   * @default {"auto"}
+   */
+  gpuMode?: GpuModeOption;
   /**
    * How the `wasm` kernel computes torch's fused multiply-add: `"auto"` uses
    * `f32x4.relaxed_madd` where a start-up probe shows it is fused (x86 with
@@ -281,6 +295,10 @@ export class DecoupledLionW implements AsyncDisposable {
   /** Every parameter in group order, and which of them took part in the last plan. */
   #entries: ActiveParameter[] = [];
   #takesPart = new Uint8Array(0);
+  /** exp_avg was loaded on the host: a device-resident engine must upload it. */
+  #stateWritten = false;
+  /** The engine holds exp_avg newer than the store's (gpujs between steps). */
+  #stateOnDevice = false;
   #plan: StepPlan | undefined;
   /** The plan whose parameters all have state (so the step needs no state bookkeeping). */
   #planWithState: StepPlan | undefined;
@@ -310,6 +328,7 @@ export class DecoupledLionW implements AsyncDisposable {
     const backend = checkBackend(options.backend ?? "auto");
     const workers = checkWorkers(options.workers ?? "auto");
     const fma = checkFma(options.fma ?? "auto");
+    const gpuMode = checkGpuMode(options.gpuMode ?? "auto");
     const defaults = {
       lr: checkLr(CREATE, "lr", options.lr ?? DEFAULTS.lr),
       betas: checkBetas(CREATE, "betas", options.betas ?? DEFAULTS.betas),
@@ -336,7 +355,7 @@ export class DecoupledLionW implements AsyncDisposable {
     );
     this.#takesPart = new Uint8Array(this.#entries.length);
     for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
-    this.#engine = this.#startEngine(backend, workers, fma);
+    this.#engine = this.#startEngine(backend, workers, fma, gpuMode);
     engines.set(this, this.#engine);
     for (const slots of this.#slots.values()) slots.owner = this;
     useStore(this.#store, 1);
@@ -439,12 +458,17 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /**
    * The state of `param`: a live view of its exp_avg in shared memory.
+   * Under `gpujs`, exp_avg lives on the device between steps: call
+   * {@linkcode DecoupledLionW.pullState} first, and write state through
+   * {@linkcode DecoupledLionW.loadStateDict}, not through the view.
    *
    * @param param A parameter of this optimizer.
    * @returns The state, or `undefined` before its first gradient.
    * @throws {RangeError} When `param` is not in this optimizer.
+   * @throws {Error} When the state is on the device (`gpujs`) and was not pulled.
    */
   state(param: Parameter): LionParameterState | undefined {
+    this.#assertStateOnHost("get state");
     const slots = this.#slots.get(param);
     if (slots === undefined) {
       throw new RangeError(
@@ -456,11 +480,14 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /**
    * A snapshot of the optimizer: copies of the state, keyed by parameter
-   * name, and the groups' hyperparameters.
+   * name, and the groups' hyperparameters. Under `gpujs`, call
+   * {@linkcode DecoupledLionW.pullState} first.
    *
    * @returns The state dict.
+   * @throws {Error} When the state is on the device (`gpujs`) and was not pulled.
    */
   stateDict(): LionStateDict {
+    this.#assertStateOnHost("get state dict");
     const state: Record<string, LionParameterState> = {};
     for (const [param, slots] of this.#slots) {
       if (this.#withState.has(param)) state[param.name] = { expAvg: slots.expAvgView.slice() };
@@ -506,6 +533,8 @@ export class DecoupledLionW implements AsyncDisposable {
     );
     this.#withState.clear();
     this.#planWithState = undefined;
+    this.#stateWritten = true; // the device's copy, if any, is stale now
+    this.#stateOnDevice = false;
     for (const [param, slots] of this.#slots) {
       const entry = dict.state[param.name];
       if (entry === undefined) continue;
@@ -516,6 +545,43 @@ export class DecoupledLionW implements AsyncDisposable {
     if (this.#fault !== undefined) {
       this.#fault = undefined;
       this.#engine.reset();
+    }
+  }
+
+  /**
+   * Brings the state a device holds (exp_avg under `gpujs`, which keeps it
+   * there between steps) back into the store's shared memory, so that
+   * {@linkcode DecoupledLionW.state} and {@linkcode DecoupledLionW.stateDict}
+   * can read it. Resolves at once for the CPU backends, which update in place.
+   *
+   * @example Save a checkpoint, whatever the backend
+   * ```ts
+   * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+   * import assert from "node:assert/strict";
+   *
+   * const w = new ParameterStore().add("w", [2]);
+   * await using opt = new DecoupledLionW([w]);
+   * w.grad = [1, -1];
+   * await opt.step();
+   * await opt.pullState();
+   * const saved = opt.stateDict();
+   * assert.equal(saved.state["w"]!.expAvg.length, 2);
+   * ```
+   *
+   * @throws {Error} When a step is in flight or the optimizer is closed.
+   */
+  async pullState(): Promise<void> {
+    this.#assertIdle("pull state");
+    if (!this.#stateOnDevice) return;
+    this.#busy = true;
+    try {
+      await this.#engine.pullState();
+      this.#stateOnDevice = false;
+    } catch (error) {
+      this.#fault = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      this.#busy = false;
     }
   }
 
@@ -547,6 +613,14 @@ export class DecoupledLionW implements AsyncDisposable {
     }
   }
 
+  #assertStateOnHost(action: string): void {
+    if (this.#stateOnDevice) {
+      throw new Error(
+        `Cannot ${action} as the ${this.#engine.backend} backend keeps exp_avg on the device between steps: await opt.pullState() first`,
+      );
+    }
+  }
+
   #assertIdle(action: string): void {
     this.#assertOpen(action);
     if (this.#busy) {
@@ -561,9 +635,10 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /** The engine: workers sharing the store's memory, or the calling thread. */
   #startEngine(
-    backend: "js" | "wasm",
+    backend: BackendName,
     workers: number | "auto",
     fma: "auto" | "exact",
+    gpuMode: GpuModeOption,
   ): StepEngine {
     const arenas = storeArenas(this.#store);
     const all = [...this.#slots.values()];
@@ -578,12 +653,21 @@ export class DecoupledLionW implements AsyncDisposable {
       );
       count = 0;
     }
+    // gpujs scans gradients on the host, with the fastest CPU kernel here
+    const hostKernel = backend === "js" || !wasmKernelAvailable()
+      ? jsKernel
+      : createWasmKernel(fma);
+    const mode = backend === "gpujs" ? resolveGpuMode(gpuMode) : undefined;
+    mode?.catch(() => {}); // reported by the first step
     if (count === 0) {
-      return new InlineEngine(backend === "wasm" ? createWasmKernel(fma) : jsKernel, arenas);
+      return mode === undefined
+        ? new InlineEngine(hostKernel, arenas)
+        : new DeviceEngine(mode, hostKernel, arenas);
     }
     return new WorkerPool({
       workers: count,
       backend,
+      gpuMode: mode,
       fma,
       arenas,
       groups: this.#groups.length,
@@ -605,6 +689,7 @@ export class DecoupledLionW implements AsyncDisposable {
         if (!this.#withState.has(param)) slots.expAvgView.fill(0);
       }
     }
+    const writes = { params: paramsWritten(plan), state: this.#stateWritten };
     let result;
     try {
       result = await this.#engine.run({
@@ -612,6 +697,7 @@ export class DecoupledLionW implements AsyncDisposable {
         groups: constants,
         scan: this.#nonFinite !== "ignore",
         metrics,
+        writes,
       });
     } catch (error) {
       this.#fault = error instanceof Error ? error : new Error(String(error));
@@ -632,6 +718,10 @@ export class DecoupledLionW implements AsyncDisposable {
       for (const { param } of plan.params) this.#withState.add(param);
       this.#planWithState = plan;
     }
+    // the engine has taken the host's writes
+    for (const { slots } of plan.params) slots.written = false;
+    this.#stateWritten = false;
+    this.#stateOnDevice = this.#engine.gpuMode !== undefined;
     this.#iterations++;
     if (result.partials !== null) {
       this.#partials = sumPerParameter(plan, result.partials);
@@ -659,6 +749,11 @@ export class DecoupledLionW implements AsyncDisposable {
     }
     return this.#plan!;
   }
+}
+
+/** Whether a parameter of the plan was written on the host (`markWritten`). */
+function paramsWritten(plan: StepPlan): boolean {
+  return plan.params.some(({ slots }) => slots.written);
 }
 
 /** Names of the parameters whose gradient holds a non-finite value. */

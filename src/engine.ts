@@ -20,6 +20,16 @@ export interface StepRequest {
   readonly scan: boolean;
   /** Produce the metric partial sums in the update pass. */
   readonly metrics: boolean;
+  /** What the host wrote since the last step (engines that keep copies on a device upload it). */
+  readonly writes: HostWrites;
+}
+
+/** What the host changed behind a device's back since the last step. */
+export interface HostWrites {
+  /** Parameter values were written (`Parameter.markWritten`). */
+  readonly params: boolean;
+  /** exp_avg was written (a loaded state dict). */
+  readonly state: boolean;
 }
 
 /** What an engine did. */
@@ -38,8 +48,15 @@ export interface StepEngine {
   readonly backend: string;
   /** Number of workers (0: the calling thread). */
   readonly workers: number;
+  /** The gpu.js mode the engine runs, once started (`undefined` for CPU kernels). */
+  readonly gpuMode: string | undefined;
   /** Runs one step. Rejects when a kernel or worker fails. */
   run(request: StepRequest): Promise<StepResult>;
+  /**
+   * Brings state the engine keeps on a device (exp_avg) back into the
+   * store's memory; resolves at once for engines that update in place.
+   */
+  pullState(): Promise<void>;
   /** Makes the engine usable again after a failed step (workers are respawned). */
   reset(): void;
   /** Releases whatever the engine holds (workers); idempotent. */

@@ -13,6 +13,7 @@ import { type LionKernel, PARTIAL_COUNT } from "./kernel.ts";
 /** Runs `kernel` on the calling thread. */
 export class InlineEngine implements StepEngine {
   readonly workers = 0;
+  readonly gpuMode: undefined = undefined;
   readonly #kernel: LionKernel;
   readonly #arenas: readonly Arena[];
 
@@ -50,6 +51,10 @@ export class InlineEngine implements StepEngine {
       }
     });
     return Promise.resolve({ applied: true, gradSquares, partials });
+  }
+
+  pullState(): Promise<void> {
+    return Promise.resolve();
   }
 
   reset(): void {}

@@ -30,6 +30,8 @@ export interface ParameterSlots {
   readonly expAvgView: Float32Array;
   /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
   hasGrad: boolean;
+  /** Whether the values were written on the host since an optimizer last read them (`markWritten`). */
+  written: boolean;
   /** Whether the parameter is trained at all. */
   requiresGrad: boolean;
   /** The optimizer that owns the exp_avg slot, if any. */
@@ -103,9 +105,38 @@ export class Parameter {
     slotsOf.set(this, slots);
   }
 
-  /** The values: a float32 view into the store's shared memory (write into it freely). */
+  /**
+   * The values: a float32 view into the store's shared memory. Write into it
+   * freely; under the `gpujs` backend, which keeps parameters on the device
+   * between steps, call {@linkcode Parameter.markWritten} after writing.
+   */
   get data(): Float32Array {
     return parameterSlots(this).dataView;
+  }
+
+  /**
+   * Tells the optimizer that `data` was written on the host since its last
+   * step, so a backend that keeps parameters on a device (`gpujs`) uploads
+   * them again before the next step. A no-op for the CPU backends, which
+   * update `data` in place; cheap, so call it whenever you write.
+   *
+   * @example Load new values between steps
+   * ```ts
+   * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+   * import assert from "node:assert/strict";
+   *
+   * const w = new ParameterStore().add("w", [2], [1, 1]);
+   * await using opt = new DecoupledLionW([w], { lr: 0.5, weightDecay: 0 });
+   * w.grad = [1, -1];
+   * await opt.step();
+   * w.data.set([10, 10]); // e.g. weights restored from a checkpoint
+   * w.markWritten();
+   * await opt.step();
+   * assert.deepEqual([...w.data], [9.5, 10.5]);
+   * ```
+   */
+  markWritten(): void {
+    parameterSlots(this).written = true;
   }
 
   /**

@@ -238,6 +238,7 @@ export class ParameterStore implements Iterable<Parameter> {
       gradView: arena.view(data + stride, size),
       expAvgView: arena.view(data + 2 * stride, size),
       hasGrad: false,
+      written: false,
       requiresGrad: true,
       owner: undefined,
     };

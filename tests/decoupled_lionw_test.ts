@@ -102,10 +102,10 @@ Deno.test("DecoupledLionW rejects bad engine options and parameter lists", async
       `Cannot create optimizer as 'nonFinite' must be "error", "skip" or "ignore": current value is "drop"`,
   });
   assert.throws(() => new DecoupledLionW([w], { backend: "cuda" as "js" }), RangeError);
-  assert.throws(() => new DecoupledLionW([w], { backend: "gpujs" }), {
+  assert.throws(() => new DecoupledLionW([w], { backend: "gpujs", gpuMode: "webgl" as "cpu" }), {
     name: "RangeError",
     message:
-      `Cannot create optimizer as backend "gpujs" is not available in this version: use "wasm", "js" or "auto"`,
+      `Cannot create optimizer as 'gpuMode' must be "auto", "webgpu", "webasm" or "cpu": current value is "webgl"`,
   });
   for (const workers of [-1, 1.5, NaN, 257]) {
     assert.throws(() => new DecoupledLionW([w], { workers }), {

@@ -32,7 +32,16 @@ export const Header = {
 } as const;
 
 /** Bits of `flags`. */
-export const Flags = { scan: 1, metrics: 2 } as const;
+export const Flags = {
+  scan: 1,
+  metrics: 2,
+  /** The host wrote parameter values since the last step (device engines upload them). */
+  paramsWritten: 4,
+  /** The host wrote exp_avg (a loaded state dict). */
+  stateWritten: 8,
+  /** Not a step: bring device-resident exp_avg back into the arenas. */
+  pull: 16,
+} as const;
 
 /** Int32 values per block in the block table. */
 export const BLOCK_FIELDS = 6; // arena, data, grad, expAvg, length, group

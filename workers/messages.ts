@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
 import type { ControlSizes } from "./control_block.ts";
 
 /** Main → worker: everything a worker needs, sent once. */
@@ -18,7 +19,9 @@ export interface InitMessage {
   /** The store's arenas, shared. */
   readonly arenas: readonly WebAssembly.Memory[];
   /** The kernel backend. */
-  readonly backend: "js" | "wasm";
+  readonly backend: "js" | "wasm" | "gpujs";
+  /** The gpu.js mode, for `gpujs`. */
+  readonly gpuMode: GpuJsMode | undefined;
   /** The wasm kernel's fma mode. */
   readonly fma: "auto" | "exact";
 }

@@ -5,13 +5,19 @@
  * Lifecycle: spawn → `init` message → `ready` reply → steps (blocking in
  * `Atomics.wait`, which workers may do) → `stop` flag or terminate().
  *
+ * The `gpujs` backend updates on the worker's device shard instead of in
+ * place; its results are awaited (WebGPU reads back asynchronously), but the
+ * worker only ever blocks when nothing of its own is pending.
+ *
  * @module
  */
 
-import { anyNonFinite } from "../src/engine.ts";
+import { anyNonFinite, type HostWrites } from "../src/engine.ts";
 import { jsKernel } from "../src/js_kernel.ts";
 import type { GroupConstants, KernelSegment, LionKernel } from "../src/kernel.ts";
-import { createWasmKernel } from "../src/wasm_kernel.ts";
+import { createWasmKernel, wasmKernelAvailable } from "../src/wasm_kernel.ts";
+import { DeviceShard } from "../gpu/device_shard.ts";
+import { openGpuJs } from "../gpu/gpujs_runtime.ts";
 import { BLOCK_FIELDS, ControlBlock, Flags, GROUP_FIELDS, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
 
@@ -94,19 +100,55 @@ function meetAfterScan(header: Int32Array, workers: number): void {
   }
 }
 
-/** The update of every block of the shard, with its partial sums when asked. */
-function updateShard(
-  init: InitMessage,
-  control: ControlBlock,
-  kernel: LionKernel,
-  runs: Runs,
-  metrics: boolean,
-): void {
-  const groups = groupsOf(control);
-  const partials = metrics ? control.partials : null;
-  for (const { arena, segments } of runs) {
-    kernel.update(init.arenas[arena]!, segments, groups, partials);
-  }
+/** How a worker updates its shard: in place on the CPU, or on a device. */
+interface ShardUpdater {
+  /** Updates the shard's blocks, writing their partial sums when `partials` is given. */
+  update(
+    runs: Runs,
+    planVersion: number,
+    groups: readonly GroupConstants[],
+    writes: HostWrites,
+    partials: Float64Array | null,
+  ): void | Promise<void>;
+  /** Brings device-resident state back into the arenas. */
+  pull(): void | Promise<void>;
+}
+
+/** The CPU kernels update the arenas in place: nothing to pull. */
+function inPlaceUpdater(init: InitMessage, kernel: LionKernel): ShardUpdater {
+  return {
+    update(runs, _version, groups, _writes, partials) {
+      for (const { arena, segments } of runs) {
+        kernel.update(init.arenas[arena]!, segments, groups, partials);
+      }
+    },
+    pull() {},
+  };
+}
+
+/** gpujs: the worker's segments live on its device between steps. */
+function deviceUpdater(init: InitMessage, shard: DeviceShard): ShardUpdater {
+  let layoutVersion = -1;
+  return {
+    async update(runs, version, groups, writes, partials) {
+      if (version !== layoutVersion) {
+        const segments = runs.flatMap(({ arena, segments }) =>
+          segments.map((segment) => ({ ...segment, arena }))
+        );
+        await shard.setSegments(init.arenas, segments, writes);
+        layoutVersion = version;
+      }
+      await shard.step(init.arenas, groups, writes, partials);
+    },
+    pull: () => shard.pull(init.arenas),
+  };
+}
+
+function writesOf(flags: number): HostWrites {
+  return {
+    params: (flags & Flags.paramsWritten) !== 0,
+    state: (flags & Flags.stateWritten) !== 0,
+  };
 }
 
 /**
@@ -114,12 +156,13 @@ function updateShard(
  * sent: read after, the main thread's first step could slip in between and
  * be missed.
  */
-function takeSteps(
+async function takeSteps(
   init: InitMessage,
   control: ControlBlock,
-  kernel: LionKernel,
+  scanKernel: LionKernel,
+  updater: ShardUpdater,
   generation: number,
-): void {
+): Promise<void> {
   const { header } = control;
   const workers = init.sizes.workers;
   let runs: Runs = []; // this worker's segments, rebuilt only when the plan changes
@@ -134,6 +177,15 @@ function takeSteps(
     if (Atomics.load(header, Header.stop) !== 0) return;
 
     const flags = Atomics.load(header, Header.flags);
+    if (flags & Flags.pull) {
+      try {
+        await updater.pull();
+      } catch (error) {
+        fail(error);
+      }
+      if (Atomics.add(header, Header.done, 1) + 1 === workers) Atomics.notify(header, Header.done);
+      continue;
+    }
     const version = Atomics.load(header, Header.planVersion);
     if (version !== planVersion) {
       const at = 2 * init.index;
@@ -144,7 +196,7 @@ function takeSteps(
 
     if (flags & Flags.scan) {
       try {
-        scanShard(init, control, kernel, runs);
+        scanShard(init, control, scanKernel, runs);
       } catch (error) {
         fail(error);
       }
@@ -158,7 +210,13 @@ function takeSteps(
       }
       try {
         if (faulty) throw new Error(`injected fault in shard worker ${init.index}`);
-        updateShard(init, control, kernel, runs, (flags & Flags.metrics) !== 0);
+        await updater.update(
+          runs,
+          planVersion,
+          groupsOf(control),
+          writesOf(flags),
+          (flags & Flags.metrics) !== 0 ? control.partials : null,
+        );
       } catch (error) {
         fail(error);
       }
@@ -175,11 +233,23 @@ const scope = globalThis as unknown as {
   close(): void;
 };
 
-scope.onmessage = (event: MessageEvent<InitMessage>) => {
+/** The kernel that scans (and, for the CPU backends, updates) and the updater. */
+async function kernelsFor(init: InitMessage): Promise<[LionKernel, ShardUpdater]> {
+  const hostKernel = init.backend === "js" || !wasmKernelAvailable()
+    ? jsKernel
+    : createWasmKernel(init.fma);
+  if (init.backend !== "gpujs") return [hostKernel, inPlaceUpdater(init, hostKernel)];
+  const mode = init.gpuMode ?? "cpu";
+  return [hostKernel, deviceUpdater(init, new DeviceShard(await openGpuJs(mode), mode))];
+}
+
+scope.onmessage = async (event: MessageEvent<InitMessage>) => {
   const init = event.data;
-  let kernel: LionKernel;
+  scope.onmessage = null;
+  let scanKernel: LionKernel;
+  let updater: ShardUpdater;
   try {
-    kernel = init.backend === "wasm" ? createWasmKernel(init.fma) : jsKernel;
+    [scanKernel, updater] = await kernelsFor(init);
   } catch (error) {
     const err = error instanceof Error ? error : new Error(String(error));
     const reply: ReadyMessage = {
@@ -194,7 +264,6 @@ scope.onmessage = (event: MessageEvent<InitMessage>) => {
   const generation = Atomics.load(control.header, Header.generation);
   const ready: ReadyMessage = { type: "ready", index: init.index };
   scope.postMessage(ready);
-  scope.onmessage = null;
-  takeSteps(init, control, kernel, generation);
+  await takeSteps(init, control, scanKernel, updater, generation);
   scope.close();
 };

@@ -16,13 +16,17 @@ import { balanceShards } from "../src/shards.ts";
 import type { StepPlan } from "../src/step_plan.ts";
 import { BLOCK_FIELDS, ControlBlock, Flags, GROUP_FIELDS, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
+import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
+import type { ResolvedGpuMode } from "../gpu/gpujs_runtime.ts";
 
 /** Options of {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
   /** Number of workers, >= 1. */
   readonly workers: number;
   /** The kernel each worker runs. */
-  readonly backend: "js" | "wasm";
+  readonly backend: "js" | "wasm" | "gpujs";
+  /** The gpu.js mode, being resolved, for `gpujs`. */
+  readonly gpuMode?: Promise<ResolvedGpuMode> | undefined;
   /** The wasm kernel's fma mode. */
   readonly fma: "auto" | "exact";
   /** The store's arenas (shared memories). */
@@ -96,6 +100,7 @@ export class WorkerPool implements StepEngine {
   #lastPlan: StepPlan | undefined;
   #bounds: Int32Array = new Int32Array(0);
   #closed = false;
+  #gpuMode: GpuJsMode | undefined;
 
   /**
    * Spawns the workers (they start in the background; the first step waits).
@@ -116,6 +121,10 @@ export class WorkerPool implements StepEngine {
     return this.#options.workers;
   }
 
+  get gpuMode(): GpuJsMode | undefined {
+    return this.#gpuMode;
+  }
+
   /** Test hook: make worker `index` throw (`"throw"`) or die (`"die"`) in the next step. */
   injectFault(index: number, mode: "throw" | "die"): void {
     Atomics.store(this.#control.header, Header.faultWorker, index + 1);
@@ -127,6 +136,30 @@ export class WorkerPool implements StepEngine {
     if (this.#death.error) throw this.#death.error;
     const { header } = this.#control;
     this.#write(request);
+    await this.#dispatch();
+
+    const { slotCount } = request.plan;
+    const applied = Atomics.load(header, Header.nonFinite) === 0;
+    return {
+      applied,
+      gradSquares: request.scan ? this.#control.gradSquares.slice(0, slotCount) : null,
+      partials: request.metrics && applied
+        ? this.#control.partials.slice(0, slotCount * PARTIAL_COUNT)
+        : null,
+    };
+  }
+
+  async pullState(): Promise<void> {
+    if (this.#options.backend !== "gpujs") return;
+    await this.#ready;
+    if (this.#death.error) throw this.#death.error;
+    Atomics.store(this.#control.header, Header.flags, Flags.pull);
+    await this.#dispatch();
+  }
+
+  /** Starts what the control block holds on every worker and waits until all are done. */
+  async #dispatch(): Promise<void> {
+    const { header } = this.#control;
     Atomics.store(header, Header.done, 0);
     Atomics.store(header, Header.scanArrived, 0);
     Atomics.store(header, Header.nonFinite, 0);
@@ -142,16 +175,6 @@ export class WorkerPool implements StepEngine {
       Atomics.store(header, Header.faultWorker, 0);
     }
     if (Atomics.load(header, Header.failed) !== 0) throw this.#failure();
-
-    const { slotCount } = request.plan;
-    const applied = Atomics.load(header, Header.nonFinite) === 0;
-    return {
-      applied,
-      gradSquares: request.scan ? this.#control.gradSquares.slice(0, slotCount) : null,
-      partials: request.metrics && applied
-        ? this.#control.partials.slice(0, slotCount * PARTIAL_COUNT)
-        : null,
-    };
   }
 
   /**
@@ -198,6 +221,18 @@ export class WorkerPool implements StepEngine {
   }
 
   #spawn(): void {
+    const { gpuMode } = this.#options;
+    // gpujs: the mode is settled (adapter probed) once, here, for all workers
+    this.#ready = gpuMode === undefined ? this.#spawnWorkers(undefined) : gpuMode.then(
+      ({ mode }) => {
+        this.#gpuMode = mode;
+        return this.#closed ? undefined : this.#spawnWorkers(mode);
+      },
+    );
+    this.#ready.catch(() => {}); // reported by the first step
+  }
+
+  #spawnWorkers(gpuMode: GpuJsMode | undefined): Promise<void> {
     const { workers, backend, fma, arenas } = this.#options;
     const memories = arenas.map((arena) => arena.memory);
     const starting = Array.from({ length: workers }, (_, index) => {
@@ -229,17 +264,17 @@ export class WorkerPool implements StepEngine {
           sizes: this.#control.sizes,
           arenas: memories,
           backend,
+          gpuMode,
           fma,
         };
         worker.postMessage(init);
       });
     });
-    this.#ready = Promise.all(starting).then(() => {});
-    this.#ready.catch(() => {}); // reported by the first step
+    return Promise.all(starting).then(() => {});
   }
 
   /** Writes the step into the control block. */
-  #write({ plan, groups, scan, metrics }: StepRequest): void {
+  #write({ plan, groups, scan, metrics, writes }: StepRequest): void {
     const control = this.#control;
     groups.forEach((k, g) => {
       control.groups.set(
@@ -269,7 +304,8 @@ export class WorkerPool implements StepEngine {
     Atomics.store(
       control.header,
       Header.flags,
-      (scan ? Flags.scan : 0) | (metrics ? Flags.metrics : 0),
+      (scan ? Flags.scan : 0) | (metrics ? Flags.metrics : 0) |
+        (writes.params ? Flags.paramsWritten : 0) | (writes.state ? Flags.stateWritten : 0),
     );
   }
 

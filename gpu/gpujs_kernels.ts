@@ -1,0 +1,189 @@
+/**
+ * The Lion update in gpu.js's kernel language: one thread per element for
+ * the new parameters and the new moment, one thread per (block, sum) for the
+ * metric partials. gpu.js has no reductions, so each partials thread sums one
+ * fixed block of {@linkcode DEVICE_BLOCK} elements; the caller adds the
+ * blocks in order in float64.
+ *
+ * gpu.js also has no kernel maps on WebGPU (2.24.1 throws, webasm falls back
+ * to its cpu mode), so parameters and moment are two kernels over the same
+ * inputs rather than one kernel with two outputs.
+ *
+ * @module
+ */
+
+/** The gpu.js modes this package drives. */
+export type GpuJsMode = "webgpu" | "webasm" | "cpu";
+
+/** Elements per device partial-sum block (and per segment alignment on the device). */
+export const DEVICE_BLOCK = 256;
+/** Float32 values per group in the constants array: lr, 1−β1, 1−β2, decay multiplier, step decay. */
+export const DEVICE_GROUP_FIELDS = 5;
+/** Sums per device block, in `PARTIAL_COUNT` order. */
+export const DEVICE_SUMS = 6;
+
+/** What gpu.js gives a kernel as `this`. */
+interface KernelThis {
+  readonly thread: { readonly x: number };
+  readonly constants: { readonly block: number };
+}
+
+/** A device buffer (webgpu) or a plain array (cpu, webasm), as gpu.js passes them. */
+export type DeviceArray = Float32Array | { toArray(): Promise<Float32Array>; delete(): void };
+
+/** A compiled kernel; its result may be a Promise (webgpu). */
+export type RunKernel = (...args: unknown[]) => DeviceArray | Promise<DeviceArray>;
+
+/** The part of gpu.js's `GPU` this package uses. */
+export interface GpuJs {
+  createKernel(source: (...args: never[]) => number, settings: object): RunKernel & {
+    destroy(): unknown;
+  };
+  destroy(): Promise<void>;
+}
+
+// The kernel sources below are read by gpu.js's parser from their text: they
+// use its subset of JavaScript (no closures, no Math.fround), and each
+// torch lerp is written out with its branch on the weight.
+
+/** Copies an array into a device buffer (the upload). */
+function copyKernel(this: KernelThis, values: Float32Array): number {
+  return values[this.thread.x]!;
+}
+
+/** `p·decay − lr·sign(lerp(m, g, 1 − β1))`. */
+function paramsKernel(
+  this: KernelThis,
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  blockGroup: Float32Array,
+  constants: Float32Array,
+): number {
+  const i = this.thread.x;
+  const k = blockGroup[Math.floor(i / this.constants.block)]! * 5;
+  const w = constants[k + 1]!;
+  const mi = m[i]!;
+  const gi = g[i]!;
+  let c = 0;
+  if (w < 0.5) {
+    c = mi + w * (gi - mi);
+  } else {
+    c = gi - (gi - mi) * (1 - w);
+  }
+  return p[i]! * constants[k + 3]! - constants[k]! * Math.sign(c);
+}
+
+/** `lerp(m, g, 1 − β2)`. */
+function momentKernel(
+  this: KernelThis,
+  g: Float32Array,
+  m: Float32Array,
+  blockGroup: Float32Array,
+  constants: Float32Array,
+): number {
+  const i = this.thread.x;
+  const k = blockGroup[Math.floor(i / this.constants.block)]! * 5;
+  const w = constants[k + 2]!;
+  const mi = m[i]!;
+  const gi = g[i]!;
+  if (w < 0.5) {
+    return mi + w * (gi - mi);
+  }
+  return gi - (gi - mi) * (1 - w);
+}
+
+/**
+ * Sum `x % 6` of block `x / 6` over the post-step `p` and `m` and the step's
+ * `g`: Σm², Σp², Σu², Σg², Σu·g, Σm·g, with the reference's step tensor
+ * `u = lr·sign(lerp(m, g, 1 − β1)) + stepDecay·p`.
+ */
+function partialsKernel(
+  this: KernelThis,
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  blockGroup: Float32Array,
+  constants: Float32Array,
+): number {
+  const block = Math.floor(this.thread.x / 6);
+  const sum = this.thread.x - block * 6;
+  const k = blockGroup[block]! * 5;
+  const lr = constants[k]!;
+  const w = constants[k + 1]!;
+  const stepDecay = constants[k + 4]!;
+  const start = block * this.constants.block;
+  let total = 0;
+  for (let j = 0; j < this.constants.block; j++) {
+    const mi = m[start + j]!;
+    const gi = g[start + j]!;
+    const pi = p[start + j]!;
+    let c = 0;
+    if (w < 0.5) {
+      c = mi + w * (gi - mi);
+    } else {
+      c = gi - (gi - mi) * (1 - w);
+    }
+    const u = lr * Math.sign(c) + stepDecay * pi;
+    let term = 0;
+    if (sum === 0) {
+      term = mi * mi;
+    } else if (sum === 1) {
+      term = pi * pi;
+    } else if (sum === 2) {
+      term = u * u;
+    } else if (sum === 3) {
+      term = gi * gi;
+    } else if (sum === 4) {
+      term = u * gi;
+    } else {
+      term = mi * gi;
+    }
+    total += term;
+  }
+  return total;
+}
+
+/** The four kernels, compiled for `elements` device elements. */
+export interface LionDeviceKernels {
+  /** Host array → device buffer. */
+  readonly copy: RunKernel;
+  /** New parameters. */
+  readonly params: RunKernel;
+  /** New moment. */
+  readonly moment: RunKernel;
+  /** Partial sums, {@linkcode DEVICE_SUMS} per block. */
+  readonly partials: RunKernel;
+  /** Frees the kernels' device memory. */
+  destroy(): void;
+}
+
+/**
+ * Compiles the kernels for a device layout of `elements` elements (a
+ * multiple of {@linkcode DEVICE_BLOCK}). Results stay on the device
+ * (`pipeline`), each call in a buffer of its own (`immutable`), so a kernel
+ * can take the previous step's output as input.
+ *
+ * @param gpu A gpu.js instance.
+ * @param elements Device elements.
+ * @returns The kernels.
+ */
+export function compileLionKernels(gpu: GpuJs, elements: number): LionDeviceKernels {
+  const resident = { pipeline: true, immutable: true, constants: { block: DEVICE_BLOCK } };
+  const kernels = [
+    gpu.createKernel(copyKernel, { ...resident, output: [elements] }),
+    gpu.createKernel(paramsKernel, { ...resident, output: [elements] }),
+    gpu.createKernel(momentKernel, { ...resident, output: [elements] }),
+    gpu.createKernel(partialsKernel, {
+      ...resident,
+      output: [(elements / DEVICE_BLOCK) * DEVICE_SUMS],
+    }),
+  ] as const;
+  return {
+    copy: kernels[0],
+    params: kernels[1],
+    moment: kernels[2],
+    partials: kernels[3],
+    destroy: () => kernels.forEach((kernel) => kernel.destroy()),
+  };
+}

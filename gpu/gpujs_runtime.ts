@@ -1,0 +1,73 @@
+/**
+ * Loading gpu.js (only when the `gpujs` backend is used: nothing else
+ * imports it) and choosing its mode.
+ *
+ * @module
+ */
+
+import { type GpuAdapterReport, probeGpuAdapter } from "./adapter.ts";
+import type { GpuJs, GpuJsMode } from "./gpujs_kernels.ts";
+
+/** The `gpuMode` option: a gpu.js mode, or `"auto"`. */
+export type GpuModeOption = GpuJsMode | "auto";
+
+/** A mode and why it was taken. */
+export interface ResolvedGpuMode {
+  /** The mode. */
+  readonly mode: GpuJsMode;
+  /** Why. */
+  readonly reason: string;
+  /** What the WebGPU probe found. */
+  readonly adapter: GpuAdapterReport;
+}
+
+let probe: Promise<GpuAdapterReport> | undefined;
+
+/**
+ * The WebGPU adapter of this thread, probed once.
+ *
+ * @returns The probe's report.
+ */
+export function adapterReport(): Promise<GpuAdapterReport> {
+  probe ??= probeGpuAdapter();
+  return probe;
+}
+
+/**
+ * Resolves `"auto"`: `webgpu` on a real (hardware) adapter, else `webasm`
+ * (a software adapter runs WGSL on the CPU, slower than gpu.js's own SIMD
+ * WebAssembly). An explicit `webgpu` needs an adapter, software or not.
+ *
+ * @param requested The option.
+ * @returns The mode.
+ * @throws {RangeError} When `webgpu` is asked for and there is no adapter.
+ */
+export async function resolveGpuMode(requested: GpuModeOption): Promise<ResolvedGpuMode> {
+  const adapter = await adapterReport();
+  if (requested === "webgpu" && !adapter.available) {
+    throw new RangeError(
+      `Cannot use gpu.js mode "webgpu" as ${adapter.description}: use gpuMode "webasm", "cpu" or "auto"`,
+    );
+  }
+  if (requested !== "auto") return { mode: requested, reason: "asked for", adapter };
+  if (adapter.available && !adapter.fallback) {
+    return { mode: "webgpu", reason: `a GPU adapter: ${adapter.description}`, adapter };
+  }
+  const why = adapter.available
+    ? `the only adapter is a software one (${adapter.description})`
+    : adapter.description;
+  return { mode: "webasm", reason: `no GPU: ${why}`, adapter };
+}
+
+/**
+ * A gpu.js instance in `mode`, importing gpu.js on first use.
+ *
+ * @param mode The mode.
+ * @returns The instance.
+ */
+export async function openGpuJs(mode: GpuJsMode): Promise<GpuJs> {
+  const { GPU } = (await import("gpu.js")) as unknown as {
+    GPU: new (settings: { mode: GpuJsMode }) => GpuJs;
+  };
+  return new GPU({ mode });
+}
