@@ -32,6 +32,9 @@ export type {
 } from "./src/decoupled_lionw.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
 export type { GpuAdapterReport } from "./gpu/adapter.ts";
+export type { BackendChoice, Calibration } from "./gpu/backend_choice.ts";
+export type { GpuJsMode } from "./gpu/gpujs_kernels.ts";
+export type { GpuModeOption } from "./gpu/gpujs_runtime.ts";
 export type { Logger } from "./src/logger.ts";
 export { ShardError } from "./workers/worker_pool.ts";
 export {

@@ -12,7 +12,25 @@
  * @module
  */
 
-/** The gpu.js modes this package drives. */
+/**
+ * The gpu.js modes this package drives: `webgpu` (WGSL compute shaders on a
+ * WebGPU adapter), `webasm` (gpu.js's SIMD WebAssembly) and `cpu` (gpu.js's
+ * JavaScript).
+ *
+ * @example Run the gpujs kernels without a GPU
+ * ```ts
+ * import { DecoupledLionW, type GpuJsMode, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const gpuMode: GpuJsMode = "webasm";
+ * const w = new ParameterStore().add("w", [2], [1, 1]);
+ * await using opt = new DecoupledLionW([w], { backend: "gpujs", gpuMode, workers: 0, lr: 0.5 });
+ * w.grad = [1, -1];
+ * await opt.step();
+ * assert.deepEqual([...w.data], [0.5, 1.5]);
+ * assert.equal((await opt.ready()).gpuMode, "webasm");
+ * ```
+ */
 export type GpuJsMode = "webgpu" | "webasm" | "cpu";
 
 /** Elements per device partial-sum block (and per segment alignment on the device). */

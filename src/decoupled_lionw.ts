@@ -29,7 +29,13 @@ import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts"
 import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
 import { DeviceEngine } from "../gpu/device_engine.ts";
-import { type GpuModeOption, resolveGpuMode } from "../gpu/gpujs_runtime.ts";
+import {
+  adapterReport,
+  type GpuModeOption,
+  type ResolvedGpuMode,
+  resolveGpuMode,
+} from "../gpu/gpujs_runtime.ts";
+import { type BackendChoice, chooseBackend } from "../gpu/backend_choice.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
 import {
@@ -39,7 +45,7 @@ import {
   warnIfHighWeightDecay,
 } from "./param_group.ts";
 import type { Parameter, ParameterSlots } from "./parameter.ts";
-import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
+import { ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
 
@@ -279,7 +285,14 @@ export function optimizerEngine(opt: DecoupledLionW): StepEngine {
 export class DecoupledLionW implements AsyncDisposable {
   readonly #store: ParameterStore;
   readonly #slots: Map<Parameter, ParameterSlots>;
-  readonly #engine: StepEngine;
+  #engine: StepEngine;
+  /** The backend and why; `"auto"` may revise it once, before the first step. */
+  #choice: BackendChoice;
+  /** `"auto"` probing the adapter and calibrating; awaited by the first step. */
+  #choosing: Promise<void> | undefined;
+  /** The gpujs engine's mode, being resolved. */
+  #gpuResolving: Promise<ResolvedGpuMode> | undefined;
+  #gpuResolved: ResolvedGpuMode | undefined;
   readonly #nonFinite: NonFinitePolicy;
   readonly #logger: Logger | null;
   #groups: ParamGroup[];
@@ -359,6 +372,58 @@ export class DecoupledLionW implements AsyncDisposable {
     engines.set(this, this.#engine);
     for (const slots of this.#slots.values()) slots.owner = this;
     useStore(this.#store, 1);
+    if ((options.backend ?? "auto") !== "auto") {
+      this.#choice = { backend, reason: "asked for" };
+    } else if (globalThis.navigator?.gpu === undefined) {
+      this.#choice = { backend, reason: "auto: no WebGPU in this runtime" };
+    } else {
+      this.#choice = {
+        backend,
+        reason: "auto: probing for a GPU (settled by ready() or the first step)",
+      };
+      this.#choosing = this.#chooseAuto(backend as "js" | "wasm", workers, fma);
+    }
+  }
+
+  /**
+   * Settles the backend: resolves once `"auto"` has probed for a GPU (and
+   * calibrated, on a hardware adapter) and the gpu.js mode is known. Steps
+   * wait for this themselves; call it to read the choice before the first.
+   *
+   * @example Which backend, and why
+   * ```ts
+   * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+   * import assert from "node:assert/strict";
+   *
+   * await using opt = new DecoupledLionW([new ParameterStore().add("w", [8])], { backend: "js" });
+   * assert.deepEqual(await opt.ready(), { backend: "js", reason: "asked for" });
+   * ```
+   *
+   * @returns The choice, as {@linkcode DecoupledLionW.backendChoice}.
+   */
+  async ready(): Promise<BackendChoice> {
+    await this.#choosing;
+    await this.#gpuResolving?.catch(() => {});
+    return this.backendChoice;
+  }
+
+  /**
+   * The backend running the steps and why it was chosen (under `"auto"`:
+   * the adapter probed and the calibration's timings), with the gpu.js mode
+   * and the adapter under `gpujs`.
+   */
+  get backendChoice(): BackendChoice {
+    const resolved = this.#engine.backend === "gpujs" ? this.#gpuResolved : undefined;
+    return {
+      ...this.#choice,
+      ...(resolved === undefined ? {} : {
+        gpuMode: resolved.mode,
+        reason: this.#choice.reason === "asked for"
+          ? `asked for; gpu.js mode ${resolved.mode}: ${resolved.reason}`
+          : this.#choice.reason,
+        ...(resolved.adapter.available ? { adapter: resolved.adapter.description } : {}),
+      }),
+    };
   }
 
   /** The parameter groups, in order. Their `lr`, `betas` and `weightDecay` may be changed. */
@@ -425,6 +490,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#assertIdle("step");
     this.#busy = true;
     try {
+      await this.#choosing;
       const loss = closure === undefined ? undefined : await closure();
       this.#assertOpen("step");
       await this.#applyStep(metrics);
@@ -600,6 +666,7 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   async #release(): Promise<void> {
+    await this.#choosing; // it may be about to start another engine
     for (const slots of this.#slots.values()) {
       if (slots.owner === this) slots.owner = undefined;
     }
@@ -658,7 +725,8 @@ export class DecoupledLionW implements AsyncDisposable {
       ? jsKernel
       : createWasmKernel(fma);
     const mode = backend === "gpujs" ? resolveGpuMode(gpuMode) : undefined;
-    mode?.catch(() => {}); // reported by the first step
+    this.#gpuResolving = mode;
+    mode?.then((resolved) => (this.#gpuResolved = resolved), () => {}); // errors: the first step
     if (count === 0) {
       return mode === undefined
         ? new InlineEngine(hostKernel, arenas)
@@ -673,6 +741,32 @@ export class DecoupledLionW implements AsyncDisposable {
       groups: this.#groups.length,
       maxBlocks: all.reduce((total, s) => total + Math.ceil(s.dataView.length / BLOCK_ELEMENTS), 0),
     });
+  }
+
+  /**
+   * `"auto"`: probe the adapter; on a hardware GPU, time both backends on a
+   * scratch store and move to gpujs if it was faster.
+   */
+  async #chooseAuto(cpu: "js" | "wasm", workers: number | "auto", fma: "auto" | "exact") {
+    const count = this.#engine.workers;
+    const size = [...this.#slots.values()].reduce((total, s) => total + s.dataView.length, 0);
+    let choice: BackendChoice;
+    try {
+      choice = await chooseBackend(
+        cpu,
+        await adapterReport(),
+        size,
+        (backend, elements) => measureStep(backend, elements, count),
+      );
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      choice = { backend: cpu, reason: `auto: the calibration failed (${message})` };
+    }
+    this.#choice = choice;
+    if (choice.backend !== "gpujs" || this.#closing !== undefined) return;
+    await this.#engine.close();
+    this.#engine = this.#startEngine("gpujs", workers, fma, "webgpu");
+    engines.set(this, this.#engine);
   }
 
   async #applyStep(metrics: boolean): Promise<void> {
@@ -748,6 +842,29 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#plan = planStep(active, storeArenas(this.#store).length);
     }
     return this.#plan!;
+  }
+}
+
+/** The median of 5 timed steps (after 2 warm-ups) of `backend` on a scratch store. */
+async function measureStep(
+  backend: BackendName,
+  elements: number,
+  workers: number,
+): Promise<number> {
+  const w = new ParameterStore().add("calibration", [elements]);
+  const opt = new DecoupledLionW([w], { backend, gpuMode: "webgpu", workers, logger: null });
+  try {
+    const grad = w.ensureGrad();
+    for (let i = 0; i < elements; i++) grad[i] = i % 3 - 1;
+    const times: number[] = [];
+    for (let step = 0; step < 7; step++) {
+      const start = performance.now();
+      await opt.step();
+      if (step >= 2) times.push(performance.now() - start);
+    }
+    return times.sort((a, b) => a - b)[2]!;
+  } finally {
+    await opt.close();
   }
 }
 
