@@ -53,11 +53,15 @@ export function adapterReport(): Promise<GpuAdapterReport> {
  * WebAssembly). An explicit `webgpu` needs an adapter, software or not.
  *
  * @param requested The option.
+ * @param probed What the adapter probe found (this thread's, by default).
  * @returns The mode.
  * @throws {RangeError} When `webgpu` is asked for and there is no adapter.
  */
-export async function resolveGpuMode(requested: GpuModeOption): Promise<ResolvedGpuMode> {
-  const adapter = await adapterReport();
+export async function resolveGpuMode(
+  requested: GpuModeOption,
+  probed?: GpuAdapterReport,
+): Promise<ResolvedGpuMode> {
+  const adapter = probed ?? await adapterReport();
   if (requested === "webgpu" && !adapter.available) {
     throw new RangeError(
       `Cannot use gpu.js mode "webgpu" as ${adapter.description}: use gpuMode "webasm", "cpu" or "auto"`,
