@@ -7,6 +7,13 @@
  *
  * Options: --sizes 1M,16M,64M,1000x1K  --workers 1,2  --quick
  *          --rounds N  --out DIR  --peers roof,torch,tfjs  --no-js
+ *          --gpujs webgpu,webasm,cpu (or none)  --gpu-peak-gbps N
+ *
+ * The gpujs rows run on the largest worker count; `webgpu` only where an
+ * adapter answers (on a software adapter its numbers say nothing of a GPU).
+ * "gpujs webgpu kernels only" times the two update kernels on buffers
+ * already on the device (no transfers): with `--gpu-peak-gbps` (the GPU's
+ * memory bandwidth, e.g. 3350 for an H100 SXM) it reports the share of it.
  *
  * @module
  */
@@ -14,6 +21,9 @@
 import { parseArgs } from "node:util";
 import { DecoupledLionW, type NonFinitePolicy, ParameterStore } from "../mod.ts";
 import { relaxedMaddIsFused } from "../src/wasm_kernel.ts";
+import { adapterReport } from "../gpu/gpujs_runtime.ts";
+import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
+import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts";
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
@@ -28,6 +38,8 @@ const { values: args } = parseArgs({
     out: { type: "string", default: new URL("./results/", import.meta.url).pathname },
     peers: { type: "string", default: "roof,torch,tfjs" },
     "no-js": { type: "boolean", default: false },
+    gpujs: { type: "string", default: "webgpu,webasm,cpu" },
+    "gpu-peak-gbps": { type: "string" },
   },
 });
 
@@ -97,15 +109,17 @@ async function warmUp(step: () => Promise<unknown> | unknown, minSteps: number):
 }
 
 function lionRow(
-  backend: "wasm" | "js",
+  backend: "wasm" | "js" | "gpujs",
   workers: number,
   nonFinite: NonFinitePolicy,
   metrics: boolean,
+  gpuMode: GpuJsMode = "webasm",
 ): Row {
   const where = workers === 0 ? "inline" : `×${workers}`;
+  const name = backend === "gpujs" ? `gpujs-${gpuMode}` : backend;
   return {
-    id: `lionw-${backend}-${workers}w-${nonFinite}${metrics ? "-metrics" : ""}`,
-    label: `lionw ${backend} ${where} ${nonFinite}${metrics ? " +metrics" : ""}`,
+    id: `lionw-${name}-${workers}w-${nonFinite}${metrics ? "-metrics" : ""}`,
+    label: `lionw ${name.replace("-", " ")} ${where} ${nonFinite}${metrics ? " +metrics" : ""}`,
     open(size) {
       const store = storeFor(size);
       return Promise.resolve({
@@ -113,6 +127,7 @@ function lionRow(
           // one optimizer at a time over the shared store: built per round
           const opt = new DecoupledLionW(store.parameters, {
             backend,
+            gpuMode,
             workers,
             nonFinite,
             lr: 1e-4,
@@ -120,7 +135,8 @@ function lionRow(
             logger: null,
           });
           try {
-            await warmUp(() => opt.step({ metrics }), 20);
+            // gpujs: compiling and the first upload are in the first step
+            await warmUp(() => opt.step({ metrics }), backend === "gpujs" ? 3 : 20);
             const ms: number[] = [];
             for (let i = 0; i < steps; i++) {
               const t0 = performance.now();
@@ -230,6 +246,15 @@ for (const workers of [0, ...workerCounts]) {
 rows.push(lionRow("wasm", maxWorkers, "error", true));
 rows.push(lionRow("wasm", maxWorkers, "ignore", true));
 if (!args["no-js"]) rows.push(lionRow("js", maxWorkers, "ignore", false));
+const adapter = await adapterReport();
+for (const mode of args.gpujs.split(",").filter((m) => m !== "none") as GpuJsMode[]) {
+  if (mode === "webgpu" && !adapter.available) {
+    log(`gpujs webgpu skipped: ${adapter.description}`);
+    continue;
+  }
+  rows.push(lionRow("gpujs", maxWorkers, "error", false, mode));
+  if (mode === "webgpu") rows.push(gpujsKernelRow());
+}
 rows.push(...await peerRows());
 
 interface Result {
@@ -289,7 +314,25 @@ const find = (size: string, id: string) =>
   results.find((r) => r.size === size)?.rows.find((row) => row.id === id);
 const ratio = (a?: Result, b?: Result) => (a && b ? a.medianMs / b.medianMs : null);
 const main = `lionw-wasm-${maxWorkers}w`;
+const peakGbps = args["gpu-peak-gbps"] ? Number(args["gpu-peak-gbps"]) : null;
+const kernel16M = find("16M", "gpujs-webgpu-kernels");
 const targets = [
+  [
+    `gpujs webgpu / wasm ≤ 1 (16M, error; a real GPU only${
+      adapter.fallback ? ": this one is software" : ""
+    })`,
+    ratio(find("16M", `lionw-gpujs-webgpu-${maxWorkers}w-error`), find("16M", `${main}-error`)),
+    "<=",
+    1,
+  ],
+  [
+    "gpujs webgpu kernels ≥ 50 % of GPU memory bandwidth (16M; needs --gpu-peak-gbps)",
+    kernel16M && peakGbps
+      ? (100 * KERNEL_BYTES_PER_ELEMENT * kernel16M.gElementsPerS) / peakGbps
+      : null,
+    ">=",
+    50,
+  ],
   ["wasm ×2 ignore ≥ 85 % of roof (16M)", find("16M", `${main}-ignore`)?.percentOfRoof, ">=", 85],
   ["wasm ×2 error ≥ 70 % of roof (16M)", find("16M", `${main}-error`)?.percentOfRoof, ">=", 70],
   [
@@ -379,6 +422,8 @@ const machine = {
   deno: Deno.version.deno,
   v8: Deno.version.v8,
   relaxedMaddFused: relaxedMaddIsFused(),
+  gpu: adapter,
+  gpuPeakGbps: peakGbps,
 };
 await Deno.mkdir(args.out, { recursive: true });
 const report = {

@@ -20,6 +20,7 @@ import {
   compileLionKernels,
   DEVICE_BLOCK,
   DEVICE_GROUP_FIELDS,
+  DEVICE_SUM_SLOTS,
   DEVICE_SUMS,
   type DeviceArray,
   type GpuJs,
@@ -233,7 +234,7 @@ export class DeviceShard {
     blockSlot.forEach((slot, block) => {
       if (slot < 0) return;
       for (let k = 0; k < DEVICE_SUMS; k++) {
-        partials[slot * PARTIAL_COUNT + k]! += sums[block * DEVICE_SUMS + k]!;
+        partials[slot * PARTIAL_COUNT + k]! += sums[block * DEVICE_SUM_SLOTS + k]!;
       }
     });
   }

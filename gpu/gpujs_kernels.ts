@@ -33,17 +33,24 @@
  */
 export type GpuJsMode = "webgpu" | "webasm" | "cpu";
 
-/** Elements per device partial-sum block (and per segment alignment on the device). */
+/**
+ * Elements per device partial-sum block (and per segment alignment on the
+ * device): `1 << 8`, as the kernels find an element's block by `i >> 8`.
+ * gpu.js computes `/` in float32 on webgpu and webasm, which is inexact past
+ * 2^24 (measured: `Math.floor(i / 256)` wrong for 65,535 of 2^25 indices);
+ * shifts stay in int32.
+ */
 export const DEVICE_BLOCK = 256;
 /** Float32 values per group in the constants array: lr, 1−β1, 1−β2, decay multiplier, step decay. */
 export const DEVICE_GROUP_FIELDS = 5;
 /** Sums per device block, in `PARTIAL_COUNT` order. */
 export const DEVICE_SUMS = 6;
+/** Partials threads per block: 8 (two idle), so a thread finds its block and sum by shift and mask. */
+export const DEVICE_SUM_SLOTS = 8;
 
 /** What gpu.js gives a kernel as `this`. */
 interface KernelThis {
   readonly thread: { readonly x: number };
-  readonly constants: { readonly block: number };
 }
 
 /** A device buffer (webgpu) or a plain array (cpu, webasm), as gpu.js passes them. */
@@ -79,7 +86,7 @@ function paramsKernel(
   constants: Float32Array,
 ): number {
   const i = this.thread.x;
-  const k = blockGroup[Math.floor(i / this.constants.block)]! * 5;
+  const k = blockGroup[i >> 8]! * 5;
   const w = constants[k + 1]!;
   const mi = m[i]!;
   const gi = g[i]!;
@@ -101,7 +108,7 @@ function momentKernel(
   constants: Float32Array,
 ): number {
   const i = this.thread.x;
-  const k = blockGroup[Math.floor(i / this.constants.block)]! * 5;
+  const k = blockGroup[i >> 8]! * 5;
   const w = constants[k + 2]!;
   const mi = m[i]!;
   const gi = g[i]!;
@@ -112,9 +119,9 @@ function momentKernel(
 }
 
 /**
- * Sum `x % 6` of block `x / 6` over the post-step `p` and `m` and the step's
- * `g`: Σm², Σp², Σu², Σg², Σu·g, Σm·g, with the reference's step tensor
- * `u = lr·sign(lerp(m, g, 1 − β1)) + stepDecay·p`.
+ * Sum `x & 7` of block `x >> 3` over the post-step `p` and `m` and the
+ * step's `g`: Σm², Σp², Σu², Σg², Σu·g, Σm·g (sums 6 and 7 are 0), with the
+ * reference's step tensor `u = lr·sign(lerp(m, g, 1 − β1)) + stepDecay·p`.
  */
 function partialsKernel(
   this: KernelThis,
@@ -124,15 +131,18 @@ function partialsKernel(
   blockGroup: Float32Array,
   constants: Float32Array,
 ): number {
-  const block = Math.floor(this.thread.x / 6);
-  const sum = this.thread.x - block * 6;
+  const block = this.thread.x >> 3;
+  const sum = this.thread.x & 7;
+  if (sum > 5) {
+    return 0;
+  }
   const k = blockGroup[block]! * 5;
   const lr = constants[k]!;
   const w = constants[k + 1]!;
   const stepDecay = constants[k + 4]!;
-  const start = block * this.constants.block;
+  const start = block << 8;
   let total = 0;
-  for (let j = 0; j < this.constants.block; j++) {
+  for (let j = 0; j < 256; j++) {
     const mi = m[start + j]!;
     const gi = g[start + j]!;
     const pi = p[start + j]!;
@@ -170,7 +180,7 @@ export interface LionDeviceKernels {
   readonly params: RunKernel;
   /** New moment. */
   readonly moment: RunKernel;
-  /** Partial sums, {@linkcode DEVICE_SUMS} per block. */
+  /** Partial sums, {@linkcode DEVICE_SUM_SLOTS} per block. */
   readonly partials: RunKernel;
   /** Frees the kernels' device memory. */
   destroy(): void;
@@ -187,14 +197,14 @@ export interface LionDeviceKernels {
  * @returns The kernels.
  */
 export function compileLionKernels(gpu: GpuJs, elements: number): LionDeviceKernels {
-  const resident = { pipeline: true, immutable: true, constants: { block: DEVICE_BLOCK } };
+  const resident = { pipeline: true, immutable: true };
   const kernels = [
     gpu.createKernel(copyKernel, { ...resident, output: [elements] }),
     gpu.createKernel(paramsKernel, { ...resident, output: [elements] }),
     gpu.createKernel(momentKernel, { ...resident, output: [elements] }),
     gpu.createKernel(partialsKernel, {
       ...resident,
-      output: [(elements / DEVICE_BLOCK) * DEVICE_SUMS],
+      output: [(elements / DEVICE_BLOCK) * DEVICE_SUM_SLOTS],
     }),
   ] as const;
   return {

@@ -242,3 +242,39 @@ Deno.test("backend auto on this machine: reports the adapter it probed and why i
     );
   }
 });
+
+Deno.test("gpujs: past 2^24 elements on one device, every element takes its own group's constants", async (t) => {
+  // 'a' ends one element short of a 256-block boundary past 2^24, where
+  // float32 division put element 2^24 + 255 in the next block (b's group)
+  const aSize = 2 ** 24 + 255;
+  for (const mode of ["webasm", "webgpu"] as const) {
+    const adapter = await resolveGpuMode("auto").then((r) => r.adapter);
+    await t.step({
+      name: mode,
+      ignore: mode === "webgpu" && !adapter.available,
+      fn: async () => {
+        const store = new ParameterStore();
+        const a = store.add("a", [aSize], new Float32Array(aSize).fill(1));
+        const b = store.add("b", [512], new Float32Array(512).fill(1));
+        await using opt = new DecoupledLionW(
+          [{ params: [a], lr: 0.25 }, { params: [b], lr: 0.5 }],
+          {
+            backend: "gpujs",
+            gpuMode: mode,
+            workers: 0,
+          },
+        );
+        a.ensureGrad().fill(1);
+        b.ensureGrad().fill(1);
+        await opt.step();
+        for (const i of [0, 2 ** 24 - 1, 2 ** 24, aSize - 2, aSize - 1]) {
+          assert.equal(a.data[i], 0.75, `a[${i}]`);
+        }
+        assert.deepEqual(new Set(b.data), new Set([0.5]));
+        let wrong = 0;
+        for (let i = 0; i < aSize; i++) if (a.data[i] !== 0.75) wrong++;
+        assert.equal(wrong, 0);
+      },
+    });
+  }
+});

@@ -1,0 +1,87 @@
+/**
+ * A bench row for the gpujs update kernels alone, in webgpu mode: buffers
+ * already on the device, no uploads or readbacks, timed until the queue has
+ * finished. It tells the kernels' share of the GPU's memory bandwidth apart
+ * from the bus, which the full step also pays.
+ *
+ * @module
+ */
+
+import { compileLionKernels, DEVICE_BLOCK, type DeviceArray } from "../gpu/gpujs_kernels.ts";
+import { openGpuJs } from "../gpu/gpujs_runtime.ts";
+
+/** Bytes a step moves per element: the params kernel reads p, g, m and writes p; the moment kernel reads g, m and writes m. */
+export const KERNEL_BYTES_PER_ELEMENT = 28;
+
+/** The bench's view of a size and a row (bench.ts has the same shapes). */
+interface Size {
+  readonly count: number;
+  readonly size: number;
+}
+interface Session {
+  run(steps: number): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+function free(values: DeviceArray): void {
+  if (!(values instanceof Float32Array)) values.delete();
+}
+
+/**
+ * The row.
+ *
+ * @returns A row with id `gpujs-webgpu-kernels`.
+ */
+export function gpujsKernelRow(): {
+  id: string;
+  label: string;
+  open(size: Size): Promise<Session>;
+} {
+  return {
+    id: "gpujs-webgpu-kernels",
+    label: "gpujs webgpu kernels only (on device, no transfers)",
+    async open(size) {
+      const elements = Math.ceil((size.count * size.size) / DEVICE_BLOCK) * DEVICE_BLOCK;
+      const gpu = await openGpuJs("webgpu");
+      const kernels = compileLionKernels(gpu, elements);
+      const { WebGPUContext } = (await import("gpu.js")) as unknown as {
+        WebGPUContext: { acquire(): Promise<{ device: GPUDevice }> };
+      };
+      const { device } = await WebGPUContext.acquire();
+      const host = new Float32Array(elements).map((_, i) => Math.sin(i));
+      let params = await kernels.copy(host);
+      let moment = await kernels.copy(host.map((x) => x / 10));
+      const grads = await kernels.copy(host.map((x) => -x));
+      const blockGroup = new Float32Array(elements / DEVICE_BLOCK);
+      const constants = Float32Array.of(1e-4, 0.1, 0.01, 1 - 1e-8, -1e-4);
+      const step = async () => {
+        const nextParams = await kernels.params(params, grads, moment, blockGroup, constants);
+        const nextMoment = await kernels.moment(grads, moment, blockGroup, constants);
+        await device.queue.onSubmittedWorkDone();
+        free(params);
+        free(moment);
+        params = nextParams;
+        moment = nextMoment;
+      };
+      return {
+        async run(steps) {
+          for (let i = 0; i < 3; i++) await step();
+          const ms: number[] = [];
+          for (let i = 0; i < steps; i++) {
+            const t0 = performance.now();
+            await step();
+            ms.push(performance.now() - t0);
+          }
+          return ms;
+        },
+        async close() {
+          free(params);
+          free(moment);
+          free(grads);
+          kernels.destroy();
+          await gpu.destroy();
+        },
+      };
+    },
+  };
+}
