@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { DecoupledLionW, type LionParameterState, type Parameter } from "../mod.ts";
+import type { DecoupledLionW, LionParameterState, Parameter } from "../mod.ts";
 import { groupConstants } from "../src/kernel.ts";
 import { adapterReport } from "../gpu/gpujs_runtime.ts";
 import { assertMetricsClose, decodeF32, type FixtureCase, fixtures } from "./_fixtures.ts";
@@ -47,7 +47,6 @@ async function startFrom(
 /** Checks every parameter after step `index` against torch, within the device tolerance. */
 async function assertStepClose(
   opt: DecoupledLionW,
-  params: Map<string, Parameter>,
   fixture: FixtureCase,
   index: number,
 ): Promise<void> {
@@ -122,7 +121,7 @@ for (const { mode, available } of MODES) {
                 feedStep(opt, params, step);
                 await opt.step({ metrics: true });
                 assert.equal(opt.backend, "gpujs");
-                await assertStepClose(opt, params, fixture, index);
+                await assertStepClose(opt, fixture, index);
                 if (Object.keys(step.metricsOwnGroup).length > 0) {
                   assertMetricsClose(
                     opt.getMetrics(),
