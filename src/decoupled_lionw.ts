@@ -117,7 +117,9 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
   /**
    * The kernel backend: `"wasm"` (WebAssembly SIMD), `"gpujs"` (gpu.js
    * kernels, see `gpuMode`) or `"js"` (the scalar oracle). `"auto"` takes
-   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`.
+   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`, and moves to
+   * `"gpujs"` before the first step only on a hardware GPU adapter where a
+   * short calibration measured it faster (see `backendChoice`).
    *
    * @default {"auto"}
    */
@@ -491,6 +493,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#busy = true;
     try {
       await this.#choosing;
+      await this.#gpuResolving; // a gpu.js mode that cannot run here is a usage error, not a fault
       const loss = closure === undefined ? undefined : await closure();
       this.#assertOpen("step");
       await this.#applyStep(metrics);
@@ -653,7 +656,8 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /**
    * Ends the workers and releases the store and the parameters, which
-   * another optimizer may then use. Idempotent.
+   * another optimizer may then use. Under `gpujs`, exp_avg comes back from
+   * the device first. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#release();
@@ -667,6 +671,10 @@ export class DecoupledLionW implements AsyncDisposable {
 
   async #release(): Promise<void> {
     await this.#choosing; // it may be about to start another engine
+    if (this.#stateOnDevice && this.#fault === undefined && !this.#busy) {
+      // leave the store as the device had it
+      await this.#engine.pullState().then(() => (this.#stateOnDevice = false), () => {});
+    }
     for (const slots of this.#slots.values()) {
       if (slots.owner === this) slots.owner = undefined;
     }

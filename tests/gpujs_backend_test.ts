@@ -278,3 +278,17 @@ Deno.test("gpujs: past 2^24 elements on one device, every element takes its own 
     });
   }
 });
+
+Deno.test("gpujs: close() brings exp_avg back, so the state dict still reads after it", async () => {
+  const w = new ParameterStore().add("w", [2], [1, 1]);
+  const opt = new DecoupledLionW([w], {
+    backend: "gpujs",
+    gpuMode: "cpu",
+    workers: 0,
+    betas: [0.5, 0.5],
+  });
+  w.grad = [2, -4];
+  await opt.step();
+  await opt.close();
+  assert.deepEqual([...opt.stateDict().state["w"]!.expAvg], [1, -2]);
+});
