@@ -61,6 +61,7 @@ export type RunKernel = (...args: unknown[]) => DeviceArray | Promise<DeviceArra
 
 /** The part of gpu.js's `GPU` this package uses. */
 export interface GpuJs {
+  addFunction(source: (...args: never[]) => number): unknown;
   createKernel(source: (...args: never[]) => number, settings: object): RunKernel & {
     destroy(): unknown;
   };
@@ -68,8 +69,17 @@ export interface GpuJs {
 }
 
 // The kernel sources below are read by gpu.js's parser from their text: they
-// use its subset of JavaScript (no closures, no Math.fround), and each
-// torch lerp is written out with its branch on the weight.
+// use its subset of JavaScript (no closures, no Math.fround). `* 5` is
+// DEVICE_GROUP_FIELDS and `>> 8` is log2(DEVICE_BLOCK), written as literals
+// for the parser.
+
+/** torch's `lerp`, with its branch on the weight (added to gpu.js as a helper). */
+function torchLerp(start: number, end: number, weight: number): number {
+  if (weight < 0.5) {
+    return start + weight * (end - start);
+  }
+  return end - (end - start) * (1 - weight);
+}
 
 /** Copies an array into a device buffer (the upload). */
 function copyKernel(this: KernelThis, values: Float32Array): number {
@@ -87,15 +97,7 @@ function paramsKernel(
 ): number {
   const i = this.thread.x;
   const k = blockGroup[i >> 8]! * 5;
-  const w = constants[k + 1]!;
-  const mi = m[i]!;
-  const gi = g[i]!;
-  let c = 0;
-  if (w < 0.5) {
-    c = mi + w * (gi - mi);
-  } else {
-    c = gi - (gi - mi) * (1 - w);
-  }
+  const c = torchLerp(m[i]!, g[i]!, constants[k + 1]!);
   return p[i]! * constants[k + 3]! - constants[k]! * Math.sign(c);
 }
 
@@ -109,13 +111,7 @@ function momentKernel(
 ): number {
   const i = this.thread.x;
   const k = blockGroup[i >> 8]! * 5;
-  const w = constants[k + 2]!;
-  const mi = m[i]!;
-  const gi = g[i]!;
-  if (w < 0.5) {
-    return mi + w * (gi - mi);
-  }
-  return gi - (gi - mi) * (1 - w);
+  return torchLerp(m[i]!, g[i]!, constants[k + 2]!);
 }
 
 /**
@@ -146,13 +142,7 @@ function partialsKernel(
     const mi = m[start + j]!;
     const gi = g[start + j]!;
     const pi = p[start + j]!;
-    let c = 0;
-    if (w < 0.5) {
-      c = mi + w * (gi - mi);
-    } else {
-      c = gi - (gi - mi) * (1 - w);
-    }
-    const u = lr * Math.sign(c) + stepDecay * pi;
+    const u = lr * Math.sign(torchLerp(mi, gi, w)) + stepDecay * pi;
     let term = 0;
     if (sum === 0) {
       term = mi * mi;
@@ -171,6 +161,9 @@ function partialsKernel(
   }
   return total;
 }
+
+/** gpu.js instances that have `torchLerp` already (adding it twice would define it twice). */
+const withHelpers = new WeakSet<GpuJs>();
 
 /** The four kernels, compiled for `elements` device elements. */
 export interface LionDeviceKernels {
@@ -197,6 +190,10 @@ export interface LionDeviceKernels {
  * @returns The kernels.
  */
 export function compileLionKernels(gpu: GpuJs, elements: number): LionDeviceKernels {
+  if (!withHelpers.has(gpu)) {
+    gpu.addFunction(torchLerp);
+    withHelpers.add(gpu);
+  }
   const resident = { pipeline: true, immutable: true };
   const kernels = [
     gpu.createKernel(copyKernel, { ...resident, output: [elements] }),
