@@ -104,6 +104,9 @@ export async function buildRoof(log: (line: string) => void): Promise<string | u
  * @returns The interpreter, or the reason there is none.
  */
 export async function findTorchPython(): Promise<{ python: string } | { reason: string }> {
+  if (!seedPresent()) {
+    return { reason: "the seed (shared/seed/*.txt beside the checkout) is not here" };
+  }
   for (const python of ["python3", "/usr/bin/python3"]) {
     try {
       const result = await new Deno.Command(python, {
@@ -117,4 +120,14 @@ export async function findTorchPython(): Promise<{ python: string } | { reason: 
     }
   }
   return { reason: "no python3 imports torch (Debian: apt-get install -y python3-torch)" };
+}
+
+/** Whether the seed file that torch_seed.py reads is beside the checkout. */
+function seedPresent(): boolean {
+  try {
+    const dir = new URL("../../shared/seed/", import.meta.url);
+    return [...Deno.readDirSync(dir)].some((entry) => entry.name.endsWith(".txt"));
+  } catch {
+    return false;
+  }
 }
