@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
 import { chooseBackend } from "../gpu/backend_choice.ts";
+import { optimizerEngine } from "../src/decoupled_lionw.ts";
+import { WorkerPool } from "../workers/worker_pool.ts";
 import { resolveGpuMode } from "../gpu/gpujs_runtime.ts";
 import { lerpF32, signF32 } from "../src/float32.ts";
 import { type GroupConstants, groupConstants } from "../src/kernel.ts";
@@ -291,4 +293,57 @@ Deno.test("gpujs: close() brings exp_avg back, so the state dict still reads aft
   await opt.step();
   await opt.close();
   assert.deepEqual([...opt.stateDict().state["w"]!.expAvg], [1, -2]);
+});
+
+Deno.test("gpujs: a worker that fails a step is replaced, and the next step starts from the host's state", async () => {
+  const { a, b } = model();
+  await using opt = open(a, b, 2);
+  a.grad = seededValues(a.size, 3);
+  b.grad = seededValues(b.size, 4);
+  await opt.step();
+  await opt.pullState();
+  const saved = { state: opt.stateDict(), a: a.data.slice(), b: b.data.slice() };
+  const pool = optimizerEngine(opt);
+  assert.ok(pool instanceof WorkerPool);
+  pool.injectFault(1, "throw");
+  await assert.rejects(opt.step(), { name: "ShardError" });
+  // recover as the ShardError docs say: state dict and parameters
+  opt.loadStateDict(saved.state);
+  a.data.set(saved.a);
+  b.data.set(saved.b);
+  a.markWritten();
+  b.markWritten();
+  await opt.step();
+  await opt.pullState();
+
+  // the same step from the same state on the scalar backend
+  const twin = model();
+  twin.a.data.set(saved.a);
+  twin.b.data.set(saved.b);
+  await using reference = new DecoupledLionW(
+    [{ params: [twin.a] }, {
+      params: [twin.b],
+      lr: 3e-3,
+      betas: [0.5, 0.8],
+      weightDecay: 0.05,
+    }],
+    { backend: "js", workers: 0, lr: 1e-2, weightDecay: 0.1, logger: null },
+  );
+  reference.loadStateDict(saved.state);
+  twin.a.grad = a.grad;
+  twin.b.grad = b.grad;
+  await reference.step();
+  const moment = opt.stateDict().state;
+  const expected = reference.stateDict().state;
+  for (const [param, twinParam] of [[a, twin.a], [b, twin.b]] as const) {
+    let worst = 0;
+    for (let i = 0; i < param.size; i++) {
+      worst = Math.max(worst, Math.abs(param.data[i]! - twinParam.data[i]!));
+      worst = Math.max(
+        worst,
+        Math.abs(moment[param.name]!.expAvg[i]! - expected[param.name]!.expAvg[i]!),
+      );
+    }
+    assert.ok(worst < 1e-6, `${param.name}: off by ${worst}`);
+  }
 });
