@@ -11,11 +11,16 @@
  */
 
 import type { Arena } from "../src/arena.ts";
-import { anyNonFinite, type StepEngine, type StepRequest, type StepResult } from "../src/engine.ts";
+import {
+  anyNonFinite,
+  scanGradients,
+  type StepEngine,
+  type StepRequest,
+  type StepResult,
+} from "../src/engine.ts";
 import { type LionKernel, PARTIAL_COUNT } from "../src/kernel.ts";
 import type { StepPlan } from "../src/step_plan.ts";
 import { type ArenaSegment, DeviceShard } from "./device_shard.ts";
-import type { GpuJsMode } from "./gpujs_kernels.ts";
 import { openGpuJs, type ResolvedGpuMode } from "./gpujs_runtime.ts";
 
 /**
@@ -37,7 +42,6 @@ export class DeviceEngine implements StepEngine {
   readonly #mode: Promise<ResolvedGpuMode>;
   readonly #scanKernel: LionKernel;
   readonly #memories: readonly WebAssembly.Memory[];
-  #resolved: GpuJsMode | undefined;
   #shard: Promise<DeviceShard> | undefined;
   #plan: StepPlan | undefined;
 
@@ -48,25 +52,14 @@ export class DeviceEngine implements StepEngine {
    */
   constructor(mode: Promise<ResolvedGpuMode>, scanKernel: LionKernel, arenas: readonly Arena[]) {
     this.#mode = mode;
-    this.#mode.then(({ mode }) => (this.#resolved = mode), () => {});
     this.#scanKernel = scanKernel;
     this.#memories = arenas.map((arena) => arena.memory);
   }
 
-  get gpuMode(): GpuJsMode | undefined {
-    return this.#resolved;
-  }
-
   async run({ plan, groups, scan, metrics, writes }: StepRequest): Promise<StepResult> {
-    let gradSquares: Float64Array | null = null;
-    if (scan) {
-      gradSquares = new Float64Array(plan.slotCount);
-      plan.byArena.forEach((segments, arena) => {
-        if (segments.length > 0) {
-          this.#scanKernel.sumSquaredGradients(this.#memories[arena]!, segments, gradSquares!);
-        }
-      });
-      if (anyNonFinite(gradSquares)) return { applied: false, gradSquares, partials: null };
+    const gradSquares = scan ? scanGradients(this.#scanKernel, this.#memories, plan) : null;
+    if (gradSquares !== null && anyNonFinite(gradSquares)) {
+      return { applied: false, gradSquares, partials: null };
     }
     const shard = await this.#openShard();
     if (plan !== this.#plan) {

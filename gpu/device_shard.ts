@@ -14,12 +14,16 @@
  */
 
 import type { HostWrites } from "../src/engine.ts";
-import type { GroupConstants, KernelSegment } from "../src/kernel.ts";
-import { PARTIAL_COUNT } from "../src/kernel.ts";
+import {
+  GROUP_CONSTANT_FIELDS,
+  type GroupConstants,
+  type KernelSegment,
+  packGroupConstants,
+  PARTIAL_COUNT,
+} from "../src/kernel.ts";
 import {
   compileLionKernels,
   DEVICE_BLOCK,
-  DEVICE_GROUP_FIELDS,
   DEVICE_SUM_SLOTS,
   DEVICE_SUMS,
   type DeviceArray,
@@ -241,12 +245,7 @@ export class DeviceShard {
 }
 
 function packConstants(groups: readonly GroupConstants[]): Float32Array {
-  const packed = new Float32Array(Math.max(1, groups.length) * DEVICE_GROUP_FIELDS);
-  groups.forEach((k, g) => {
-    packed.set(
-      [k.lr, k.directionWeight, k.momentWeight, k.decayMultiplier, k.stepDecay],
-      g * DEVICE_GROUP_FIELDS,
-    );
-  });
+  const packed = new Float32Array(Math.max(1, groups.length) * GROUP_CONSTANT_FIELDS);
+  packGroupConstants(groups, packed);
   return packed;
 }

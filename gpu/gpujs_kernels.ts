@@ -41,8 +41,6 @@ export type GpuJsMode = "webgpu" | "webasm" | "cpu";
  * shifts stay in int32.
  */
 export const DEVICE_BLOCK = 256;
-/** Float32 values per group in the constants array: lr, 1−β1, 1−β2, decay multiplier, step decay. */
-export const DEVICE_GROUP_FIELDS = 5;
 /** Sums per device block, in `PARTIAL_COUNT` order. */
 export const DEVICE_SUMS = 6;
 /** Partials threads per block: 8 (two idle), so a thread finds its block and sum by shift and mask. */
@@ -70,8 +68,8 @@ export interface GpuJs {
 
 // The kernel sources below are read by gpu.js's parser from their text: they
 // use its subset of JavaScript (no closures, no Math.fround). `* 5` is
-// DEVICE_GROUP_FIELDS and `>> 8` is log2(DEVICE_BLOCK), written as literals
-// for the parser.
+// GROUP_CONSTANT_FIELDS (src/kernel.ts) and `>> 8` is log2(DEVICE_BLOCK),
+// written as literals for the parser.
 
 /** torch's `lerp`, with its branch on the weight (added to gpu.js as a helper). */
 function torchLerp(start: number, end: number, weight: number): number {

@@ -823,7 +823,7 @@ export class DecoupledLionW implements AsyncDisposable {
     // the engine has taken the host's writes
     for (const { slots } of plan.params) slots.written = false;
     this.#stateWritten = false;
-    this.#stateOnDevice = this.#engine.gpuMode !== undefined;
+    this.#stateOnDevice = this.#engine.backend === "gpujs";
     this.#iterations++;
     if (result.partials !== null) {
       this.#partials = sumPerParameter(plan, result.partials);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { GroupConstants } from "./kernel.ts";
+import type { GroupConstants, LionKernel } from "./kernel.ts";
 import type { StepPlan } from "./step_plan.ts";
 
 /** One step for an engine. */
@@ -48,8 +48,6 @@ export interface StepEngine {
   readonly backend: string;
   /** Number of workers (0: the calling thread). */
   readonly workers: number;
-  /** The gpu.js mode the engine runs, once started (`undefined` for CPU kernels). */
-  readonly gpuMode: string | undefined;
   /** Runs one step. Rejects when a kernel or worker fails. */
   run(request: StepRequest): Promise<StepResult>;
   /**
@@ -61,6 +59,27 @@ export interface StepEngine {
   reset(): void;
   /** Releases whatever the engine holds (workers); idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * The gradient scan on the calling thread: `Σg²` of each of the plan's
+ * segments, by slot, arena by arena.
+ *
+ * @param kernel The kernel that sums.
+ * @param memories The store's memories, by arena.
+ * @param plan The step's plan.
+ * @returns The sums.
+ */
+export function scanGradients(
+  kernel: LionKernel,
+  memories: readonly WebAssembly.Memory[],
+  plan: StepPlan,
+): Float64Array {
+  const sums = new Float64Array(plan.slotCount);
+  plan.byArena.forEach((segments, arena) => {
+    if (segments.length > 0) kernel.sumSquaredGradients(memories[arena]!, segments, sums);
+  });
+  return sums;
 }
 
 /**

@@ -7,15 +7,20 @@
  */
 
 import type { Arena } from "./arena.ts";
-import { anyNonFinite, type StepEngine, type StepRequest, type StepResult } from "./engine.ts";
+import {
+  anyNonFinite,
+  scanGradients,
+  type StepEngine,
+  type StepRequest,
+  type StepResult,
+} from "./engine.ts";
 import { type LionKernel, PARTIAL_COUNT } from "./kernel.ts";
 
 /** Runs `kernel` on the calling thread. */
 export class InlineEngine implements StepEngine {
   readonly workers = 0;
-  readonly gpuMode: undefined = undefined;
   readonly #kernel: LionKernel;
-  readonly #arenas: readonly Arena[];
+  readonly #memories: readonly WebAssembly.Memory[];
 
   /**
    * @param kernel The kernel to call.
@@ -23,7 +28,7 @@ export class InlineEngine implements StepEngine {
    */
   constructor(kernel: LionKernel, arenas: readonly Arena[]) {
     this.#kernel = kernel;
-    this.#arenas = arenas;
+    this.#memories = arenas.map((arena) => arena.memory);
   }
 
   get backend(): string {
@@ -31,23 +36,14 @@ export class InlineEngine implements StepEngine {
   }
 
   run({ plan, groups, scan, metrics }: StepRequest): Promise<StepResult> {
-    let gradSquares: Float64Array | null = null;
-    if (scan) {
-      const sums = new Float64Array(plan.slotCount);
-      plan.byArena.forEach((segments, arena) => {
-        if (segments.length > 0) {
-          this.#kernel.sumSquaredGradients(this.#arenas[arena]!.memory, segments, sums);
-        }
-      });
-      if (anyNonFinite(sums)) {
-        return Promise.resolve({ applied: false, gradSquares: sums, partials: null });
-      }
-      gradSquares = sums;
+    const gradSquares = scan ? scanGradients(this.#kernel, this.#memories, plan) : null;
+    if (gradSquares !== null && anyNonFinite(gradSquares)) {
+      return Promise.resolve({ applied: false, gradSquares, partials: null });
     }
     const partials = metrics ? new Float64Array(plan.slotCount * PARTIAL_COUNT) : null;
     plan.byArena.forEach((segments, arena) => {
       if (segments.length > 0) {
-        this.#kernel.update(this.#arenas[arena]!.memory, segments, groups, partials);
+        this.#kernel.update(this.#memories[arena]!, segments, groups, partials);
       }
     });
     return Promise.resolve({ applied: true, gradSquares, partials });

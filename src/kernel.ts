@@ -61,6 +61,49 @@ export function groupConstants(
 }
 
 /**
+ * Float32 values per group where constants are packed into an array (the
+ * workers' control block, the gpujs kernels' argument): lr, 1 − β1, 1 − β2,
+ * decay multiplier, step decay, in that order.
+ */
+export const GROUP_CONSTANT_FIELDS = 5;
+
+/**
+ * Packs each group's constants into `out`, {@linkcode GROUP_CONSTANT_FIELDS}
+ * apiece.
+ *
+ * @param groups The constants.
+ * @param out Where they go (at least `groups.length * GROUP_CONSTANT_FIELDS` long).
+ */
+export function packGroupConstants(groups: readonly GroupConstants[], out: Float32Array): void {
+  groups.forEach((k, g) => {
+    out.set(
+      [k.lr, k.directionWeight, k.momentWeight, k.decayMultiplier, k.stepDecay],
+      g * GROUP_CONSTANT_FIELDS,
+    );
+  });
+}
+
+/**
+ * Reads `count` groups' constants back from what {@linkcode packGroupConstants} wrote.
+ *
+ * @param packed The packed constants.
+ * @param count Number of groups.
+ * @returns The constants.
+ */
+export function unpackGroupConstants(packed: Float32Array, count: number): GroupConstants[] {
+  return Array.from({ length: count }, (_, g) => {
+    const at = g * GROUP_CONSTANT_FIELDS;
+    return {
+      lr: packed[at]!,
+      directionWeight: packed[at + 1]!,
+      momentWeight: packed[at + 2]!,
+      decayMultiplier: packed[at + 3]!,
+      stepDecay: packed[at + 4]!,
+    };
+  });
+}
+
+/**
  * A contiguous run of one parameter's elements. Offsets are float32 element
  * indices into the arena (byte offset / 4).
  */

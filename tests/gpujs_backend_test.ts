@@ -5,7 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
+import {
+  DecoupledLionW,
+  type DecoupledLionWOptions,
+  type Parameter,
+  ParameterStore,
+} from "../mod.ts";
 import { chooseBackend } from "../gpu/backend_choice.ts";
 import { optimizerEngine } from "../src/decoupled_lionw.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
@@ -23,17 +28,18 @@ function model(): { store: ParameterStore; a: Parameter; b: Parameter } {
   return { store, a, b };
 }
 
-function open(a: Parameter, b: Parameter, workers: number): DecoupledLionW {
+/** The model's two groups, on gpujs webasm unless `engine` says otherwise. */
+function open(a: Parameter, b: Parameter, engine: DecoupledLionWOptions): DecoupledLionW {
   return new DecoupledLionW(
     [{ params: [a] }, { params: [b], lr: 3e-3, betas: [0.5, 0.8], weightDecay: 0.05 }],
-    { backend: "gpujs", gpuMode: "webasm", workers, lr: 1e-2, weightDecay: 0.1, logger: null },
+    { backend: "gpujs", gpuMode: "webasm", lr: 1e-2, weightDecay: 0.1, logger: null, ...engine },
   );
 }
 
 for (const workers of [0, 2]) {
   Deno.test(`gpujs keeps state on the device across steps, each step within rounding of the scalar rule (${workers} workers)`, async () => {
     const { a, b } = model();
-    await using opt = open(a, b, workers);
+    await using opt = open(a, b, { workers });
     for (let step = 0; step < 6; step++) {
       // the state before the step: parameters on the host, exp_avg pulled (it stays on the device)
       const before = new Map<Parameter, { p: Float32Array; m: Float32Array }>();
@@ -163,7 +169,7 @@ Deno.test("gpujs: a parameter leaving and rejoining the step keeps its exp_avg",
 
 Deno.test("gpujs: a non-finite gradient is refused before anything is uploaded", async () => {
   const { a, b } = model();
-  await using opt = open(a, b, 2);
+  await using opt = open(a, b, { workers: 2 });
   a.grad = seededValues(a.size, 7);
   b.grad = seededValues(b.size, 8);
   await opt.step();
@@ -297,7 +303,7 @@ Deno.test("gpujs: close() brings exp_avg back, so the state dict still reads aft
 
 Deno.test("gpujs: a worker that fails a step is replaced, and the next step starts from the host's state", async () => {
   const { a, b } = model();
-  await using opt = open(a, b, 2);
+  await using opt = open(a, b, { workers: 2 });
   a.grad = seededValues(a.size, 3);
   b.grad = seededValues(b.size, 4);
   await opt.step();
@@ -320,15 +326,7 @@ Deno.test("gpujs: a worker that fails a step is replaced, and the next step star
   const twin = model();
   twin.a.data.set(saved.a);
   twin.b.data.set(saved.b);
-  await using reference = new DecoupledLionW(
-    [{ params: [twin.a] }, {
-      params: [twin.b],
-      lr: 3e-3,
-      betas: [0.5, 0.8],
-      weightDecay: 0.05,
-    }],
-    { backend: "js", workers: 0, lr: 1e-2, weightDecay: 0.1, logger: null },
-  );
+  await using reference = open(twin.a, twin.b, { backend: "js", workers: 0 });
   reference.loadStateDict(saved.state);
   twin.a.grad = a.grad;
   twin.b.grad = b.grad;

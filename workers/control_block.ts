@@ -14,6 +14,8 @@
  * @module
  */
 
+import { GROUP_CONSTANT_FIELDS } from "../src/kernel.ts";
+
 /** Header slots (Int32). */
 export const Header = {
   generation: 0,
@@ -45,8 +47,6 @@ export const Flags = {
 
 /** Int32 values per block in the block table. */
 export const BLOCK_FIELDS = 6; // arena, data, grad, expAvg, length, group
-/** Float32 values per group. */
-export const GROUP_FIELDS = 5; // lr, directionWeight, momentWeight, decayMultiplier, stepDecay
 /** Bytes of each worker's error message slot. */
 export const ERROR_BYTES = 1024;
 const HEADER_INTS = 16;
@@ -97,7 +97,7 @@ export class ControlBlock {
     };
     const header = take(HEADER_INTS * 4, 8);
     const ranges = take(workers * 2 * 4, 8);
-    const groupsAt = take(groups * GROUP_FIELDS * 4, 8);
+    const groupsAt = take(groups * GROUP_CONSTANT_FIELDS * 4, 8);
     const blocks = take(maxBlocks * BLOCK_FIELDS * 4, 8);
     const gradSquares = take(maxBlocks * 8, 8);
     const partials = take(maxBlocks * PARTIALS * 8, 8);
@@ -106,7 +106,7 @@ export class ControlBlock {
     this.sizes = sizes;
     this.header = new Int32Array(this.buffer, header, HEADER_INTS);
     this.ranges = new Int32Array(this.buffer, ranges, workers * 2);
-    this.groups = new Float32Array(this.buffer, groupsAt, groups * GROUP_FIELDS);
+    this.groups = new Float32Array(this.buffer, groupsAt, groups * GROUP_CONSTANT_FIELDS);
     this.blocks = new Int32Array(this.buffer, blocks, maxBlocks * BLOCK_FIELDS);
     this.gradSquares = new Float64Array(this.buffer, gradSquares, maxBlocks);
     this.partials = new Float64Array(this.buffer, partials, maxBlocks * PARTIALS);

@@ -14,26 +14,17 @@
 
 import { anyNonFinite, type HostWrites } from "../src/engine.ts";
 import { jsKernel } from "../src/js_kernel.ts";
-import type { GroupConstants, KernelSegment, LionKernel } from "../src/kernel.ts";
+import {
+  type GroupConstants,
+  type KernelSegment,
+  type LionKernel,
+  unpackGroupConstants,
+} from "../src/kernel.ts";
 import { createWasmKernel, wasmKernelAvailable } from "../src/wasm_kernel.ts";
 import { DeviceShard } from "../gpu/device_shard.ts";
 import { openGpuJs } from "../gpu/gpujs_runtime.ts";
-import { BLOCK_FIELDS, ControlBlock, Flags, GROUP_FIELDS, Header } from "./control_block.ts";
+import { BLOCK_FIELDS, ControlBlock, Flags, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
-
-function groupsOf(control: ControlBlock): GroupConstants[] {
-  const g = control.groups;
-  return Array.from({ length: control.sizes.groups }, (_, i) => {
-    const at = i * GROUP_FIELDS;
-    return {
-      lr: g[at]!,
-      directionWeight: g[at + 1]!,
-      momentWeight: g[at + 2]!,
-      decayMultiplier: g[at + 3]!,
-      stepDecay: g[at + 4]!,
-    };
-  });
-}
 
 /** This worker's blocks, as runs of consecutive blocks in one arena. */
 function segmentsOf(control: ControlBlock, start: number, end: number) {
@@ -213,7 +204,7 @@ async function takeSteps(
         await updater.update(
           runs,
           planVersion,
-          groupsOf(control),
+          unpackGroupConstants(control.groups, control.sizes.groups),
           writesOf(flags),
           (flags & Flags.metrics) !== 0 ? control.partials : null,
         );

@@ -11,10 +11,10 @@
 
 import type { Arena } from "../src/arena.ts";
 import type { StepEngine, StepRequest, StepResult } from "../src/engine.ts";
-import { PARTIAL_COUNT } from "../src/kernel.ts";
+import { packGroupConstants, PARTIAL_COUNT } from "../src/kernel.ts";
 import { balanceShards } from "../src/shards.ts";
 import type { StepPlan } from "../src/step_plan.ts";
-import { BLOCK_FIELDS, ControlBlock, Flags, GROUP_FIELDS, Header } from "./control_block.ts";
+import { BLOCK_FIELDS, ControlBlock, Flags, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
 import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
 import type { ResolvedGpuMode } from "../gpu/gpujs_runtime.ts";
@@ -100,7 +100,6 @@ export class WorkerPool implements StepEngine {
   #lastPlan: StepPlan | undefined;
   #bounds: Int32Array = new Int32Array(0);
   #closed = false;
-  #gpuMode: GpuJsMode | undefined;
 
   /**
    * Spawns the workers (they start in the background; the first step waits).
@@ -119,10 +118,6 @@ export class WorkerPool implements StepEngine {
 
   get workers(): number {
     return this.#options.workers;
-  }
-
-  get gpuMode(): GpuJsMode | undefined {
-    return this.#gpuMode;
   }
 
   /** Test hook: make worker `index` throw (`"throw"`) or die (`"die"`) in the next step. */
@@ -224,10 +219,7 @@ export class WorkerPool implements StepEngine {
     const { gpuMode } = this.#options;
     // gpujs: the mode is settled (adapter probed) once, here, for all workers
     this.#ready = gpuMode === undefined ? this.#spawnWorkers(undefined) : gpuMode.then(
-      ({ mode }) => {
-        this.#gpuMode = mode;
-        return this.#closed ? undefined : this.#spawnWorkers(mode);
-      },
+      ({ mode }) => this.#closed ? undefined : this.#spawnWorkers(mode),
     );
     this.#ready.catch(() => {}); // reported by the first step
   }
@@ -276,12 +268,7 @@ export class WorkerPool implements StepEngine {
   /** Writes the step into the control block. */
   #write({ plan, groups, scan, metrics, writes }: StepRequest): void {
     const control = this.#control;
-    groups.forEach((k, g) => {
-      control.groups.set(
-        [k.lr, k.directionWeight, k.momentWeight, k.decayMultiplier, k.stepDecay],
-        g * GROUP_FIELDS,
-      );
-    });
+    packGroupConstants(groups, control.groups);
     if (plan !== this.#lastPlan) {
       const lengths = new Int32Array(plan.slotCount);
       plan.byArena.forEach((segments, arena) => {
