@@ -8,7 +8,7 @@
  */
 
 import { compileLionKernels, DEVICE_BLOCK, type DeviceArray } from "../gpu/gpujs_kernels.ts";
-import { openGpuJs } from "../gpu/gpujs_runtime.ts";
+import { closeGpuJs, openGpuJs } from "../gpu/gpujs_runtime.ts";
 
 /** Bytes a step moves per element: the params kernel reads p, g, m and writes p; the moment kernel reads g, m and writes m. */
 export const KERNEL_BYTES_PER_ELEMENT = 28;
@@ -79,7 +79,7 @@ export function gpujsKernelRow(): {
           free(moment);
           free(grads);
           kernels.destroy();
-          await gpu.destroy();
+          await closeGpuJs(gpu, "webgpu");
         },
       };
     },

@@ -31,6 +31,7 @@ import {
   type GpuJsMode,
   type LionDeviceKernels,
 } from "./gpujs_kernels.ts";
+import { closeGpuJs } from "./gpujs_runtime.ts";
 
 /** A kernel segment and the arena it lies in. */
 export interface ArenaSegment extends KernelSegment {
@@ -209,7 +210,7 @@ export class DeviceShard {
     this.#drop();
     this.#kernels?.destroy();
     this.#kernels = undefined;
-    await this.#gpu.destroy();
+    await closeGpuJs(this.#gpu, this.mode);
   }
 
   #gather(views: readonly Float32Array[], slot: "data" | "grad" | "expAvg"): Float32Array {

@@ -1,6 +1,6 @@
 /**
- * The messages between the worker pool and a shard worker. There are only
- * two, at start-up: steps go through the control block, not messages.
+ * The messages between the worker pool and a shard worker: two at start-up
+ * and one at the end; steps go through the control block, not messages.
  *
  * @module
  */
@@ -26,9 +26,13 @@ export interface InitMessage {
   readonly fma: "auto" | "exact";
 }
 
-/** Worker → main: ready to take steps, or why not. */
+/**
+ * Worker → main: ready to take steps, or why not; and, after the `stop`
+ * flag, that it has released what it held (its device) and is ending.
+ */
 export type ReadyMessage =
   | { readonly type: "ready"; readonly index: number }
+  | { readonly type: "closed"; readonly index: number }
   | {
     readonly type: "error";
     readonly index: number;

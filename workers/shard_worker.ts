@@ -103,6 +103,8 @@ interface ShardUpdater {
   ): void | Promise<void>;
   /** Brings device-resident state back into the arenas. */
   pull(): void | Promise<void>;
+  /** Releases what the updater holds (a device). */
+  close(): void | Promise<void>;
 }
 
 /** The CPU kernels update the arenas in place: nothing to pull. */
@@ -114,6 +116,7 @@ function inPlaceUpdater(init: InitMessage, kernel: LionKernel): ShardUpdater {
       }
     },
     pull() {},
+    close() {},
   };
 }
 
@@ -132,6 +135,7 @@ function deviceUpdater(init: InitMessage, shard: DeviceShard): ShardUpdater {
       await shard.step(init.arenas, groups, writes, partials);
     },
     pull: () => shard.pull(init.arenas),
+    close: () => shard.close(),
   };
 }
 
@@ -163,6 +167,8 @@ async function takeSteps(
     Atomics.store(header, Header.failed, 1);
   };
   for (;;) {
+    // stopped before this worker read `generation` (while it was starting): no bump will come
+    if (Atomics.load(header, Header.stop) !== 0) return;
     waitWhile(header, Header.generation, generation);
     generation = Atomics.load(header, Header.generation);
     if (Atomics.load(header, Header.stop) !== 0) return;
@@ -256,5 +262,11 @@ scope.onmessage = async (event: MessageEvent<InitMessage>) => {
   const ready: ReadyMessage = { type: "ready", index: init.index };
   scope.postMessage(ready);
   await takeSteps(init, control, scanKernel, updater, generation);
-  scope.close();
+  try {
+    await updater.close();
+  } finally {
+    const closed: ReadyMessage = { type: "closed", index: init.index };
+    scope.postMessage(closed);
+    scope.close();
+  }
 };

@@ -73,6 +73,8 @@ export class ShardError extends Error {
 }
 
 const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
+/** How long stopping workers may take before they are terminated regardless. */
+const STOP_GRACE_MS = 2_000;
 
 /** Waits until `header[index]` reaches `value`, without blocking the thread. */
 async function waitFor(header: Int32Array, index: number, value: number): Promise<void> {
@@ -91,6 +93,8 @@ export class WorkerPool implements StepEngine {
   readonly #options: WorkerPoolOptions;
   #control: ControlBlock;
   #workers: Worker[] = [];
+  /** Settles when each worker has ended: said `closed`, failed to start, or died. */
+  #ended: Promise<void>[] = [];
   #ready: Promise<void> | undefined;
   /** Set when a worker died; rejects the step in flight and every later one. */
   #death: { error: ShardError | undefined; reject: ((error: ShardError) => void) | undefined } = {
@@ -179,7 +183,7 @@ export class WorkerPool implements StepEngine {
    * count in a new step.
    */
   reset(): void {
-    this.#stop();
+    void this.#stop();
     this.#death = { error: undefined, reject: undefined };
     this.#lastPlan = undefined;
     this.#control = this.#newControl();
@@ -187,15 +191,13 @@ export class WorkerPool implements StepEngine {
   }
 
   close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#stop();
-      // a step in flight, or one about to dispatch, ends instead of waiting for gone workers
-      const closed = new ShardError("The worker pool was closed during the step");
-      this.#death.error = closed;
-      this.#death.reject?.(closed);
-    }
-    return Promise.resolve();
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    // a step in flight, or one about to dispatch, ends instead of waiting for gone workers
+    const closed = new ShardError("The worker pool was closed during the step");
+    this.#death.error = closed;
+    this.#death.reject?.(closed);
+    return this.#stop();
   }
 
   #newControl(): ControlBlock {
@@ -203,16 +205,29 @@ export class WorkerPool implements StepEngine {
     return new ControlBlock({ workers, groups, maxBlocks: Math.max(1, maxBlocks) });
   }
 
-  /** Tells the workers to stop, wakes them, and terminates them. */
-  #stop(): void {
+  /**
+   * Tells the workers to stop and wakes them; terminates them once each has
+   * ended (a gpujs worker first releases its device: Deno can crash at exit
+   * when a worker is terminated holding one), or after {@linkcode STOP_GRACE_MS}.
+   */
+  async #stop(): Promise<void> {
     const { header } = this.#control;
     Atomics.store(header, Header.stop, 1);
     Atomics.add(header, Header.generation, 1);
     Atomics.notify(header, Header.generation);
     Atomics.store(header, Header.scanArrived, this.workers); // releases the scan barrier
     Atomics.notify(header, Header.scanArrived);
-    for (const worker of this.#workers) worker.terminate();
+    const workers = this.#workers;
+    const ended = Promise.all(this.#ended);
     this.#workers = [];
+    this.#ended = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      ended,
+      new Promise((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    for (const worker of workers) worker.terminate();
   }
 
   #spawn(): void {
@@ -230,13 +245,17 @@ export class WorkerPool implements StepEngine {
     const starting = Array.from({ length: workers }, (_, index) => {
       const worker = new Worker(WORKER_URL, { type: "module" });
       this.#workers.push(worker);
+      let end!: () => void;
+      this.#ended.push(new Promise<void>((resolve) => (end = resolve)));
       return new Promise<void>((resolve, reject) => {
         worker.onmessage = (event: MessageEvent<ReadyMessage>) => {
           const reply = event.data;
           if (reply.type === "ready") resolve();
-          else {reject(
-              new ShardError(`Shard worker ${index} could not start: ${reply.err.message}`),
-            );}
+          else if (reply.type === "closed") end();
+          else {
+            end();
+            reject(new ShardError(`Shard worker ${index} could not start: ${reply.err.message}`));
+          }
         };
         // addEventListener, not onerror: Deno lets an uncaught worker error
         // end the process unless a listener prevents it
@@ -247,6 +266,7 @@ export class WorkerPool implements StepEngine {
           );
           this.#death.error ??= error;
           this.#death.reject?.(error);
+          end();
           reject(error);
         });
         const init: InitMessage = {
