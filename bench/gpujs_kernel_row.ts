@@ -8,7 +8,7 @@
  */
 
 import { compileLionKernels, DEVICE_BLOCK, type DeviceArray } from "../gpu/gpujs_kernels.ts";
-import { closeGpuJs, openGpuJs } from "../gpu/gpujs_runtime.ts";
+import { closeGpuJs, loadGpuJs, openGpuJs } from "../gpu/gpujs_runtime.ts";
 
 /** Bytes a step moves per element: the params kernel reads p, g, m and writes p; the moment kernel reads g, m and writes m. */
 export const KERNEL_BYTES_PER_ELEMENT = 28;
@@ -44,9 +44,7 @@ export function gpujsKernelRow(): {
       const elements = Math.ceil((size.count * size.size) / DEVICE_BLOCK) * DEVICE_BLOCK;
       const gpu = await openGpuJs("webgpu");
       const kernels = compileLionKernels(gpu, elements);
-      const { WebGPUContext } = (await import("gpu.js")) as unknown as {
-        WebGPUContext: { acquire(): Promise<{ device: GPUDevice }> };
-      };
+      const { WebGPUContext } = await loadGpuJs();
       const { device } = await WebGPUContext.acquire();
       const host = new Float32Array(elements).map((_, i) => Math.sin(i));
       let params = await kernels.copy(host);

@@ -77,6 +77,31 @@ export async function resolveGpuMode(
   return { mode: "webasm", reason: `no GPU: ${why}`, adapter };
 }
 
+/**
+ * gpu.js, by its full npm specifier: it resolves from any importer (no
+ * import map needed, as for a JSR user), and it is held in a variable so the
+ * import is not statically analyzable. Deno fetches a literal dynamic import
+ * with the module graph (gpu.js and its native `gl` dependency, for every
+ * user); this one is fetched only when the gpujs backend first runs. `deno
+ * publish` warns that it cannot analyze it: that is the point.
+ */
+const GPU_JS_SPECIFIER = "npm:gpu.js@2.24.1";
+
+/** What this package uses of gpu.js's exports. */
+interface GpuJsModule {
+  GPU: new (settings: { mode: GpuJsMode }) => GpuJs;
+  WebGPUContext: { acquire(): Promise<{ device: GPUDevice }>; destroy(): Promise<void> };
+}
+
+/**
+ * Imports gpu.js (once; later calls share the module).
+ *
+ * @returns The module.
+ */
+export async function loadGpuJs(): Promise<GpuJsModule> {
+  return (await import(GPU_JS_SPECIFIER)) as GpuJsModule;
+}
+
 /** gpu.js instances in webgpu mode open on this thread (they share its one device). */
 let webgpuInstances = 0;
 
@@ -88,9 +113,7 @@ let webgpuInstances = 0;
  * @returns The instance.
  */
 export async function openGpuJs(mode: GpuJsMode): Promise<GpuJs> {
-  const { GPU } = (await import("gpu.js")) as unknown as {
-    GPU: new (settings: { mode: GpuJsMode }) => GpuJs;
-  };
+  const { GPU } = await loadGpuJs();
   const gpu = new GPU({ mode });
   if (mode === "webgpu") webgpuInstances++;
   return gpu;
@@ -108,8 +131,6 @@ export async function openGpuJs(mode: GpuJsMode): Promise<GpuJs> {
 export async function closeGpuJs(gpu: GpuJs, mode: GpuJsMode): Promise<void> {
   await gpu.destroy();
   if (mode !== "webgpu" || --webgpuInstances > 0) return;
-  const { WebGPUContext } = (await import("gpu.js")) as unknown as {
-    WebGPUContext: { destroy(): Promise<void> };
-  };
+  const { WebGPUContext } = await loadGpuJs();
   await WebGPUContext.destroy();
 }
