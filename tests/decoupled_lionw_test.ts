@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
 import { assertBitsEqual, fixtures } from "./_fixtures.ts";
-import { assertStepMatches, buildCase, feedStep } from "./reference_parity_test.ts";
+import { assertStepMatches, buildCase, feedStep } from "./_reference_case.ts";
 import { recordingLogger, seededValues } from "./_util.ts";
 
 function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {

@@ -16,7 +16,7 @@ import { groupConstants } from "../src/kernel.ts";
 import { adapterReport } from "../gpu/gpujs_runtime.ts";
 import { assertMetricsClose, decodeF32, type FixtureCase, fixtures } from "./_fixtures.ts";
 import { deviceMismatch } from "./_device_tolerance.ts";
-import { buildCase, feedStep } from "./reference_parity_test.ts";
+import { buildCase, feedStep } from "./_reference_case.ts";
 
 const GPU_METRICS_RTOL = 2 * 256 * 2 ** -24;
 const adapter = await adapterReport();

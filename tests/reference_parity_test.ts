@@ -4,83 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  DecoupledLionW,
-  type DecoupledLionWOptions,
-  type Parameter,
-  ParameterStore,
-} from "../mod.ts";
-import {
-  assertBitsEqual,
-  assertMetricsClose,
-  decodeF32,
-  type FixtureCase,
-  fixtures,
-} from "./_fixtures.ts";
-
-const METRICS_RTOL = 1e-5;
-
-/** Builds the store and optimizer a fixture case describes. */
-export function buildCase(
-  fixture: FixtureCase,
-  options: DecoupledLionWOptions = {},
-): { opt: DecoupledLionW; params: Map<string, Parameter> } {
-  const store = new ParameterStore();
-  const params = new Map<string, Parameter>();
-  for (const spec of fixture.params) {
-    const param = store.add(spec.name, spec.shape, decodeF32(spec.initial));
-    param.requiresGrad = spec.requiresGrad;
-    params.set(spec.name, param);
-  }
-  const opt = new DecoupledLionW(
-    fixture.groups.map((group) => ({
-      params: group.params.map((name) => params.get(name)!),
-      ...(group.lr === undefined ? {} : { lr: group.lr }),
-      ...(group.betas === undefined ? {} : { betas: group.betas }),
-      ...(group.weightDecay === undefined ? {} : { weightDecay: group.weightDecay }),
-    })),
-    {
-      lr: fixture.defaults.lr,
-      betas: fixture.defaults.betas,
-      weightDecay: fixture.defaults.weightDecay,
-      logger: null,
-      nonFinite: "ignore",
-      ...options,
-    },
-  );
-  return { opt, params };
-}
-
-/** Feeds a fixture step's learning rates and gradients. */
-export function feedStep(
-  opt: DecoupledLionW,
-  params: Map<string, Parameter>,
-  step: FixtureCase["steps"][number],
-): void {
-  step.lrs.forEach((lr, g) => (opt.paramGroups[g]!.lr = lr));
-  for (const [name, grad] of Object.entries(step.grads)) {
-    params.get(name)!.grad = grad === null ? null : decodeF32(grad);
-  }
-}
-
-/** Asserts params and exp_avg equal the reference's after `step`. */
-export function assertStepMatches(
-  opt: DecoupledLionW,
-  params: Map<string, Parameter>,
-  step: FixtureCase["steps"][number],
-  where: string,
-): void {
-  for (const [name, param] of params) {
-    assertBitsEqual(param.data, decodeF32(step.params[name]!), `${where} ${name} params`);
-    const expected = step.expAvg[name];
-    const state = opt.state(param);
-    if (expected === null || expected === undefined) {
-      assert.equal(state, undefined, `${where} ${name} must have no state`);
-    } else {
-      assertBitsEqual(state!.expAvg, decodeF32(expected), `${where} ${name} exp_avg`);
-    }
-  }
-}
+import type { DecoupledLionWOptions } from "../mod.ts";
+import { assertMetricsClose, fixtures } from "./_fixtures.ts";
+import { assertStepMatches, buildCase, feedStep, METRICS_RTOL } from "./_reference_case.ts";
 
 Deno.test("fixtures come from the PyTorch reference", () => {
   assert.match(fixtures.torch, /^1\.13/);
