@@ -1,0 +1,54 @@
+/**
+ * The worker-fault scenario of worker_pool_test.ts: a shard worker throws in
+ * its kernel, or dies of an uncaught error, during a step of a 2-worker
+ * optimizer. The step must reject with a `ShardError` naming the shard, and
+ * later steps must be refused until a state dict is loaded.
+ *
+ * The "die" case runs in a child process (tests/_worker_death_child.ts):
+ * Deno prints a worker's uncaught error to stderr whatever the parent does
+ * with the error event, and an intended death must not look like a failure
+ * in the test output.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { DecoupledLionW, ParameterStore } from "../mod.ts";
+import { optimizerEngine } from "../src/decoupled_lionw.ts";
+import { WorkerPool } from "../workers/worker_pool.ts";
+import { seededValues } from "./_util.ts";
+
+/**
+ * Runs the scenario, asserting as it goes.
+ *
+ * @param mode How worker 1 fails.
+ */
+export async function runWorkerFault(mode: "throw" | "die"): Promise<void> {
+  const store = new ParameterStore();
+  const params = [0, 1, 2].map((i) => store.add(`p${i}`, [40_000], seededValues(40_000, i)));
+  const opt = new DecoupledLionW(params, { workers: 2, logger: null });
+  try {
+    params.forEach((p, i) => (p.grad = seededValues(p.size, 10 + i)));
+    await opt.step();
+    const saved = opt.stateDict();
+    const pool = optimizerEngine(opt);
+    assert.ok(pool instanceof WorkerPool);
+    pool.injectFault(1, mode);
+    await assert.rejects(opt.step(), (error: Error) => {
+      assert.equal(error.name, "ShardError");
+      assert.match(error.message, /shard worker 1 \(blocks \d+–\d+\)/i);
+      assert.match(error.message, mode === "throw" ? /injected fault/ : /died/);
+      return true;
+    });
+    await assert.rejects(
+      opt.step(),
+      /Cannot step as an earlier step failed \(.*\): parameters may be partly updated, so load a state dict/,
+    );
+    opt.loadStateDict(saved);
+    params.forEach((p, i) => p.data.set(seededValues(p.size, i)));
+    await opt.step();
+    assert.equal(opt.iterations, 2);
+  } finally {
+    await opt.close();
+  }
+}
