@@ -69,7 +69,11 @@ export interface GpuJs {
 // The kernel sources below are read by gpu.js's parser from their text: they
 // use its subset of JavaScript (no closures, no Math.fround). `* 5` is
 // GROUP_CONSTANT_FIELDS (src/kernel.ts) and `>> 8` is log2(DEVICE_BLOCK),
-// written as literals for the parser.
+// written as literals for the parser. Element indices are written as
+// `this.thread.x` in every lookup, never kept in a variable: gpu.js 2.24.1
+// declares `const i = this.thread.x` as an f32 in WGSL, and an f32 index is
+// wrong past 2^24 (odd elements read their even neighbour; measured, 384 of
+// 768 elements past 2^24 in a copy kernel).
 
 /** torch's `lerp`, with its branch on the weight (added to gpu.js as a helper). */
 function torchLerp(start: number, end: number, weight: number): number {
@@ -93,10 +97,9 @@ function paramsKernel(
   blockGroup: Float32Array,
   constants: Float32Array,
 ): number {
-  const i = this.thread.x;
-  const k = blockGroup[i >> 8]! * 5;
-  const c = torchLerp(m[i]!, g[i]!, constants[k + 1]!);
-  return p[i]! * constants[k + 3]! - constants[k]! * Math.sign(c);
+  const k = blockGroup[this.thread.x >> 8]! * 5;
+  const c = torchLerp(m[this.thread.x]!, g[this.thread.x]!, constants[k + 1]!);
+  return p[this.thread.x]! * constants[k + 3]! - constants[k]! * Math.sign(c);
 }
 
 /** `lerp(m, g, 1 − β2)`. */
@@ -107,9 +110,8 @@ function momentKernel(
   blockGroup: Float32Array,
   constants: Float32Array,
 ): number {
-  const i = this.thread.x;
-  const k = blockGroup[i >> 8]! * 5;
-  return torchLerp(m[i]!, g[i]!, constants[k + 2]!);
+  const k = blockGroup[this.thread.x >> 8]! * 5;
+  return torchLerp(m[this.thread.x]!, g[this.thread.x]!, constants[k + 2]!);
 }
 
 /**
@@ -125,21 +127,20 @@ function partialsKernel(
   blockGroup: Float32Array,
   constants: Float32Array,
 ): number {
-  const block = this.thread.x >> 3;
   const sum = this.thread.x & 7;
   if (sum > 5) {
     return 0;
   }
-  const k = blockGroup[block]! * 5;
+  const k = blockGroup[this.thread.x >> 3]! * 5;
   const lr = constants[k]!;
   const w = constants[k + 1]!;
   const stepDecay = constants[k + 4]!;
-  const start = block << 8;
   let total = 0;
   for (let j = 0; j < 256; j++) {
-    const mi = m[start + j]!;
-    const gi = g[start + j]!;
-    const pi = p[start + j]!;
+    // the block's first element, (x >> 3) << 8, stays an integer expression
+    const mi = m[((this.thread.x >> 3) << 8) + j]!;
+    const gi = g[((this.thread.x >> 3) << 8) + j]!;
+    const pi = p[((this.thread.x >> 3) << 8) + j]!;
     const u = lr * Math.sign(torchLerp(mi, gi, w)) + stepDecay * pi;
     let term = 0;
     if (sum === 0) {

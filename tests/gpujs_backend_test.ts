@@ -11,7 +11,8 @@ import {
   type Parameter,
   ParameterStore,
 } from "../mod.ts";
-import { chooseBackend } from "../gpu/backend_choice.ts";
+import { recommendBackend } from "../mod.ts";
+import { recommendFromCalibration } from "../gpu/backend_choice.ts";
 import { optimizerEngine } from "../src/decoupled_lionw.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
 import { resolveGpuMode } from "../gpu/gpujs_runtime.ts";
@@ -201,7 +202,7 @@ Deno.test("gpujs mode: auto takes webgpu only on a hardware adapter; webgpu need
   });
 });
 
-Deno.test("backend auto: gpujs only on a hardware adapter and only when measured faster", async () => {
+Deno.test("recommendFromCalibration(): gpujs only on a hardware adapter and only when measured faster", async () => {
   const hardware = { available: true, fallback: false, description: "NVIDIA H100" };
   const software = { available: true, fallback: true, description: "llvmpipe" };
   const measured: string[] = [];
@@ -209,44 +210,104 @@ Deno.test("backend auto: gpujs only on a hardware adapter and only when measured
     measured.push(`${backend}@${elements}`);
     return Promise.resolve(backend === "gpujs" ? gpujs : cpu);
   };
-  const faster = await chooseBackend("wasm", hardware, 2 ** 26, timings(4, 10));
+  const faster = await recommendFromCalibration("wasm", hardware, 2 ** 26, timings(4, 10));
   assert.equal(faster.backend, "gpujs");
   assert.equal(faster.gpuMode, "webgpu");
   assert.deepEqual(faster.calibration, { elements: 2 ** 24, cpuMs: 10, gpujsMs: 4 });
   assert.equal(
     faster.reason,
-    "auto: gpujs measured faster than wasm (4.00 ms vs 10.00 ms a step at 16777216 elements)",
+    "gpujs measured faster than wasm (4.00 ms vs 10.00 ms a step at 16777216 elements)",
   );
   assert.deepEqual(measured.splice(0), ["gpujs@16777216", "wasm@16777216"]);
 
-  const slower = await chooseBackend("wasm", hardware, 1000, timings(3, 1));
+  const slower = await recommendFromCalibration("wasm", hardware, 1000, timings(3, 1));
   assert.equal(slower.backend, "wasm");
-  assert.match(slower.reason, /^auto: wasm measured faster than gpujs \(3\.00 ms vs 1\.00 ms/);
+  assert.match(slower.reason, /^wasm measured faster than gpujs \(3\.00 ms vs 1\.00 ms/);
   assert.deepEqual(measured.splice(0), ["gpujs@1000", "wasm@1000"]);
 
-  const soft = await chooseBackend("wasm", software, 2 ** 26, timings(1, 10));
+  const soft = await recommendFromCalibration("wasm", software, 2 ** 26, timings(1, 10));
   assert.equal(soft.backend, "wasm");
   assert.equal(soft.adapter, "llvmpipe");
   assert.deepEqual(measured, [], "a software adapter is never calibrated");
 
-  const broken = await chooseBackend("wasm", hardware, 10, () => Promise.reject(new Error("lost")));
+  const broken = await recommendFromCalibration(
+    "wasm",
+    hardware,
+    10,
+    () => Promise.reject(new Error("lost")),
+  );
   assert.deepEqual(broken, {
     backend: "wasm",
-    reason: "auto: gpujs failed to run here (lost)",
+    reason: "gpujs failed to run here (lost)",
     adapter: "NVIDIA H100",
   });
 });
 
-Deno.test("backend auto on this machine: reports the adapter it probed and why it kept the CPU kernel", async () => {
-  await using opt = new DecoupledLionW([new ParameterStore().add("w", [16])], { logger: null });
-  const choice = await opt.ready();
-  assert.equal(choice.backend, opt.backend);
+Deno.test("backend auto on this machine takes wasm, at any size", async () => {
+  for (const size of [16, 2 ** 19]) {
+    await using opt = new DecoupledLionW([new ParameterStore().add("w", [size])], {
+      logger: null,
+    });
+    const choice = await opt.ready();
+    assert.deepEqual(choice, {
+      backend: "wasm",
+      reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)",
+    });
+    assert.equal(opt.backend, "wasm");
+  }
+});
+
+async function autoChoiceIn(variant: "hardware-gpu" | "no-relaxed-simd") {
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-check",
+      "--allow-read",
+      new URL("./_auto_backend_child.ts", import.meta.url).pathname,
+      variant,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
+  return JSON.parse(new TextDecoder().decode(child.stdout));
+}
+
+Deno.test("backend auto on a hardware GPU still takes wasm, without probing the adapter", async () => {
+  const { choice, backend, adapterRequests } = await autoChoiceIn("hardware-gpu");
+  assert.equal(backend, "wasm");
+  assert.deepEqual(choice, {
+    backend: "wasm",
+    reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)",
+  });
+  assert.equal(adapterRequests, 0);
+});
+
+Deno.test("backend auto without relaxed SIMD (Node 20) takes js and says that is why", async () => {
+  const { choice, backend } = await autoChoiceIn("no-relaxed-simd");
+  assert.equal(backend, "js");
+  assert.equal(
+    choice.reason,
+    "auto: this runtime lacks WebAssembly relaxed SIMD, which the wasm kernel needs, so the scalar js kernel",
+  );
+});
+
+Deno.test("recommendBackend() on this machine: the adapter it probed and why", async () => {
+  const choice = await recommendBackend({ elements: 4096, workers: 0 });
   if (choice.backend === "gpujs") {
     assert.ok(choice.calibration!.gpujsMs < choice.calibration!.cpuMs); // a real GPU, measured faster
   } else {
+    assert.equal(choice.backend, "wasm");
     assert.match(
       choice.reason,
-      /^auto: (no GPU|no WebGPU|the WebGPU adapter is a software one|wasm measured faster)/,
+      /^(no GPU|the WebGPU adapter is a software one|wasm measured faster)/,
+    );
+  }
+  for (const elements of [0, -1, 1.5, NaN]) {
+    await assert.rejects(
+      recommendBackend({ elements }),
+      RangeError,
+      `elements ${elements}`,
     );
   }
 });
@@ -272,16 +333,26 @@ Deno.test("gpujs: past 2^24 elements on one device, every element takes its own 
             workers: 0,
           },
         );
-        a.ensureGrad().fill(1);
-        b.ensureGrad().fill(1);
-        await opt.step();
+        // gradients alternate in sign, so an element that read its
+        // neighbour's inputs (an index rounded to float32) shows
+        const alternate = (grad: Float32Array) =>
+          grad.forEach((_, i) => (grad[i] = i % 2 ? 1 : -1));
+        alternate(a.ensureGrad());
+        alternate(b.ensureGrad());
+        await opt.step({ metrics: true });
+        // first step: p − lr·sign(g)
+        const expected = (lr: number, i: number) => (i % 2 ? 1 - lr : 1 + lr);
         for (const i of [0, 2 ** 24 - 1, 2 ** 24, aSize - 2, aSize - 1]) {
-          assert.equal(a.data[i], 0.75, `a[${i}]`);
+          assert.equal(a.data[i], expected(0.25, i), `a[${i}]`);
         }
-        assert.deepEqual(new Set(b.data), new Set([0.5]));
         let wrong = 0;
-        for (let i = 0; i < aSize; i++) if (a.data[i] !== 0.75) wrong++;
-        assert.equal(wrong, 0);
+        for (let i = 0; i < aSize; i++) if (a.data[i] !== expected(0.25, i)) wrong++;
+        b.data.forEach((x, i) => x !== expected(0.5, i) && wrong++);
+        assert.equal(wrong, 0, "elements that took another element's inputs or constants");
+        // metric partials past 2^24 read their own elements too: Σg² = n, u = lr·sign(g)
+        const metrics = opt.getMetrics();
+        assert.equal(metrics["l2_norm/grad/b"], Math.sqrt(512));
+        assert.ok(Math.abs(metrics["cosine/update_grad/b"]! - 1) < 1e-6);
       },
     });
   }
