@@ -57,11 +57,14 @@
   (func $line_bytes (param $n i32) (result i32)
     (i32.and (i32.add (i32.shl (local.get $n) (i32.const 2)) (i32.const 63)) (i32.const -64)))
 
-  ;; lr * sign(x), exactly: lr, -lr or 0 (0 for NaN, as torch 1.13's sign).
+  ;; lr * sign(x), exactly: lr, -lr or +0 (+0 for NaN, as torch 1.13's sign).
+  ;; -lr by its sign bit, not by a subtraction: at lr = 0, torch's
+  ;; (-0) * -1 is +0 and (0) * -1 is -0, and p - (-0) differs from p - 0
+  ;; where p is -0.
   (func $lr_sign (param $x v128) (param $lr v128) (result v128)
-    (f32x4.sub
+    (v128.or
       (v128.and (f32x4.gt (local.get $x) (f32x4.splat (f32.const 0))) (local.get $lr))
-      (v128.and (f32x4.lt (local.get $x) (f32x4.splat (f32.const 0))) (local.get $lr))))
+      (v128.and (f32x4.lt (local.get $x) (f32x4.splat (f32.const 0))) (f32x4.neg (local.get $lr)))))
 
   ;; Lanes 2 and 3 moved to 0 and 1.
   (func $high (param $v v128) (result v128)
@@ -123,11 +126,12 @@
   (func (export "update")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
-    (local $end i32) (local $lrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
+    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
     (local $sel2 v128) (local $decayv v128) (local $zero v128)
     (local $gv v128) (local $mv v128) (local $d v128) (local $dir v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $neglrv (f32x4.neg (local.get $lrv)))
     (local.set $c1v (f32x4.splat (local.get $c1)))
     (local.set $sel1 (call $mask (local.get $g1)))
     (local.set $c2v (f32x4.splat (local.get $c2)))
@@ -146,9 +150,9 @@
         (v128.store (local.get $p)
           (f32x4.sub
             (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
-            (f32x4.sub
+            (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
         (v128.store (local.get $m)
           (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
@@ -166,7 +170,7 @@
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $sd f32)
     (result f64 f64 f64 f64 f64 f64)
-    (local $end i32) (local $lrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
+    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
     (local $sel2 v128) (local $decayv v128) (local $sdv v128) (local $zero v128)
     (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128) (local $d v128) (local $dir v128)
     (local $gl v128) (local $gh v128) (local $ml v128) (local $mh v128)
@@ -177,6 +181,7 @@
     (local $mm2 v128) (local $pp2 v128) (local $uu2 v128) (local $gg2 v128) (local $ug2 v128) (local $mg2 v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $neglrv (f32x4.neg (local.get $lrv)))
     (local.set $c1v (f32x4.splat (local.get $c1)))
     (local.set $sel1 (call $mask (local.get $g1)))
     (local.set $c2v (f32x4.splat (local.get $c2)))
@@ -195,9 +200,9 @@
         (local.set $pv
           (f32x4.sub
             (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
-            (f32x4.sub
+            (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
         (local.set $mv
           (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
@@ -209,9 +214,9 @@
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
         (local.set $uv
           (f32x4.relaxed_madd (local.get $sdv) (local.get $pv)
-            (f32x4.sub
+            (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $lrv)))))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
         ;; float64 halves of each vector, then the six sums
         (local.set $gl (f64x2.promote_low_f32x4 (local.get $gv)))
         (local.set $gh (f64x2.promote_low_f32x4
