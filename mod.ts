@@ -33,6 +33,8 @@ export type {
 export { probeGpuAdapter } from "./gpu/adapter.ts";
 export type { GpuAdapterReport } from "./gpu/adapter.ts";
 export type { BackendChoice, Calibration } from "./gpu/backend_choice.ts";
+export { recommendBackend } from "./gpu/recommend_backend.ts";
+export type { RecommendBackendOptions } from "./gpu/recommend_backend.ts";
 export type { GpuJsMode } from "./gpu/gpujs_kernels.ts";
 export type { GpuModeOption } from "./gpu/gpujs_runtime.ts";
 export type { Logger } from "./src/logger.ts";

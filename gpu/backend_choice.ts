@@ -1,7 +1,9 @@
 /**
- * `backend: "auto"`: `gpujs` only on a hardware GPU adapter, and only when a
- * short calibration measured it faster than the CPU kernel for the store's
- * size; the CPU kernel otherwise. The choice carries its reason.
+ * The backend choice and its reason, and the rule behind
+ * `recommendBackend()`: `gpujs` only on a hardware GPU adapter, and only
+ * when a short calibration measured it faster than the CPU kernel for the
+ * model's size; the CPU kernel otherwise. (`backend: "auto"` never takes
+ * `gpujs`: its state lives on the device, with rules of its own.)
  *
  * @module
  */
@@ -32,7 +34,7 @@ export interface Calibration {
 }
 
 /**
- * The backend an optimizer runs and why.
+ * The backend an optimizer runs (or `recommendBackend()` recommends) and why.
  *
  * @example Read the choice after start-up
  * ```ts
@@ -54,7 +56,7 @@ export interface BackendChoice {
   readonly gpuMode?: GpuJsMode;
   /** The WebGPU adapter, where one was probed. */
   readonly adapter?: string;
-  /** The measurements behind an `"auto"` choice, where there were any. */
+  /** The measurements behind a recommendation, where there were any. */
   readonly calibration?: Calibration;
 }
 
@@ -62,7 +64,8 @@ export interface BackendChoice {
 export const CALIBRATION_ELEMENTS = 2 ** 24;
 
 /**
- * Chooses for `"auto"`.
+ * Recommends a backend from an adapter probe and, on a hardware adapter, a
+ * calibration.
  *
  * @param cpu The CPU backend available here.
  * @param adapter What the WebGPU probe found.
@@ -70,20 +73,20 @@ export const CALIBRATION_ELEMENTS = 2 ** 24;
  * @param measure Median step in ms of a backend on a scratch store of `elements` elements.
  * @returns The choice.
  */
-export async function chooseBackend(
+export async function recommendFromCalibration(
   cpu: "js" | "wasm",
   adapter: GpuAdapterReport,
   elements: number,
   measure: (backend: "js" | "wasm" | "gpujs", elements: number) => Promise<number>,
 ): Promise<BackendChoice> {
   if (!adapter.available) {
-    return { backend: cpu, reason: `auto: no GPU (${adapter.description})` };
+    return { backend: cpu, reason: `no GPU (${adapter.description})` };
   }
   const described = { adapter: adapter.description };
   if (adapter.fallback) {
     return {
       backend: cpu,
-      reason: `auto: the WebGPU adapter is a software one, slower than the CPU kernel`,
+      reason: `the WebGPU adapter is a software one, slower than the CPU kernel`,
       ...described,
     };
   }
@@ -93,7 +96,7 @@ export async function chooseBackend(
     gpujsMs = await measure("gpujs", size);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return { backend: cpu, reason: `auto: gpujs failed to run here (${message})`, ...described };
+    return { backend: cpu, reason: `gpujs failed to run here (${message})`, ...described };
   }
   const cpuMs = await measure(cpu, size);
   const calibration = { elements: size, cpuMs, gpujsMs };
@@ -102,13 +105,13 @@ export async function chooseBackend(
     ? {
       backend: "gpujs",
       gpuMode: "webgpu",
-      reason: `auto: gpujs measured faster than ${cpu} (${timing})`,
+      reason: `gpujs measured faster than ${cpu} (${timing})`,
       ...described,
       calibration,
     }
     : {
       backend: cpu,
-      reason: `auto: ${cpu} measured faster than gpujs (${timing})`,
+      reason: `${cpu} measured faster than gpujs (${timing})`,
       ...described,
       calibration,
     };

@@ -7,7 +7,7 @@
 
 import type { GpuModeOption } from "../gpu/gpujs_runtime.ts";
 import { formatValue } from "./_format.ts";
-import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
+import { checkBetas, checkKnownKeys, checkLr, checkWeightDecay } from "./_validate.ts";
 import type { NonFinitePolicy } from "./decoupled_lionw.ts";
 import type { Logger } from "./logger.ts";
 import { ParamGroup, type ParamGroupOptions } from "./param_group.ts";
@@ -16,6 +16,20 @@ import { wasmKernelAvailable } from "./wasm_kernel.ts";
 
 /** The start of every constructor error message. */
 export const CREATE = "Cannot create optimizer";
+/** The keys of `DecoupledLionWOptions`. */
+export const OPTION_KEYS: readonly string[] = [
+  "lr",
+  "betas",
+  "weightDecay",
+  "workers",
+  "backend",
+  "gpuMode",
+  "fma",
+  "nonFinite",
+  "logger",
+];
+/** The keys of a `ParamGroupOptions`. */
+const GROUP_KEYS: readonly string[] = ["params", "lr", "betas", "weightDecay"];
 const BACKENDS: readonly string[] = ["auto", "js", "wasm", "gpujs"];
 const POLICIES: readonly string[] = ["error", "skip", "ignore"];
 const GPU_MODES: readonly string[] = ["auto", "webgpu", "webasm", "cpu"];
@@ -115,6 +129,7 @@ export function toGroupOptions(
         }`,
       );
     }
+    checkKnownKeys(CREATE, `paramGroups[${g}]`, group, GROUP_KEYS);
   });
   return params as readonly ParamGroupOptions[];
 }

@@ -16,7 +16,9 @@ function requireNumber(action: string, path: string, value: unknown): asserts va
 }
 
 /**
- * Checks a learning rate: a finite number > 0.
+ * Checks a learning rate given at construction (or a loaded `initialLr`): a
+ * finite number > 0, as the reference requires. Weight decay follows
+ * `lr / initialLr`, so an `initialLr` of 0 would have no meaning.
  *
  * @param action The start of the message, e.g. "Cannot create optimizer".
  * @param path The value's name, e.g. "paramGroups[1].lr".
@@ -28,6 +30,26 @@ export function checkLr(action: string, path: string, value: unknown): number {
   if (!(value > 0) || value === Infinity) {
     throw new RangeError(
       `${action} as '${path}' must be a finite number > 0: current value is ${formatValue(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Checks a learning rate set by a schedule (or a loaded group's current
+ * `lr`): a finite number >= 0. The reference's `step()` accepts 0 (a warmup's
+ * first step, a cosine's last): parameters stay, the moment still moves.
+ *
+ * @param action The start of the message.
+ * @param path The value's name.
+ * @param value The value.
+ * @returns The value.
+ */
+export function checkScheduledLr(action: string, path: string, value: unknown): number {
+  requireNumber(action, path, value);
+  if (!(value >= 0) || value === Infinity) {
+    throw new RangeError(
+      `${action} as '${path}' must be a finite number >= 0: current value is ${formatValue(value)}`,
     );
   }
   return value;
@@ -62,16 +84,121 @@ export function checkBetas(
 }
 
 /**
- * Checks a weight decay: a finite number.
+ * Checks a weight decay: a finite number >= 0 (torch's own optimizers refuse
+ * a negative one: it would grow the weights every step).
  *
  * @returns The value.
  */
 export function checkWeightDecay(action: string, path: string, value: unknown): number {
   requireNumber(action, path, value);
-  if (!Number.isFinite(value)) {
+  if (!(value >= 0) || value === Infinity) {
     throw new RangeError(
-      `${action} as '${path}' must be a finite number: current value is ${formatValue(value)}`,
+      `${action} as '${path}' must be a finite number >= 0: current value is ${formatValue(value)}`,
     );
   }
   return value;
+}
+
+/**
+ * Checks that every element of an array-like is a number (NaN and ±Infinity
+ * included: the non-finite policy deals with those). Typed arrays of floats
+ * or integers hold nothing else, so only other array-likes are walked.
+ *
+ * @param action The start of the message.
+ * @param path The array's name, e.g. "grad".
+ * @param values The array-like, whose length was checked.
+ * @throws {TypeError} Naming the first element that is not a number.
+ */
+export function checkNumbers(action: string, path: string, values: ArrayLike<unknown>): void {
+  if (
+    ArrayBuffer.isView(values) &&
+    !(values instanceof BigInt64Array || values instanceof BigUint64Array)
+  ) {
+    return;
+  }
+  for (let i = 0; i < values.length; i++) {
+    if (typeof values[i] !== "number") {
+      throw new TypeError(
+        `${action} as '${path}[${i}]' must be a number: current value is ${formatValue(values[i])}`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks that an options object (or a group, a state dict) names only known
+ * keys: JavaScript callers get no compile-time check, and a misspelt key
+ * (`weight_decay`, `lrr`) would otherwise be dropped without a word.
+ *
+ * @param action The start of the message.
+ * @param path The object's name, e.g. "options" or "paramGroups[1]".
+ * @param value The object.
+ * @param known The keys it may have.
+ * @throws {TypeError} Naming the first unknown key and the closest known one.
+ */
+export function checkKnownKeys(
+  action: string,
+  path: string,
+  value: object,
+  known: readonly string[],
+): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const closest = closestName(key, known);
+    throw new TypeError(
+      `${action} as '${path}' has an unknown key ${formatValue(key)}${
+        closest === undefined ? "" : `: did you mean ${formatValue(closest)}?`
+      } (known: ${known.join(", ")})`,
+    );
+  }
+}
+
+/** Names other optimizers use for this library's keys (folded: lower case, no `_`). */
+const SYNONYMS: Readonly<Record<string, string>> = {
+  learningrate: "lr",
+  beta1: "betas",
+  beta2: "betas",
+  wd: "weightDecay",
+  decay: "weightDecay",
+  decoupledweightdecay: "weightDecay",
+  expavg: "expAvg",
+  paramgroups: "paramGroups",
+  step: "iterations",
+};
+
+/**
+ * The known name a typo most likely meant: the same letters in another case
+ * or style (`weight_decay` → `weightDecay`), else the nearest by edit
+ * distance, if it is near enough to be a typo.
+ */
+function closestName(key: string, known: readonly string[]): string | undefined {
+  const fold = (name: string) => name.toLowerCase().replace(/[_\-\s]/g, "");
+  const same = known.find((name) => fold(name) === fold(key));
+  if (same !== undefined) return same;
+  const synonym = SYNONYMS[fold(key)];
+  if (synonym !== undefined && known.includes(synonym)) return synonym;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const name of known) {
+    const distance = editDistance(fold(key), fold(name));
+    if (distance < bestDistance) [best, bestDistance] = [name, distance];
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

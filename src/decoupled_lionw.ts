@@ -19,9 +19,10 @@ import {
   collectParameters,
   CREATE,
   makeGroup,
+  OPTION_KEYS,
   toGroupOptions,
 } from "./_options.ts";
-import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
+import { checkBetas, checkKnownKeys, checkLr, checkWeightDecay } from "./_validate.ts";
 import type { StepEngine } from "./engine.ts";
 import { InlineEngine } from "./inline_engine.ts";
 import { jsKernel } from "./js_kernel.ts";
@@ -29,13 +30,8 @@ import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts"
 import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
 import { DeviceEngine } from "../gpu/device_engine.ts";
-import {
-  adapterReport,
-  type GpuModeOption,
-  type ResolvedGpuMode,
-  resolveGpuMode,
-} from "../gpu/gpujs_runtime.ts";
-import { type BackendChoice, chooseBackend } from "../gpu/backend_choice.ts";
+import { type GpuModeOption, type ResolvedGpuMode, resolveGpuMode } from "../gpu/gpujs_runtime.ts";
+import type { BackendChoice } from "../gpu/backend_choice.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
 import {
@@ -44,7 +40,7 @@ import {
   type ParamGroupOptions,
   warnIfHighWeightDecay,
 } from "./param_group.ts";
-import type { Parameter, ParameterSlots } from "./parameter.ts";
+import type { Parameter, ParameterSlots, SlotOwner } from "./parameter.ts";
 import { ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
@@ -117,9 +113,12 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
   /**
    * The kernel backend: `"wasm"` (WebAssembly SIMD), `"gpujs"` (gpu.js
    * kernels, see `gpuMode`) or `"js"` (the scalar oracle). `"auto"` takes
-   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`, and moves to
-   * `"gpujs"` before the first step only on a hardware GPU adapter where a
-   * short calibration measured it faster (see `backendChoice`).
+   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`: only backends
+   * that update the store in place, so a program behaves the same on every
+   * machine. `"gpujs"` keeps state on a device (pull it, announce host
+   * writes), so it is used only when named; `recommendBackend()` measures
+   * whether it would be faster here. `backendChoice` says what was taken
+   * and why.
    *
    * @default {"auto"}
    */
@@ -287,11 +286,9 @@ export function optimizerEngine(opt: DecoupledLionW): StepEngine {
 export class DecoupledLionW implements AsyncDisposable {
   readonly #store: ParameterStore;
   readonly #slots: Map<Parameter, ParameterSlots>;
-  #engine: StepEngine;
-  /** The backend and why; `"auto"` may revise it once, before the first step. */
-  #choice: BackendChoice;
-  /** `"auto"` probing the adapter and calibrating; awaited by the first step. */
-  #choosing: Promise<void> | undefined;
+  readonly #engine: StepEngine;
+  /** The backend and why. */
+  readonly #choice: BackendChoice;
   /** The gpujs engine's mode, being resolved. */
   #gpuResolving: Promise<ResolvedGpuMode> | undefined;
   #gpuResolved: ResolvedGpuMode | undefined;
@@ -304,6 +301,10 @@ export class DecoupledLionW implements AsyncDisposable {
   #lastStep: StepReport = NO_STEP;
   #iterations = 0;
   #busy = false;
+  /** Shared with the parameters' slots: their writes throw while a step is in flight. */
+  readonly #guard: SlotOwner = { stepInFlight: false };
+  /** The warning for a decay multiplier <= 0 was given. */
+  #warnedSignFlip = false;
   #closing: Promise<void> | undefined;
   /** Set when a step failed in a kernel or worker: steps are refused until a state dict is loaded. */
   #fault: Error | undefined;
@@ -338,6 +339,7 @@ export class DecoupledLionW implements AsyncDisposable {
         `${CREATE} as 'options' must be an object: current value is ${formatValue(options)}`,
       );
     }
+    checkKnownKeys(CREATE, "options", options, OPTION_KEYS);
     this.#logger = options.logger === undefined ? console : options.logger;
     this.#nonFinite = checkPolicy(options.nonFinite ?? "error");
     const backend = checkBackend(options.backend ?? "auto");
@@ -372,25 +374,18 @@ export class DecoupledLionW implements AsyncDisposable {
     for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
     this.#engine = this.#startEngine(backend, workers, fma, gpuMode);
     engines.set(this, this.#engine);
-    for (const slots of this.#slots.values()) slots.owner = this;
+    for (const slots of this.#slots.values()) slots.owner = this.#guard;
     useStore(this.#store, 1);
-    if ((options.backend ?? "auto") !== "auto") {
-      this.#choice = { backend, reason: "asked for" };
-    } else if (globalThis.navigator?.gpu === undefined) {
-      this.#choice = { backend, reason: "auto: no WebGPU in this runtime" };
-    } else {
-      this.#choice = {
-        backend,
-        reason: "auto: probing for a GPU (settled by ready() or the first step)",
-      };
-      this.#choosing = this.#chooseAuto(backend as "js" | "wasm", workers, fma);
-    }
+    this.#choice = (options.backend ?? "auto") === "auto"
+      ? autoChoice(backend as "js" | "wasm")
+      : { backend, reason: "asked for" };
   }
 
   /**
-   * Settles the backend: resolves once `"auto"` has probed for a GPU (and
-   * calibrated, on a hardware adapter) and the gpu.js mode is known. Steps
-   * wait for this themselves; call it to read the choice before the first.
+   * Settles the backend: resolves once the gpu.js mode of the `gpujs`
+   * backend is known (it probes the WebGPU adapter); at once for the others.
+   * Steps wait for this themselves; call it to read the choice before the
+   * first.
    *
    * @example Which backend, and why
    * ```ts
@@ -404,15 +399,13 @@ export class DecoupledLionW implements AsyncDisposable {
    * @returns The choice, as {@linkcode DecoupledLionW.backendChoice}.
    */
   async ready(): Promise<BackendChoice> {
-    await this.#choosing;
     await this.#gpuResolving?.catch(() => {});
     return this.backendChoice;
   }
 
   /**
-   * The backend running the steps and why it was chosen (under `"auto"`:
-   * the adapter probed and the calibration's timings), with the gpu.js mode
-   * and the adapter under `gpujs`.
+   * The backend running the steps and why it was chosen, with the gpu.js
+   * mode and the adapter under `gpujs`.
    */
   get backendChoice(): BackendChoice {
     const resolved = this.#engine.backend === "gpujs" ? this.#gpuResolved : undefined;
@@ -463,9 +456,27 @@ export class DecoupledLionW implements AsyncDisposable {
    *
    * @param options `setToNone` (default `true`, torch 2's default) marks
    * gradients absent; `false` fills present gradients with zeros.
+   * @throws {TypeError} When `options` has an unknown key or a non-boolean `setToNone`.
+   * @throws {Error} When a step is in flight (outside its closure).
    */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
+    this.#assertNoStepInFlight("zero gradients");
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Cannot zero gradients as 'options' must be an object: current value is ${
+          formatValue(options)
+        }`,
+      );
+    }
+    checkKnownKeys("Cannot zero gradients", "options", options, ["setToNone"]);
     const setToNone = options.setToNone ?? true;
+    if (typeof setToNone !== "boolean") {
+      throw new TypeError(
+        `Cannot zero gradients as 'setToNone' must be a boolean: current value is ${
+          formatValue(setToNone)
+        }`,
+      );
+    }
     for (const slots of this.#slots.values()) {
       if (setToNone) slots.hasGrad = false;
       else if (slots.hasGrad) slots.gradView.fill(0);
@@ -474,12 +485,21 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /**
    * Applies one update to every parameter that has a gradient and requires
-   * one; the others, and their state, stay as they are.
+   * one; the others, and their state, stay as they are. A step in which no
+   * parameter has a gradient applies nothing and is not counted in
+   * {@linkcode DecoupledLionW.iterations} (`lastStep.applied` is `false`).
+   *
+   * Until the returned promise settles, do not write parameter values, and
+   * do not set gradients, `zeroGrad()`, `markWritten()` or take a
+   * `stateDict()`: workers are reading and updating that memory. Those calls
+   * throw while a step is in flight, except inside the step's own closure.
    *
    * @param closureOrOptions A closure (torch's), or {@linkcode StepOptions}.
    * @returns The closure's (awaited) result, or `undefined` without one.
    * @throws {RangeError} Under `nonFinite: "error"`, when a gradient holds
    * NaN or ±Infinity: nothing changes.
+   * @throws {TypeError} When the argument is neither a closure nor step
+   * options, or the options have an unknown key.
    * @throws {Error} When another step is in flight, the optimizer is closed,
    * or a kernel or worker failed (in this step or an earlier one: parameters
    * may then be partly updated, and steps are refused until a state dict is
@@ -491,15 +511,27 @@ export class DecoupledLionW implements AsyncDisposable {
     const { closure, metrics } = parseStepArguments(closureOrOptions);
     this.#assertIdle("step");
     this.#busy = true;
+    // From here until the promise settles, writes the step could tear throw
+    // (a forgotten `await` before the next gradient), except in the closure,
+    // whose job is to write this step's gradients.
+    this.#guard.stepInFlight = true;
     try {
-      await this.#choosing;
       await this.#gpuResolving; // a gpu.js mode that cannot run here is a usage error, not a fault
-      const loss = closure === undefined ? undefined : await closure();
+      let loss: T | undefined;
+      if (closure !== undefined) {
+        this.#guard.stepInFlight = false;
+        try {
+          loss = await closure();
+        } finally {
+          this.#guard.stepInFlight = true;
+        }
+      }
       this.#assertOpen("step");
       await this.#applyStep(metrics);
       return loss;
     } finally {
       this.#busy = false;
+      this.#guard.stepInFlight = false;
     }
   }
 
@@ -553,9 +585,11 @@ export class DecoupledLionW implements AsyncDisposable {
    * {@linkcode DecoupledLionW.pullState} first.
    *
    * @returns The state dict.
-   * @throws {Error} When the state is on the device (`gpujs`) and was not pulled.
+   * @throws {Error} When a step is in flight, or the state is on the device
+   * (`gpujs`) and was not pulled.
    */
   stateDict(): LionStateDict {
+    this.#assertNoStepInFlight("get state dict");
     this.#assertStateOnHost("get state dict");
     const state: Record<string, LionParameterState> = {};
     for (const [param, slots] of this.#slots) {
@@ -670,13 +704,12 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   async #release(): Promise<void> {
-    await this.#choosing; // it may be about to start another engine
     if (this.#stateOnDevice && this.#fault === undefined && !this.#busy) {
       // leave the store as the device had it
       await this.#engine.pullState().then(() => (this.#stateOnDevice = false), () => {});
     }
     for (const slots of this.#slots.values()) {
-      if (slots.owner === this) slots.owner = undefined;
+      if (slots.owner === this.#guard) slots.owner = undefined;
     }
     useStore(this.#store, -1);
     await this.#engine.close();
@@ -685,6 +718,12 @@ export class DecoupledLionW implements AsyncDisposable {
   #assertOpen(action: string): void {
     if (this.#closing !== undefined) {
       throw new Error(`Cannot ${action} as the optimizer is closed`);
+    }
+  }
+
+  #assertNoStepInFlight(action: string): void {
+    if (this.#guard.stepInFlight) {
+      throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
     }
   }
 
@@ -751,39 +790,19 @@ export class DecoupledLionW implements AsyncDisposable {
     });
   }
 
-  /**
-   * `"auto"`: probe the adapter; on a hardware GPU, time both backends on a
-   * scratch store and move to gpujs if it was faster.
-   */
-  async #chooseAuto(cpu: "js" | "wasm", workers: number | "auto", fma: "auto" | "exact") {
-    const count = this.#engine.workers;
-    const size = [...this.#slots.values()].reduce((total, s) => total + s.dataView.length, 0);
-    let choice: BackendChoice;
-    try {
-      choice = await chooseBackend(
-        cpu,
-        await adapterReport(),
-        size,
-        (backend, elements) => measureStep(backend, elements, count),
-      );
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      choice = { backend: cpu, reason: `auto: the calibration failed (${message})` };
-    }
-    this.#choice = choice;
-    if (choice.backend !== "gpujs" || this.#closing !== undefined) return;
-    await this.#engine.close();
-    this.#engine = this.#startEngine("gpujs", workers, fma, "webgpu");
-    engines.set(this, this.#engine);
-  }
-
   async #applyStep(metrics: boolean): Promise<void> {
     this.#metrics = {};
     this.#partials = NO_PARTIALS;
     const plan = this.#stepPlan();
+    if (plan.params.length === 0) {
+      // torch's step() does nothing here either; not counted as an iteration
+      this.#lastStep = NO_STEP;
+      return;
+    }
     const constants: GroupConstants[] = this.#groups.map((group) =>
       groupConstants(group.lr, group.initialLr, group.betas[0], group.betas[1], group.weightDecay)
     );
+    this.#warnIfDecayFlipsSigns(constants);
     // A parameter's first step starts from m = 0. Zeroing before the step is
     // harmless if the step is refused: a parameter without state has no m.
     if (plan !== this.#planWithState) {
@@ -833,6 +852,25 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   /**
+   * Warns, once, when a group's decay multiplier `1 − (lr / initialLr)·wd`
+   * is <= 0: the reference's rule then flips the weights' signs and grows
+   * them. It happens when the optimizer was built with a schedule's small
+   * starting lr and the schedule raised it.
+   */
+  #warnIfDecayFlipsSigns(constants: readonly GroupConstants[]): void {
+    if (this.#warnedSignFlip) return;
+    const g = constants.findIndex((k) => k.decayMultiplier <= 0);
+    if (g < 0) return;
+    this.#warnedSignFlip = true;
+    const { lr, initialLr, weightDecay } = this.#groups[g]!;
+    this.#logger?.warn(
+      `Weight decay multiplies the parameters of group ${g} by ${
+        constants[g]!.decayMultiplier
+      } this step (1 - lr ${lr} / initialLr ${initialLr} * weightDecay ${weightDecay}): weights flip sign and grow. Build the optimizer with the peak lr; schedules multiply it`,
+    );
+  }
+
+  /**
    * The plan of this step: the last one again while the same parameters take
    * part (checked flag by flag, allocating nothing).
    */
@@ -853,27 +891,21 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 }
 
-/** The median of 5 timed steps (after 2 warm-ups) of `backend` on a scratch store. */
-async function measureStep(
-  backend: BackendName,
-  elements: number,
-  workers: number,
-): Promise<number> {
-  const w = new ParameterStore().add("calibration", [elements]);
-  const opt = new DecoupledLionW([w], { backend, gpuMode: "webgpu", workers, logger: null });
-  try {
-    const grad = w.ensureGrad();
-    for (let i = 0; i < elements; i++) grad[i] = i % 3 - 1;
-    const times: number[] = [];
-    for (let step = 0; step < 7; step++) {
-      const start = performance.now();
-      await opt.step();
-      if (step >= 2) times.push(performance.now() - start);
-    }
-    return times.sort((a, b) => a - b)[2]!;
-  } finally {
-    await opt.close();
-  }
+/**
+ * What `backend: "auto"` takes, and why: only backends that update the
+ * store in place (`wasm`, else `js`), so code behaves the same on every
+ * machine. `gpujs` keeps state on a device, with rules of its own (pull
+ * state, announce host writes): it is taken only when asked for by name, and
+ * `recommendBackend()` says whether it would be faster here.
+ */
+function autoChoice(cpu: "js" | "wasm"): BackendChoice {
+  return cpu === "wasm"
+    ? { backend: cpu, reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)" }
+    : {
+      backend: cpu,
+      reason:
+        "auto: this runtime lacks WebAssembly relaxed SIMD, which the wasm kernel needs, so the scalar js kernel",
+    };
 }
 
 /** Whether a parameter of the plan was written on the host (`markWritten`). */
@@ -930,6 +962,7 @@ function parseStepArguments<T>(
       }`,
     );
   }
+  checkKnownKeys("Cannot step", "options", arg, ["metrics", "closure"]);
   const metrics = arg.metrics ?? false;
   if (typeof metrics !== "boolean") {
     throw new TypeError(

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
+import { checkBetas, checkScheduledLr, checkWeightDecay } from "./_validate.ts";
 import type { Logger } from "./logger.ts";
 import type { Parameter } from "./parameter.ts";
 
@@ -27,7 +27,8 @@ import type { Parameter } from "./parameter.ts";
  */
 export interface GroupHyperparameters {
   /**
-   * Learning rate, > 0.
+   * Learning rate, > 0 at construction (the peak of a schedule: schedules
+   * multiply it, and weight decay follows `lr / initialLr`).
    *
    * @default {1e-4}
    */
@@ -41,7 +42,7 @@ export interface GroupHyperparameters {
   betas?: readonly [number, number];
   /**
    * Decoupled weight decay: each step multiplies the parameters by
-   * `1 - (lr / initialLr) * weightDecay`. Values >= 1e-3 log a warning.
+   * `1 - (lr / initialLr) * weightDecay`; >= 0. Values >= 1e-3 log a warning.
    *
    * @default {0}
    */
@@ -91,6 +92,7 @@ const HIGH_WEIGHT_DECAY = 1e-3;
  * group.lr = group.initialLr / 2;
  * assert.equal(group.lr, 5e-4);
  * assert.equal(group.initialLr, 1e-3);
+ * group.lr = 0; // a warmup's first step: legal, the parameters stay
  * assert.throws(() => (group.lr = -1), RangeError);
  * ```
  */
@@ -139,16 +141,22 @@ export class ParamGroup {
   }
 
   /**
-   * The learning rate.
+   * The learning rate. A schedule may set any finite value >= 0 (0 leaves
+   * the parameters as they are and still moves the moment, as in the
+   * reference); weight decay scales with `lr / initialLr`.
    *
-   * @throws {RangeError} When set to a value that is not a finite number > 0.
+   * @throws {RangeError} When set to a value that is not a finite number >= 0.
    */
   get lr(): number {
     return this.#lr;
   }
 
   set lr(value: number) {
-    this.#lr = checkLr("Cannot set hyperparameter", `paramGroups[${this.#index}].lr`, value);
+    this.#lr = checkScheduledLr(
+      "Cannot set hyperparameter",
+      `paramGroups[${this.#index}].lr`,
+      value,
+    );
   }
 
   /**
@@ -171,7 +179,7 @@ export class ParamGroup {
   /**
    * The decoupled weight decay.
    *
-   * @throws {RangeError} When set to a value that is not finite.
+   * @throws {RangeError} When set to a value that is negative or not finite.
    */
   get weightDecay(): number {
     return this.#weightDecay;

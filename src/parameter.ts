@@ -6,6 +6,7 @@
  */
 
 import { formatValue } from "./_format.ts";
+import { checkNumbers } from "./_validate.ts";
 import type { ParameterStore } from "./parameter_store.ts";
 
 /** Where a parameter's three slots are: the store's bookkeeping, internal. */
@@ -35,7 +36,28 @@ export interface ParameterSlots {
   /** Whether the parameter is trained at all. */
   requiresGrad: boolean;
   /** The optimizer that owns the exp_avg slot, if any. */
-  owner: object | undefined;
+  owner: SlotOwner | undefined;
+}
+
+/** What a parameter sees of the optimizer that owns its slots. */
+export interface SlotOwner {
+  /**
+   * A step is under way (outside its closure): host writes to the gradient
+   * or the write flags would tear it, so they throw.
+   */
+  stepInFlight: boolean;
+}
+
+/**
+ * Throws when a step of the owning optimizer is in flight.
+ *
+ * @param slots The parameter's slots.
+ * @param action What was asked, for the message, e.g. "set the gradient of parameter 'w'".
+ */
+export function assertNoStepInFlight(slots: ParameterSlots, action: string): void {
+  if (slots.owner?.stepInFlight) {
+    throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
+  }
 }
 
 const slotsOf = new WeakMap<Parameter, ParameterSlots>();
@@ -107,8 +129,10 @@ export class Parameter {
 
   /**
    * The values: a float32 view into the store's shared memory. Write into it
-   * freely; under the `gpujs` backend, which keeps parameters on the device
-   * between steps, call {@linkcode Parameter.markWritten} after writing.
+   * freely between steps, never while a step's promise is pending (workers
+   * are updating it in place); under the `gpujs` backend, which keeps
+   * parameters on the device between steps, call
+   * {@linkcode Parameter.markWritten} after writing.
    */
   get data(): Float32Array {
     return parameterSlots(this).dataView;
@@ -119,6 +143,8 @@ export class Parameter {
    * step, so a backend that keeps parameters on a device (`gpujs`) uploads
    * them again before the next step. A no-op for the CPU backends, which
    * update `data` in place; cheap, so call it whenever you write.
+   *
+   * @throws {Error} When a step of the optimizer is in flight (outside its closure).
    *
    * @example Load new values between steps
    * ```ts
@@ -136,7 +162,9 @@ export class Parameter {
    * ```
    */
   markWritten(): void {
-    parameterSlots(this).written = true;
+    const slots = parameterSlots(this);
+    assertNoStepInFlight(slots, `mark parameter '${this.name}' written`);
+    slots.written = true;
   }
 
   /**
@@ -147,7 +175,10 @@ export class Parameter {
    * gradient present; assigning `null` marks it absent.
    *
    * @throws {RangeError} When the assigned array's length is not `size`.
-   * @throws {TypeError} When the assigned value is not array-like or `null`.
+   * @throws {TypeError} When the assigned value is not array-like or `null`,
+   * or holds an element that is not a number.
+   * @throws {Error} When a step of the optimizer is in flight (outside its
+   * closure): the step reads the gradient, so await it first.
    */
   get grad(): Float32Array | null {
     const slots = parameterSlots(this);
@@ -156,6 +187,7 @@ export class Parameter {
 
   set grad(values: ArrayLike<number> | null) {
     const slots = parameterSlots(this);
+    assertNoStepInFlight(slots, `set the gradient of parameter '${this.name}'`);
     if (values === null) {
       slots.hasGrad = false;
       return;
@@ -172,6 +204,7 @@ export class Parameter {
         `Cannot set the gradient of parameter '${this.name}' as its length must be ${this.size}: current length is ${values.length}`,
       );
     }
+    checkNumbers(`Cannot set the gradient of parameter '${this.name}'`, "grad", values);
     slots.gradView.set(values);
     slots.hasGrad = true;
   }
@@ -181,9 +214,11 @@ export class Parameter {
    * producers that write gradients in place (no copy).
    *
    * @returns The gradient view, now marked present.
+   * @throws {Error} When a step of the optimizer is in flight (outside its closure).
    */
   ensureGrad(): Float32Array {
     const slots = parameterSlots(this);
+    assertNoStepInFlight(slots, `get the gradient slot of parameter '${this.name}'`);
     if (!slots.hasGrad) {
       slots.gradView.fill(0);
       slots.hasGrad = true;

@@ -6,6 +6,7 @@
  */
 
 import { formatValue } from "./_format.ts";
+import { checkNumbers } from "./_validate.ts";
 import {
   alignUp,
   Arena,
@@ -219,7 +220,8 @@ export class ParameterStore implements Iterable<Parameter> {
    * @param initial Initial values, copied; zeros when omitted.
    * @returns The new parameter, its data a view into shared memory.
    * @throws {TypeError} When `name` is not a non-empty string, `shape` not an
-   * array, or `initial` not array-like.
+   * array, or `initial` not array-like or holding an element that is not a
+   * number.
    * @throws {RangeError} When the name is taken, a dimension is not a positive
    * integer, `initial` has the wrong length, the parameter cannot fit in one
    * arena, or an optimizer uses the store.
@@ -328,6 +330,7 @@ export class ParameterStore implements Iterable<Parameter> {
           `Cannot add parameter '${name}' as 'initial' must have ${size} values: current length is ${initial.length}`,
         );
       }
+      checkNumbers(`Cannot add parameter '${name}'`, "initial", initial);
     }
     return size;
   }

@@ -6,7 +6,14 @@
  */
 
 import { formatValue } from "./_format.ts";
-import { checkBetas, checkLr, checkWeightDecay } from "./_validate.ts";
+import {
+  checkBetas,
+  checkKnownKeys,
+  checkLr,
+  checkNumbers,
+  checkScheduledLr,
+  checkWeightDecay,
+} from "./_validate.ts";
 import type { ParamGroup } from "./param_group.ts";
 
 /**
@@ -47,13 +54,13 @@ export interface LionParameterState {
 export interface LionParamGroupState {
   /** Names of the group's parameters, in order. */
   readonly params: readonly string[];
-  /** Learning rate. */
+  /** Learning rate (>= 0: a schedule may have set it to 0). */
   readonly lr: number;
   /** `[beta1, beta2]`. */
   readonly betas: readonly [number, number];
   /** Decoupled weight decay. */
   readonly weightDecay: number;
-  /** The learning rate the decay factor `lr / initialLr` refers to. */
+  /** The learning rate the decay factor `lr / initialLr` refers to (> 0). */
   readonly initialLr: number;
 }
 
@@ -89,6 +96,8 @@ export interface LionStateDict {
 }
 
 const LOAD = "Cannot load state dict";
+/** The keys of a {@linkcode LionParamGroupState}. */
+const GROUP_STATE_KEYS: readonly string[] = ["params", "lr", "betas", "weightDecay", "initialLr"];
 
 /**
  * Checks `dict` against the optimizer's groups before anything is loaded.
@@ -102,6 +111,7 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
   if (dict === null || typeof dict !== "object") {
     throw new TypeError(`${LOAD} as it must be an object: current value is ${formatValue(dict)}`);
   }
+  checkKnownKeys(LOAD, "dict", dict, ["state", "paramGroups", "iterations"]);
   const { state, paramGroups, iterations } = dict;
   if (!Array.isArray(paramGroups)) {
     throw new TypeError(
@@ -128,7 +138,8 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
         }`,
       );
     }
-    checkLr(LOAD, `paramGroups[${g}].lr`, loaded.lr);
+    checkKnownKeys(LOAD, `paramGroups[${g}]`, loaded, GROUP_STATE_KEYS);
+    checkScheduledLr(LOAD, `paramGroups[${g}].lr`, loaded.lr);
     checkLr(LOAD, `paramGroups[${g}].initialLr`, loaded.initialLr);
     checkBetas(LOAD, `paramGroups[${g}].betas`, loaded.betas);
     checkWeightDecay(LOAD, `paramGroups[${g}].weightDecay`, loaded.weightDecay);
@@ -146,7 +157,15 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
         `${LOAD} as 'state' has parameter '${name}', which the optimizer does not have`,
       );
     }
-    const expAvg: unknown = entry?.expAvg;
+    if (entry === null || typeof entry !== "object") {
+      throw new TypeError(
+        `${LOAD} as 'state.${name}' must be an object ({ expAvg }): current value is ${
+          formatValue(entry)
+        }`,
+      );
+    }
+    checkKnownKeys(LOAD, `state.${name}`, entry, ["expAvg"]);
+    const expAvg: unknown = entry.expAvg;
     if (
       expAvg === null || typeof expAvg !== "object" ||
       typeof (expAvg as ArrayLike<number>).length !== "number"
@@ -164,6 +183,7 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
         }`,
       );
     }
+    checkNumbers(LOAD, `state.${name}.expAvg`, expAvg as ArrayLike<unknown>);
   }
   if (!Number.isInteger(iterations) || iterations < 0) {
     throw new RangeError(

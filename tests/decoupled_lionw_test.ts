@@ -76,9 +76,18 @@ Deno.test("DecoupledLionW rejects bad hyperparameters, naming the value", () => 
     () => new DecoupledLionW([w], { betas: [0.9] as unknown as [number, number] }),
     TypeError,
   );
-  for (const weightDecay of [NaN, Infinity]) {
-    assert.throws(() => new DecoupledLionW([w], { weightDecay }), RangeError);
+  for (const weightDecay of [-0.1, -Infinity, NaN, Infinity]) {
+    assert.throws(() => new DecoupledLionW([w], { weightDecay }), {
+      name: "RangeError",
+      message:
+        `Cannot create optimizer as 'weightDecay' must be a finite number >= 0: current value is ${weightDecay}`,
+    });
   }
+  assert.throws(() => new DecoupledLionW([{ params: [w], weightDecay: -1e-4 }]), {
+    name: "RangeError",
+    message:
+      "Cannot create optimizer as 'paramGroups[0].weightDecay' must be a finite number >= 0: current value is -0.0001",
+  });
   assert.throws(() => new DecoupledLionW([{ params: [w], lr: -2 }]), {
     name: "RangeError",
     message:
@@ -179,16 +188,26 @@ Deno.test("ParamGroup setters check values and keep the old one on error", async
   const { w } = oneParam();
   const opt = new DecoupledLionW([w], { lr: 1e-3, logger: null });
   const group = opt.paramGroups[0]!;
-  for (const lr of [0, -1, NaN, Infinity]) {
+  for (const lr of [-1, -1e-12, NaN, Infinity, -Infinity]) {
     assert.throws(() => (group.lr = lr), {
       name: "RangeError",
       message:
-        `Cannot set hyperparameter as 'paramGroups[0].lr' must be a finite number > 0: current value is ${lr}`,
+        `Cannot set hyperparameter as 'paramGroups[0].lr' must be a finite number >= 0: current value is ${lr}`,
     });
   }
+  assert.throws(() => (group.lr = "0.1" as unknown as number), TypeError);
   assert.equal(group.lr, 1e-3);
+  group.lr = 0; // a schedule's warmup start or cosine end
+  assert.equal(group.lr, 0);
   assert.throws(() => (group.betas = [0.9, 1.5]), RangeError);
-  assert.throws(() => (group.weightDecay = NaN), RangeError);
+  for (const weightDecay of [NaN, -0.01]) {
+    assert.throws(() => (group.weightDecay = weightDecay), {
+      name: "RangeError",
+      message:
+        `Cannot set hyperparameter as 'paramGroups[0].weightDecay' must be a finite number >= 0: current value is ${weightDecay}`,
+    });
+  }
+  assert.equal(group.weightDecay, 0);
   assert.deepEqual(group.betas, [0.9, 0.99]);
   assert.throws(
     () => ((group.betas as unknown as number[])[0] = 0.5),
@@ -440,7 +459,31 @@ Deno.test("loadStateDict() rejects a dict that does not fit, changing nothing", 
     ],
     [
       { ...good, paramGroups: [good.paramGroups[0], { ...good.paramGroups[1]!, lr: -1 }] },
-      /'paramGroups\[1\]\.lr' must be a finite number > 0: current value is -1/,
+      /'paramGroups\[1\]\.lr' must be a finite number >= 0: current value is -1/,
+    ],
+    [
+      { ...good, paramGroups: [good.paramGroups[0], { ...good.paramGroups[1]!, initialLr: 0 }] },
+      /'paramGroups\[1\]\.initialLr' must be a finite number > 0: current value is 0/,
+    ],
+    [
+      {
+        ...good,
+        paramGroups: [{ ...good.paramGroups[0]!, weightDecay: -1 }, good.paramGroups[1]],
+      },
+      /'paramGroups\[0\]\.weightDecay' must be a finite number >= 0: current value is -1/,
+    ],
+    [
+      { ...good, paramGroups: [{ ...good.paramGroups[0]!, weight_decay: 0 }, good.paramGroups[1]] },
+      /'paramGroups\[0\]' has an unknown key "weight_decay": did you mean "weightDecay"\?/,
+    ],
+    [{ ...good, step: 3 }, /'dict' has an unknown key "step": did you mean "iterations"\?/],
+    [
+      { ...good, state: { w: { exp_avg: [0, 0, 0] } } },
+      /'state\.w' has an unknown key "exp_avg": did you mean "expAvg"\?/,
+    ],
+    [
+      { ...good, state: { w: { expAvg: [0, "1", 0] } } },
+      /'state\.w\.expAvg\[1\]' must be a number: current value is "1"/,
     ],
     [
       { ...good, paramGroups: [{ ...good.paramGroups[0]!, betas: [2, 0] }, good.paramGroups[1]] },
@@ -502,3 +545,157 @@ Deno.test("several arenas and plain memory give the same steps and metrics as on
     assert.deepEqual(other.metrics, one.metrics);
   }
 });
+
+Deno.test("lr 0 (a warmup's first step) leaves the parameters and moves the moment", async () => {
+  const { w } = oneParam([1, -2, 0.5]);
+  await using opt = new DecoupledLionW([w], { lr: 0.1, weightDecay: 0.5, logger: null });
+  opt.paramGroups[0]!.lr = 0;
+  w.grad = [1, -1, 0];
+  await opt.step();
+  // decay factor lr / initialLr = 0: p·1 − 0·sign(c) = p
+  assert.deepEqual([...w.data], [1, -2, 0.5]);
+  // m = lerp(0, g, 1 − 0.99) = 0.01·g, in float32
+  assert.deepEqual([...opt.state(w)!.expAvg], [Math.fround(0.01), -Math.fround(0.01), 0]);
+  assert.equal(opt.iterations, 1);
+  // a checkpoint taken at lr 0 loads
+  const saved = opt.stateDict();
+  assert.equal(saved.paramGroups[0]!.lr, 0);
+  opt.loadStateDict(saved);
+  assert.equal(opt.paramGroups[0]!.lr, 0);
+});
+
+Deno.test("a decay multiplier <= 0 is applied as the reference does, with one warning", async () => {
+  const { w } = oneParam([1]);
+  const logger = recordingLogger();
+  // built with a warmup's small lr, then raised 1000×: 1 − 1000·0.01 = −9
+  await using opt = new DecoupledLionW([w], { lr: 1e-4, weightDecay: 0.01, logger });
+  logger.messages.length = 0; // the reference's high-weight-decay warning
+  opt.paramGroups[0]!.lr = 0.1;
+  for (const expected of [-9, 81]) {
+    w.grad = [0]; // sign 0: only the decay moves w
+    await opt.step();
+    assert.equal(w.data[0], expected);
+  }
+  assert.equal(logger.messages.length, 1, logger.messages.join("\n"));
+  assert.match(
+    logger.messages[0]!,
+    /^Weight decay multiplies the parameters of group 0 by -9 this step .*weights flip sign and grow\. Build the optimizer with the peak lr; schedules multiply it$/,
+  );
+});
+
+Deno.test("unknown option, group, step and zeroGrad keys throw, naming the closest known key", async () => {
+  const { w } = oneParam();
+  const cases: [() => unknown, string][] = [
+    [
+      () => new DecoupledLionW([w], { weight_decay: 0.1 } as never),
+      `Cannot create optimizer as 'options' has an unknown key "weight_decay": did you mean "weightDecay"?`,
+    ],
+    [
+      () => new DecoupledLionW([w], { lrr: 1 } as never),
+      `Cannot create optimizer as 'options' has an unknown key "lrr": did you mean "lr"?`,
+    ],
+    [
+      () => new DecoupledLionW([{ params: [w], learningRate: 1 } as never]),
+      `Cannot create optimizer as 'paramGroups[0]' has an unknown key "learningRate": did you mean "lr"?`,
+    ],
+    [
+      () => new DecoupledLionW([w], { colour: "red" } as never),
+      `Cannot create optimizer as 'options' has an unknown key "colour" (known: `,
+    ],
+  ];
+  for (const [make, message] of cases) {
+    assert.throws(make, (error: Error) => {
+      assert.equal(error.name, "TypeError");
+      assert.ok(error.message.startsWith(message), error.message);
+      return true;
+    });
+  }
+  // nothing was taken: the parameter is free for the next optimizer
+  await using opt = new DecoupledLionW([w], { logger: null });
+  w.grad = [1, 1, 1];
+  await assert.rejects(opt.step({ metric: true } as never), {
+    name: "TypeError",
+    message:
+      `Cannot step as 'options' has an unknown key "metric": did you mean "metrics"? (known: metrics, closure)`,
+  });
+  assert.throws(() => opt.zeroGrad({ set_to_none: true } as never), /did you mean "setToNone"/);
+  assert.throws(() => opt.zeroGrad({ setToNone: "yes" } as never), TypeError);
+  assert.equal(opt.iterations, 0);
+  assert.deepEqual([...w.grad!], [1, 1, 1]);
+});
+
+Deno.test("gradients, initial values and loaded state must hold numbers, element by element", () => {
+  const { store, w } = oneParam([1, 2, 3]);
+  w.grad = [0.5, 0.5, 0.5];
+  for (const bad of [[1, "2", 3], [1, 2, null], [undefined, 2, 3], [1, 2, 3n]]) {
+    assert.throws(() => (w.grad = bad as never), (error: Error) => {
+      const index = bad.findIndex((x) => typeof x !== "number");
+      assert.equal(error.name, "TypeError");
+      assert.match(
+        error.message,
+        new RegExp(
+          `^Cannot set the gradient of parameter 'w' as 'grad\\[${index}\\]' must be a number`,
+        ),
+      );
+      return true;
+    });
+  }
+  assert.deepEqual([...w.grad!], [0.5, 0.5, 0.5], "the old gradient stays");
+  w.grad = new Float64Array([NaN, Infinity, -1]); // numbers: the non-finite policy handles these
+  assert.throws(() => store.add("v", [2], [1, "x"] as never), {
+    name: "TypeError",
+    message: `Cannot add parameter 'v' as 'initial[1]' must be a number: current value is "x"`,
+  });
+  assert.equal(store.parameters.length, 1);
+});
+
+Deno.test("a step where no parameter has a gradient applies nothing and is not counted", async () => {
+  const { w } = oneParam([1, 2, 3]);
+  await using opt = new DecoupledLionW([w], { lr: 0.5, weightDecay: 0.5, logger: null });
+  await opt.step({ metrics: true });
+  assert.equal(opt.iterations, 0);
+  assert.deepEqual(opt.lastStep, { applied: false, nonFinite: [], metrics: false });
+  assert.deepEqual([...w.data], [1, 2, 3]);
+  assert.equal(opt.state(w), undefined);
+  assert.deepEqual(opt.getMetrics(), {});
+  w.grad = [1, 1, 1];
+  await opt.step();
+  assert.equal(opt.iterations, 1);
+  assert.deepEqual([...w.data], [0, 0.5, 1]); // p·(1 − 0.5) − 0.5
+});
+
+for (const workers of [0, 2]) {
+  Deno.test(`writes a step could tear throw until it settles, except in its closure (${workers} workers)`, async () => {
+    const store = new ParameterStore();
+    const w = store.add("w", [2 ** 18], seededValues(2 ** 18, 1));
+    await using opt = new DecoupledLionW([w], { workers, logger: null });
+    w.grad = seededValues(w.size, 2);
+    const gradBefore = w.grad!.slice();
+    const inFlight = opt.step(); // a forgotten await
+    const attempts: [string, () => unknown][] = [
+      ["set the gradient of parameter 'w'", () => (w.grad = new Float32Array(w.size))],
+      ["set the gradient of parameter 'w'", () => (w.grad = null)],
+      ["get the gradient slot of parameter 'w'", () => w.ensureGrad()],
+      ["mark parameter 'w' written", () => w.markWritten()],
+      ["zero gradients", () => opt.zeroGrad()],
+      ["get state dict", () => opt.stateDict()],
+    ];
+    for (const [action, attempt] of attempts) {
+      assert.throws(attempt, {
+        name: "Error",
+        message: `Cannot ${action} as a step() is in flight: await it first`,
+      });
+    }
+    await inFlight;
+    assertBitsEqual(w.grad!, gradBefore, "the step's gradient was not touched");
+    assert.equal(opt.iterations, 1);
+    // after it settles, and inside a closure, the same calls work
+    await opt.step(() => {
+      opt.zeroGrad();
+      w.ensureGrad().set(gradBefore);
+      w.markWritten();
+    });
+    assert.equal(opt.iterations, 2);
+    opt.stateDict();
+  });
+}
