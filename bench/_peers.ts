@@ -1,5 +1,5 @@
 /**
- * Peers that run in their own process (the C roof, the seed in PyTorch):
+ * Peers that run in their own process (the C roof, Lion in PyTorch):
  * started once per size, then asked for K timed steps per round over stdin,
  * so that they interleave with the in-process rows.
  *
@@ -75,59 +75,57 @@ class LineSplitter extends TransformStream<string, string> {
   }
 }
 
-/** Compiles bench/roof.c; undefined (with the reason logged) when no compiler works. */
-export async function buildRoof(log: (line: string) => void): Promise<string | undefined> {
+/**
+ * Compiles bench/roof.c.
+ *
+ * @returns The program, or why there is none.
+ */
+export async function buildRoof(): Promise<{ program: string } | { reason: string }> {
   const dir = new URL("./.build/", import.meta.url).pathname;
   await Deno.mkdir(dir, { recursive: true });
-  const output = `${dir}roof`;
+  const program = `${dir}roof`;
   const source = new URL("./roof.c", import.meta.url).pathname;
+  const failures: string[] = [];
   for (const cc of ["cc", "gcc", "clang"]) {
     try {
       const result = await new Deno.Command(cc, {
-        args: ["-O3", "-march=native", "-fopenmp", source, "-o", output, "-lm"],
+        args: ["-O3", "-march=native", "-fopenmp", source, "-o", program, "-lm"],
         stderr: "piped",
       }).output();
-      if (result.success) return output;
-      log(`C roof: ${cc} failed: ${new TextDecoder().decode(result.stderr).split("\n")[0]}`);
+      if (result.success) return { program };
+      failures.push(`${cc}: ${new TextDecoder().decode(result.stderr).split("\n")[0]}`);
     } catch {
       // no such compiler
     }
   }
-  log("C roof: skipped (no C compiler with OpenMP: apt-get install -y gcc)");
-  return undefined;
+  return {
+    reason: failures.length
+      ? `no C compiler built it with OpenMP (${failures.join("; ")})`
+      : "no C compiler (apt-get install -y gcc)",
+  };
 }
 
 /**
  * A Python that imports torch: `python3` on the PATH, else Debian's
  * /usr/bin/python3 (where `apt-get install python3-torch` puts it).
  *
- * @returns The interpreter, or the reason there is none.
+ * @returns The interpreter and torch's version, or the reason there is none.
  */
-export async function findTorchPython(): Promise<{ python: string } | { reason: string }> {
-  if (!seedPresent()) {
-    return { reason: "the seed (shared/seed/*.txt beside the checkout) is not here" };
-  }
+export async function findTorchPython(): Promise<
+  { python: string; version: string } | { reason: string }
+> {
   for (const python of ["python3", "/usr/bin/python3"]) {
     try {
       const result = await new Deno.Command(python, {
-        args: ["-c", "import torch"],
+        args: ["-c", "import torch; print(torch.__version__)"],
         stderr: "null",
-      })
-        .output();
-      if (result.success) return { python };
+      }).output();
+      if (result.success) {
+        return { python, version: new TextDecoder().decode(result.stdout).trim() };
+      }
     } catch {
       // not installed
     }
   }
   return { reason: "no python3 imports torch (Debian: apt-get install -y python3-torch)" };
-}
-
-/** Whether the seed file that torch_seed.py reads is beside the checkout. */
-function seedPresent(): boolean {
-  try {
-    const dir = new URL("../../shared/seed/", import.meta.url);
-    return [...Deno.readDirSync(dir)].some((entry) => entry.name.endsWith(".txt"));
-  } catch {
-    return false;
-  }
 }

@@ -1,19 +1,12 @@
 /**
- * `deno task bench`: this project's kernels against the C/OpenMP roof, the
- * seed in PyTorch and Lion in TensorFlow.js (wasm), side by side and
- * interleaved (every round runs every row once, in rotated order), so that
- * machine noise hits all alike. Writes bench/results/latest.json and
- * latest.svg.
+ * `deno task bench`: this library's engines against the C/OpenMP roof, Lion
+ * in PyTorch (bench/torch_lion.py) and Lion in TensorFlow.js (wasm), side by
+ * side and interleaved (every round runs every row once, in rotated order),
+ * so that machine noise hits all alike. `--help` lists the options.
  *
- * Options: --sizes 1M,16M,64M,1000x1K  --workers 1,2  --quick
- *          --rounds N  --out DIR  --peers roof,torch,tfjs  --no-js
- *          --gpujs webgpu,webasm,cpu (or none)  --gpu-peak-gbps N
- *
- * The gpujs rows run on the largest worker count; `webgpu` only where an
- * adapter answers (on a software adapter its numbers say nothing of a GPU).
- * "gpujs webgpu kernels only" times the two update kernels on buffers
- * already on the device (no transfers): with `--gpu-peak-gbps` (the GPU's
- * memory bandwidth, e.g. 3350 for an H100 SXM) it reports the share of it.
+ * A row that cannot run here (a peer that is not installed, a size over a
+ * device's buffer limit) is reported as skipped, with the reason, and the
+ * others go on.
  *
  * @module
  */
@@ -26,26 +19,74 @@ import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
 import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts";
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";
+import { renderTable } from "./_table.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
-  options: {
-    sizes: { type: "string", default: "1M,16M,64M,1000x1K" },
-    workers: { type: "string", default: "1,2" },
-    rounds: { type: "string" },
-    quick: { type: "boolean", default: false },
-    out: { type: "string", default: new URL("./results/", import.meta.url).pathname },
-    peers: { type: "string", default: "roof,torch,tfjs" },
-    "no-js": { type: "boolean", default: false },
-    gpujs: { type: "string", default: "webgpu,webasm,cpu" },
-    "gpu-peak-gbps": { type: "string" },
-  },
-});
+const HELP = `deno task bench [options]
+
+Times one Lion step of this library's engines against the C/OpenMP roof,
+Lion in PyTorch and Lion in TensorFlow.js, interleaved, and prints a table
+per size as it goes. Rows that cannot run here are listed as skipped.
+
+Options:
+  --sizes LIST        sizes: N elements (1M = 2^20, 1K = 1000) or COUNTxSIZE
+                      tensors (default 1M,16M,64M,1000x1K; --quick: 256K,100x1K)
+  --workers LIST      worker counts of the sharded rows (default 1,2)
+  --rounds N          rounds; each runs every row once (default 5; --quick: 1)
+  --quick             small sizes, 1 round, fewer steps: every kind of row once,
+                      in about a minute
+  --peers LIST        roof,torch,tfjs or none (default roof,torch,tfjs)
+  --gpujs LIST        gpu.js modes of the gpujs rows: webgpu,webasm,cpu or none
+                      (default webgpu,webasm,cpu)
+  --no-js             leave out the scalar js kernel's row
+  --gpu-peak-gbps N   the GPU's memory bandwidth in GB/s (e.g. 3350 for an H100
+                      SXM): report the gpujs kernels' share of it
+  --out DIR           where latest.json and latest.svg go
+                      (default bench/.build/results, not tracked by git)
+  --markdown          print the tables as GitHub markdown
+  -h, --help          this text
+
+Peers: the roof needs a C compiler with OpenMP (apt-get install -y gcc), the
+PyTorch row a python3 that imports torch (apt-get install -y python3-torch).`;
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      strict: true,
+      options: {
+        sizes: { type: "string" },
+        workers: { type: "string", default: "1,2" },
+        rounds: { type: "string" },
+        quick: { type: "boolean", default: false },
+        out: { type: "string" },
+        peers: { type: "string", default: "roof,torch,tfjs" },
+        "no-js": { type: "boolean", default: false },
+        gpujs: { type: "string", default: "webgpu,webasm,cpu" },
+        "gpu-peak-gbps": { type: "string" },
+        markdown: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    usageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function usageError(message: string): never {
+  console.error(`bench: ${message}\n\n${HELP}`);
+  Deno.exit(2);
+}
+
+const args = parseOptions();
+if (args.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
 
 const log = (line: string) => console.error(line);
 
-/** A size: one tensor of `elements`, or `count` tensors of `size`. */
+/** A size: one tensor of `size` elements, or `count` tensors of `size`. */
 interface Size {
   label: string;
   count: number;
@@ -55,11 +96,21 @@ interface Size {
 function parseSize(text: string): Size {
   const unit = (t: string) => {
     const match = /^(\d+)([KM]?)$/.exec(t);
-    if (!match) throw new RangeError(`Cannot parse size ${JSON.stringify(text)}`);
+    if (!match) usageError(`cannot read size ${JSON.stringify(text)}: write 16M, 256K, 1000x1K`);
     return Number(match[1]) * (match[2] === "M" ? 2 ** 20 : match[2] === "K" ? 1000 : 1);
   };
   const [count, size] = text.includes("x") ? text.split("x") as [string, string] : ["1", text];
-  return { label: text, count: unit(count), size: unit(size) };
+  const parsed = { label: text, count: unit(count), size: unit(size) };
+  if (parsed.count < 1 || parsed.size < 1) usageError(`size ${JSON.stringify(text)} is empty`);
+  return parsed;
+}
+
+function parseCount(name: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) {
+    usageError(`--${name} must be an integer >= ${min}: got ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 /** One implementation's set-up for one size, kept for all rounds. */
@@ -69,18 +120,29 @@ interface Session {
   close(): Promise<void>;
 }
 
-/** One implementation measured. */
+/** One implementation measured, or the reason it cannot be here. */
 interface Row {
   id: string;
   label: string;
+  /** Why the row cannot run on this machine at all (a peer that is not installed). */
+  unavailable?: string;
   open(size: Size): Promise<Session>;
 }
 
-const sizes = args.sizes.split(",").map(parseSize);
-const workerCounts = args.workers.split(",").map(Number);
+const sizes = (args.sizes ?? (args.quick ? "256K,100x1K" : "1M,16M,64M,1000x1K"))
+  .split(",").map(parseSize);
+const workerCounts = args.workers.split(",").map((w) => parseCount("workers", w, 1));
 const maxWorkers = Math.max(...workerCounts);
-const rounds = Number(args.rounds ?? (args.quick ? 3 : 5));
+const rounds = parseCount("rounds", args.rounds ?? (args.quick ? "1" : "5"), 1);
 const peers = new Set(args.peers.split(","));
+const gpujsModes = args.gpujs.split(",").filter((m) => m !== "none");
+for (const mode of gpujsModes) {
+  if (!["webgpu", "webasm", "cpu"].includes(mode)) usageError(`unknown gpu.js mode ${mode}`);
+}
+const peakGbps = args["gpu-peak-gbps"] === undefined
+  ? null
+  : parseCount("gpu-peak-gbps", args["gpu-peak-gbps"], 1);
+const outDir = args.out ?? new URL("./.build/results", import.meta.url).pathname;
 
 /** The store of the current size, shared by every lionw row (one optimizer at a time). */
 let shared: { size: Size; store: ParameterStore } | undefined;
@@ -105,7 +167,18 @@ function storeFor(size: Size): ParameterStore {
  */
 async function warmUp(step: () => Promise<unknown> | unknown, minSteps: number): Promise<void> {
   const start = performance.now();
-  for (let i = 0; i < minSteps || performance.now() - start < 100; i++) await step();
+  const minMs = args.quick ? 20 : 100;
+  for (let i = 0; i < minSteps || performance.now() - start < minMs; i++) await step();
+}
+
+async function timeSteps(steps: number, step: () => Promise<unknown> | unknown): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await step();
+    ms.push(performance.now() - t0);
+  }
+  return ms;
 }
 
 function lionRow(
@@ -136,14 +209,11 @@ function lionRow(
           });
           try {
             // gpujs: compiling and the first upload are in the first step
-            await warmUp(() => opt.step({ metrics }), backend === "gpujs" ? 3 : 20);
-            const ms: number[] = [];
-            for (let i = 0; i < steps; i++) {
-              const t0 = performance.now();
-              await opt.step({ metrics });
-              ms.push(performance.now() - t0);
-            }
-            return ms;
+            await warmUp(
+              () => opt.step({ metrics }),
+              backend === "gpujs" ? 2 : args.quick ? 5 : 20,
+            );
+            return await timeSteps(steps, () => opt.step({ metrics }));
           } finally {
             await opt.close();
           }
@@ -154,16 +224,22 @@ function lionRow(
   };
 }
 
+function unavailableRow(id: string, label: string, reason: string): Row {
+  return { id, label, unavailable: reason, open: () => Promise.reject(new Error(reason)) };
+}
+
 async function peerRows(): Promise<Row[]> {
   const rows: Row[] = [];
   if (peers.has("roof")) {
-    const roof = await buildRoof(log);
-    if (roof) {
+    const label = `C/OpenMP roof ×${maxWorkers}`;
+    const roof = await buildRoof();
+    if ("reason" in roof) rows.push(unavailableRow("roof", label, roof.reason));
+    else {
       rows.push({
         id: "roof",
-        label: `C/OpenMP roof ×${maxWorkers}`,
+        label,
         async open(size) {
-          const peer = await PeerProcess.start(roof, [
+          const peer = await PeerProcess.start(roof.program, [
             String(size.count * size.size),
             String(maxWorkers),
           ], false);
@@ -177,12 +253,13 @@ async function peerRows(): Promise<Row[]> {
   }
   if (peers.has("torch")) {
     const found = await findTorchPython();
-    if ("reason" in found) log(`PyTorch seed: skipped (${found.reason})`);
+    const label = `PyTorch Lion ×${maxWorkers} threads`;
+    if ("reason" in found) rows.push(unavailableRow("torch", label, found.reason));
     else {
-      const script = new URL("./torch_seed.py", import.meta.url).pathname;
+      const script = new URL("./torch_lion.py", import.meta.url).pathname;
       rows.push({
         id: "torch",
-        label: `PyTorch seed ×${maxWorkers} threads`,
+        label: `${label} (torch ${found.version})`,
         async open(size) {
           const shape = size.count === 1 ? String(size.size) : `${size.count}x${size.size}`;
           const peer = await PeerProcess.start(
@@ -199,32 +276,35 @@ async function peerRows(): Promise<Row[]> {
     }
   }
   if (peers.has("tfjs")) {
-    await useTfjsWasm();
-    rows.push({
-      id: "tfjs",
-      label: `tfjs-wasm Lion (tfjs ${TFJS_VERSION})`,
-      open(size) {
-        const lion = new TfjsLion(new Array(size.count).fill(size.size));
-        return Promise.resolve({
-          async run(steps) {
-            await warmUp(() => lion.step(), 2);
-            const ms: number[] = [];
-            for (let i = 0; i < steps; i++) {
-              const t0 = performance.now();
-              lion.step();
-              ms.push(performance.now() - t0);
-            }
-            return ms;
-          },
-          close() {
-            lion.dispose();
-            return Promise.resolve();
-          },
-        });
-      },
-    });
+    const label = `tfjs-wasm Lion (tfjs ${TFJS_VERSION})`;
+    try {
+      await useTfjsWasm();
+      rows.push({
+        id: "tfjs",
+        label,
+        open(size) {
+          const lion = new TfjsLion(new Array(size.count).fill(size.size));
+          return Promise.resolve({
+            async run(steps) {
+              await warmUp(() => lion.step(), 2);
+              return await timeSteps(steps, () => lion.step());
+            },
+            close() {
+              lion.dispose();
+              return Promise.resolve();
+            },
+          });
+        },
+      });
+    } catch (error) {
+      rows.push(unavailableRow("tfjs", label, `tfjs-wasm did not start: ${messageOf(error)}`));
+    }
   }
   return rows;
+}
+
+function messageOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
 }
 
 function median(values: number[]): number {
@@ -233,9 +313,12 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Timed steps per row and round: 5 at 64M elements, up to 40 for small sizes. */
+/** Timed steps per row and round: 5 at 64M elements, up to 40 for small sizes (10 when quick). */
 function stepsFor(elements: number): number {
-  return Math.max(5, Math.min(40, Math.round(2 ** 26 / elements)));
+  return Math.max(
+    args.quick ? 3 : 5,
+    Math.min(args.quick ? 10 : 40, Math.round(2 ** 26 / elements)),
+  );
 }
 
 const rows: Row[] = [];
@@ -247,74 +330,153 @@ rows.push(lionRow("wasm", maxWorkers, "error", true));
 rows.push(lionRow("wasm", maxWorkers, "ignore", true));
 if (!args["no-js"]) rows.push(lionRow("js", maxWorkers, "ignore", false));
 const adapter = await adapterReport();
-for (const mode of args.gpujs.split(",").filter((m) => m !== "none") as GpuJsMode[]) {
+for (const mode of gpujsModes as GpuJsMode[]) {
   if (mode === "webgpu" && !adapter.available) {
-    log(`gpujs webgpu skipped: ${adapter.description}`);
+    const reason = `no WebGPU adapter: ${adapter.description}`;
+    rows.push(
+      unavailableRow(`lionw-gpujs-webgpu-${maxWorkers}w-error`, "lionw gpujs webgpu", reason),
+    );
+    rows.push(unavailableRow("gpujs-webgpu-kernels", "gpujs webgpu kernels only", reason));
     continue;
   }
   rows.push(lionRow("gpujs", maxWorkers, "error", false, mode));
   if (mode === "webgpu") rows.push(gpujsKernelRow());
 }
 rows.push(...await peerRows());
+for (const row of rows) if (row.unavailable) log(`${row.label}: skipped (${row.unavailable})`);
 
 interface Result {
   id: string;
   label: string;
-  medianMs: number;
-  bestMs: number;
-  gElementsPerS: number;
+  medianMs: number | null;
+  bestMs: number | null;
+  gElementsPerS: number | null;
   percentOfRoof: number | null;
   samples: number[];
+  /** Why the row has no numbers at this size. */
+  skipped: string | null;
 }
 
-const results: { size: string; elements: number; tensors: number; rows: Result[] }[] = [];
-for (const size of sizes) {
+interface SizeResult {
+  size: string;
+  elements: number;
+  tensors: number;
+  rows: Result[];
+}
+
+/** Runs every row at one size, round by round; a row that fails is skipped from then on. */
+async function measure(size: Size): Promise<SizeResult> {
   const elements = size.count * size.size;
   const steps = stepsFor(elements);
   const samples = new Map<string, number[]>(rows.map((row) => [row.id, []]));
-  log(`[${size.label}] setting up ${rows.length} implementations …`);
+  const skipped = new Map<string, string>();
+  for (const row of rows) if (row.unavailable) skipped.set(row.id, row.unavailable);
   const sessions = new Map<string, Session>();
+  const skip = async (row: Row, error: unknown) => {
+    skipped.set(row.id, messageOf(error));
+    log(`[${size.label}] ${row.label}: skipped (${messageOf(error)})`);
+    await sessions.get(row.id)?.close().catch(() => {});
+    sessions.delete(row.id);
+  };
+  log(`[${size.label}] setting up ${rows.length - skipped.size} implementations …`);
   try {
-    for (const row of rows) sessions.set(row.id, await row.open(size));
+    for (const row of rows) {
+      if (skipped.has(row.id)) continue;
+      try {
+        sessions.set(row.id, await row.open(size));
+      } catch (error) {
+        await skip(row, error);
+      }
+    }
     for (let round = 0; round < rounds; round++) {
       const order = rows.map((_, i) => rows[(i + round) % rows.length]!);
       for (const row of order) {
+        const session = sessions.get(row.id);
+        if (session === undefined) continue;
         log(`[${size.label} round ${round + 1}/${rounds}] ${row.label} …`);
-        samples.get(row.id)!.push(...await sessions.get(row.id)!.run(steps));
+        try {
+          samples.get(row.id)!.push(...await session.run(steps));
+        } catch (error) {
+          await skip(row, error);
+        }
       }
     }
   } finally {
-    for (const session of sessions.values()) await session.close();
+    for (const session of sessions.values()) await session.close().catch(() => {});
   }
-  const roofMs = samples.has("roof") && samples.get("roof")!.length
-    ? median(samples.get("roof")!)
-    : null;
-  results.push({
+  const measured = (id: string) => (skipped.has(id) ? [] : samples.get(id) ?? []);
+  const roofMs = measured("roof").length ? median(measured("roof")) : null;
+  return {
     size: size.label,
     elements,
     tensors: size.count,
     rows: rows.map((row) => {
-      const ms = median(samples.get(row.id)!);
+      const ms = measured(row.id);
+      const medianMs = ms.length ? median(ms) : null;
       return {
         id: row.id,
         label: row.label,
-        medianMs: ms,
-        bestMs: Math.min(...samples.get(row.id)!),
-        gElementsPerS: elements / ms / 1e6,
-        percentOfRoof: roofMs === null ? null : (100 * roofMs) / ms,
-        samples: samples.get(row.id)!,
+        medianMs,
+        bestMs: ms.length ? Math.min(...ms) : null,
+        gElementsPerS: medianMs === null ? null : elements / medianMs / 1e6,
+        percentOfRoof: roofMs === null || medianMs === null ? null : (100 * roofMs) / medianMs,
+        samples: ms,
+        skipped: skipped.get(row.id) ?? (ms.length ? null : "no samples"),
       };
     }),
-  });
+  };
 }
 
-// ---- report -------------------------------------------------------------
+const fmt = (x: number | null | undefined, digits = 2) =>
+  x === null || x === undefined ? "–" : x.toFixed(digits);
+
+function sizeTable(result: SizeResult): string[] {
+  const peerMs = (id: string) => result.rows.find((r) => r.id === id)?.medianMs ?? null;
+  const torch = peerMs("torch"), tfjs = peerMs("tfjs");
+  const times = (peer: number | null, ms: number | null) =>
+    peer === null || ms === null ? "–" : fmt(peer / ms, 1);
+  const title = `${result.size} (${result.elements.toLocaleString("en")} elements in ${
+    result.tensors.toLocaleString("en")
+  } tensor${result.tensors > 1 ? "s" : ""})`;
+  const table = renderTable(
+    ["implementation", "ms/step (median)", "best", "G elem/s", "% of roof", "× PyTorch", "× tfjs"],
+    result.rows.filter((row) => row.skipped === null).map((row) => [
+      row.label,
+      fmt(row.medianMs),
+      fmt(row.bestMs),
+      fmt(row.gElementsPerS, 3),
+      fmt(row.percentOfRoof, 0),
+      times(torch, row.medianMs),
+      times(tfjs, row.medianMs),
+    ]),
+    ["left", "right", "right", "right", "right", "right", "right"],
+    args.markdown,
+  );
+  const skippedRows = result.rows.filter((row) => row.skipped !== null);
+  return [
+    args.markdown ? `### ${title}` : title,
+    "",
+    ...table,
+    ...(skippedRows.length ? ["", "Skipped here:"] : []),
+    ...skippedRows.map((row) => `- ${row.label}: ${row.skipped}`),
+    "",
+  ];
+}
+
+const results: SizeResult[] = [];
+for (const size of sizes) {
+  const result = await measure(size);
+  results.push(result);
+  console.log(sizeTable(result).join("\n"));
+}
+
+// ---- targets ------------------------------------------------------------
 
 const find = (size: string, id: string) =>
   results.find((r) => r.size === size)?.rows.find((row) => row.id === id);
-const ratio = (a?: Result, b?: Result) => (a && b ? a.medianMs / b.medianMs : null);
+const ratio = (a?: Result, b?: Result) =>
+  a?.medianMs && b?.medianMs ? a.medianMs / b.medianMs : null;
 const main = `lionw-wasm-${maxWorkers}w`;
-const peakGbps = args["gpu-peak-gbps"] ? Number(args["gpu-peak-gbps"]) : null;
 const kernel16M = find("16M", "gpujs-webgpu-kernels");
 const targets = [
   [
@@ -327,7 +489,7 @@ const targets = [
   ],
   [
     "gpujs webgpu kernels ≥ 50 % of GPU memory bandwidth (16M; needs --gpu-peak-gbps)",
-    kernel16M && peakGbps
+    kernel16M?.gElementsPerS && peakGbps
       ? (100 * KERNEL_BYTES_PER_ELEMENT * kernel16M.gElementsPerS) / peakGbps
       : null,
     ">=",
@@ -342,7 +504,7 @@ const targets = [
     1.25,
   ],
   [
-    "speedup over PyTorch seed ≥ 5 (16M, error)",
+    "speedup over PyTorch ≥ 5 (16M, error)",
     ratio(find("16M", "torch"), find("16M", `${main}-error`)),
     ">=",
     5,
@@ -367,43 +529,17 @@ const targets = [
   ],
 ] as const;
 
-const fmt = (
-  x: number | null | undefined,
-  digits = 2,
-) => (x === null || x === undefined ? "–" : x.toFixed(digits));
-const lines: string[] = [];
-for (const result of results) {
-  const peerMs = (id: string) => result.rows.find((r) => r.id === id)?.medianMs;
-  lines.push(
-    `\n### ${result.size} (${
-      result.elements.toLocaleString("en")
-    } elements in ${result.tensors} tensor${result.tensors > 1 ? "s" : ""})\n`,
-  );
-  lines.push(
-    "| implementation | ms/step (median) | best | G elem/s | % of roof | × PyTorch | × tfjs |",
-  );
-  lines.push("|---|---:|---:|---:|---:|---:|---:|");
-  for (const row of result.rows) {
-    const torch = peerMs("torch"), tfjs = peerMs("tfjs");
-    lines.push(
-      `| ${row.label} | ${fmt(row.medianMs)} | ${fmt(row.bestMs)} | ${
-        fmt(row.gElementsPerS, 3)
-      } | ${fmt(row.percentOfRoof, 0)} | ${torch ? fmt(torch / row.medianMs, 1) : "–"} | ${
-        tfjs ? fmt(tfjs / row.medianMs, 1) : "–"
-      } |`,
-    );
-  }
-}
-lines.push("\n### Targets\n");
-for (const [name, value, op, bound] of targets) {
+const targetLines = targets.map(([name, value, op, bound]) => {
   const met = value === null || value === undefined
-    ? "not measured"
+    ? "not measured (needs that size and row)"
     : (op === ">=" ? value >= bound : value <= bound)
     ? "met"
     : "NOT met";
-  lines.push(`- ${name}: ${fmt(value)} — ${met}`);
-}
-console.log(lines.join("\n"));
+  return `- ${name}: ${fmt(value)} — ${met}`;
+});
+console.log([args.markdown ? "### Targets" : "Targets", "", ...targetLines].join("\n"));
+
+// ---- results on disk ----------------------------------------------------
 
 const machine = {
   // Deno asks for --allow-all to read /proc/cpuinfo, so ask a program
@@ -425,7 +561,6 @@ const machine = {
   gpu: adapter,
   gpuPeakGbps: peakGbps,
 };
-await Deno.mkdir(args.out, { recursive: true });
 const report = {
   date: new Date().toISOString(),
   machine,
@@ -433,6 +568,20 @@ const report = {
   results,
   targets: targets.map(([name, value, op, bound]) => ({ name, value: value ?? null, op, bound })),
 };
-await Deno.writeTextFile(`${args.out}/latest.json`, JSON.stringify(report, null, 1) + "\n");
-await Deno.writeTextFile(`${args.out}/latest.svg`, renderChart(results));
-log(`wrote ${args.out}/latest.json and latest.svg`);
+try {
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.writeTextFile(`${outDir}/latest.json`, JSON.stringify(report, null, 1) + "\n");
+  await Deno.writeTextFile(
+    `${outDir}/latest.svg`,
+    renderChart(results.map((r) => ({
+      size: r.size,
+      rows: r.rows.flatMap((row) =>
+        row.gElementsPerS === null ? [] : [{ label: row.label, gElementsPerS: row.gElementsPerS }]
+      ),
+    }))),
+  );
+  log(`wrote ${outDir}/latest.json and latest.svg`);
+} catch (error) {
+  log(`bench: could not write the results to ${outDir}: ${messageOf(error)}`);
+  Deno.exit(1);
+}

@@ -41,7 +41,7 @@ import {
   warnIfHighWeightDecay,
 } from "./param_group.ts";
 import type { Parameter, ParameterSlots, SlotOwner } from "./parameter.ts";
-import { ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
+import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
 
