@@ -20,6 +20,7 @@ import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts"
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";
 import { renderTable } from "./_table.ts";
+import { timeSteps, warmUp } from "./_timing.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
 
 const HELP = `deno task bench [options]
@@ -160,26 +161,9 @@ function storeFor(size: Size): ParameterStore {
   return shared.store;
 }
 
-/**
- * Warm-up before timing: workers started and their code tiered up to
- * optimized machine code (fresh workers run JavaScript in the interpreter
- * at first; a real training run keeps its workers for thousands of steps).
- */
-async function warmUp(step: () => Promise<unknown> | unknown, minSteps: number): Promise<void> {
-  const start = performance.now();
-  const minMs = args.quick ? 20 : 100;
-  for (let i = 0; i < minSteps || performance.now() - start < minMs; i++) await step();
-}
-
-async function timeSteps(steps: number, step: () => Promise<unknown> | unknown): Promise<number[]> {
-  const ms: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await step();
-    ms.push(performance.now() - t0);
-  }
-  return ms;
-}
+/** Per row and round: warm-up time at least, and the time after which a slow row stops. */
+const WARM_UP_MS = args.quick ? 20 : 100;
+const BUDGET_MS = args.quick ? 500 : 2000;
 
 function lionRow(
   backend: "wasm" | "js" | "gpujs",
@@ -208,12 +192,13 @@ function lionRow(
             logger: null,
           });
           try {
-            // gpujs: compiling and the first upload are in the first step
+            // gpujs: the first step compiles the kernels and uploads the shard
             await warmUp(
               () => opt.step({ metrics }),
-              backend === "gpujs" ? 2 : args.quick ? 5 : 20,
+              backend === "gpujs" ? 1 : args.quick ? 5 : 20,
+              WARM_UP_MS,
             );
-            return await timeSteps(steps, () => opt.step({ metrics }));
+            return await timeSteps(steps, () => opt.step({ metrics }), BUDGET_MS);
           } finally {
             await opt.close();
           }
@@ -286,8 +271,8 @@ async function peerRows(): Promise<Row[]> {
           const lion = new TfjsLion(new Array(size.count).fill(size.size));
           return Promise.resolve({
             async run(steps) {
-              await warmUp(() => lion.step(), 2);
-              return await timeSteps(steps, () => lion.step());
+              await warmUp(() => lion.step(), 2, WARM_UP_MS);
+              return await timeSteps(steps, () => lion.step(), BUDGET_MS);
             },
             close() {
               lion.dispose();
@@ -340,7 +325,7 @@ for (const mode of gpujsModes as GpuJsMode[]) {
     continue;
   }
   rows.push(lionRow("gpujs", maxWorkers, "error", false, mode));
-  if (mode === "webgpu") rows.push(gpujsKernelRow());
+  if (mode === "webgpu") rows.push(gpujsKernelRow(BUDGET_MS));
 }
 rows.push(...await peerRows());
 for (const row of rows) if (row.unavailable) log(`${row.label}: skipped (${row.unavailable})`);

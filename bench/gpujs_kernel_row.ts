@@ -9,6 +9,7 @@
 
 import { compileLionKernels, DEVICE_BLOCK, type DeviceArray } from "../gpu/gpujs_kernels.ts";
 import { closeGpuJs, loadGpuJs, openGpuJs } from "../gpu/gpujs_runtime.ts";
+import { timeSteps, warmUp } from "./_timing.ts";
 
 /** Bytes a step moves per element: the params kernel reads p, g, m and writes p; the moment kernel reads g, m and writes m. */
 export const KERNEL_BYTES_PER_ELEMENT = 28;
@@ -30,9 +31,10 @@ function free(values: DeviceArray): void {
 /**
  * The row.
  *
+ * @param budgetMs Milliseconds after which a round stops timing, once it has 3 steps.
  * @returns A row with id `gpujs-webgpu-kernels`.
  */
-export function gpujsKernelRow(): {
+export function gpujsKernelRow(budgetMs: number): {
   id: string;
   label: string;
   open(size: Size): Promise<Session>;
@@ -63,14 +65,8 @@ export function gpujsKernelRow(): {
       };
       return {
         async run(steps) {
-          for (let i = 0; i < 3; i++) await step();
-          const ms: number[] = [];
-          for (let i = 0; i < steps; i++) {
-            const t0 = performance.now();
-            await step();
-            ms.push(performance.now() - t0);
-          }
-          return ms;
+          await warmUp(step, 3, 0); // the first call compiles
+          return await timeSteps(steps, step, budgetMs);
         },
         async close() {
           free(params);
