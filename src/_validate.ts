@@ -46,13 +46,7 @@ export function checkLr(action: string, path: string, value: unknown): number {
  * @returns The value.
  */
 export function checkScheduledLr(action: string, path: string, value: unknown): number {
-  requireNumber(action, path, value);
-  if (!(value >= 0) || value === Infinity) {
-    throw new RangeError(
-      `${action} as '${path}' must be a finite number >= 0: current value is ${formatValue(value)}`,
-    );
-  }
-  return value;
+  return checkFiniteNonNegative(action, path, value);
 }
 
 /**
@@ -90,6 +84,10 @@ export function checkBetas(
  * @returns The value.
  */
 export function checkWeightDecay(action: string, path: string, value: unknown): number {
+  return checkFiniteNonNegative(action, path, value);
+}
+
+function checkFiniteNonNegative(action: string, path: string, value: unknown): number {
   requireNumber(action, path, value);
   if (!(value >= 0) || value === Infinity) {
     throw new RangeError(
