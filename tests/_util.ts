@@ -18,3 +18,36 @@ export function seededValues(count: number, seed: number, scale = 1): Float32Arr
   }
   return out;
 }
+
+/** What a child process printed. */
+export interface ChildOutput {
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a test's child module with `deno run --no-check --allow-read` (and
+ * `flags`) and asserts it exited 0, showing its stderr otherwise.
+ *
+ * @param module The child module, beside the test.
+ * @param args Its arguments.
+ * @param options More `deno run` flags, and the environment.
+ * @returns What it printed.
+ */
+export async function runChild(
+  module: URL,
+  args: string[] = [],
+  options: { flags?: string[]; env?: Record<string, string> } = {},
+): Promise<ChildOutput> {
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-check", "--allow-read", ...(options.flags ?? []), module.pathname, ...args],
+    ...(options.env === undefined ? {} : { env: options.env }),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(child.stderr);
+  if (child.code !== 0) {
+    throw new Error(`${module.pathname} ${args.join(" ")} exited with ${child.code}:\n${stderr}`);
+  }
+  return { stdout: new TextDecoder().decode(child.stdout), stderr };
+}

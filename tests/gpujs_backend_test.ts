@@ -19,7 +19,7 @@ import { resolveGpuMode } from "../gpu/gpujs_runtime.ts";
 import { lerpF32, signF32 } from "../src/float32.ts";
 import { type GroupConstants, groupConstants } from "../src/kernel.ts";
 import { deviceMismatch } from "./_device_tolerance.ts";
-import { seededValues } from "./_util.ts";
+import { runChild, seededValues } from "./_util.ts";
 
 /** Two parameters in two groups, 70k elements in all (several blocks, uneven tails). */
 function model(): { store: ParameterStore; a: Parameter; b: Parameter } {
@@ -258,19 +258,10 @@ Deno.test("backend auto on this machine takes wasm, at any size", async () => {
 });
 
 async function autoChoiceIn(variant: "hardware-gpu" | "no-relaxed-simd") {
-  const child = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      "--allow-read",
-      new URL("./_auto_backend_child.ts", import.meta.url).pathname,
-      variant,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
-  return JSON.parse(new TextDecoder().decode(child.stdout));
+  const { stdout } = await runChild(new URL("./_auto_backend_child.ts", import.meta.url), [
+    variant,
+  ]);
+  return JSON.parse(stdout);
 }
 
 Deno.test("backend auto on a hardware GPU still takes wasm, without probing the adapter", async () => {

@@ -4,19 +4,16 @@
  */
 
 import assert from "node:assert/strict";
+import { runChild } from "./_util.ts";
 
-const CHILD = new URL("./_import_child.ts", import.meta.url).pathname;
-
-async function runChild(backend: string, flags: string[], env: Record<string, string> = {}) {
-  const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-config", "--no-check", "--allow-read", ...flags, CHILD, backend],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(child.stderr);
-  assert.equal(child.code, 0, stderr);
-  return { result: JSON.parse(new TextDecoder().decode(child.stdout)), stderr };
+/** One step in a child run with `--no-config`, as a project that imports this package. */
+async function stepInChild(backend: string, env?: Record<string, string>) {
+  const { stdout, stderr } = await runChild(
+    new URL("./_import_child.ts", import.meta.url),
+    [backend],
+    { flags: ["--no-config"], ...(env === undefined ? {} : { env }) },
+  );
+  return { result: JSON.parse(stdout), stderr };
 }
 
 /** The npm packages a Deno cache holds (Deno makes an empty `npm` folder in any case). */
@@ -33,7 +30,7 @@ Deno.test("the CPU backends fetch no npm package (gpu.js is fetched only by the 
   const emptyCache = await Deno.makeTempDir();
   try {
     for (const backend of ["wasm", "js"]) {
-      const { result, stderr } = await runChild(backend, [], { DENO_DIR: emptyCache });
+      const { result, stderr } = await stepInChild(backend, { DENO_DIR: emptyCache });
       assert.equal(result.backend, backend);
       // p − lr·sign(g): g = [1, −1, 0, 2], lr 0.5
       assert.deepEqual(result.data, [0.5, 1.5, 1, 0.5]);
@@ -46,7 +43,7 @@ Deno.test("the CPU backends fetch no npm package (gpu.js is fetched only by the 
 });
 
 Deno.test("the gpujs backend resolves gpu.js without this repository's import map", async () => {
-  const { result } = await runChild("gpujs", []);
+  const { result } = await stepInChild("gpujs");
   assert.equal(result.backend, "gpujs");
   assert.deepEqual(result.data, [0.5, 1.5, 1, 0.5]);
 });

@@ -4,7 +4,7 @@ import { balanceShards } from "../src/shards.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { runScenario, type ScenarioResult } from "./_scenario.ts";
 import { runWorkerFault } from "./_worker_fault.ts";
-import { recordingLogger, seededValues } from "./_util.ts";
+import { recordingLogger, runChild, seededValues } from "./_util.ts";
 
 Deno.test("balanceShards() cuts blocks into ranges of about equal elements", () => {
   assert.deepEqual([...balanceShards([4, 4, 4, 4], 2)], [0, 2, 4]);
@@ -46,19 +46,8 @@ Deno.test("several arenas (of 1 MiB) shard like one", async () => {
 Deno.test("without Worker or SharedArrayBuffer the same kernels run inline, with the same results", async () => {
   const expected = await runScenario({ workers: 2 });
   for (const variant of ["no-worker", "no-sab"]) {
-    const child = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-check",
-        "--allow-read",
-        new URL("./_no_worker_child.ts", import.meta.url).pathname,
-        variant,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(child.code, 0, new TextDecoder().decode(child.stderr));
-    const result: ScenarioResult = JSON.parse(new TextDecoder().decode(child.stdout));
+    const { stdout } = await runChild(new URL("./_no_worker_child.ts", import.meta.url), [variant]);
+    const result: ScenarioResult = JSON.parse(stdout);
     assert.equal(result.workers, 0, variant);
     assert.equal(result.shared, variant === "no-worker", variant);
     assert.ok(
@@ -101,19 +90,8 @@ Deno.test("a worker that throws fails the step, naming its shard, until a state 
 });
 
 Deno.test("a worker that dies fails the step, naming its shard, until a state dict is loaded", async () => {
-  const child = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      "--allow-read",
-      new URL("./_worker_death_child.ts", import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(child.stderr);
-  assert.equal(child.code, 0, stderr);
-  assert.equal(new TextDecoder().decode(child.stdout).trim(), "ok");
+  const { stdout, stderr } = await runChild(new URL("./_worker_death_child.ts", import.meta.url));
+  assert.equal(stdout.trim(), "ok");
   // the death was a real uncaught error in the worker, not a polite exit
   assert.match(stderr, /Uncaught .*injected death of shard worker 1/);
 });
