@@ -104,6 +104,8 @@ export class WorkerPool implements StepEngine {
   #lastPlan: StepPlan | undefined;
   #bounds: Int32Array = new Int32Array(0);
   #closed = false;
+  /** Workers replaced by `reset()`, still stopping. */
+  #stopping: Promise<void>[] = [];
 
   /**
    * Spawns the workers (they start in the background; the first step waits).
@@ -183,7 +185,7 @@ export class WorkerPool implements StepEngine {
    * count in a new step.
    */
   reset(): void {
-    void this.#stop();
+    this.#stopping.push(this.#stop()); // close() waits for these too
     this.#death = { error: undefined, reject: undefined };
     this.#lastPlan = undefined;
     this.#control = this.#newControl();
@@ -197,7 +199,9 @@ export class WorkerPool implements StepEngine {
     const closed = new ShardError("The worker pool was closed during the step");
     this.#death.error = closed;
     this.#death.reject?.(closed);
-    return this.#stop();
+    // no worker, replaced ones included, may outlive close(): a worker
+    // terminated while it holds a WebGPU device can crash Deno at exit
+    return Promise.all([this.#stop(), ...this.#stopping]).then(() => {});
   }
 
   #newControl(): ControlBlock {
