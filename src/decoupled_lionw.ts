@@ -203,7 +203,10 @@ export interface StepOptions<T> {
  * ```
  */
 export interface StepReport {
-  /** Whether the update was applied (`false` for a skipped step, a step in which no parameter had a gradient, or before any step). */
+  /**
+   * Whether the update was applied: `false` for a skipped step, a step in
+   * which no parameter had a gradient, or before any step.
+   */
   readonly applied: boolean;
   /** Parameters whose gradient held NaN or ±Infinity (empty under `"ignore"`). */
   readonly nonFinite: readonly string[];
@@ -441,7 +444,10 @@ export class DecoupledLionW implements AsyncDisposable {
     return this.#nonFinite;
   }
 
-  /** Steps applied so far (skipped steps, and steps in which no parameter had a gradient, do not count). */
+  /**
+   * Steps applied so far: skipped steps, and steps in which no parameter had
+   * a gradient, do not count.
+   */
   get iterations(): number {
     return this.#iterations;
   }
