@@ -522,7 +522,11 @@ const targetLines = targets.map(([name, value, op, bound]) => {
     : "NOT met";
   return `- ${name}: ${fmt(value)} — ${met}`;
 });
-console.log([args.markdown ? "### Targets" : "Targets", "", ...targetLines].join("\n"));
+if (targets.some(([, value]) => value !== null && value !== undefined)) {
+  console.log([args.markdown ? "### Targets" : "Targets", "", ...targetLines].join("\n"));
+} else {
+  console.log("Targets: measured at 1M, 16M and 1000x1K (the default sizes)");
+}
 
 // ---- results on disk ----------------------------------------------------
 
