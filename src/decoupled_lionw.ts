@@ -40,7 +40,12 @@ import {
   type ParamGroupOptions,
   warnIfHighWeightDecay,
 } from "./param_group.ts";
-import type { Parameter, ParameterSlots, SlotOwner } from "./parameter.ts";
+import {
+  assertNoStepInFlight,
+  type Parameter,
+  type ParameterSlots,
+  type SlotOwner,
+} from "./parameter.ts";
 import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
@@ -466,7 +471,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * @throws {Error} When a step is in flight (outside its closure).
    */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
-    this.#assertNoStepInFlight("zero gradients");
+    assertNoStepInFlight(this.#guard, "zero gradients");
     if (options === null || typeof options !== "object") {
       throw new TypeError(
         `Cannot zero gradients as 'options' must be an object: current value is ${
@@ -595,7 +600,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * (`gpujs`) and was not pulled.
    */
   stateDict(): LionStateDict {
-    this.#assertNoStepInFlight("get state dict");
+    assertNoStepInFlight(this.#guard, "get state dict");
     this.#assertStateOnHost("get state dict");
     const state: Record<string, LionParameterState> = {};
     for (const [param, slots] of this.#slots) {
@@ -724,12 +729,6 @@ export class DecoupledLionW implements AsyncDisposable {
   #assertOpen(action: string): void {
     if (this.#closing !== undefined) {
       throw new Error(`Cannot ${action} as the optimizer is closed`);
-    }
-  }
-
-  #assertNoStepInFlight(action: string): void {
-    if (this.#guard.stepInFlight) {
-      throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
     }
   }
 

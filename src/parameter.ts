@@ -51,11 +51,11 @@ export interface SlotOwner {
 /**
  * Throws when a step of the owning optimizer is in flight.
  *
- * @param slots The parameter's slots.
+ * @param owner The optimizer's side of the slots, if an optimizer owns them.
  * @param action What was asked, for the message, e.g. "set the gradient of parameter 'w'".
  */
-export function assertNoStepInFlight(slots: ParameterSlots, action: string): void {
-  if (slots.owner?.stepInFlight) {
+export function assertNoStepInFlight(owner: SlotOwner | undefined, action: string): void {
+  if (owner?.stepInFlight) {
     throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
   }
 }
@@ -163,7 +163,7 @@ export class Parameter {
    */
   markWritten(): void {
     const slots = parameterSlots(this);
-    assertNoStepInFlight(slots, `mark parameter '${this.name}' written`);
+    assertNoStepInFlight(slots.owner, `mark parameter '${this.name}' written`);
     slots.written = true;
   }
 
@@ -187,7 +187,7 @@ export class Parameter {
 
   set grad(values: ArrayLike<number> | null) {
     const slots = parameterSlots(this);
-    assertNoStepInFlight(slots, `set the gradient of parameter '${this.name}'`);
+    assertNoStepInFlight(slots.owner, `set the gradient of parameter '${this.name}'`);
     if (values === null) {
       slots.hasGrad = false;
       return;
@@ -218,7 +218,7 @@ export class Parameter {
    */
   ensureGrad(): Float32Array {
     const slots = parameterSlots(this);
-    assertNoStepInFlight(slots, `get the gradient slot of parameter '${this.name}'`);
+    assertNoStepInFlight(slots.owner, `get the gradient slot of parameter '${this.name}'`);
     if (!slots.hasGrad) {
       slots.gradView.fill(0);
       slots.hasGrad = true;
