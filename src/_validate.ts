@@ -171,14 +171,15 @@ const SYNONYMS: Readonly<Record<string, string>> = {
  */
 function closestName(key: string, known: readonly string[]): string | undefined {
   const fold = (name: string) => name.toLowerCase().replace(/[_\-\s]/g, "");
-  const same = known.find((name) => fold(name) === fold(key));
+  const folded = fold(key);
+  const same = known.find((name) => fold(name) === folded);
   if (same !== undefined) return same;
-  const synonym = SYNONYMS[fold(key)];
+  const synonym = SYNONYMS[folded];
   if (synonym !== undefined && known.includes(synonym)) return synonym;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const name of known) {
-    const distance = editDistance(fold(key), fold(name));
+    const distance = editDistance(folded, fold(name));
     if (distance < bestDistance) [best, bestDistance] = [name, distance];
   }
   return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
