@@ -24,21 +24,23 @@
 
 export { DecoupledLionW } from "./src/decoupled_lionw.ts";
 export type {
+  BackendChoice,
   BackendName,
+  Calibration,
   DecoupledLionWOptions,
+  GpuJsMode,
+  GpuModeOption,
   NonFinitePolicy,
   StepOptions,
   StepReport,
-} from "./src/decoupled_lionw.ts";
-export { probeGpuAdapter } from "./gpu/adapter.ts";
-export type { GpuAdapterReport } from "./gpu/adapter.ts";
-export type { BackendChoice, Calibration } from "./gpu/backend_choice.ts";
-export { recommendBackend } from "./gpu/recommend_backend.ts";
-export type { RecommendBackendOptions } from "./gpu/recommend_backend.ts";
-export type { GpuJsMode } from "./gpu/gpujs_kernels.ts";
-export type { GpuModeOption } from "./gpu/gpujs_runtime.ts";
-export type { Logger } from "./src/logger.ts";
-export { ShardError } from "./workers/worker_pool.ts";
+} from "./src/options.ts";
+export type { GroupHyperparameters } from "./src/hyperparameters.ts";
+export { ParamGroup } from "./src/param_group.ts";
+export type { ParamGroupOptions } from "./src/param_group.ts";
+export { Parameter } from "./src/parameter.ts";
+export { ParameterStore } from "./src/parameter_store.ts";
+export type { ParameterStoreOptions } from "./src/parameter_store.ts";
+export type { LionParameterState, LionParamGroupState, LionStateDict } from "./src/state_dict.ts";
 export {
   finalizeMetrics,
   METRIC_KINDS,
@@ -47,9 +49,9 @@ export {
   sumMetricPartials,
 } from "./src/metrics.ts";
 export type { MetricPartials, MetricRecord } from "./src/metrics.ts";
-export { ParamGroup } from "./src/param_group.ts";
-export type { GroupHyperparameters, ParamGroupOptions } from "./src/param_group.ts";
-export { Parameter } from "./src/parameter.ts";
-export { ParameterStore } from "./src/parameter_store.ts";
-export type { ParameterStoreOptions } from "./src/parameter_store.ts";
-export type { LionParameterState, LionParamGroupState, LionStateDict } from "./src/state_dict.ts";
+export type { Logger } from "./src/logger.ts";
+export { ShardError } from "./src/shard_error.ts";
+export { probeGpuAdapter } from "./gpu/adapter.ts";
+export type { GpuAdapterReport } from "./gpu/adapter.ts";
+export { recommendBackend } from "./gpu/recommend_backend.ts";
+export type { RecommendBackendOptions } from "./gpu/recommend_backend.ts";

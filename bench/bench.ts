@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { DecoupledLionW, type NonFinitePolicy, ParameterStore } from "../mod.ts";
 import { relaxedMaddIsFused } from "../src/wasm_kernel.ts";
 import { adapterReport } from "../gpu/gpujs_runtime.ts";
-import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
+import type { GpuJsMode } from "../src/options.ts";
 import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts";
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { compileLionKernels, DEVICE_BLOCK, type DeviceArray } from "../gpu/gpujs_kernels.ts";
+import { compileLionKernels, DEVICE_TILE, type DeviceArray } from "../gpu/gpujs_kernels.ts";
 import { closeGpuJs, loadGpuJs, openGpuJs } from "../gpu/gpujs_runtime.ts";
 import { timeSteps, warmUp } from "./_timing.ts";
 
@@ -43,7 +43,7 @@ export function gpujsKernelRow(budgetMs: number): {
     id: "gpujs-webgpu-kernels",
     label: "gpujs webgpu kernels only (on device, no transfers)",
     async open(size) {
-      const elements = Math.ceil((size.count * size.size) / DEVICE_BLOCK) * DEVICE_BLOCK;
+      const elements = Math.ceil((size.count * size.size) / DEVICE_TILE) * DEVICE_TILE;
       const gpu = await openGpuJs("webgpu");
       const kernels = compileLionKernels(gpu, elements);
       const { WebGPUContext } = await loadGpuJs();
@@ -52,11 +52,11 @@ export function gpujsKernelRow(budgetMs: number): {
       let params = await kernels.copy(host);
       let moment = await kernels.copy(host.map((x) => x / 10));
       const grads = await kernels.copy(host.map((x) => -x));
-      const blockGroup = new Float32Array(elements / DEVICE_BLOCK);
+      const tileGroup = new Float32Array(elements / DEVICE_TILE);
       const constants = Float32Array.of(1e-4, 0.1, 0.01, 1 - 1e-8, -1e-4);
       const step = async () => {
-        const nextParams = await kernels.params(params, grads, moment, blockGroup, constants);
-        const nextMoment = await kernels.moment(grads, moment, blockGroup, constants);
+        const nextParams = await kernels.params(params, grads, moment, tileGroup, constants);
+        const nextMoment = await kernels.moment(grads, moment, tileGroup, constants);
         await device.queue.onSubmittedWorkDone();
         free(params);
         free(moment);

@@ -17,39 +17,33 @@ import type { HostWrites } from "../src/engine.ts";
 import {
   GROUP_CONSTANT_FIELDS,
   type GroupConstants,
-  type KernelSegment,
   packGroupConstants,
   PARTIAL_COUNT,
 } from "../src/kernel.ts";
+import type { GpuJsMode } from "../src/options.ts";
+import type { PlannedBlock } from "../src/step_plan.ts";
 import {
   compileLionKernels,
-  DEVICE_BLOCK,
-  DEVICE_SUM_SLOTS,
   DEVICE_SUMS,
+  DEVICE_TILE,
   type DeviceArray,
   type GpuJs,
-  type GpuJsMode,
   type LionDeviceKernels,
+  SUM_THREADS_PER_TILE,
 } from "./gpujs_kernels.ts";
 import { closeGpuJs } from "./gpujs_runtime.ts";
 
-/** A kernel segment and the arena it lies in. */
-export interface ArenaSegment extends KernelSegment {
-  /** Index of the segment's arena. */
-  readonly arena: number;
-}
-
 /** Where each segment lies on the device. */
 interface DeviceLayout {
-  readonly segments: readonly ArenaSegment[];
-  /** Device element offset of each segment (a multiple of DEVICE_BLOCK). */
+  readonly segments: readonly PlannedBlock[];
+  /** Device element offset of each segment (a multiple of DEVICE_TILE). */
   readonly offsets: Int32Array;
   /** Device elements (padding included). */
   readonly elements: number;
-  /** Group index of each device block. */
-  readonly blockGroup: Float32Array;
-  /** Slot of each device block. */
-  readonly blockSlot: Int32Array;
+  /** Group index of each tile. */
+  readonly tileGroup: Float32Array;
+  /** Block (of the plan) of each tile, -1 for padding. */
+  readonly tileBlock: Int32Array;
   /** Host staging for uploads; its padding stays zero. */
   readonly staging: Float32Array;
 }
@@ -62,28 +56,28 @@ function release(values: DeviceArray | undefined): void {
   if (values !== undefined && !(values instanceof Float32Array)) values.delete();
 }
 
-function planLayout(segments: readonly ArenaSegment[]): DeviceLayout {
+function planLayout(segments: readonly PlannedBlock[]): DeviceLayout {
   const offsets = new Int32Array(segments.length);
   let elements = 0;
   segments.forEach((segment, i) => {
     offsets[i] = elements;
-    elements += Math.ceil(segment.length / DEVICE_BLOCK) * DEVICE_BLOCK;
+    elements += Math.ceil(segment.length / DEVICE_TILE) * DEVICE_TILE;
   });
-  elements = Math.max(elements, DEVICE_BLOCK);
-  const blockGroup = new Float32Array(elements / DEVICE_BLOCK);
-  const blockSlot = new Int32Array(elements / DEVICE_BLOCK).fill(-1);
+  elements = Math.max(elements, DEVICE_TILE);
+  const tileGroup = new Float32Array(elements / DEVICE_TILE);
+  const tileBlock = new Int32Array(elements / DEVICE_TILE).fill(-1);
   segments.forEach((segment, i) => {
-    const first = offsets[i]! / DEVICE_BLOCK;
-    const count = Math.ceil(segment.length / DEVICE_BLOCK);
-    blockGroup.fill(segment.group, first, first + count);
-    blockSlot.fill(segment.slot, first, first + count);
+    const first = offsets[i]! / DEVICE_TILE;
+    const count = Math.ceil(segment.length / DEVICE_TILE);
+    tileGroup.fill(segment.group, first, first + count);
+    tileBlock.fill(segment.block, first, first + count);
   });
   return {
     segments,
     offsets,
     elements,
-    blockGroup,
-    blockSlot,
+    tileGroup,
+    tileBlock,
     staging: new Float32Array(elements),
   };
 }
@@ -120,7 +114,7 @@ export class DeviceShard {
    */
   async setSegments(
     arenas: readonly WebAssembly.Memory[],
-    segments: readonly ArenaSegment[],
+    segments: readonly PlannedBlock[],
     writes: HostWrites,
   ): Promise<void> {
     if (!writes.state) await this.pull(arenas);
@@ -140,7 +134,7 @@ export class DeviceShard {
    * @param arenas The store's memories.
    * @param groups Float32 constants per group.
    * @param writes What the host wrote since the last step.
-   * @param partials Where to write `PARTIAL_COUNT` sums per slot, or `null`.
+   * @param partials Where to write `PARTIAL_COUNT` sums per block, or `null`.
    */
   async step(
     arenas: readonly WebAssembly.Memory[],
@@ -166,17 +160,17 @@ export class DeviceShard {
       this.#params,
       grads,
       this.#moment,
-      layout.blockGroup,
+      layout.tileGroup,
       constants,
     );
-    const moment = await kernels.moment(grads, this.#moment, layout.blockGroup, constants);
+    const moment = await kernels.moment(grads, this.#moment, layout.tileGroup, constants);
     release(this.#params);
     release(this.#moment);
     this.#params = params;
     this.#moment = moment;
     this.#momentAhead = true;
     if (partials !== null) {
-      const sums = await kernels.partials(params, grads, moment, layout.blockGroup, constants);
+      const sums = await kernels.partials(params, grads, moment, layout.tileGroup, constants);
       this.#addPartials(await readBack(sums), partials);
       release(sums);
     }
@@ -230,16 +224,16 @@ export class DeviceShard {
     });
   }
 
-  /** Adds each slot's device blocks in block order, in float64. */
+  /** Adds each block's tiles in tile order, in float64. */
   #addPartials(sums: Float32Array, partials: Float64Array): void {
-    const { segments, blockSlot } = this.#layout!;
-    for (const { slot } of segments) {
-      partials.fill(0, slot * PARTIAL_COUNT, (slot + 1) * PARTIAL_COUNT);
+    const { segments, tileBlock } = this.#layout!;
+    for (const { block } of segments) {
+      partials.fill(0, block * PARTIAL_COUNT, (block + 1) * PARTIAL_COUNT);
     }
-    blockSlot.forEach((slot, block) => {
-      if (slot < 0) return;
+    tileBlock.forEach((block, tile) => {
+      if (block < 0) return;
       for (let k = 0; k < DEVICE_SUMS; k++) {
-        partials[slot * PARTIAL_COUNT + k]! += sums[block * DEVICE_SUM_SLOTS + k]!;
+        partials[block * PARTIAL_COUNT + k]! += sums[tile * SUM_THREADS_PER_TILE + k]!;
       }
     });
   }

@@ -1,9 +1,9 @@
 /**
  * The Lion update in gpu.js's kernel language: one thread per element for
- * the new parameters and the new moment, one thread per (block, sum) for the
+ * the new parameters and the new moment, one thread per (tile, sum) for the
  * metric partials. gpu.js has no reductions, so each partials thread sums one
- * fixed block of {@linkcode DEVICE_BLOCK} elements; the caller adds the
- * blocks in order in float64.
+ * fixed tile of {@linkcode DEVICE_TILE} elements; the caller adds the
+ * tiles in order in float64.
  *
  * gpu.js also has no kernel maps on WebGPU (2.24.1 throws, webasm falls back
  * to its cpu mode), so parameters and moment are two kernels over the same
@@ -12,43 +12,27 @@
  * @module
  */
 
-/**
- * The gpu.js modes this package drives: `webgpu` (WGSL compute shaders on a
- * WebGPU adapter), `webasm` (gpu.js's SIMD WebAssembly) and `cpu` (gpu.js's
- * JavaScript).
- *
- * @example Run the gpujs kernels without a GPU
- * ```ts
- * import { DecoupledLionW, type GpuJsMode, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const gpuMode: GpuJsMode = "webasm";
- * const w = new ParameterStore().add("w", [2], [1, 1]);
- * await using opt = new DecoupledLionW([w], { backend: "gpujs", gpuMode, workers: 0, lr: 0.5 });
- * w.grad = [1, -1];
- * await opt.step();
- * assert.deepEqual([...w.data], [0.5, 1.5]);
- * assert.equal((await opt.ready()).gpuMode, "webasm");
- * ```
- */
-export type GpuJsMode = "webgpu" | "webasm" | "cpu";
+import { GROUP_CONSTANT_FIELDS, GROUP_CONSTANT_NAMES } from "../src/kernel.ts";
 
 /**
- * Elements per device partial-sum block (and per segment alignment on the
- * device): `1 << 8`, as the kernels find an element's block by `i >> 8`.
+ * Elements per tile, the device's unit of partial sums (and of segment
+ * alignment on the device): `1 << 8`, as the kernels find an element's tile
+ * by `i >> 8`.
  * gpu.js computes `/` in float32 on webgpu and webasm, which is inexact past
  * 2^24 (measured: `Math.floor(i / 256)` wrong for 65,535 of 2^25 indices);
  * shifts stay in int32.
  */
-export const DEVICE_BLOCK = 256;
-/** Sums per device block, in `PARTIAL_COUNT` order. */
+export const DEVICE_TILE = 256;
+/** Sums per tile, in `PARTIAL_COUNT` order. */
 export const DEVICE_SUMS = 6;
-/** Partials threads per block: 8 (two idle), so a thread finds its block and sum by shift and mask. */
-export const DEVICE_SUM_SLOTS = 8;
+/** Partials threads per tile: 8 (two idle), so a thread finds its tile and sum by shift and mask. */
+export const SUM_THREADS_PER_TILE = 8;
 
 /** What gpu.js gives a kernel as `this`. */
 interface KernelThis {
   readonly thread: { readonly x: number };
+  /** {@linkcode KERNEL_CONSTANTS}, baked into the kernel by gpu.js. */
+  readonly constants: { readonly [name: string]: number };
 }
 
 /** A device buffer (webgpu) or a plain array (cpu, webasm), as gpu.js passes them. */
@@ -66,10 +50,19 @@ export interface GpuJs {
   destroy(): Promise<void>;
 }
 
+/**
+ * The layout of the packed group constants, as gpu.js constants the kernels
+ * read (`this.constants.stride`, `this.constants.lr`, …): the stride and
+ * each constant's offset come from src/kernel.ts's packing order.
+ */
+const KERNEL_CONSTANTS: Readonly<Record<string, number>> = Object.fromEntries([
+  ["stride", GROUP_CONSTANT_FIELDS],
+  ...GROUP_CONSTANT_NAMES.map((name, i) => [name, i]),
+]);
+
 // The kernel sources below are read by gpu.js's parser from their text: they
-// use its subset of JavaScript (no closures, no Math.fround). `* 5` is
-// GROUP_CONSTANT_FIELDS (src/kernel.ts) and `>> 8` is log2(DEVICE_BLOCK),
-// written as literals for the parser. Element indices are written as
+// use its subset of JavaScript (no closures, no Math.fround). `>> 8` is
+// log2(DEVICE_TILE), written as a literal for the parser. Element indices are written as
 // `this.thread.x` in every lookup, never kept in a variable: gpu.js 2.24.1
 // declares `const i = this.thread.x` as an f32 in WGSL, and an f32 index is
 // wrong past 2^24 (odd elements read their even neighbour; measured, 384 of
@@ -94,12 +87,17 @@ function paramsKernel(
   p: Float32Array,
   g: Float32Array,
   m: Float32Array,
-  blockGroup: Float32Array,
-  constants: Float32Array,
+  tileGroup: Float32Array,
+  groupConstants: Float32Array,
 ): number {
-  const k = blockGroup[this.thread.x >> 8]! * 5;
-  const c = torchLerp(m[this.thread.x]!, g[this.thread.x]!, constants[k + 1]!);
-  return p[this.thread.x]! * constants[k + 3]! - constants[k]! * Math.sign(c);
+  const k = tileGroup[this.thread.x >> 8]! * this.constants.stride!;
+  const c = torchLerp(
+    m[this.thread.x]!,
+    g[this.thread.x]!,
+    groupConstants[k + this.constants.directionWeight!]!,
+  );
+  return p[this.thread.x]! * groupConstants[k + this.constants.decayMultiplier!]! -
+    groupConstants[k + this.constants.lr!]! * Math.sign(c);
 }
 
 /** `lerp(m, g, 1 − β2)`. */
@@ -107,15 +105,19 @@ function momentKernel(
   this: KernelThis,
   g: Float32Array,
   m: Float32Array,
-  blockGroup: Float32Array,
-  constants: Float32Array,
+  tileGroup: Float32Array,
+  groupConstants: Float32Array,
 ): number {
-  const k = blockGroup[this.thread.x >> 8]! * 5;
-  return torchLerp(m[this.thread.x]!, g[this.thread.x]!, constants[k + 2]!);
+  const k = tileGroup[this.thread.x >> 8]! * this.constants.stride!;
+  return torchLerp(
+    m[this.thread.x]!,
+    g[this.thread.x]!,
+    groupConstants[k + this.constants.momentWeight!]!,
+  );
 }
 
 /**
- * Sum `x & 7` of block `x >> 3` over the post-step `p` and `m` and the
+ * Sum `x & 7` of tile `x >> 3` over the post-step `p` and `m` and the
  * step's `g`: Σm², Σp², Σu², Σg², Σu·g, Σm·g (sums 6 and 7 are 0), with the
  * reference's step tensor `u = lr·sign(lerp(m, g, 1 − β1)) + stepDecay·p`.
  */
@@ -124,20 +126,20 @@ function partialsKernel(
   p: Float32Array,
   g: Float32Array,
   m: Float32Array,
-  blockGroup: Float32Array,
-  constants: Float32Array,
+  tileGroup: Float32Array,
+  groupConstants: Float32Array,
 ): number {
   const sum = this.thread.x & 7;
   if (sum > 5) {
     return 0;
   }
-  const k = blockGroup[this.thread.x >> 3]! * 5;
-  const lr = constants[k]!;
-  const w = constants[k + 1]!;
-  const stepDecay = constants[k + 4]!;
+  const k = tileGroup[this.thread.x >> 3]! * this.constants.stride!;
+  const lr = groupConstants[k + this.constants.lr!]!;
+  const w = groupConstants[k + this.constants.directionWeight!]!;
+  const stepDecay = groupConstants[k + this.constants.stepDecay!]!;
   let total = 0;
   for (let j = 0; j < 256; j++) {
-    // the block's first element, (x >> 3) << 8, stays an integer expression
+    // the tile's first element, (x >> 3) << 8, stays an integer expression
     const mi = m[((this.thread.x >> 3) << 8) + j]!;
     const gi = g[((this.thread.x >> 3) << 8) + j]!;
     const pi = p[((this.thread.x >> 3) << 8) + j]!;
@@ -172,7 +174,7 @@ export interface LionDeviceKernels {
   readonly params: RunKernel;
   /** New moment. */
   readonly moment: RunKernel;
-  /** Partial sums, {@linkcode DEVICE_SUM_SLOTS} per block. */
+  /** Partial sums, {@linkcode SUM_THREADS_PER_TILE} per tile. */
   readonly partials: RunKernel;
   /** Frees the kernels' device memory. */
   destroy(): void;
@@ -180,7 +182,7 @@ export interface LionDeviceKernels {
 
 /**
  * Compiles the kernels for a device layout of `elements` elements (a
- * multiple of {@linkcode DEVICE_BLOCK}). Results stay on the device
+ * multiple of {@linkcode DEVICE_TILE}). Results stay on the device
  * (`pipeline`), each call in a buffer of its own (`immutable`), so a kernel
  * can take the previous step's output as input.
  *
@@ -193,14 +195,14 @@ export function compileLionKernels(gpu: GpuJs, elements: number): LionDeviceKern
     gpu.addFunction(torchLerp);
     withHelpers.add(gpu);
   }
-  const resident = { pipeline: true, immutable: true };
+  const resident = { pipeline: true, immutable: true, constants: KERNEL_CONSTANTS };
   const kernels = [
     gpu.createKernel(copyKernel, { ...resident, output: [elements] }),
     gpu.createKernel(paramsKernel, { ...resident, output: [elements] }),
     gpu.createKernel(momentKernel, { ...resident, output: [elements] }),
     gpu.createKernel(partialsKernel, {
       ...resident,
-      output: [(elements / DEVICE_BLOCK) * DEVICE_SUM_SLOTS],
+      output: [(elements / DEVICE_TILE) * SUM_THREADS_PER_TILE],
     }),
   ] as const;
   return {

@@ -6,24 +6,8 @@
  */
 
 import { type GpuAdapterReport, probeGpuAdapter } from "./adapter.ts";
-import type { GpuJs, GpuJsMode } from "./gpujs_kernels.ts";
-
-/**
- * The `gpuMode` option: a gpu.js mode, or `"auto"` (`webgpu` on a hardware
- * adapter, `webasm` otherwise).
- *
- * @example Let the adapter decide
- * ```ts
- * import { DecoupledLionW, type GpuModeOption, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const gpuMode: GpuModeOption = "auto";
- * await using opt = new DecoupledLionW([new ParameterStore().add("w", [4])], { backend: "gpujs", gpuMode });
- * const { gpuMode: mode } = await opt.ready();
- * assert.ok(mode === "webgpu" || mode === "webasm");
- * ```
- */
-export type GpuModeOption = GpuJsMode | "auto";
+import type { GpuJsMode, GpuModeOption } from "../src/options.ts";
+import type { GpuJs } from "./gpujs_kernels.ts";
 
 /** A mode and why it was taken. */
 export interface ResolvedGpuMode {

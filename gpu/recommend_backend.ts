@@ -8,7 +8,8 @@
 import { DecoupledLionW } from "../src/decoupled_lionw.ts";
 import { ParameterStore } from "../src/parameter_store.ts";
 import { wasmKernelAvailable } from "../src/wasm_kernel.ts";
-import { type BackendChoice, recommendFromCalibration } from "./backend_choice.ts";
+import type { BackendChoice, BackendName } from "../src/options.ts";
+import { recommendFromCalibration } from "./backend_choice.ts";
 import { adapterReport } from "./gpujs_runtime.ts";
 
 /**
@@ -88,7 +89,7 @@ export async function recommendBackend(options: RecommendBackendOptions): Promis
 
 /** The median of 5 timed steps (after 2 warm-ups) of `backend` on a scratch store. */
 async function measureStep(
-  backend: "js" | "wasm" | "gpujs",
+  backend: BackendName,
   elements: number,
   workers: number | "auto",
 ): Promise<number> {

@@ -5,84 +5,65 @@
  * @module
  */
 
-import type { GpuModeOption } from "../gpu/gpujs_runtime.ts";
 import { formatValue } from "./_format.ts";
-import { checkBetas, checkKnownKeys, checkLr, checkWeightDecay } from "./_validate.ts";
-import type { NonFinitePolicy } from "./decoupled_lionw.ts";
-import type { Logger } from "./logger.ts";
-import { ParamGroup, type ParamGroupOptions } from "./param_group.ts";
-import { Parameter, type ParameterSlots, parameterSlots } from "./parameter.ts";
-import { wasmKernelAvailable } from "./wasm_kernel.ts";
+import { checkKnownKeys } from "./_validate.ts";
+import {
+  DEFAULT_HYPERPARAMETERS,
+  type GroupValues,
+  HYPERPARAMETER_NAMES,
+  type HyperparameterValues,
+  resolveHyperparameters,
+} from "./hyperparameters.ts";
+import {
+  BACKEND_NAMES,
+  type BackendName,
+  type DecoupledLionWOptions,
+  ENGINE_OPTION_KEYS,
+  GPU_JS_MODES,
+  type GpuModeOption,
+  NON_FINITE_POLICIES,
+  type NonFinitePolicy,
+  type StepOptions,
+} from "./options.ts";
+import type { ParamGroupOptions } from "./param_group.ts";
+import { Parameter } from "./parameter.ts";
+import { type ParameterSlots, parameterSlots } from "./_slots.ts";
 
 /** The start of every constructor error message. */
 export const CREATE = "Cannot create optimizer";
 /** The keys of `DecoupledLionWOptions`. */
-export const OPTION_KEYS: readonly string[] = [
-  "lr",
-  "betas",
-  "weightDecay",
-  "workers",
-  "backend",
-  "gpuMode",
-  "fma",
-  "nonFinite",
-  "logger",
-];
+export const OPTION_KEYS: readonly string[] = [...HYPERPARAMETER_NAMES, ...ENGINE_OPTION_KEYS];
 /** The keys of a `ParamGroupOptions`. */
-const GROUP_KEYS: readonly string[] = ["params", "lr", "betas", "weightDecay"];
-const BACKENDS: readonly string[] = ["auto", "js", "wasm", "gpujs"];
-const POLICIES: readonly string[] = ["error", "skip", "ignore"];
-const GPU_MODES: readonly string[] = ["auto", "webgpu", "webasm", "cpu"];
+const GROUP_KEYS: readonly string[] = ["params", ...HYPERPARAMETER_NAMES];
 
-/** `nonFinite`: one of the three policies. */
-export function checkPolicy(policy: unknown): NonFinitePolicy {
-  if (typeof policy !== "string" || !POLICIES.includes(policy)) {
-    throw new RangeError(
-      `${CREATE} as 'nonFinite' must be "error", "skip" or "ignore": current value is ${
-        formatValue(policy)
-      }`,
-    );
-  }
-  return policy as NonFinitePolicy;
+/** The engine options, checked, with their defaults. */
+export interface EngineOptions {
+  readonly backend: BackendName | "auto";
+  readonly workers: number | "auto";
+  readonly gpuMode: GpuModeOption;
+  readonly fma: "auto" | "exact";
+  readonly nonFinite: NonFinitePolicy;
 }
 
-/**
- * `backend`: what it names, resolved for the CPU: `"auto"` becomes `"wasm"`
- * where relaxed SIMD runs, else `"js"` (the optimizer may still move an
- * `"auto"` choice to `"gpujs"` after measuring it).
- */
-export function checkBackend(backend: unknown): "js" | "wasm" | "gpujs" {
-  if (typeof backend !== "string" || !BACKENDS.includes(backend)) {
-    throw new RangeError(
-      `${CREATE} as 'backend' must be "auto", "js", "wasm" or "gpujs": current value is ${
-        formatValue(backend)
-      }`,
-    );
-  }
-  if (backend === "gpujs") return backend;
-  const wasm = wasmKernelAvailable();
-  if (backend === "wasm" && !wasm) {
-    throw new RangeError(
-      `${CREATE} as backend "wasm" needs WebAssembly relaxed SIMD, which this runtime lacks: use "js" or "auto"`,
-    );
-  }
-  return backend === "js" || (backend === "auto" && !wasm) ? "js" : "wasm";
+/** Joins names as `"a", "b" or "c"`. */
+function alternatives(names: readonly string[]): string {
+  const quoted = names.map((name) => `"${name}"`);
+  return `${quoted.slice(0, -1).join(", ")} or ${quoted.at(-1)}`;
 }
 
-/** `gpuMode`: `"auto"` or a gpu.js mode. */
-export function checkGpuMode(mode: unknown): GpuModeOption {
-  if (typeof mode !== "string" || !GPU_MODES.includes(mode)) {
+function checkOneOf<T extends string>(key: string, value: unknown, names: readonly T[]): T {
+  if (typeof value !== "string" || !(names as readonly string[]).includes(value)) {
     throw new RangeError(
-      `${CREATE} as 'gpuMode' must be "auto", "webgpu", "webasm" or "cpu": current value is ${
-        formatValue(mode)
+      `${CREATE} as '${key}' must be ${alternatives(names)}: current value is ${
+        formatValue(value)
       }`,
     );
   }
-  return mode as GpuModeOption;
+  return value as T;
 }
 
 /** `workers`: `"auto"` or an integer in [0, 256]. */
-export function checkWorkers(workers: unknown): number | "auto" {
+function checkWorkers(workers: unknown): number | "auto" {
   if (workers === "auto") return workers;
   if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 0 || workers > 256) {
     throw new RangeError(
@@ -94,14 +75,30 @@ export function checkWorkers(workers: unknown): number | "auto" {
   return workers;
 }
 
-/** `fma`: `"auto"` or `"exact"`. */
-export function checkFma(fma: unknown): "auto" | "exact" {
-  if (fma !== "auto" && fma !== "exact") {
-    throw new RangeError(
-      `${CREATE} as 'fma' must be "auto" or "exact": current value is ${formatValue(fma)}`,
+/**
+ * The options object checked: known keys only, engine options valid, the
+ * group defaults checked and filled from the schema.
+ *
+ * @param options As given.
+ * @returns The engine options and the groups' defaults.
+ */
+export function checkOptions(
+  options: DecoupledLionWOptions,
+): { engine: EngineOptions; defaults: HyperparameterValues } {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `${CREATE} as 'options' must be an object: current value is ${formatValue(options)}`,
     );
   }
-  return fma;
+  checkKnownKeys(CREATE, "options", options, OPTION_KEYS);
+  const engine: EngineOptions = {
+    nonFinite: checkOneOf("nonFinite", options.nonFinite ?? "error", NON_FINITE_POLICIES),
+    backend: checkOneOf("backend", options.backend ?? "auto", ["auto", ...BACKEND_NAMES]),
+    workers: checkWorkers(options.workers ?? "auto"),
+    fma: checkOneOf("fma", options.fma ?? "auto", ["auto", "exact"]),
+    gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
+  };
+  return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
 }
 
 /** A plain parameter list is one group. */
@@ -163,21 +160,71 @@ export function collectParameters(
   return slotsByParam;
 }
 
-/** A group with its hyperparameters checked and the defaults filled in. */
-export function makeGroup(
+/**
+ * A group's values: its own hyperparameters, checked, else the optimizer's
+ * defaults; `initialLr` is its `lr`.
+ */
+export function groupValuesOf(
   group: ParamGroupOptions,
   g: number,
-  defaults: { lr: number; betas: readonly [number, number]; weightDecay: number },
-  logger: Logger | null,
-): ParamGroup {
-  const lr = group.lr === undefined
-    ? defaults.lr
-    : checkLr(CREATE, `paramGroups[${g}].lr`, group.lr);
-  const betas = group.betas === undefined
-    ? defaults.betas
-    : checkBetas(CREATE, `paramGroups[${g}].betas`, group.betas);
-  const weightDecay = group.weightDecay === undefined
-    ? defaults.weightDecay
-    : checkWeightDecay(CREATE, `paramGroups[${g}].weightDecay`, group.weightDecay);
-  return new ParamGroup(g, group.params, lr, betas, weightDecay, lr, logger);
+  defaults: HyperparameterValues,
+): GroupValues {
+  const values = resolveHyperparameters(CREATE, `paramGroups[${g}].`, group, defaults);
+  return { ...values, initialLr: values.lr };
+}
+
+/** The arguments of `step()`: a closure, or step options. */
+export function checkStepArguments<T>(
+  arg: (() => T | Promise<T>) | StepOptions<T> | undefined,
+): { closure: (() => T | Promise<T>) | undefined; metrics: boolean } {
+  if (arg === undefined) return { closure: undefined, metrics: false };
+  if (typeof arg === "function") return { closure: arg, metrics: false };
+  if (arg === null || typeof arg !== "object") {
+    throw new TypeError(
+      `Cannot step as the argument must be a closure or step options: current value is ${
+        formatValue(arg)
+      }`,
+    );
+  }
+  checkKnownKeys("Cannot step", "options", arg, ["metrics", "closure"]);
+  const metrics = arg.metrics ?? false;
+  if (typeof metrics !== "boolean") {
+    throw new TypeError(
+      `Cannot step as 'metrics' must be a boolean: current value is ${formatValue(metrics)}`,
+    );
+  }
+  if (arg.closure !== undefined && typeof arg.closure !== "function") {
+    throw new TypeError(
+      `Cannot step as 'closure' must be a function: current value is ${formatValue(arg.closure)}`,
+    );
+  }
+  return { closure: arg.closure, metrics };
+}
+
+/** The options of `zeroGrad()`: `setToNone`, default `true`. */
+export function checkZeroGradOptions(options: { setToNone?: boolean }): boolean {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `Cannot zero gradients as 'options' must be an object: current value is ${
+        formatValue(options)
+      }`,
+    );
+  }
+  checkKnownKeys("Cannot zero gradients", "options", options, ["setToNone"]);
+  const setToNone = options.setToNone ?? true;
+  if (typeof setToNone !== "boolean") {
+    throw new TypeError(
+      `Cannot zero gradients as 'setToNone' must be a boolean: current value is ${
+        formatValue(setToNone)
+      }`,
+    );
+  }
+  return setToNone;
+}
+
+/** Names as messages list them: at most five, then a count. */
+export function describeNames(names: readonly string[]): string {
+  const shown = names.slice(0, 5).map((name) => `'${name}'`).join(", ");
+  const more = names.length > 5 ? ` and ${names.length - 5} more` : "";
+  return `${names.length === 1 ? "parameter" : "parameters"} ${shown}${more}`;
 }

@@ -7,6 +7,12 @@
 
 import { formatValue } from "./_format.ts";
 
+/**
+ * A check of one value: returns it (or a frozen copy) when valid, throws a
+ * `TypeError` or `RangeError` that starts with `action` and names `path`.
+ */
+export type ValueCheck<T> = (action: string, path: string, value: unknown) => T;
+
 function requireNumber(action: string, path: string, value: unknown): asserts value is number {
   if (typeof value !== "number") {
     throw new TypeError(

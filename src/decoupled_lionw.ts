@@ -2,240 +2,61 @@
  * {@linkcode DecoupledLionW}: Lion with decoupled, lr-scaled weight decay,
  * bit-exact with MosaicML's PyTorch `DecoupledLionW`.
  *
- * The data path of a step: store → shards (the step plan's segments) →
- * kernel (update in place, partial sums in the same pass) → partial sums →
- * metrics (finalized here, on the calling thread).
+ * The data path of a step: store → shards (the step plan's blocks) →
+ * kernel (scan, decide, update in place with the partial sums in the same
+ * pass) → partial sums → metrics (finalized here, on the calling thread).
+ * This class holds the groups, orchestrates steps, and owns the state dict
+ * and the lifecycle; engines (engine_factory.ts) run the kernels.
  *
  * @module
  */
 
 import { formatValue } from "./_format.ts";
 import {
-  checkBackend,
-  checkFma,
-  checkGpuMode,
-  checkPolicy,
-  checkWorkers,
+  checkOptions,
+  checkStepArguments,
+  checkZeroGradOptions,
   collectParameters,
   CREATE,
-  makeGroup,
-  OPTION_KEYS,
+  describeNames,
+  groupValuesOf,
   toGroupOptions,
 } from "./_options.ts";
-import { checkBetas, checkKnownKeys, checkLr, checkWeightDecay } from "./_validate.ts";
-import type { StepEngine } from "./engine.ts";
-import { InlineEngine } from "./inline_engine.ts";
-import { jsKernel } from "./js_kernel.ts";
-import { type GroupConstants, groupConstants, PARTIAL_COUNT } from "./kernel.ts";
-import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
-import { WorkerPool } from "../workers/worker_pool.ts";
-import { DeviceEngine } from "../gpu/device_engine.ts";
-import { type GpuModeOption, type ResolvedGpuMode, resolveGpuMode } from "../gpu/gpujs_runtime.ts";
-import type { BackendChoice } from "../gpu/backend_choice.ts";
-import type { Logger } from "./logger.ts";
-import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
-import {
-  type GroupHyperparameters,
-  ParamGroup,
-  type ParamGroupOptions,
-  warnIfHighWeightDecay,
-} from "./param_group.ts";
 import {
   assertNoStepInFlight,
-  type Parameter,
   type ParameterSlots,
   type SlotOwner,
-} from "./parameter.ts";
-import { type ParameterStore, storeArenas, useStore } from "./parameter_store.ts";
+  type StoreMemory,
+} from "./_slots.ts";
+import type { StepEngine } from "./engine.ts";
+import { type StartedEngine, startEngine } from "./engine_factory.ts";
+import { HYPERPARAMETERS, kernelConstants, saveValues } from "./hyperparameters.ts";
+import type { GroupConstants } from "./kernel.ts";
+import type { Logger } from "./logger.ts";
+import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
+import type {
+  BackendChoice,
+  BackendName,
+  DecoupledLionWOptions,
+  NonFinitePolicy,
+  StepOptions,
+  StepReport,
+} from "./options.ts";
+import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from "./param_group.ts";
+import type { Parameter } from "./parameter.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
-import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
+import type { StepDecision } from "./step_decision.ts";
+import {
+  type ActiveParameter,
+  BLOCK_ELEMENTS,
+  nonFiniteParameters,
+  partialsByParameter,
+  planStep,
+  type StepPlan,
+} from "./step_plan.ts";
 
-/**
- * Kernel backends: `wasm` (WebAssembly SIMD, the default), `gpujs` (gpu.js
- * kernels: WebGPU on a GPU, or gpu.js's webasm/cpu modes) and `js` (the
- * scalar oracle).
- *
- * @example Ask for the scalar backend
- * ```ts
- * import { type BackendName, DecoupledLionW, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const backend: BackendName = "js";
- * await using opt = new DecoupledLionW([new ParameterStore().add("w", [1])], { backend });
- * assert.equal(opt.backend, "js");
- * ```
- */
-export type BackendName = "js" | "wasm" | "gpujs";
-
-/**
- * What a step does when a gradient holds NaN or ±Infinity:
- * - `"error"`: throw a `RangeError` naming the parameters, changing nothing;
- * - `"skip"`: skip the whole step, report it in `lastStep` and the logger;
- * - `"ignore"`: apply it as torch does (the moment becomes NaN).
- *
- * @example Skip steps with bad gradients instead of throwing
- * ```ts
- * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const w = new ParameterStore().add("w", [2], [1, 1]);
- * await using opt = new DecoupledLionW([w], { nonFinite: "skip", logger: null });
- * w.grad = [NaN, 1];
- * await opt.step();
- * assert.deepEqual(opt.lastStep.nonFinite, ["w"]);
- * assert.deepEqual([...w.data], [1, 1]);
- * ```
- */
-export type NonFinitePolicy = "error" | "skip" | "ignore";
-
-/**
- * Options of {@linkcode DecoupledLionW}: group defaults and engine choices.
- *
- * @example Defaults for every group, a silent logger
- * ```ts
- * import { DecoupledLionW, type DecoupledLionWOptions, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const options: DecoupledLionWOptions = { lr: 3e-4, betas: [0.95, 0.98], weightDecay: 0.1, logger: null };
- * await using opt = new DecoupledLionW([new ParameterStore().add("w", [4])], options);
- * assert.equal(opt.paramGroups[0]!.weightDecay, 0.1);
- * assert.equal(opt.workers, 0);
- * ```
- */
-export interface DecoupledLionWOptions extends GroupHyperparameters {
-  /**
-   * Shard workers: Web Workers that each update a contiguous share of the
-   * elements in place. `0` runs the kernels on the calling thread. `"auto"`
-   * takes one worker per 2^18 elements (below that, dispatch costs more than
-   * it saves), at most `navigator.hardwareConcurrency`, and `0` where there
-   * is no `Worker` or no shared memory (Node, Deno Deploy, a page that is not
-   * cross-origin isolated). Asking for workers there logs a warning and runs
-   * inline, with the same results.
-   *
-   * @default {"auto"}
-   */
-  workers?: number | "auto";
-  /**
-   * The kernel backend: `"wasm"` (WebAssembly SIMD), `"gpujs"` (gpu.js
-   * kernels, see `gpuMode`) or `"js"` (the scalar oracle). `"auto"` takes
-   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`: only backends
-   * that update the store in place, so a program behaves the same on every
-   * machine. `"gpujs"` keeps state on a device (pull it, announce host
-   * writes), so it is used only when named; `recommendBackend()` measures
-   * whether it would be faster here. `backendChoice` says what was taken
-   * and why.
-   *
-   * @default {"auto"}
-   */
-  backend?: BackendName | "auto";
-  /**
-   * The gpu.js mode of the `gpujs` backend: `"webgpu"` (WGSL compute
-   * shaders; needs a WebGPU adapter), `"webasm"` (gpu.js's WebAssembly) or
-   * `"cpu"` (gpu.js's JavaScript). `"auto"` takes `"webgpu"` on a hardware
-   * adapter and `"webasm"` otherwise.
-   *
-   * @default {"auto"}
-   */
-  gpuMode?: GpuModeOption;
-  /**
-   * How the `wasm` kernel computes torch's fused multiply-add: `"auto"` uses
-   * `f32x4.relaxed_madd` where a start-up probe shows it is fused (x86 with
-   * FMA, ARM64) and an exact float64 path elsewhere; `"exact"` always takes
-   * the float64 path (slower; both are bit-exact).
-   *
-   * @default {"auto"}
-   */
-  fma?: "auto" | "exact";
-  /**
-   * What to do with NaN or infinite gradients.
-   *
-   * @default {"error"}
-   */
-  nonFinite?: NonFinitePolicy;
-  /**
-   * Where warnings go; `null` silences them.
-   *
-   * @default {console}
-   */
-  logger?: Logger | null;
-}
-
-/**
- * Options of one {@linkcode DecoupledLionW.step}.
- *
- * @example Metrics and a closure in one step
- * ```ts
- * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const w = new ParameterStore().add("w", [1], [2]);
- * await using opt = new DecoupledLionW([w]);
- * const loss = await opt.step({
- *   metrics: true,
- *   closure: () => {
- *     w.grad = [2 * w.data[0]!]; // ∂(w²)/∂w
- *     return w.data[0]! ** 2;
- *   },
- * });
- * assert.equal(loss, 4);
- * assert.equal(opt.getMetrics()["l2_norm/grad/w"], 4);
- * ```
- */
-export interface StepOptions<T> {
-  /**
-   * Compute the per-parameter metrics in the same pass as the update.
-   *
-   * @default {false}
-   */
-  metrics?: boolean;
-  /** Called (and awaited) before the update, like torch's closure; its result is returned. */
-  closure?: () => T | Promise<T>;
-}
-
-/**
- * What the last {@linkcode DecoupledLionW.step} did.
- *
- * @example After an applied step
- * ```ts
- * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const w = new ParameterStore().add("w", [1]);
- * await using opt = new DecoupledLionW([w]);
- * w.grad = [1];
- * await opt.step();
- * assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: false });
- * ```
- */
-export interface StepReport {
-  /**
-   * Whether the update was applied: `false` for a skipped step, a step in
-   * which no parameter had a gradient, or before any step.
-   */
-  readonly applied: boolean;
-  /** Parameters whose gradient held NaN or ±Infinity (empty under `"ignore"`). */
-  readonly nonFinite: readonly string[];
-  /** Whether metrics were computed. */
-  readonly metrics: boolean;
-}
-
-const DEFAULTS = { lr: 1e-4, betas: [0.9, 0.99] as const, weightDecay: 0 };
-/** Elements per worker below which `workers: "auto"` adds no worker. */
-const ELEMENTS_PER_WORKER = 2 ** 18;
 const NO_STEP: StepReport = Object.freeze({ applied: false, nonFinite: [], metrics: false });
 const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
-const engines = new WeakMap<DecoupledLionW, StepEngine>();
-
-/**
- * The engine behind `opt`; internal to this package (tests inject faults
- * through it).
- *
- * @param opt An optimizer.
- * @returns Its step engine.
- */
-export function optimizerEngine(opt: DecoupledLionW): StepEngine {
-  return engines.get(opt)!;
-}
 
 /**
  * The DecoupledLionW optimizer over parameters of one {@linkcode ParameterStore}.
@@ -292,36 +113,32 @@ export function optimizerEngine(opt: DecoupledLionW): StepEngine {
  * ```
  */
 export class DecoupledLionW implements AsyncDisposable {
-  readonly #store: ParameterStore;
   readonly #slots: Map<Parameter, ParameterSlots>;
+  readonly #memory: StoreMemory;
+  readonly #started: StartedEngine;
   readonly #engine: StepEngine;
-  /** The backend and why. */
-  readonly #choice: BackendChoice;
-  /** The gpujs engine's mode, being resolved. */
-  #gpuResolving: Promise<ResolvedGpuMode> | undefined;
-  #gpuResolved: ResolvedGpuMode | undefined;
   readonly #nonFinite: NonFinitePolicy;
   readonly #logger: Logger | null;
-  #groups: ParamGroup[];
+  readonly #groups: readonly ParamGroup[];
+  /** Every parameter in group order, and which of them took part in the last plan. */
+  readonly #entries: readonly ActiveParameter[];
+  readonly #takesPart: Uint8Array;
+  /** Shared with the parameters' slots: their writes throw while a step is in flight. */
+  readonly #guard: SlotOwner = { stepInFlight: false };
   #withState = new Set<Parameter>();
   #metrics: MetricRecord = {};
   #partials: MetricPartials = NO_PARTIALS;
   #lastStep: StepReport = NO_STEP;
   #iterations = 0;
   #busy = false;
-  /** Shared with the parameters' slots: their writes throw while a step is in flight. */
-  readonly #guard: SlotOwner = { stepInFlight: false };
   /** The warning for a decay multiplier <= 0 was given. */
   #warnedSignFlip = false;
   #closing: Promise<void> | undefined;
   /** Set when a step failed in a kernel or worker: steps are refused until a state dict is loaded. */
   #fault: Error | undefined;
-  /** Every parameter in group order, and which of them took part in the last plan. */
-  #entries: ActiveParameter[] = [];
-  #takesPart = new Uint8Array(0);
-  /** exp_avg was loaded on the host: a device-resident engine must upload it. */
+  /** exp_avg was loaded on the host: an engine that keeps state on a device must upload it. */
   #stateWritten = false;
-  /** The engine holds exp_avg newer than the store's (gpujs between steps). */
+  /** The engine holds exp_avg newer than the store's (state on a device, between steps). */
   #stateOnDevice = false;
   #plan: StepPlan | undefined;
   /** The plan whose parameters all have state (so the step needs no state bookkeeping). */
@@ -342,51 +159,38 @@ export class DecoupledLionW implements AsyncDisposable {
     params: readonly Parameter[] | readonly ParamGroupOptions[],
     options: DecoupledLionWOptions = {},
   ) {
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(
-        `${CREATE} as 'options' must be an object: current value is ${formatValue(options)}`,
-      );
-    }
-    checkKnownKeys(CREATE, "options", options, OPTION_KEYS);
+    const { engine, defaults } = checkOptions(options);
     this.#logger = options.logger === undefined ? console : options.logger;
-    this.#nonFinite = checkPolicy(options.nonFinite ?? "error");
-    const backend = checkBackend(options.backend ?? "auto");
-    const workers = checkWorkers(options.workers ?? "auto");
-    const fma = checkFma(options.fma ?? "auto");
-    const gpuMode = checkGpuMode(options.gpuMode ?? "auto");
-    const defaults = {
-      lr: checkLr(CREATE, "lr", options.lr ?? DEFAULTS.lr),
-      betas: checkBetas(CREATE, "betas", options.betas ?? DEFAULTS.betas),
-      weightDecay: checkWeightDecay(
-        CREATE,
-        "weightDecay",
-        options.weightDecay ?? DEFAULTS.weightDecay,
-      ),
-    };
+    this.#nonFinite = engine.nonFinite;
     const groupOptions = toGroupOptions(params);
     this.#slots = collectParameters(groupOptions);
-    const stores = new Set([...this.#slots.values()].map((slots) => slots.store));
-    if (stores.size !== 1) {
-      throw new RangeError(
-        stores.size === 0
-          ? `${CREATE} as it got an empty parameter list`
-          : `${CREATE} as its parameters come from ${stores.size} stores: use one ParameterStore per optimizer`,
-      );
-    }
-    this.#store = [...stores][0]!;
-    this.#groups = groupOptions.map((group, g) => makeGroup(group, g, defaults, this.#logger));
+    this.#memory = oneStore(this.#slots);
+    this.#groups = groupOptions.map((group, g) => {
+      const values = groupValuesOf(group, g, defaults);
+      for (const row of HYPERPARAMETERS) {
+        (row.warn as ((value: unknown, logger: Logger | null) => void) | undefined)?.(
+          values[row.name],
+          this.#logger,
+        );
+      }
+      return new ParamGroup(g, group.params, values, this.#logger);
+    });
     this.#entries = this.#groups.flatMap((group, g) =>
       group.params.map((param) => ({ param, slots: this.#slots.get(param)!, group: g }))
     );
     this.#takesPart = new Uint8Array(this.#entries.length);
-    for (const group of this.#groups) warnIfHighWeightDecay(group.weightDecay, this.#logger);
-    this.#engine = this.#startEngine(backend, workers, fma, gpuMode);
-    engines.set(this, this.#engine);
+    const sizes = [...this.#slots.values()].map((slots) => slots.dataView.length);
+    this.#started = startEngine({
+      options: engine,
+      memory: this.#memory,
+      elements: sizes.reduce((total, size) => total + size, 0),
+      maxBlocks: sizes.reduce((total, size) => total + Math.ceil(size / BLOCK_ELEMENTS), 0),
+      groups: this.#groups.length,
+      logger: this.#logger,
+    });
+    this.#engine = this.#started.engine;
     for (const slots of this.#slots.values()) slots.owner = this.#guard;
-    useStore(this.#store, 1);
-    this.#choice = (options.backend ?? "auto") === "auto"
-      ? autoChoice(backend as "js" | "wasm")
-      : { backend, reason: "asked for" };
+    this.#memory.users++;
   }
 
   /**
@@ -407,7 +211,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * @returns The choice, as {@linkcode DecoupledLionW.backendChoice}.
    */
   async ready(): Promise<BackendChoice> {
-    await this.#gpuResolving?.catch(() => {});
+    await this.#started.ready.catch(() => {});
     return this.backendChoice;
   }
 
@@ -416,26 +220,19 @@ export class DecoupledLionW implements AsyncDisposable {
    * mode and the adapter under `gpujs`.
    */
   get backendChoice(): BackendChoice {
-    const resolved = this.#engine.backend === "gpujs" ? this.#gpuResolved : undefined;
-    return {
-      ...this.#choice,
-      ...(resolved === undefined ? {} : {
-        gpuMode: resolved.mode,
-        reason: this.#choice.reason === "asked for"
-          ? `asked for; gpu.js mode ${resolved.mode}: ${resolved.reason}`
-          : this.#choice.reason,
-        ...(resolved.adapter.available ? { adapter: resolved.adapter.description } : {}),
-      }),
-    };
+    return this.#started.choice();
   }
 
-  /** The parameter groups, in order. Their `lr`, `betas` and `weightDecay` may be changed. */
+  /**
+   * The parameter groups, in order. Their `lr`, `betas` and `weightDecay`
+   * may be changed; a loaded state dict updates these same objects.
+   */
   get paramGroups(): readonly ParamGroup[] {
     return this.#groups;
   }
 
   /** The kernel backend in use (what `"auto"` chose). */
-  get backend(): string {
+  get backend(): BackendName {
     return this.#engine.backend;
   }
 
@@ -472,22 +269,7 @@ export class DecoupledLionW implements AsyncDisposable {
    */
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     assertNoStepInFlight(this.#guard, "zero gradients");
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(
-        `Cannot zero gradients as 'options' must be an object: current value is ${
-          formatValue(options)
-        }`,
-      );
-    }
-    checkKnownKeys("Cannot zero gradients", "options", options, ["setToNone"]);
-    const setToNone = options.setToNone ?? true;
-    if (typeof setToNone !== "boolean") {
-      throw new TypeError(
-        `Cannot zero gradients as 'setToNone' must be a boolean: current value is ${
-          formatValue(setToNone)
-        }`,
-      );
-    }
+    const setToNone = checkZeroGradOptions(options);
     for (const slots of this.#slots.values()) {
       if (setToNone) slots.hasGrad = false;
       else if (slots.hasGrad) slots.gradView.fill(0);
@@ -519,7 +301,7 @@ export class DecoupledLionW implements AsyncDisposable {
   async step<T = undefined>(
     closureOrOptions?: (() => T | Promise<T>) | StepOptions<T>,
   ): Promise<T | undefined> {
-    const { closure, metrics } = parseStepArguments(closureOrOptions);
+    const { closure, metrics } = checkStepArguments(closureOrOptions);
     this.#assertIdle("step");
     this.#busy = true;
     // From here until the promise settles, writes the step could tear throw
@@ -527,7 +309,7 @@ export class DecoupledLionW implements AsyncDisposable {
     // whose job is to write this step's gradients.
     this.#guard.stepInFlight = true;
     try {
-      await this.#gpuResolving; // a gpu.js mode that cannot run here is a usage error, not a fault
+      await this.#started.ready; // a gpu.js mode that cannot run here is a usage error, not a fault
       let loss: T | undefined;
       if (closure !== undefined) {
         this.#guard.stepInFlight = false;
@@ -610,10 +392,7 @@ export class DecoupledLionW implements AsyncDisposable {
       state,
       paramGroups: this.#groups.map((group) => ({
         params: group.params.map((p) => p.name),
-        lr: group.lr,
-        betas: [group.betas[0], group.betas[1]],
-        weightDecay: group.weightDecay,
-        initialLr: group.initialLr,
+        ...saveValues(groupValues(group)),
       })),
       iterations: this.#iterations,
     };
@@ -622,6 +401,8 @@ export class DecoupledLionW implements AsyncDisposable {
   /**
    * Replaces the state and hyperparameters with those of `dict`, as torch's
    * `load_state_dict`. Everything is checked first: a bad dict changes nothing.
+   * The groups are updated in place: `paramGroups[i]` is the same object
+   * after a load, so a schedule holding it keeps working.
    *
    * @param dict A state dict of an optimizer with the same groups and names.
    * @throws {TypeError} When `dict` is not shaped like a state dict.
@@ -633,18 +414,8 @@ export class DecoupledLionW implements AsyncDisposable {
     if (this.#busy) {
       throw new Error("Cannot load state dict as a step() is in flight: await it first");
     }
-    checkStateDict(dict, this.#groups);
-    this.#groups = dict.paramGroups.map((loaded, g) =>
-      new ParamGroup(
-        g,
-        this.#groups[g]!.params,
-        loaded.lr,
-        Object.freeze([loaded.betas[0], loaded.betas[1]]),
-        loaded.weightDecay,
-        loaded.initialLr,
-        this.#logger,
-      )
-    );
+    const values = checkStateDict(dict, this.#groups);
+    this.#groups.forEach((group, g) => loadGroupValues(group, values[g]!));
     this.#withState.clear();
     this.#planWithState = undefined;
     this.#stateWritten = true; // the device's copy, if any, is stale now
@@ -722,7 +493,7 @@ export class DecoupledLionW implements AsyncDisposable {
     for (const slots of this.#slots.values()) {
       if (slots.owner === this.#guard) slots.owner = undefined;
     }
-    useStore(this.#store, -1);
+    this.#memory.users--;
     await this.#engine.close();
   }
 
@@ -752,49 +523,6 @@ export class DecoupledLionW implements AsyncDisposable {
     }
   }
 
-  /** The engine: workers sharing the store's memory, or the calling thread. */
-  #startEngine(
-    backend: BackendName,
-    workers: number | "auto",
-    fma: "auto" | "exact",
-    gpuMode: GpuModeOption,
-  ): StepEngine {
-    const arenas = storeArenas(this.#store);
-    const all = [...this.#slots.values()];
-    const size = all.reduce((total, s) => total + s.dataView.length, 0);
-    const canUseWorkers = typeof Worker === "function" && this.#store.shared;
-    let count = workers === "auto" ? (canUseWorkers ? autoWorkers(size) : 0) : workers;
-    if (count > 0 && !canUseWorkers) {
-      this.#logger?.warn(
-        `Running inline instead of on ${count} workers as ${
-          this.#store.shared ? "this runtime has no Worker" : "the store's memory is not shared"
-        }`,
-      );
-      count = 0;
-    }
-    // gpujs scans gradients on the host, with the fastest CPU kernel here
-    const hostKernel = backend === "js" || !wasmKernelAvailable()
-      ? jsKernel
-      : createWasmKernel(fma);
-    const mode = backend === "gpujs" ? resolveGpuMode(gpuMode) : undefined;
-    this.#gpuResolving = mode;
-    mode?.then((resolved) => (this.#gpuResolved = resolved), () => {}); // errors: the first step
-    if (count === 0) {
-      return mode === undefined
-        ? new InlineEngine(hostKernel, arenas)
-        : new DeviceEngine(mode, hostKernel, arenas);
-    }
-    return new WorkerPool({
-      workers: count,
-      backend,
-      gpuMode: mode,
-      fma,
-      arenas,
-      groups: this.#groups.length,
-      maxBlocks: all.reduce((total, s) => total + Math.ceil(s.dataView.length / BLOCK_ELEMENTS), 0),
-    });
-  }
-
   async #applyStep(metrics: boolean): Promise<void> {
     this.#metrics = {};
     this.#partials = NO_PARTIALS;
@@ -804,9 +532,7 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#lastStep = NO_STEP;
       return;
     }
-    const constants: GroupConstants[] = this.#groups.map((group) =>
-      groupConstants(group.lr, group.initialLr, group.betas[0], group.betas[1], group.weightDecay)
-    );
+    const constants = this.#groups.map((group) => kernelConstants(groupValues(group)));
     this.#warnIfDecayFlipsSigns(constants);
     // A parameter's first step starts from m = 0. Zeroing before the step is
     // harmless if the step is refused: a parameter without state has no m.
@@ -815,13 +541,16 @@ export class DecoupledLionW implements AsyncDisposable {
         if (!this.#withState.has(param)) slots.expAvgView.fill(0);
       }
     }
-    const writes = { params: paramsWritten(plan), state: this.#stateWritten };
+    const writes = {
+      params: plan.params.some(({ slots }) => slots.written),
+      state: this.#stateWritten,
+    };
     let result;
     try {
       result = await this.#engine.run({
         plan,
         groups: constants,
-        scan: this.#nonFinite !== "ignore",
+        gate: { nonFinite: this.#nonFinite },
         metrics,
         writes,
       });
@@ -829,15 +558,8 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#fault = error instanceof Error ? error : new Error(String(error));
       throw error;
     }
-    const nonFinite = result.applied ? [] : nonFiniteNames(plan, result.gradSquares!);
-    if (nonFinite.length > 0) {
-      const message = `the gradient of ${describeNames(nonFinite)} holds NaN or Infinity`;
-      if (this.#nonFinite === "error") {
-        this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
-        throw new RangeError(`Cannot step as ${message}: parameters and state are unchanged`);
-      }
-      this.#logger?.warn(`Skipped step as ${message}`);
-      this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
+    if (result.decision.action !== "update") {
+      this.#refuse(result.decision, nonFiniteParameters(plan, result.gradSquares!));
       return;
     }
     if (plan !== this.#planWithState) {
@@ -847,13 +569,23 @@ export class DecoupledLionW implements AsyncDisposable {
     // the engine has taken the host's writes
     for (const { slots } of plan.params) slots.written = false;
     this.#stateWritten = false;
-    this.#stateOnDevice = this.#engine.backend === "gpujs";
+    this.#stateOnDevice = this.#engine.stateLives === "device";
     this.#iterations++;
     if (result.partials !== null) {
-      this.#partials = sumPerParameter(plan, result.partials);
+      this.#partials = partialsByParameter(plan, result.partials);
       this.#metrics = finalizeMetrics(this.#partials);
     }
     this.#lastStep = Object.freeze({ applied: true, nonFinite: [], metrics });
+  }
+
+  /** A step the gate stopped: reported as skipped (`"skip"`), or thrown (`"abort"`). */
+  #refuse(decision: StepDecision, nonFinite: string[]): void {
+    this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
+    const message = `the gradient of ${describeNames(nonFinite)} holds NaN or Infinity`;
+    if (decision.action === "abort") {
+      throw new RangeError(`Cannot step as ${message}: parameters and state are unchanged`);
+    }
+    this.#logger?.warn(`Skipped step as ${message}`);
   }
 
   /**
@@ -888,96 +620,20 @@ export class DecoupledLionW implements AsyncDisposable {
         changed = true;
       }
     });
-    if (changed) {
-      const active = this.#entries.filter((_, i) => this.#takesPart[i] === 1);
-      this.#plan = planStep(active, storeArenas(this.#store).length);
-    }
+    if (changed) this.#plan = planStep(this.#entries.filter((_, i) => this.#takesPart[i] === 1));
     return this.#plan!;
   }
 }
 
-/**
- * What `backend: "auto"` takes, and why: only backends that update the
- * store in place (`wasm`, else `js`), so code behaves the same on every
- * machine. `gpujs` keeps state on a device, with rules of its own (pull
- * state, announce host writes): it is taken only when asked for by name, and
- * `recommendBackend()` says whether it would be faster here.
- */
-function autoChoice(cpu: "js" | "wasm"): BackendChoice {
-  return cpu === "wasm"
-    ? { backend: cpu, reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)" }
-    : {
-      backend: cpu,
-      reason:
-        "auto: this runtime lacks WebAssembly relaxed SIMD, which the wasm kernel needs, so the scalar js kernel",
-    };
-}
-
-/** Whether a parameter of the plan was written on the host (`markWritten`). */
-function paramsWritten(plan: StepPlan): boolean {
-  return plan.params.some(({ slots }) => slots.written);
-}
-
-/** Names of the parameters whose gradient holds a non-finite value. */
-function nonFiniteNames(plan: StepPlan, gradSquares: Float64Array): string[] {
-  return plan.params
-    .filter(({ firstSlot, slotCount }) => {
-      for (let slot = firstSlot; slot < firstSlot + slotCount; slot++) {
-        if (!Number.isFinite(gradSquares[slot]!)) return true;
-      }
-      return false;
-    })
-    .map(({ param }) => param.name);
-}
-
-/** `workers: "auto"`: one worker per 2^18 elements, at most one per core. */
-function autoWorkers(elements: number): number {
-  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-  return Math.min(cores, Math.floor(elements / ELEMENTS_PER_WORKER));
-}
-
-/** Adds each parameter's block partials in block order. */
-function sumPerParameter(plan: StepPlan, partials: Float64Array): MetricPartials {
-  const sums = new Float64Array(plan.params.length * PARTIAL_COUNT);
-  plan.params.forEach(({ firstSlot, slotCount }, i) => {
-    for (let slot = firstSlot; slot < firstSlot + slotCount; slot++) {
-      for (let k = 0; k < PARTIAL_COUNT; k++) {
-        sums[i * PARTIAL_COUNT + k]! += partials[slot * PARTIAL_COUNT + k]!;
-      }
-    }
-  });
-  return { names: plan.params.map(({ param }) => param.name), sums };
-}
-
-function describeNames(names: readonly string[]): string {
-  const shown = names.slice(0, 5).map((name) => `'${name}'`).join(", ");
-  const more = names.length > 5 ? ` and ${names.length - 5} more` : "";
-  return `${names.length === 1 ? "parameter" : "parameters"} ${shown}${more}`;
-}
-
-function parseStepArguments<T>(
-  arg: (() => T | Promise<T>) | StepOptions<T> | undefined,
-): { closure: (() => T | Promise<T>) | undefined; metrics: boolean } {
-  if (arg === undefined) return { closure: undefined, metrics: false };
-  if (typeof arg === "function") return { closure: arg, metrics: false };
-  if (arg === null || typeof arg !== "object") {
-    throw new TypeError(
-      `Cannot step as the argument must be a closure or step options: current value is ${
-        formatValue(arg)
-      }`,
+/** The memory of the one store the parameters come from. */
+function oneStore(slots: Map<Parameter, ParameterSlots>): StoreMemory {
+  const stores = new Set([...slots.values()].map((s) => s.memory));
+  if (stores.size !== 1) {
+    throw new RangeError(
+      stores.size === 0
+        ? `${CREATE} as it got an empty parameter list`
+        : `${CREATE} as its parameters come from ${stores.size} stores: use one ParameterStore per optimizer`,
     );
   }
-  checkKnownKeys("Cannot step", "options", arg, ["metrics", "closure"]);
-  const metrics = arg.metrics ?? false;
-  if (typeof metrics !== "boolean") {
-    throw new TypeError(
-      `Cannot step as 'metrics' must be a boolean: current value is ${formatValue(metrics)}`,
-    );
-  }
-  if (arg.closure !== undefined && typeof arg.closure !== "function") {
-    throw new TypeError(
-      `Cannot step as 'closure' must be a function: current value is ${formatValue(arg.closure)}`,
-    );
-  }
-  return { closure: arg.closure, metrics };
+  return [...stores][0]!;
 }

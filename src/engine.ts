@@ -1,13 +1,18 @@
 /**
- * The step engine: what runs a {@linkcode StepPlan}'s kernel calls. The
- * inline engine calls the kernel on the calling thread; the worker pool
- * (workers/) shares the blocks out to Web Workers. The optimizer sees only
- * this interface.
+ * The engine contract: how a step's kernels run, wherever they run. Every
+ * engine runs a step as scan → decide → update: it scans the gradients
+ * (`Σg²` per block, when the gate needs it), meets (all shards done
+ * scanning), takes the one decision of {@linkcode decideStep} from the sums
+ * of the whole step, then updates as it says. The inline engine does it on
+ * the calling thread; the worker pool (workers/) across Web Workers. The
+ * optimizer sees only this interface; `engine_factory.ts` builds engines.
  *
  * @module
  */
 
-import type { GroupConstants, LionKernel } from "./kernel.ts";
+import type { GroupConstants } from "./kernel.ts";
+import type { BackendName } from "./options.ts";
+import type { StepDecision, StepGate } from "./step_decision.ts";
 import type { StepPlan } from "./step_plan.ts";
 
 /** One step for an engine. */
@@ -16,8 +21,8 @@ export interface StepRequest {
   readonly plan: StepPlan;
   /** Float32 constants per group. */
   readonly groups: readonly GroupConstants[];
-  /** Scan `Σg²` per block first, and update nothing when any is non-finite. */
-  readonly scan: boolean;
+  /** The gate: what decides between scan and update. */
+  readonly gate: StepGate;
   /** Produce the metric partial sums in the update pass. */
   readonly metrics: boolean;
   /** What the host wrote since the last step (engines that keep copies on a device upload it). */
@@ -34,21 +39,31 @@ export interface HostWrites {
 
 /** What an engine did. */
 export interface StepResult {
-  /** Whether the update ran (false when the scan found a non-finite gradient). */
-  readonly applied: boolean;
-  /** `Σg²` per slot, when scanned. */
+  /** The gate's decision (the update ran only for `"update"`). */
+  readonly decision: StepDecision;
+  /** `Σg²` per block, when scanned. */
   readonly gradSquares: Float64Array | null;
-  /** `PARTIAL_COUNT` sums per slot, when metrics were asked for and the update ran. */
+  /** `PARTIAL_COUNT` sums per block, when metrics were asked for and the update ran. */
   readonly partials: Float64Array | null;
 }
 
+/**
+ * Where an engine keeps exp_avg (and a copy of the parameters) between
+ * steps: `"host"` when its kernels update the store in place, `"device"`
+ * when the state lives on a device and the store's copy is stale until
+ * {@linkcode StepEngine.pullState} (and the host must announce its writes).
+ */
+export type StateResidence = "host" | "device";
+
 /** Runs the kernels of a step, wherever they run. */
 export interface StepEngine {
-  /** The kernel's backend name. */
-  readonly backend: string;
+  /** The kernel backend. */
+  readonly backend: BackendName;
   /** Number of workers (0: the calling thread). */
   readonly workers: number;
-  /** Runs one step. Rejects when a kernel or worker fails. */
+  /** Where exp_avg lives between steps. */
+  readonly stateLives: StateResidence;
+  /** Runs one step. Rejects with a `ShardError` when a kernel or worker fails. */
   run(request: StepRequest): Promise<StepResult>;
   /**
    * Brings state the engine keeps on a device (exp_avg) back into the
@@ -57,38 +72,6 @@ export interface StepEngine {
   pullState(): Promise<void>;
   /** Makes the engine usable again after a failed step (workers are respawned). */
   reset(): void;
-  /** Releases whatever the engine holds (workers); idempotent. */
+  /** Releases whatever the engine holds (workers, a device); idempotent. */
   close(): Promise<void>;
-}
-
-/**
- * The gradient scan on the calling thread: `Σg²` of each of the plan's
- * segments, by slot, arena by arena.
- *
- * @param kernel The kernel that sums.
- * @param memories The store's memories, by arena.
- * @param plan The step's plan.
- * @returns The sums.
- */
-export function scanGradients(
-  kernel: LionKernel,
-  memories: readonly WebAssembly.Memory[],
-  plan: StepPlan,
-): Float64Array {
-  const sums = new Float64Array(plan.slotCount);
-  plan.byArena.forEach((segments, arena) => {
-    if (segments.length > 0) kernel.sumSquaredGradients(memories[arena]!, segments, sums);
-  });
-  return sums;
-}
-
-/**
- * Whether any value is NaN or ±Infinity.
- *
- * @param sums Sums of squares.
- * @returns `true` when one is not finite.
- */
-export function anyNonFinite(sums: Float64Array): boolean {
-  for (const sum of sums) if (!Number.isFinite(sum)) return true;
-  return false;
 }

@@ -25,7 +25,7 @@ export const jsKernel: LionKernel = {
       let sum = 0;
       const end = segment.grad + segment.length;
       for (let i = segment.grad; i < end; i++) sum += f32[i]! * f32[i]!;
-      out[segment.slot] = sum;
+      out[segment.block] = sum;
     }
   },
 
@@ -84,7 +84,7 @@ function updateSegmentWithPartials(
     ug += u * g;
     mg += mNext * g;
   }
-  const at = segment.slot * PARTIAL_COUNT;
+  const at = segment.block * PARTIAL_COUNT;
   partials[at + Partial.moment] = mm;
   partials[at + Partial.param] = pp;
   partials[at + Partial.update] = uu;

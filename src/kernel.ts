@@ -61,25 +61,31 @@ export function groupConstants(
 }
 
 /**
- * Float32 values per group where constants are packed into an array (the
- * workers' control block, the gpujs kernels' argument): lr, 1 − β1, 1 − β2,
- * decay multiplier, step decay, in that order.
+ * The order of the constants where they are packed into a float32 array
+ * (the workers' control block, the gpujs kernels' argument): packing,
+ * unpacking and the gpujs kernels' offsets all read this list.
  */
-export const GROUP_CONSTANT_FIELDS = 5;
+export const GROUP_CONSTANT_NAMES: readonly (keyof GroupConstants)[] = [
+  "lr",
+  "directionWeight",
+  "momentWeight",
+  "decayMultiplier",
+  "stepDecay",
+];
+
+/** Float32 values per group where constants are packed (the packing's stride). */
+export const GROUP_CONSTANT_FIELDS: number = GROUP_CONSTANT_NAMES.length;
 
 /**
  * Packs each group's constants into `out`, {@linkcode GROUP_CONSTANT_FIELDS}
- * apiece.
+ * apiece, in {@linkcode GROUP_CONSTANT_NAMES} order.
  *
  * @param groups The constants.
  * @param out Where they go (at least `groups.length * GROUP_CONSTANT_FIELDS` long).
  */
 export function packGroupConstants(groups: readonly GroupConstants[], out: Float32Array): void {
   groups.forEach((k, g) => {
-    out.set(
-      [k.lr, k.directionWeight, k.momentWeight, k.decayMultiplier, k.stepDecay],
-      g * GROUP_CONSTANT_FIELDS,
-    );
+    GROUP_CONSTANT_NAMES.forEach((name, i) => (out[g * GROUP_CONSTANT_FIELDS + i] = k[name]));
   });
 }
 
@@ -92,14 +98,11 @@ export function packGroupConstants(groups: readonly GroupConstants[], out: Float
  */
 export function unpackGroupConstants(packed: Float32Array, count: number): GroupConstants[] {
   return Array.from({ length: count }, (_, g) => {
-    const at = g * GROUP_CONSTANT_FIELDS;
-    return {
-      lr: packed[at]!,
-      directionWeight: packed[at + 1]!,
-      momentWeight: packed[at + 2]!,
-      decayMultiplier: packed[at + 3]!,
-      stepDecay: packed[at + 4]!,
-    };
+    const entries = GROUP_CONSTANT_NAMES.map((name, i) => [
+      name,
+      packed[g * GROUP_CONSTANT_FIELDS + i]!,
+    ]);
+    return Object.fromEntries(entries) as unknown as GroupConstants;
   });
 }
 
@@ -118,9 +121,9 @@ export interface KernelSegment {
   readonly length: number;
   /** Index of the segment's {@linkcode GroupConstants}. */
   readonly group: number;
-  /** Where the segment's results go: `out[slot]` for the gradient scan,
-   * `partials[slot * PARTIAL_COUNT + k]` for the update. */
-  readonly slot: number;
+  /** The segment's block: its results go to `out[block]` for the gradient
+   * scan, `partials[block * PARTIAL_COUNT + k]` for the update. */
+  readonly block: number;
 }
 
 /** Partial sums per segment, in this order. */
@@ -146,7 +149,7 @@ export interface LionKernel {
   /** The backend name, as reported by the optimizer. */
   readonly name: string;
   /**
-   * Writes `Σ g²` of each segment's gradient to `out[segment.slot]`, in
+   * Writes `Σ g²` of each segment's gradient to `out[segment.block]`, in
    * float64. A non-finite sum means a NaN or infinite gradient (the square
    * of a finite float32 cannot overflow float64), which is how the
    * optimizer's `nonFinite` policy finds them before anything is written.

@@ -4,50 +4,14 @@
  * @module
  */
 
-import { checkBetas, checkScheduledLr, checkWeightDecay } from "./_validate.ts";
+import {
+  type GroupHyperparameters,
+  type GroupValues,
+  hyperparameter,
+  type HyperparameterValues,
+} from "./hyperparameters.ts";
 import type { Logger } from "./logger.ts";
 import type { Parameter } from "./parameter.ts";
-
-/**
- * Hyperparameters of a group; omitted ones come from the optimizer's options.
- *
- * @example No weight decay on biases
- * ```ts
- * import { DecoupledLionW, type GroupHyperparameters, ParameterStore } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const store = new ParameterStore();
- * const noDecay: GroupHyperparameters = { weightDecay: 0 };
- * await using opt = new DecoupledLionW(
- *   [{ params: [store.add("w", [2])] }, { params: [store.add("b", [2])], ...noDecay }],
- *   { weightDecay: 1e-4 },
- * );
- * assert.deepEqual(opt.paramGroups.map((g) => g.weightDecay), [1e-4, 0]);
- * ```
- */
-export interface GroupHyperparameters {
-  /**
-   * Learning rate, > 0 at construction (the peak of a schedule: schedules
-   * multiply it, and weight decay follows `lr / initialLr`).
-   *
-   * @default {1e-4}
-   */
-  lr?: number;
-  /**
-   * `[beta1, beta2]`, each in [0, 1]: beta1 interpolates the update
-   * direction, beta2 the moment.
-   *
-   * @default {[0.9, 0.99]}
-   */
-  betas?: readonly [number, number];
-  /**
-   * Decoupled weight decay: each step multiplies the parameters by
-   * `1 - (lr / initialLr) * weightDecay`; >= 0. Values >= 1e-3 log a warning.
-   *
-   * @default {0}
-   */
-  weightDecay?: number;
-}
 
 /**
  * A group as given to the optimizer: parameters plus optional hyperparameters.
@@ -71,15 +35,17 @@ export interface ParamGroupOptions extends GroupHyperparameters {
   params: readonly Parameter[];
 }
 
-/** The threshold from which the reference warns about weight decay. */
-const HIGH_WEIGHT_DECAY = 1e-3;
+/** Reads and replaces a group's values; set in the class's static block (private fields). */
+let readValues: (group: ParamGroup) => GroupValues;
+let assignValues: (group: ParamGroup, values: GroupValues) => void;
 
 /**
  * A parameter group of a {@linkcode DecoupledLionW} optimizer. `lr`, `betas`
  * and `weightDecay` can be changed between steps (LR schedules write `lr`);
  * each assignment is checked and a bad value throws, leaving the group as it
  * was. `initialLr` is fixed at construction, so weight decay follows
- * `lr / initialLr`.
+ * `lr / initialLr`. Loading a state dict updates the optimizer's groups in
+ * place: a scheduler holding a group keeps working after a resume.
  *
  * @example A schedule that halves the learning rate
  * ```ts
@@ -101,43 +67,36 @@ export class ParamGroup {
   readonly params: readonly Parameter[];
   readonly #index: number;
   readonly #logger: Logger | null;
-  readonly #initialLr: number;
-  #lr: number;
-  #betas: readonly [number, number];
-  #weightDecay: number;
+  #values: GroupValues;
+
+  static {
+    readValues = (group) => group.#values;
+    assignValues = (group, values) => (group.#values = values);
+  }
 
   /**
    * Internal: groups are made by the optimizer.
    *
    * @param index The group's index, for messages.
    * @param params The parameters.
-   * @param lr Learning rate (checked).
-   * @param betas Betas (checked).
-   * @param weightDecay Weight decay (checked).
-   * @param initialLr The initial learning rate.
-   * @param logger Where the high-weight-decay warning goes.
+   * @param values The hyperparameters (checked) and `initialLr`.
+   * @param logger Where warnings about values set later go.
    */
   constructor(
     index: number,
     params: readonly Parameter[],
-    lr: number,
-    betas: readonly [number, number],
-    weightDecay: number,
-    initialLr: number,
+    values: GroupValues,
     logger: Logger | null,
   ) {
     this.#index = index;
     this.params = Object.freeze([...params]);
-    this.#lr = lr;
-    this.#betas = betas;
-    this.#weightDecay = weightDecay;
-    this.#initialLr = initialLr;
+    this.#values = values;
     this.#logger = logger;
   }
 
   /** The learning rate at construction (or as loaded from a state dict); read-only. */
   get initialLr(): number {
-    return this.#initialLr;
+    return this.#values.initialLr;
   }
 
   /**
@@ -148,15 +107,11 @@ export class ParamGroup {
    * @throws {RangeError} When set to a value that is not a finite number >= 0.
    */
   get lr(): number {
-    return this.#lr;
+    return this.#values.lr;
   }
 
   set lr(value: number) {
-    this.#lr = checkScheduledLr(
-      "Cannot set hyperparameter",
-      `paramGroups[${this.#index}].lr`,
-      value,
-    );
+    this.#set("lr", value);
   }
 
   /**
@@ -165,15 +120,11 @@ export class ParamGroup {
    * @throws {RangeError} When set to values outside [0, 1].
    */
   get betas(): readonly [number, number] {
-    return this.#betas;
+    return this.#values.betas;
   }
 
   set betas(value: readonly [number, number]) {
-    this.#betas = checkBetas(
-      "Cannot set hyperparameter",
-      `paramGroups[${this.#index}].betas`,
-      value,
-    );
+    this.#set("betas", value);
   }
 
   /**
@@ -182,31 +133,42 @@ export class ParamGroup {
    * @throws {RangeError} When set to a value that is negative or not finite.
    */
   get weightDecay(): number {
-    return this.#weightDecay;
+    return this.#values.weightDecay;
   }
 
   set weightDecay(value: number) {
-    this.#weightDecay = checkWeightDecay(
+    this.#set("weightDecay", value);
+  }
+
+  /** Checks `value` with the schema's `checkSet`, stores it, then gives the row's warning. */
+  #set<K extends keyof HyperparameterValues>(name: K, value: unknown): void {
+    const row = hyperparameter(name);
+    const checked = row.checkSet(
       "Cannot set hyperparameter",
-      `paramGroups[${this.#index}].weightDecay`,
+      `paramGroups[${this.#index}].${name}`,
       value,
     );
-    warnIfHighWeightDecay(this.#weightDecay, this.#logger);
+    this.#values = { ...this.#values, [name]: checked };
+    row.warn?.(checked, this.#logger);
   }
 }
 
 /**
- * Logs the reference's warning for a weight decay of 1e-3 or more.
+ * A group's values, as the kernels and the state dict read them.
  *
- * @param weightDecay The value.
- * @param logger Where to log; `null` is silent.
+ * @param group A group.
+ * @returns Its hyperparameters and `initialLr`.
  */
-export function warnIfHighWeightDecay(weightDecay: number, logger: Logger | null): void {
-  if (weightDecay >= HIGH_WEIGHT_DECAY) {
-    logger?.warn(
-      `You are using a high value of \`weightDecay=${weightDecay}\` for the \`DecoupledLionW\` optimizer. Are you sure you want to do this? Your model's weights will be multiplied by ${
-        1 - weightDecay
-      } on every step!`,
-    );
-  }
+export function groupValues(group: ParamGroup): GroupValues {
+  return readValues(group);
+}
+
+/**
+ * Replaces a group's values in place (`loadStateDict`); internal.
+ *
+ * @param group The optimizer's group.
+ * @param values Checked values.
+ */
+export function loadGroupValues(group: ParamGroup, values: GroupValues): void {
+  assignValues(group, values);
 }

@@ -7,78 +7,12 @@
 
 import { formatValue } from "./_format.ts";
 import { checkNumbers } from "./_validate.ts";
-import type { ParameterStore } from "./parameter_store.ts";
-
-/** Where a parameter's three slots are: the store's bookkeeping, internal. */
-export interface ParameterSlots {
-  /** The store that owns the memory. */
-  readonly store: ParameterStore;
-  /** Position in the store, in order of `add`. */
-  readonly index: number;
-  /** Index of the arena that holds all three slots. */
-  readonly arena: number;
-  /** Element offset of the data slot in the arena's float32 view. */
-  readonly data: number;
-  /** Element offset of the gradient slot. */
-  readonly grad: number;
-  /** Element offset of the exp_avg slot. */
-  readonly expAvg: number;
-  /** The data slot. */
-  readonly dataView: Float32Array;
-  /** The gradient slot, meaningful only while `hasGrad`. */
-  readonly gradView: Float32Array;
-  /** The exp_avg slot, meaningful only while an optimizer holds state. */
-  readonly expAvgView: Float32Array;
-  /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
-  hasGrad: boolean;
-  /** Whether the values were written on the host since an optimizer last read them (`markWritten`). */
-  written: boolean;
-  /** Whether the parameter is trained at all. */
-  requiresGrad: boolean;
-  /** The optimizer that owns the exp_avg slot, if any. */
-  owner: SlotOwner | undefined;
-}
-
-/** What a parameter sees of the optimizer that owns its slots. */
-export interface SlotOwner {
-  /**
-   * A step is under way (outside its closure): host writes to the gradient
-   * or the write flags would tear it, so they throw.
-   */
-  stepInFlight: boolean;
-}
-
-/**
- * Throws when a step of the owning optimizer is in flight.
- *
- * @param owner The optimizer's side of the slots, if an optimizer owns them.
- * @param action What was asked, for the message, e.g. "set the gradient of parameter 'w'".
- */
-export function assertNoStepInFlight(owner: SlotOwner | undefined, action: string): void {
-  if (owner?.stepInFlight) {
-    throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
-  }
-}
-
-const slotsOf = new WeakMap<Parameter, ParameterSlots>();
-
-/**
- * The store's bookkeeping for `param`; internal to this package.
- *
- * @param param A parameter made by a store.
- * @returns Its slots.
- */
-export function parameterSlots(param: Parameter): ParameterSlots {
-  const slots = slotsOf.get(param);
-  if (slots === undefined) {
-    throw new TypeError(
-      `Cannot use ${
-        formatValue(param)
-      } as a parameter: parameters are made by ParameterStore.add()`,
-    );
-  }
-  return slots;
-}
+import {
+  assertNoStepInFlight,
+  attachSlots,
+  type ParameterSlots,
+  parameterSlots,
+} from "./_slots.ts";
 
 /**
  * One named tensor: a float32 view of its data in shared memory, an optional
@@ -124,7 +58,7 @@ export class Parameter {
     this.name = name;
     this.shape = Object.freeze([...shape]);
     this.size = slots.dataView.length;
-    slotsOf.set(this, slots);
+    attachSlots(this, slots);
   }
 
   /**

@@ -15,7 +15,8 @@ import {
   sharedMemoryAvailable,
   SLOT_ALIGN,
 } from "./arena.ts";
-import { Parameter, type ParameterSlots } from "./parameter.ts";
+import { Parameter } from "./parameter.ts";
+import type { ParameterSlots, StoreMemory } from "./_slots.ts";
 
 /**
  * Options of {@linkcode ParameterStore}.
@@ -51,7 +52,7 @@ export interface ParameterStoreOptions {
   shared?: boolean;
 }
 
-const storeState = new WeakMap<ParameterStore, { arenas: Arena[]; users: number }>();
+const memoryOf = new WeakMap<ParameterStore, StoreMemory>();
 
 /**
  * A chunk: three regions of `capacity` elements each — data, gradients,
@@ -99,18 +100,7 @@ const MAX_CHUNK_ELEMENTS = 2 ** 22;
  * @returns Its arenas, in order.
  */
 export function storeArenas(store: ParameterStore): readonly Arena[] {
-  return storeState.get(store)!.arenas;
-}
-
-/**
- * Marks `store` as in use by an optimizer (no more `add` until released);
- * internal to this package.
- *
- * @param store A store.
- * @param delta `1` to acquire, `-1` to release.
- */
-export function useStore(store: ParameterStore, delta: 1 | -1): void {
-  storeState.get(store)!.users += delta;
+  return memoryOf.get(store)!.arenas;
 }
 
 /**
@@ -184,7 +174,7 @@ export class ParameterStore implements Iterable<Parameter> {
     }
     this.#arenaBytes = arenaBytes;
     this.#shared = shared;
-    storeState.set(this, { arenas: [], users: 0 });
+    memoryOf.set(this, { arenas: [], shared, users: 0 });
   }
 
   /** Whether the memory is shared (a `SharedArrayBuffer`), so workers can use it. */
@@ -230,7 +220,7 @@ export class ParameterStore implements Iterable<Parameter> {
     const size = this.#validate(name, shape, initial);
     const { arenaIndex, arena, data, stride } = this.#place(name, size);
     const slots: ParameterSlots = {
-      store: this,
+      memory: memoryOf.get(this)!,
       index: this.#parameters.length,
       arena: arenaIndex,
       data: data / 4,
@@ -285,7 +275,7 @@ export class ParameterStore implements Iterable<Parameter> {
         }`,
       );
     }
-    if (storeState.get(this)!.users > 0) {
+    if (memoryOf.get(this)!.users > 0) {
       throw new RangeError(
         `Cannot add parameter '${name}' as an optimizer uses this store: add every parameter before building the optimizer, or close it first`,
       );
@@ -369,7 +359,7 @@ export class ParameterStore implements Iterable<Parameter> {
   #openChunk(name: string, capacity: number): Chunk {
     const stride = regionStride(capacity, this.#arenaBytes);
     const bytes = 3 * stride;
-    const arenas = storeState.get(this)!.arenas;
+    const arenas = memoryOf.get(this)!.arenas;
     try {
       const last = arenas.at(-1);
       let base = last?.allocate(bytes);

@@ -6,14 +6,13 @@
  */
 
 import { formatValue } from "./_format.ts";
+import { checkKnownKeys, checkNumbers } from "./_validate.ts";
 import {
-  checkBetas,
-  checkKnownKeys,
-  checkLr,
-  checkNumbers,
-  checkScheduledLr,
-  checkWeightDecay,
-} from "./_validate.ts";
+  checkLoadedValues,
+  type GroupHyperparameters,
+  type GroupValues,
+  HYPERPARAMETER_NAMES,
+} from "./hyperparameters.ts";
 import type { ParamGroup } from "./param_group.ts";
 
 /**
@@ -51,15 +50,9 @@ export interface LionParameterState {
  * assert.deepEqual(group, { params: ["w"], lr: 0.5, betas: [0.9, 0.99], weightDecay: 0, initialLr: 0.5 });
  * ```
  */
-export interface LionParamGroupState {
+export interface LionParamGroupState extends Readonly<Required<GroupHyperparameters>> {
   /** Names of the group's parameters, in order. */
   readonly params: readonly string[];
-  /** Learning rate (>= 0: a schedule may have set it to 0). */
-  readonly lr: number;
-  /** `[beta1, beta2]`. */
-  readonly betas: readonly [number, number];
-  /** Decoupled weight decay. */
-  readonly weightDecay: number;
   /** The learning rate the decay factor `lr / initialLr` refers to (> 0). */
   readonly initialLr: number;
 }
@@ -97,17 +90,21 @@ export interface LionStateDict {
 
 const LOAD = "Cannot load state dict";
 /** The keys of a {@linkcode LionParamGroupState}. */
-const GROUP_STATE_KEYS: readonly string[] = ["params", "lr", "betas", "weightDecay", "initialLr"];
+const GROUP_STATE_KEYS: readonly string[] = ["params", ...HYPERPARAMETER_NAMES, "initialLr"];
 
 /**
  * Checks `dict` against the optimizer's groups before anything is loaded.
  *
  * @param dict The candidate (from JSON or elsewhere, so untrusted).
  * @param groups The optimizer's groups.
+ * @returns The checked values of each group.
  * @throws {TypeError} When the dict is not shaped like a state dict.
  * @throws {RangeError} When names, sizes or hyperparameters do not fit.
  */
-export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[]): void {
+export function checkStateDict(
+  dict: LionStateDict,
+  groups: readonly ParamGroup[],
+): GroupValues[] {
   if (dict === null || typeof dict !== "object") {
     throw new TypeError(`${LOAD} as it must be an object: current value is ${formatValue(dict)}`);
   }
@@ -124,7 +121,7 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
     );
   }
   const sizes = new Map<string, number>();
-  groups.forEach((group, g) => {
+  const values = groups.map((group, g) => {
     const loaded = paramGroups[g]!;
     const names = group.params.map((p) => p.name);
     const loadedNames: unknown = loaded?.params;
@@ -139,11 +136,12 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
       );
     }
     checkKnownKeys(LOAD, `paramGroups[${g}]`, loaded, GROUP_STATE_KEYS);
-    checkScheduledLr(LOAD, `paramGroups[${g}].lr`, loaded.lr);
-    checkLr(LOAD, `paramGroups[${g}].initialLr`, loaded.initialLr);
-    checkBetas(LOAD, `paramGroups[${g}].betas`, loaded.betas);
-    checkWeightDecay(LOAD, `paramGroups[${g}].weightDecay`, loaded.weightDecay);
     for (const p of group.params) sizes.set(p.name, p.size);
+    return checkLoadedValues(
+      LOAD,
+      `paramGroups[${g}].`,
+      loaded as unknown as Record<string, unknown>,
+    );
   });
   if (state === null || typeof state !== "object") {
     throw new TypeError(
@@ -192,4 +190,5 @@ export function checkStateDict(dict: LionStateDict, groups: readonly ParamGroup[
       }`,
     );
   }
+  return values;
 }

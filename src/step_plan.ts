@@ -1,5 +1,5 @@
 /**
- * The step plan: which elements a step touches, cut into kernel segments.
+ * The step plan: which elements a step touches, cut into blocks.
  *
  * Each parameter with a gradient is cut into blocks of
  * {@linkcode BLOCK_ELEMENTS} counted from its first element. A block is the
@@ -10,8 +10,10 @@
  * @module
  */
 
-import type { KernelSegment } from "./kernel.ts";
-import type { Parameter, ParameterSlots } from "./parameter.ts";
+import { type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
+import type { MetricPartials } from "./metrics.ts";
+import type { Parameter } from "./parameter.ts";
+import type { ParameterSlots } from "./_slots.ts";
 
 /** Elements per block of partial sums (64 KiB of float32). */
 export const BLOCK_ELEMENTS = 16_384;
@@ -28,53 +30,112 @@ export interface ActiveParameter {
 
 /** A parameter's place in the plan. */
 export interface PlannedParameter extends ActiveParameter {
-  /** Slot of its first block. */
-  readonly firstSlot: number;
-  /** Number of blocks (segments). */
-  readonly slotCount: number;
+  /** Index of its first block. */
+  readonly firstBlock: number;
+  /** Number of its blocks. */
+  readonly blockCount: number;
 }
 
-/** The segments of one step, grouped by arena. */
+/** A block: a kernel segment and the arena it lies in. */
+export interface PlannedBlock extends KernelSegment {
+  /** Index of the arena that holds the block's three slots. */
+  readonly arena: number;
+}
+
+/** The blocks of one step. */
 export interface StepPlan {
   /** The parameters, in group order then parameter order. */
   readonly params: readonly PlannedParameter[];
-  /** Total number of segments (slots). */
-  readonly slotCount: number;
-  /** The segments of each arena, by arena index. */
-  readonly byArena: readonly (readonly KernelSegment[])[];
+  /** The blocks, in block order (`blocks[i].block === i`). */
+  readonly blocks: readonly PlannedBlock[];
 }
 
 /**
- * Cuts the active parameters into block segments.
+ * Cuts the active parameters into blocks.
  *
  * @param active The parameters that have a gradient and require one.
- * @param arenaCount The store's number of arenas.
  * @param blockElements Elements per block (tests use small blocks).
  * @returns The plan.
  */
 export function planStep(
   active: readonly ActiveParameter[],
-  arenaCount: number,
   blockElements: number = BLOCK_ELEMENTS,
 ): StepPlan {
-  const byArena: KernelSegment[][] = Array.from({ length: arenaCount }, () => []);
+  const blocks: PlannedBlock[] = [];
   const params: PlannedParameter[] = [];
-  let slot = 0;
   for (const entry of active) {
     const { slots, group } = entry;
     const size = slots.dataView.length;
-    const firstSlot = slot;
+    const firstBlock = blocks.length;
     for (let start = 0; start < size; start += blockElements) {
-      byArena[slots.arena]!.push({
+      blocks.push({
+        arena: slots.arena,
         data: slots.data + start,
         grad: slots.grad + start,
         expAvg: slots.expAvg + start,
         length: Math.min(blockElements, size - start),
         group,
-        slot: slot++,
+        block: blocks.length,
       });
     }
-    params.push({ ...entry, firstSlot, slotCount: slot - firstSlot });
+    params.push({ ...entry, firstBlock, blockCount: blocks.length - firstBlock });
   }
-  return { params, slotCount: slot, byArena };
+  return { params, blocks };
+}
+
+/**
+ * A list of blocks split by arena (a kernel call never crosses an arena),
+ * each arena's blocks in the list's order.
+ *
+ * @param blocks Blocks, from any arenas.
+ * @returns The arena of each run and its segments, by arena index.
+ */
+export function blocksByArena(
+  blocks: readonly PlannedBlock[],
+): { arena: number; segments: PlannedBlock[] }[] {
+  const runs = new Map<number, PlannedBlock[]>();
+  for (const block of blocks) {
+    let run = runs.get(block.arena);
+    if (run === undefined) runs.set(block.arena, run = []);
+    run.push(block);
+  }
+  return [...runs].sort(([a], [b]) => a - b).map(([arena, segments]) => ({ arena, segments }));
+}
+
+/**
+ * Adds each parameter's block partials, in block order.
+ *
+ * @param plan The step's plan.
+ * @param partials `PARTIAL_COUNT` sums per block.
+ * @returns The pre-reduced metrics, by parameter name.
+ */
+export function partialsByParameter(plan: StepPlan, partials: Float64Array): MetricPartials {
+  const sums = new Float64Array(plan.params.length * PARTIAL_COUNT);
+  plan.params.forEach(({ firstBlock, blockCount }, i) => {
+    for (let block = firstBlock; block < firstBlock + blockCount; block++) {
+      for (let k = 0; k < PARTIAL_COUNT; k++) {
+        sums[i * PARTIAL_COUNT + k]! += partials[block * PARTIAL_COUNT + k]!;
+      }
+    }
+  });
+  return { names: plan.params.map(({ param }) => param.name), sums };
+}
+
+/**
+ * Names of the parameters with a block whose `Σg²` is not finite (a NaN or
+ * infinite gradient).
+ *
+ * @param plan The step's plan.
+ * @param gradSquares `Σg²` per block.
+ * @returns The names, in plan order.
+ */
+export function nonFiniteParameters(plan: StepPlan, gradSquares: Float64Array): string[] {
+  return plan.params
+    .filter(({ firstBlock, blockCount }) => {
+      for (let block = firstBlock; block < firstBlock + blockCount; block++) {
+        if (!Number.isFinite(gradSquares[block]!)) return true;
+      }
+      return false;
+    })
+    .map(({ param }) => param.name);
 }

@@ -133,7 +133,7 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
     sumSquaredGradients(arena, segments, out) {
       const wasm = exportsFor(arena);
       for (const segment of segments) {
-        out[segment.slot] = wasm.sum_squares(segment.grad * 4, segment.length);
+        out[segment.block] = wasm.sum_squares(segment.grad * 4, segment.length);
       }
     },
 
@@ -161,7 +161,7 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
             decay,
             sd,
           );
-          partials.set(sums, segment.slot * PARTIAL_COUNT);
+          partials.set(sums, segment.block * PARTIAL_COUNT);
         }
       }
     },

@@ -14,8 +14,7 @@
 
 import assert from "node:assert/strict";
 import { DecoupledLionW, ParameterStore } from "../mod.ts";
-import { optimizerEngine } from "../src/decoupled_lionw.ts";
-import { WorkerPool } from "../workers/worker_pool.ts";
+import { withShardFault } from "./_shard_fault.ts";
 import { seededValues } from "./_util.ts";
 
 /**
@@ -23,7 +22,12 @@ import { seededValues } from "./_util.ts";
  *
  * @param mode How worker 1 fails.
  */
-export async function runWorkerFault(mode: "throw" | "die"): Promise<void> {
+export function runWorkerFault(mode: "throw" | "die"): Promise<void> {
+  // worker 1's first update goes through, its second fails
+  return withShardFault({ worker: 1, mode, atUpdate: 1 }, () => faultScenario(mode));
+}
+
+async function faultScenario(mode: "throw" | "die"): Promise<void> {
   const store = new ParameterStore();
   const params = [0, 1, 2].map((i) => store.add(`p${i}`, [40_000], seededValues(40_000, i)));
   const opt = new DecoupledLionW(params, { workers: 2, logger: null });
@@ -31,13 +35,18 @@ export async function runWorkerFault(mode: "throw" | "die"): Promise<void> {
     params.forEach((p, i) => (p.grad = seededValues(p.size, 10 + i)));
     await opt.step();
     const saved = opt.stateDict();
-    const pool = optimizerEngine(opt);
-    assert.ok(pool instanceof WorkerPool);
-    pool.injectFault(1, mode);
     await assert.rejects(opt.step(), (error: Error) => {
       assert.equal(error.name, "ShardError");
       assert.match(error.message, /shard worker 1 \(blocks \d+–\d+\)/i);
-      assert.match(error.message, mode === "throw" ? /injected fault/ : /died/);
+      if (mode === "throw") {
+        assert.match(error.message, /InjectedFault: injected fault in shard worker 1/);
+        // the worker's error crosses with its name and its stack
+        const cause = error.cause as Error;
+        assert.equal(cause.name, "InjectedFault");
+        assert.match(cause.stack ?? "", /_faulty_shard_worker\.ts/);
+      } else {
+        assert.match(error.message, /died: .*injected death of shard worker 1/);
+      }
       return true;
     });
     await assert.rejects(

@@ -3,9 +3,8 @@ import { ParameterStore } from "../mod.ts";
 import { jsKernel } from "../src/js_kernel.ts";
 import { groupConstants, PARTIAL_COUNT } from "../src/kernel.ts";
 import { finalizeMetrics, sumMetricPartials } from "../src/metrics.ts";
-import { parameterSlots } from "../src/parameter.ts";
+import { parameterSlots } from "../src/_slots.ts";
 import { storeArenas } from "../src/parameter_store.ts";
-import { planStep } from "../src/step_plan.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
 
@@ -31,7 +30,7 @@ function runCut(cuts: number[]) {
     expAvg: slots.expAvg + bounds[i]!,
     length: end - bounds[i]!,
     group: 0,
-    slot: i,
+    block: i,
   }));
   const partials = new Float64Array(segments.length * PARTIAL_COUNT);
   jsKernel.update(memory, segments, constants, partials);
@@ -59,28 +58,4 @@ Deno.test("js kernel: cutting a tensor anywhere changes no bit and no metric bey
     assert.ok(Math.abs(gradSquares - whole.gradSums[0]!) <= 1e-12 * gradSquares);
     assert.ok(Math.abs(Math.sqrt(gradSquares) - wholeMetrics["l2_norm/grad/w"]!) < 1e-12);
   }
-});
-
-Deno.test("planStep() cuts parameters into blocks counted from each tensor's start", () => {
-  const store = new ParameterStore();
-  const a = store.add("a", [10]);
-  const b = store.add("b", [3]);
-  const plan = planStep(
-    [{ param: a, slots: parameterSlots(a), group: 0 }, {
-      param: b,
-      slots: parameterSlots(b),
-      group: 1,
-    }],
-    1,
-    4,
-  );
-  assert.equal(plan.slotCount, 4);
-  assert.deepEqual(plan.byArena[0]!.map((s) => [s.length, s.group, s.slot]), [
-    [4, 0, 0],
-    [4, 0, 1],
-    [2, 0, 2],
-    [3, 1, 3],
-  ]);
-  assert.equal(plan.byArena[0]![1]!.data, parameterSlots(a).data + 4);
-  assert.deepEqual(plan.params.map((p) => [p.firstSlot, p.slotCount]), [[0, 3], [3, 1]]);
 });

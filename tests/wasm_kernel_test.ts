@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ParameterStore } from "../mod.ts";
 import { jsKernel } from "../src/js_kernel.ts";
 import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernel.ts";
-import { parameterSlots } from "../src/parameter.ts";
+import { parameterSlots } from "../src/_slots.ts";
 import { storeArenas } from "../src/parameter_store.ts";
 import { planStep } from "../src/step_plan.ts";
 import { buildLionWasm, renderLionWasmModule } from "../src/wasm/build_wasm.ts";
@@ -50,16 +50,15 @@ function runKernel(kernel: LionKernel, betas: [number, number], sizes: number[])
   });
   const plan = planStep(
     params.map((param) => ({ param, slots: parameterSlots(param), group: 0 })),
-    1,
     64,
   );
   const groups = [groupConstants(3e-3, 1e-2, betas[0], betas[1], 0.1)];
   const memory = storeArenas(store)[0]!.memory;
-  const gradSquares = new Float64Array(plan.slotCount);
-  kernel.sumSquaredGradients(memory, plan.byArena[0]!, gradSquares);
-  const partials = new Float64Array(plan.slotCount * PARTIAL_COUNT);
-  kernel.update(memory, plan.byArena[0]!, groups, partials);
-  kernel.update(memory, plan.byArena[0]!, groups, null); // a second step, without metrics
+  const gradSquares = new Float64Array(plan.blocks.length);
+  kernel.sumSquaredGradients(memory, plan.blocks, gradSquares);
+  const partials = new Float64Array(plan.blocks.length * PARTIAL_COUNT);
+  kernel.update(memory, plan.blocks, groups, partials);
+  kernel.update(memory, plan.blocks, groups, null); // a second step, without metrics
   const all = new Float32Array(memory.buffer);
   const padding: number[] = [];
   for (const p of params) {
@@ -123,8 +122,8 @@ Deno.test("every kernel rounds the moment's fma once where float64 would round t
     p.grad = [2, 2, 2, 2];
     const slots = parameterSlots(p);
     slots.expAvgView.fill(m);
-    const plan = planStep([{ param: p, slots, group: 0 }], 1);
-    kernel.update(storeArenas(store)[0]!.memory, plan.byArena[0]!, [
+    const plan = planStep([{ param: p, slots, group: 0 }]);
+    kernel.update(storeArenas(store)[0]!.memory, plan.blocks, [
       groupConstants(1e-3, 1e-3, 0.9, 1 - w, 0),
     ], null);
     assert.deepEqual(
@@ -143,14 +142,14 @@ Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
     const p = store.add("p", [values.length], values);
     p.grad = values;
     const slots = parameterSlots(p);
-    const plan = planStep([{ param: p, slots, group: 0 }], 1);
+    const plan = planStep([{ param: p, slots, group: 0 }]);
     const memory = storeArenas(store)[0]!.memory;
     const gradSquares = new Float64Array(1);
-    kernel.sumSquaredGradients(memory, plan.byArena[0]!, gradSquares);
+    kernel.sumSquaredGradients(memory, plan.blocks, gradSquares);
     const expected = values.reduce((sum, x) => sum + Math.fround(x) ** 2, 0);
     assert.ok(Math.abs(gradSquares[0]! - expected) <= 1e-12 * expected, `${kernel.name} Σg²`);
     const partials = new Float64Array(PARTIAL_COUNT);
-    kernel.update(memory, plan.byArena[0]!, [groupConstants(1e-3, 1e-3, 0.9, 0.99, 0)], partials);
+    kernel.update(memory, plan.blocks, [groupConstants(1e-3, 1e-3, 0.9, 0.99, 0)], partials);
     assert.ok(partials.every(Number.isFinite), `${kernel.name} partials ${partials}`);
     assert.ok(Math.abs(partials[3]! - expected) <= 1e-12 * expected, `${kernel.name} metric Σg²`);
   }
@@ -159,9 +158,9 @@ Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
     const store = new ParameterStore();
     const p = store.add("p", [2]);
     p.grad = tiny;
-    const plan = planStep([{ param: p, slots: parameterSlots(p), group: 0 }], 1);
+    const plan = planStep([{ param: p, slots: parameterSlots(p), group: 0 }]);
     const out = new Float64Array(1);
-    kernel.sumSquaredGradients(storeArenas(store)[0]!.memory, plan.byArena[0]!, out);
+    kernel.sumSquaredGradients(storeArenas(store)[0]!.memory, plan.blocks, out);
     assert.ok(out[0]! > 0, `${kernel.name}: tiny gradients still count`);
   }
 });

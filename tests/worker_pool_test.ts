@@ -90,7 +90,13 @@ Deno.test("a worker that throws fails the step, naming its shard, until a state 
 });
 
 Deno.test("a worker that dies fails the step, naming its shard, until a state dict is loaded", async () => {
-  const { stdout, stderr } = await runChild(new URL("./_worker_death_child.ts", import.meta.url));
+  const { stdout, stderr } = await runChild(
+    new URL("./_worker_death_child.ts", import.meta.url),
+    [],
+    {
+      flags: ["--allow-env"],
+    },
+  );
   assert.equal(stdout.trim(), "ok");
   // the death was a real uncaught error in the worker, not a polite exit
   assert.match(stderr, /Uncaught .*injected death of shard worker 1/);

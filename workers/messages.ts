@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
+import type { RunnerSpec } from "../src/engine_factory.ts";
+import type { SerializedError } from "../src/shard_error.ts";
 import type { ControlSizes } from "./control_block.ts";
 
 /** Main → worker: everything a worker needs, sent once. */
@@ -18,12 +19,8 @@ export interface InitMessage {
   readonly sizes: ControlSizes;
   /** The store's arenas, shared. */
   readonly arenas: readonly WebAssembly.Memory[];
-  /** The kernel backend. */
-  readonly backend: "js" | "wasm" | "gpujs";
-  /** The gpu.js mode, for `gpujs`. */
-  readonly gpuMode: GpuJsMode | undefined;
-  /** The wasm kernel's fma mode. */
-  readonly fma: "auto" | "exact";
+  /** What the worker's shard runner is made from. */
+  readonly runner: RunnerSpec;
 }
 
 /**
@@ -33,8 +30,4 @@ export interface InitMessage {
 export type ReadyMessage =
   | { readonly type: "ready"; readonly index: number }
   | { readonly type: "closed"; readonly index: number }
-  | {
-    readonly type: "error";
-    readonly index: number;
-    readonly err: { readonly name: string; readonly message: string; readonly stack?: string };
-  };
+  | { readonly type: "error"; readonly index: number; readonly err: SerializedError };

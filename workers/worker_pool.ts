@@ -11,65 +11,37 @@
 
 import type { Arena } from "../src/arena.ts";
 import type { StepEngine, StepRequest, StepResult } from "../src/engine.ts";
-import { packGroupConstants, PARTIAL_COUNT } from "../src/kernel.ts";
+import type { RunnerSpec } from "../src/engine_factory.ts";
+import { PARTIAL_COUNT } from "../src/kernel.ts";
+import type { BackendName } from "../src/options.ts";
+import {
+  deserializeError,
+  type SerializedError,
+  ShardError,
+  shardFailure,
+} from "../src/shard_error.ts";
 import { balanceShards } from "../src/shards.ts";
+import { decideStep, gateNeedsScan } from "../src/step_decision.ts";
 import type { StepPlan } from "../src/step_plan.ts";
-import { BLOCK_FIELDS, ControlBlock, Flags, Header } from "./control_block.ts";
+import { ControlBlock, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
-import type { GpuJsMode } from "../gpu/gpujs_kernels.ts";
-import type { ResolvedGpuMode } from "../gpu/gpujs_runtime.ts";
 
 /** Options of {@linkcode WorkerPool}. */
 export interface WorkerPoolOptions {
   /** Number of workers, >= 1. */
   readonly workers: number;
-  /** The kernel each worker runs. */
-  readonly backend: "js" | "wasm" | "gpujs";
-  /** The gpu.js mode, being resolved, for `gpujs`. */
-  readonly gpuMode?: Promise<ResolvedGpuMode> | undefined;
-  /** The wasm kernel's fma mode. */
-  readonly fma: "auto" | "exact";
+  /** The backend the workers run. */
+  readonly backend: BackendName;
+  /** What each worker's runner is made from (settles once the gpu.js mode is known). */
+  readonly runner: Promise<RunnerSpec>;
   /** The store's arenas (shared memories). */
   readonly arenas: readonly Arena[];
   /** Parameter groups (fixed for the optimizer's life). */
   readonly groups: number;
   /** The most blocks a step can have (all parameters active). */
   readonly maxBlocks: number;
-}
-
-/**
- * A step that failed inside a shard worker (its kernel threw, or the worker
- * died). The message names the worker and its blocks. After it, the
- * optimizer refuses steps until a state dict is loaded.
- *
- * @example Recover from a failed step
- * ```ts
- * import { DecoupledLionW, ParameterStore, ShardError } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const w = new ParameterStore().add("w", [4]);
- * await using opt = new DecoupledLionW([w], { workers: 0 });
- * const checkpoint = opt.stateDict();
- * try {
- *   w.grad = [1, 2, 3, 4];
- *   await opt.step();
- * } catch (error) {
- *   if (!(error instanceof ShardError)) throw error;
- *   opt.loadStateDict(checkpoint); // and restore the parameters
- * }
- * assert.equal(new ShardError("shard worker 1 (blocks 0–8): boom").name, "ShardError");
- * ```
- */
-export class ShardError extends Error {
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, naming the worker and its shard.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "ShardError";
-  }
+  /** The shard worker's module (tests swap in one that fails on purpose). */
+  readonly workerUrl?: URL;
 }
 
 const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
@@ -118,43 +90,44 @@ export class WorkerPool implements StepEngine {
     this.#spawn();
   }
 
-  get backend(): string {
+  get backend(): BackendName {
     return this.#options.backend;
+  }
+
+  get stateLives(): "host" | "device" {
+    return this.#options.backend === "gpujs" ? "device" : "host";
   }
 
   get workers(): number {
     return this.#options.workers;
   }
 
-  /** Test hook: make worker `index` throw (`"throw"`) or die (`"die"`) in the next step. */
-  injectFault(index: number, mode: "throw" | "die"): void {
-    Atomics.store(this.#control.header, Header.faultWorker, index + 1);
-    Atomics.store(this.#control.header, Header.faultMode, mode === "throw" ? 1 : 2);
-  }
-
   async run(request: StepRequest): Promise<StepResult> {
     await this.#ready;
     if (this.#death.error) throw this.#death.error;
-    const { header } = this.#control;
-    this.#write(request);
+    const control = this.#control;
+    if (request.plan !== this.#lastPlan) this.#writePlan(request.plan);
+    control.writeStep(request);
     await this.#dispatch();
 
-    const { slotCount } = request.plan;
-    const applied = Atomics.load(header, Header.nonFinite) === 0;
+    const blockCount = request.plan.blocks.length;
+    const scanned = gateNeedsScan(request.gate);
+    // without a scan every worker took the same decision alone, from no sums
+    const decision = scanned ? control.readDecision() : decideStep(request.gate, null);
     return {
-      applied,
-      gradSquares: request.scan ? this.#control.gradSquares.slice(0, slotCount) : null,
-      partials: request.metrics && applied
-        ? this.#control.partials.slice(0, slotCount * PARTIAL_COUNT)
+      decision,
+      gradSquares: scanned ? control.gradSquares.slice(0, blockCount) : null,
+      partials: request.metrics && decision.action === "update"
+        ? control.partials.slice(0, blockCount * PARTIAL_COUNT)
         : null,
     };
   }
 
   async pullState(): Promise<void> {
-    if (this.#options.backend !== "gpujs") return;
+    if (this.stateLives === "host") return;
     await this.#ready;
     if (this.#death.error) throw this.#death.error;
-    Atomics.store(this.#control.header, Header.flags, Flags.pull);
+    this.#control.writePull();
     await this.#dispatch();
   }
 
@@ -163,7 +136,7 @@ export class WorkerPool implements StepEngine {
     const { header } = this.#control;
     Atomics.store(header, Header.done, 0);
     Atomics.store(header, Header.scanArrived, 0);
-    Atomics.store(header, Header.nonFinite, 0);
+    Atomics.store(header, Header.decision, 0);
     Atomics.store(header, Header.failed, 0);
     Atomics.add(header, Header.generation, 1);
     Atomics.notify(header, Header.generation);
@@ -173,7 +146,6 @@ export class WorkerPool implements StepEngine {
       await Promise.race([waitFor(header, Header.done, this.workers), died]);
     } finally {
       this.#death.reject = undefined;
-      Atomics.store(header, Header.faultWorker, 0);
     }
     if (Atomics.load(header, Header.failed) !== 0) throw this.#failure();
   }
@@ -219,7 +191,7 @@ export class WorkerPool implements StepEngine {
     Atomics.store(header, Header.stop, 1);
     Atomics.add(header, Header.generation, 1);
     Atomics.notify(header, Header.generation);
-    Atomics.store(header, Header.scanArrived, this.workers); // releases the scan barrier
+    Atomics.store(header, Header.scanArrived, this.workers + 1); // releases the scan barrier
     Atomics.notify(header, Header.scanArrived);
     const workers = this.#workers;
     const ended = Promise.all(this.#ended);
@@ -235,19 +207,18 @@ export class WorkerPool implements StepEngine {
   }
 
   #spawn(): void {
-    const { gpuMode } = this.#options;
     // gpujs: the mode is settled (adapter probed) once, here, for all workers
-    this.#ready = gpuMode === undefined ? this.#spawnWorkers(undefined) : gpuMode.then(
-      ({ mode }) => this.#closed ? undefined : this.#spawnWorkers(mode),
+    this.#ready = this.#options.runner.then((runner) =>
+      this.#closed ? undefined : this.#spawnWorkers(runner)
     );
     this.#ready.catch(() => {}); // reported by the first step
   }
 
-  #spawnWorkers(gpuMode: GpuJsMode | undefined): Promise<void> {
-    const { workers, backend, fma, arenas } = this.#options;
+  #spawnWorkers(runner: RunnerSpec): Promise<void> {
+    const { workers, arenas } = this.#options;
     const memories = arenas.map((arena) => arena.memory);
     const starting = Array.from({ length: workers }, (_, index) => {
-      const worker = new Worker(WORKER_URL, { type: "module" });
+      const worker = new Worker(this.#options.workerUrl ?? WORKER_URL, { type: "module" });
       this.#workers.push(worker);
       let end!: () => void;
       this.#ended.push(new Promise<void>((resolve) => (end = resolve)));
@@ -258,7 +229,10 @@ export class WorkerPool implements StepEngine {
           else if (reply.type === "closed") end();
           else {
             end();
-            reject(new ShardError(`Shard worker ${index} could not start: ${reply.err.message}`));
+            const cause = deserializeError(reply.err);
+            reject(
+              new ShardError(`Shard worker ${index} could not start: ${cause.message}`, { cause }),
+            );
           }
         };
         // addEventListener, not onerror: Deno lets an uncaught worker error
@@ -279,9 +253,7 @@ export class WorkerPool implements StepEngine {
           control: this.#control.buffer,
           sizes: this.#control.sizes,
           arenas: memories,
-          backend,
-          gpuMode,
-          fma,
+          runner,
         };
         worker.postMessage(init);
       });
@@ -289,35 +261,13 @@ export class WorkerPool implements StepEngine {
     return Promise.all(starting).then(() => {});
   }
 
-  /** Writes the step into the control block. */
-  #write({ plan, groups, scan, metrics, writes }: StepRequest): void {
-    const control = this.#control;
-    packGroupConstants(groups, control.groups);
-    if (plan !== this.#lastPlan) {
-      const lengths = new Int32Array(plan.slotCount);
-      plan.byArena.forEach((segments, arena) => {
-        for (const s of segments) {
-          control.blocks.set(
-            [arena, s.data, s.grad, s.expAvg, s.length, s.group],
-            s.slot * BLOCK_FIELDS,
-          );
-          lengths[s.slot] = s.length;
-        }
-      });
-      this.#bounds = balanceShards(lengths, this.workers);
-      for (let w = 0; w < this.workers; w++) {
-        control.ranges[2 * w] = this.#bounds[w]!;
-        control.ranges[2 * w + 1] = this.#bounds[w + 1]!;
-      }
-      this.#lastPlan = plan;
-      Atomics.add(control.header, Header.planVersion, 1);
-    }
-    Atomics.store(
-      control.header,
-      Header.flags,
-      (scan ? Flags.scan : 0) | (metrics ? Flags.metrics : 0) |
-        (writes.params ? Flags.paramsWritten : 0) | (writes.state ? Flags.stateWritten : 0),
-    );
+  /** Shares the plan's blocks out (balanced by elements) and writes the block table. */
+  #writePlan(plan: StepPlan): void {
+    const lengths = new Int32Array(plan.blocks.length);
+    plan.blocks.forEach((block, i) => (lengths[i] = block.length));
+    this.#bounds = balanceShards(lengths, this.workers);
+    this.#control.writeBlocks(plan.blocks, this.#bounds);
+    this.#lastPlan = plan;
   }
 
   #describeShard(index: number): string {
@@ -326,13 +276,19 @@ export class WorkerPool implements StepEngine {
     return start === undefined || end === undefined ? "no shard yet" : `blocks ${start}–${end}`;
   }
 
+  /** The failed workers' errors: the first as the cause, the others named in the message. */
   #failure(): ShardError {
-    const messages: string[] = [];
+    const failed: { where: string; error: SerializedError }[] = [];
     for (let w = 0; w < this.workers; w++) {
-      const message = this.#control.readError(w);
-      if (message) messages.push(`shard worker ${w} (${this.#describeShard(w)}): ${message}`);
+      const error = this.#control.readError(w);
+      if (error) failed.push({ where: `shard worker ${w} (${this.#describeShard(w)})`, error });
     }
-    this.#control.errors.fill(0);
-    return new ShardError(`Step failed in ${messages.join("; ")}`);
+    this.#control.clearErrors();
+    const [first, ...others] = failed;
+    if (first === undefined) return new ShardError("Step failed in a shard worker");
+    const failure = shardFailure(first.where, deserializeError(first.error));
+    if (others.length === 0) return failure;
+    const also = others.map(({ where, error }) => `${where}: ${error.name}: ${error.message}`);
+    return new ShardError(`${failure.message}; also ${also.join("; ")}`, { cause: failure.cause });
   }
 }

@@ -1,0 +1,199 @@
+/**
+ * Engine construction and backend policy: which kernel, how many workers,
+ * which gpu.js mode, and why. This is the one core module that imports the
+ * edges (workers/ and gpu/); the optimizer asks it for an engine and sees
+ * only the {@linkcode StepEngine} contract.
+ *
+ * @module
+ */
+
+import type { EngineOptions } from "./_options.ts";
+import type { StoreMemory } from "./_slots.ts";
+import { testSeams } from "./_testing.ts";
+import type { StepEngine } from "./engine.ts";
+import { InlineEngine } from "./inline_engine.ts";
+import { jsKernel } from "./js_kernel.ts";
+import type { LionKernel } from "./kernel.ts";
+import type { Logger } from "./logger.ts";
+import type { BackendChoice, BackendName, GpuJsMode } from "./options.ts";
+import { inPlaceRunner, type ShardRunner } from "./shard_runner.ts";
+import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
+import { openDeviceRunner } from "../gpu/device_runner.ts";
+import { type ResolvedGpuMode, resolveGpuMode } from "../gpu/gpujs_runtime.ts";
+import { WorkerPool } from "../workers/worker_pool.ts";
+
+/** Elements per worker below which `workers: "auto"` adds no worker. */
+const ELEMENTS_PER_WORKER = 2 ** 18;
+
+/** What a shard runner is made from: the same on the calling thread and in a worker. */
+export interface RunnerSpec {
+  /** The backend. */
+  readonly backend: BackendName;
+  /** The wasm kernel's fma mode. */
+  readonly fma: "auto" | "exact";
+  /** The gpu.js mode, for `gpujs`. */
+  readonly gpuMode: GpuJsMode | undefined;
+}
+
+/**
+ * The CPU kernel of a backend: `js`, or `wasm` where relaxed SIMD runs
+ * (`gpujs` scans gradients on the host with it).
+ *
+ * @param backend The backend.
+ * @param fma The wasm kernel's fma mode.
+ * @returns The kernel.
+ */
+export function hostKernel(backend: BackendName, fma: "auto" | "exact"): LionKernel {
+  return backend === "js" || !wasmKernelAvailable() ? jsKernel : createWasmKernel(fma);
+}
+
+/**
+ * Opens the runner of `spec` over the store's memories.
+ *
+ * @param spec Backend, fma mode, gpu.js mode.
+ * @param memories The store's memories, by arena.
+ * @returns The runner.
+ */
+export function openShardRunner(
+  spec: RunnerSpec,
+  memories: readonly WebAssembly.Memory[],
+): Promise<ShardRunner> {
+  const kernel = hostKernel(spec.backend, spec.fma);
+  if (spec.backend !== "gpujs") return Promise.resolve(inPlaceRunner(kernel, memories));
+  return openDeviceRunner(spec.gpuMode ?? "cpu", kernel, memories);
+}
+
+/** What an engine is built for. */
+export interface EngineSpec {
+  /** The optimizer's checked engine options. */
+  readonly options: EngineOptions;
+  /** The store's memory. */
+  readonly memory: StoreMemory;
+  /** Elements of the optimizer's parameters. */
+  readonly elements: number;
+  /** The most blocks a step can have (every parameter with a gradient). */
+  readonly maxBlocks: number;
+  /** Number of parameter groups. */
+  readonly groups: number;
+  /** Where warnings go. */
+  readonly logger: Logger | null;
+}
+
+/** An engine and the story of its choice. */
+export interface StartedEngine {
+  /** The engine. */
+  readonly engine: StepEngine;
+  /** Settles once the backend is settled (the gpu.js mode probed); rejects when it cannot run. */
+  readonly ready: Promise<void>;
+  /** The backend and why, with the gpu.js mode once known. */
+  choice(): BackendChoice;
+}
+
+/**
+ * Builds the engine the options ask for: the backend (`"auto"`: `wasm`
+ * where relaxed SIMD runs, else `js`), the worker count (`"auto"`: one per
+ * 2^18 elements, at most one per core, none without `Worker` or shared
+ * memory) and, for `gpujs`, the gpu.js mode (resolved in the background).
+ *
+ * @param spec The options and the store.
+ * @returns The engine.
+ * @throws {RangeError} When `wasm` is asked for where relaxed SIMD does not run.
+ */
+export function startEngine(spec: EngineSpec): StartedEngine {
+  const { options, memory } = spec;
+  const backend = resolveBackend(options.backend);
+  const workers = resolveWorkers(spec);
+  const mode = backend === "gpujs" ? resolveGpuMode(options.gpuMode) : undefined;
+  let resolved: ResolvedGpuMode | undefined;
+  const ready = mode === undefined ? Promise.resolve() : mode.then((m) => void (resolved = m));
+  ready.catch(() => {}); // reported by the first step
+  const memories = memory.arenas.map((arena) => arena.memory);
+  const engine: StepEngine = workers === 0
+    ? new InlineEngine({
+      backend,
+      stateLives: backend === "gpujs" ? "device" : "host",
+      openRunner: async () =>
+        openShardRunner({ backend, fma: options.fma, gpuMode: (await mode)?.mode }, memories),
+    })
+    : new WorkerPool({
+      workers,
+      backend,
+      runner: mode === undefined
+        ? Promise.resolve({ backend, fma: options.fma, gpuMode: undefined })
+        : mode.then(({ mode }) => ({ backend, fma: options.fma, gpuMode: mode })),
+      arenas: memory.arenas,
+      groups: spec.groups,
+      maxBlocks: spec.maxBlocks,
+      ...(testSeams.shardWorkerUrl === undefined ? {} : { workerUrl: testSeams.shardWorkerUrl }),
+    });
+  const asked = options.backend === "auto" ? autoChoice(backend) : undefined;
+  return { engine, ready, choice: () => describeChoice(backend, asked, resolved) };
+}
+
+/** `backend`: `"auto"` takes `wasm` where relaxed SIMD runs, else `js`. */
+function resolveBackend(backend: BackendName | "auto"): BackendName {
+  const wasm = wasmKernelAvailable();
+  if (backend === "wasm" && !wasm) {
+    throw new RangeError(
+      `Cannot create optimizer as backend "wasm" needs WebAssembly relaxed SIMD, which this runtime lacks: use "js" or "auto"`,
+    );
+  }
+  if (backend !== "auto") return backend;
+  return wasm ? "wasm" : "js";
+}
+
+/** `workers`, with `"auto"` resolved and a warning where workers cannot run. */
+function resolveWorkers({ options, memory, elements, logger }: EngineSpec): number {
+  const canUseWorkers = typeof Worker === "function" && memory.shared;
+  if (options.workers === "auto") return canUseWorkers ? autoWorkers(elements) : 0;
+  if (options.workers > 0 && !canUseWorkers) {
+    logger?.warn(
+      `Running inline instead of on ${options.workers} workers as ${
+        memory.shared ? "this runtime has no Worker" : "the store's memory is not shared"
+      }`,
+    );
+    return 0;
+  }
+  return options.workers;
+}
+
+/** `workers: "auto"`: one worker per 2^18 elements, at most one per core. */
+function autoWorkers(elements: number): number {
+  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.min(cores, Math.floor(elements / ELEMENTS_PER_WORKER));
+}
+
+/**
+ * What `backend: "auto"` takes, and why: only backends that update the
+ * store in place (`wasm`, else `js`), so code behaves the same on every
+ * machine. `gpujs` keeps state on a device, with rules of its own (pull
+ * state, announce host writes): it is taken only when asked for by name, and
+ * `recommendBackend()` says whether it would be faster here.
+ */
+function autoChoice(backend: BackendName): BackendChoice {
+  return backend === "wasm"
+    ? { backend, reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)" }
+    : {
+      backend,
+      reason:
+        "auto: this runtime lacks WebAssembly relaxed SIMD, which the wasm kernel needs, so the scalar js kernel",
+    };
+}
+
+/** The choice as reported: what `"auto"` took or "asked for", with the gpu.js mode once resolved. */
+function describeChoice(
+  backend: BackendName,
+  auto: BackendChoice | undefined,
+  resolved: ResolvedGpuMode | undefined,
+): BackendChoice {
+  const choice = auto ?? { backend, reason: "asked for" };
+  if (resolved === undefined) return choice;
+  return {
+    ...choice,
+    gpuMode: resolved.mode,
+    reason: auto === undefined
+      ? `asked for; gpu.js mode ${resolved.mode}: ${resolved.reason}`
+      : choice.reason,
+    ...(resolved.adapter.available ? { adapter: resolved.adapter.description } : {}),
+  };
+}

@@ -1,0 +1,288 @@
+/**
+ * The public types of {@linkcode DecoupledLionW}'s API that are not a class:
+ * the engine options it takes, the backend and gpu.js mode names, and the
+ * reports it gives back (what a step did, which backend runs and why).
+ *
+ * The name lists (`BACKEND_NAMES`, `GPU_JS_MODES`, `NON_FINITE_POLICIES`)
+ * are the one place each union is written; the types are derived from them.
+ *
+ * @module
+ */
+
+import type { GroupHyperparameters } from "./hyperparameters.ts";
+import type { Logger } from "./logger.ts";
+
+/** The kernel backends. */
+export const BACKEND_NAMES = ["js", "wasm", "gpujs"] as const;
+
+/**
+ * Kernel backends: `wasm` (WebAssembly SIMD, the default), `gpujs` (gpu.js
+ * kernels: WebGPU on a GPU, or gpu.js's webasm/cpu modes) and `js` (the
+ * scalar oracle).
+ *
+ * @example Ask for the scalar backend
+ * ```ts
+ * import { type BackendName, DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const backend: BackendName = "js";
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [1])], { backend });
+ * assert.equal(opt.backend, "js");
+ * ```
+ */
+export type BackendName = typeof BACKEND_NAMES[number];
+
+/** The gpu.js modes this package drives. */
+export const GPU_JS_MODES = ["webgpu", "webasm", "cpu"] as const;
+
+/**
+ * The gpu.js modes this package drives: `webgpu` (WGSL compute shaders on a
+ * WebGPU adapter), `webasm` (gpu.js's SIMD WebAssembly) and `cpu` (gpu.js's
+ * JavaScript).
+ *
+ * @example Run the gpujs kernels without a GPU
+ * ```ts
+ * import { DecoupledLionW, type GpuJsMode, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const gpuMode: GpuJsMode = "webasm";
+ * const w = new ParameterStore().add("w", [2], [1, 1]);
+ * await using opt = new DecoupledLionW([w], { backend: "gpujs", gpuMode, workers: 0, lr: 0.5 });
+ * w.grad = [1, -1];
+ * await opt.step();
+ * assert.deepEqual([...w.data], [0.5, 1.5]);
+ * assert.equal((await opt.ready()).gpuMode, "webasm");
+ * ```
+ */
+export type GpuJsMode = typeof GPU_JS_MODES[number];
+
+/**
+ * The `gpuMode` option: a gpu.js mode, or `"auto"` (`webgpu` on a hardware
+ * adapter, `webasm` otherwise).
+ *
+ * @example Let the adapter decide
+ * ```ts
+ * import { DecoupledLionW, type GpuModeOption, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const gpuMode: GpuModeOption = "auto";
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [4])], { backend: "gpujs", gpuMode });
+ * const { gpuMode: mode } = await opt.ready();
+ * assert.ok(mode === "webgpu" || mode === "webasm");
+ * ```
+ */
+export type GpuModeOption = GpuJsMode | "auto";
+
+/** The non-finite gradient policies. */
+export const NON_FINITE_POLICIES = ["error", "skip", "ignore"] as const;
+
+/**
+ * What a step does when a gradient holds NaN or ±Infinity:
+ * - `"error"`: throw a `RangeError` naming the parameters, changing nothing;
+ * - `"skip"`: skip the whole step, report it in `lastStep` and the logger;
+ * - `"ignore"`: apply it as torch does (the moment becomes NaN).
+ *
+ * @example Skip steps with bad gradients instead of throwing
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2], [1, 1]);
+ * await using opt = new DecoupledLionW([w], { nonFinite: "skip", logger: null });
+ * w.grad = [NaN, 1];
+ * await opt.step();
+ * assert.deepEqual(opt.lastStep.nonFinite, ["w"]);
+ * assert.deepEqual([...w.data], [1, 1]);
+ * ```
+ */
+export type NonFinitePolicy = typeof NON_FINITE_POLICIES[number];
+
+/**
+ * Options of {@linkcode DecoupledLionW}: group defaults and engine choices.
+ *
+ * @example Defaults for every group, a silent logger
+ * ```ts
+ * import { DecoupledLionW, type DecoupledLionWOptions, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const options: DecoupledLionWOptions = { lr: 3e-4, betas: [0.95, 0.98], weightDecay: 0.1, logger: null };
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [4])], options);
+ * assert.equal(opt.paramGroups[0]!.weightDecay, 0.1);
+ * assert.equal(opt.workers, 0);
+ * ```
+ */
+export interface DecoupledLionWOptions extends GroupHyperparameters {
+  /**
+   * Shard workers: Web Workers that each update a contiguous share of the
+   * elements in place. `0` runs the kernels on the calling thread. `"auto"`
+   * takes one worker per 2^18 elements (below that, dispatch costs more than
+   * it saves), at most `navigator.hardwareConcurrency`, and `0` where there
+   * is no `Worker` or no shared memory (Node, Deno Deploy, a page that is not
+   * cross-origin isolated). Asking for workers there logs a warning and runs
+   * inline, with the same results.
+   *
+   * @default {"auto"}
+   */
+  workers?: number | "auto";
+  /**
+   * The kernel backend: `"wasm"` (WebAssembly SIMD), `"gpujs"` (gpu.js
+   * kernels, see `gpuMode`) or `"js"` (the scalar oracle). `"auto"` takes
+   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`: only backends
+   * that update the store in place, so a program behaves the same on every
+   * machine. `"gpujs"` keeps state on a device (pull it, announce host
+   * writes), so it is used only when named; `recommendBackend()` measures
+   * whether it would be faster here. `backendChoice` says what was taken
+   * and why.
+   *
+   * @default {"auto"}
+   */
+  backend?: BackendName | "auto";
+  /**
+   * The gpu.js mode of the `gpujs` backend: `"webgpu"` (WGSL compute
+   * shaders; needs a WebGPU adapter), `"webasm"` (gpu.js's WebAssembly) or
+   * `"cpu"` (gpu.js's JavaScript). `"auto"` takes `"webgpu"` on a hardware
+   * adapter and `"webasm"` otherwise.
+   *
+   * @default {"auto"}
+   */
+  gpuMode?: GpuModeOption;
+  /**
+   * How the `wasm` kernel computes torch's fused multiply-add: `"auto"` uses
+   * `f32x4.relaxed_madd` where a start-up probe shows it is fused (x86 with
+   * FMA, ARM64) and an exact float64 path elsewhere; `"exact"` always takes
+   * the float64 path (slower; both are bit-exact).
+   *
+   * @default {"auto"}
+   */
+  fma?: "auto" | "exact";
+  /**
+   * What to do with NaN or infinite gradients.
+   *
+   * @default {"error"}
+   */
+  nonFinite?: NonFinitePolicy;
+  /**
+   * Where warnings go; `null` silences them.
+   *
+   * @default {console}
+   */
+  logger?: Logger | null;
+}
+
+/** The engine options of {@linkcode DecoupledLionWOptions} (the rest are group defaults). */
+export const ENGINE_OPTION_KEYS: readonly string[] = [
+  "workers",
+  "backend",
+  "gpuMode",
+  "fma",
+  "nonFinite",
+  "logger",
+];
+
+/**
+ * Options of one {@linkcode DecoupledLionW.step}.
+ *
+ * @example Metrics and a closure in one step
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [1], [2]);
+ * await using opt = new DecoupledLionW([w]);
+ * const loss = await opt.step({
+ *   metrics: true,
+ *   closure: () => {
+ *     w.grad = [2 * w.data[0]!]; // ∂(w²)/∂w
+ *     return w.data[0]! ** 2;
+ *   },
+ * });
+ * assert.equal(loss, 4);
+ * assert.equal(opt.getMetrics()["l2_norm/grad/w"], 4);
+ * ```
+ */
+export interface StepOptions<T> {
+  /**
+   * Compute the per-parameter metrics in the same pass as the update.
+   *
+   * @default {false}
+   */
+  metrics?: boolean;
+  /** Called (and awaited) before the update, like torch's closure; its result is returned. */
+  closure?: () => T | Promise<T>;
+}
+
+/**
+ * What the last {@linkcode DecoupledLionW.step} did.
+ *
+ * @example After an applied step
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [1]);
+ * await using opt = new DecoupledLionW([w]);
+ * w.grad = [1];
+ * await opt.step();
+ * assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: false });
+ * ```
+ */
+export interface StepReport {
+  /**
+   * Whether the update was applied: `false` for a skipped step, a step in
+   * which no parameter had a gradient, or before any step.
+   */
+  readonly applied: boolean;
+  /** Parameters whose gradient held NaN or ±Infinity (empty under `"ignore"`). */
+  readonly nonFinite: readonly string[];
+  /** Whether metrics were computed. */
+  readonly metrics: boolean;
+}
+
+/**
+ * What a calibration measured: the median step of each backend on a scratch
+ * store of `elements` elements, with the optimizer's worker count.
+ *
+ * @example A calibration that favours the GPU
+ * ```ts
+ * import type { Calibration } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const calibration: Calibration = { elements: 2 ** 24, cpuMs: 9.8, gpujsMs: 4.1 };
+ * assert.ok(calibration.gpujsMs < calibration.cpuMs);
+ * ```
+ */
+export interface Calibration {
+  /** Elements of the scratch store (the store's size, at most 2^24). */
+  readonly elements: number;
+  /** Median step of the CPU backend (`wasm`, or `js` without relaxed SIMD), ms. */
+  readonly cpuMs: number;
+  /** Median step of `gpujs` in `webgpu` mode, ms. */
+  readonly gpujsMs: number;
+}
+
+/**
+ * The backend an optimizer runs (or `recommendBackend()` recommends) and why.
+ *
+ * @example Read the choice after start-up
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [8])], { logger: null });
+ * const choice = await opt.ready();
+ * assert.equal(choice.backend, opt.backend);
+ * assert.ok(choice.reason.length > 0);
+ * ```
+ */
+export interface BackendChoice {
+  /** The backend. */
+  readonly backend: BackendName;
+  /** Why it was chosen. */
+  readonly reason: string;
+  /** The gpu.js mode, under `gpujs` (once started). */
+  readonly gpuMode?: GpuJsMode;
+  /** The WebGPU adapter, where one was probed. */
+  readonly adapter?: string;
+  /** The measurements behind a recommendation, where there were any. */
+  readonly calibration?: Calibration;
+}

@@ -1,0 +1,176 @@
+/**
+ * The shard worker's life: takes its block range of every step from the
+ * control block and steps it with its shard runner (in place on the CPU, or
+ * on a gpu.js device).
+ *
+ * Lifecycle: spawn → `init` message → `ready` reply → steps (blocking in
+ * `Atomics.wait`, which workers may do) → `stop` flag or terminate().
+ *
+ * A device runner's results are awaited (WebGPU reads back asynchronously),
+ * but the worker only ever blocks when nothing of its own is pending.
+ *
+ * @module
+ */
+
+import { serializeError } from "../src/shard_error.ts";
+import { type ShardRunner, stepShard } from "../src/shard_runner.ts";
+import {
+  decideStep,
+  gateNeedsScan,
+  type StepDecision,
+  type StepGate,
+} from "../src/step_decision.ts";
+import { ControlBlock, Header } from "./control_block.ts";
+import type { InitMessage, ReadyMessage } from "./messages.ts";
+
+/** Opens a worker's runner from its init message. */
+export type OpenRunner = (init: InitMessage) => Promise<ShardRunner>;
+
+/** Loads before `waitWhile` sleeps (a few tens of microseconds). */
+const SPINS = 20_000;
+const ABORT: StepDecision = Object.freeze({ action: "abort" });
+
+/**
+ * Spins on the value for a few microseconds before sleeping in
+ * `Atomics.wait`. A worker woken from sleep tends to be scheduled on its
+ * waker's core, so two workers woken back to back can share one core for a
+ * while; a short spin catches the next step, or the other worker at the
+ * barrier, while both still hold their cores.
+ */
+function waitWhile(header: Int32Array, index: number, value: number): void {
+  for (let i = 0; i < SPINS; i++) {
+    if (Atomics.load(header, index) !== value) return;
+  }
+  Atomics.wait(header, index, value);
+}
+
+/**
+ * The scan barrier: nobody writes before every gradient is scanned. The
+ * last worker to arrive takes the step's decision from every block's sum
+ * (or aborts, when a worker failed), writes it, then releases the others by
+ * taking `scanArrived` to `workers + 1`.
+ */
+function meetAndDecide(control: ControlBlock, gate: StepGate): StepDecision {
+  const { header } = control;
+  const workers = control.sizes.workers;
+  if (Atomics.add(header, Header.scanArrived, 1) + 1 === workers) {
+    control.writeDecision(
+      Atomics.load(header, Header.failed) !== 0
+        ? ABORT
+        : decideStep(gate, control.gradSquares.subarray(0, control.blockCount())),
+    );
+    Atomics.add(header, Header.scanArrived, 1);
+    Atomics.notify(header, Header.scanArrived);
+  } else {
+    for (let arrived; (arrived = Atomics.load(header, Header.scanArrived)) <= workers;) {
+      waitWhile(header, Header.scanArrived, arrived);
+    }
+  }
+  // released to stop, or another worker failed: nobody updates
+  const halted = Atomics.load(header, Header.failed) !== 0 ||
+    Atomics.load(header, Header.stop) !== 0;
+  return halted ? ABORT : control.readDecision();
+}
+
+/**
+ * Takes steps until stopped. `generation` is the one read before `ready` was
+ * sent: read after, the main thread's first step could slip in between and
+ * be missed.
+ */
+async function takeSteps(
+  index: number,
+  control: ControlBlock,
+  runner: ShardRunner,
+  generation: number,
+): Promise<void> {
+  const { header } = control;
+  const workers = control.sizes.workers;
+  let blocksVersion = -1; // the plan version of the blocks the runner holds
+  const fail = (error: unknown) => {
+    control.writeError(index, serializeError(error));
+    Atomics.store(header, Header.failed, 1);
+  };
+  const done = () => {
+    if (Atomics.add(header, Header.done, 1) + 1 === workers) Atomics.notify(header, Header.done);
+  };
+  for (;;) {
+    // stopped before this worker read `generation` (while it was starting): no bump will come
+    if (Atomics.load(header, Header.stop) !== 0) return;
+    waitWhile(header, Header.generation, generation);
+    generation = Atomics.load(header, Header.generation);
+    if (Atomics.load(header, Header.stop) !== 0) return;
+
+    if (control.readPull()) {
+      try {
+        await runner.pull();
+      } catch (error) {
+        fail(error);
+      }
+      done();
+      continue;
+    }
+    const step = control.readStep();
+    const scan = gateNeedsScan(step.gate);
+    let met = false;
+    const meet = () => {
+      met = true;
+      return scan ? meetAndDecide(control, step.gate) : decideStep(step.gate, null);
+    };
+    try {
+      const version = Atomics.load(header, Header.planVersion);
+      if (version !== blocksVersion) {
+        await runner.assign(control.readBlocks(index), step.writes);
+        blocksVersion = version;
+      }
+      await stepShard(runner, {
+        scan,
+        gradSquares: control.gradSquares,
+        groups: step.groups,
+        writes: step.writes,
+        partials: step.metrics ? control.partials : null,
+      }, meet);
+    } catch (error) {
+      fail(error);
+      if (!met && scan) meetAndDecide(control, step.gate); // the others wait at the barrier
+    }
+    if (Atomics.load(header, Header.stop) !== 0) return; // released from the barrier to stop
+    done();
+  }
+}
+
+/** The worker's global scope, typed by what this file uses. */
+const scope = globalThis as unknown as {
+  onmessage: ((event: MessageEvent<InitMessage>) => void) | null;
+  postMessage(message: ReadyMessage): void;
+  close(): void;
+};
+
+/**
+ * Serves this worker: waits for `init`, opens the runner, replies `ready`
+ * (or `error`), takes steps until stopped, closes the runner, says `closed`.
+ *
+ * @param openRunner Opens the runner the init message describes.
+ */
+export function serveShardWorker(openRunner: OpenRunner): void {
+  scope.onmessage = async (event: MessageEvent<InitMessage>) => {
+    const init = event.data;
+    scope.onmessage = null;
+    let runner: ShardRunner;
+    try {
+      runner = await openRunner(init);
+    } catch (error) {
+      scope.postMessage({ type: "error", index: init.index, err: serializeError(error) });
+      return;
+    }
+    const control = new ControlBlock(init.sizes, init.control);
+    const generation = Atomics.load(control.header, Header.generation);
+    scope.postMessage({ type: "ready", index: init.index });
+    await takeSteps(init.index, control, runner, generation);
+    try {
+      await runner.close();
+    } finally {
+      scope.postMessage({ type: "closed", index: init.index });
+      scope.close();
+    }
+  };
+}
