@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { ParameterStore } from "../mod.ts";
+import { parameterSlots } from "../src/_slots.ts";
+import type { EngineOptions } from "../src/_options.ts";
+import { openShardRunner, startEngine } from "../src/engine_factory.ts";
+import { wasmKernelAvailable } from "../src/wasm_kernel.ts";
+import { recordingLogger } from "./_util.ts";
+
+const ENGINE: EngineOptions = {
+  backend: "auto",
+  workers: "auto",
+  gpuMode: "auto",
+  fma: "auto",
+  nonFinite: "error",
+};
+
+function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {
+  const memory = parameterSlots(store.parameters[0]!).memory;
+  return {
+    options: { ...ENGINE, ...options },
+    memory,
+    elements: store.size,
+    maxBlocks: 1,
+    groups: 1,
+    logger: recordingLogger(),
+  };
+}
+
+Deno.test("startEngine() takes wasm where relaxed SIMD runs, inline for a small model", async () => {
+  const store = new ParameterStore();
+  store.add("w", [1000]);
+  const started = startEngine(specFor(store));
+  await started.ready;
+  const backend = wasmKernelAvailable() ? "wasm" : "js";
+  assert.equal(started.engine.backend, backend);
+  assert.equal(started.engine.workers, 0);
+  assert.equal(started.engine.stateLives, "host");
+  assert.match(started.choice().reason, /^auto: /);
+  await started.engine.close();
+});
+
+Deno.test("startEngine() runs inline, with a warning, where the memory is not shared", async () => {
+  const store = new ParameterStore({ shared: false });
+  store.add("w", [8]);
+  const spec = specFor(store, { workers: 2, backend: "js" });
+  const started = startEngine(spec);
+  assert.equal(started.engine.workers, 0);
+  assert.deepEqual(started.choice(), { backend: "js", reason: "asked for" });
+  assert.deepEqual(spec.logger.messages, [
+    "Running inline instead of on 2 workers as the store's memory is not shared",
+  ]);
+  await started.engine.close();
+});
+
+Deno.test("startEngine() resolves the gpu.js mode of gpujs in the background, keeping state on the device", async () => {
+  const store = new ParameterStore();
+  store.add("w", [8]);
+  const started = startEngine(specFor(store, { backend: "gpujs", gpuMode: "cpu", workers: 0 }));
+  assert.equal(started.engine.stateLives, "device");
+  assert.equal(started.choice().gpuMode, undefined); // not yet known
+  await started.ready;
+  assert.equal(started.choice().gpuMode, "cpu");
+  assert.match(started.choice().reason, /^asked for; gpu\.js mode cpu: asked for$/);
+  await started.engine.close();
+});
+
+Deno.test("openShardRunner() updates in place for the CPU backends", async () => {
+  const store = new ParameterStore();
+  store.add("w", [8]);
+  const memories = [parameterSlots(store.parameters[0]!).memory.arenas[0]!.memory];
+  for (const backend of ["js", "wasm"] as const) {
+    if (backend === "wasm" && !wasmKernelAvailable()) continue;
+    const runner = await openShardRunner({ backend, fma: "auto", gpuMode: undefined }, memories);
+    assert.equal(runner.stateLives, "host");
+    await runner.close();
+  }
+});

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
+import { recordingLogger } from "./_util.ts";
+
+function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {
+  const store = new ParameterStore();
+  return { store, w: store.add("w", [values.length], values) };
+}
+
+Deno.test("ParamGroup setters check values and keep the old one on error", async () => {
+  const { w } = oneParam();
+  const opt = new DecoupledLionW([w], { lr: 1e-3, logger: null });
+  const group = opt.paramGroups[0]!;
+  for (const lr of [-1, -1e-12, NaN, Infinity, -Infinity]) {
+    assert.throws(() => (group.lr = lr), {
+      name: "RangeError",
+      message:
+        `Cannot set hyperparameter as 'paramGroups[0].lr' must be a finite number >= 0: current value is ${lr}`,
+    });
+  }
+  assert.throws(() => (group.lr = "0.1" as unknown as number), TypeError);
+  assert.equal(group.lr, 1e-3);
+  group.lr = 0; // a schedule's warmup start or cosine end
+  assert.equal(group.lr, 0);
+  assert.throws(() => (group.betas = [0.9, 1.5]), RangeError);
+  for (const weightDecay of [NaN, -0.01]) {
+    assert.throws(() => (group.weightDecay = weightDecay), {
+      name: "RangeError",
+      message:
+        `Cannot set hyperparameter as 'paramGroups[0].weightDecay' must be a finite number >= 0: current value is ${weightDecay}`,
+    });
+  }
+  assert.equal(group.weightDecay, 0);
+  assert.deepEqual(group.betas, [0.9, 0.99]);
+  assert.throws(
+    () => ((group.betas as unknown as number[])[0] = 0.5),
+    TypeError,
+    "betas are frozen",
+  );
+  group.betas = [0.8, 0.9];
+  assert.deepEqual(group.betas, [0.8, 0.9]);
+  assert.throws(() => ((group as { initialLr: number }).initialLr = 1), TypeError);
+  assert.equal(group.initialLr, 1e-3);
+  await opt.close();
+});
+
+Deno.test("loadStateDict() updates the ParamGroup objects in place", async () => {
+  const store = new ParameterStore();
+  const w = store.add("w", [2], [1, 1]);
+  const b = store.add("b", [2], [1, 1]);
+  await using opt = new DecoupledLionW([{ params: [w] }, { params: [b], weightDecay: 0 }], {
+    lr: 0.1,
+    logger: null,
+  });
+  const held = opt.paramGroups[0]!; // as a scheduler holds it
+  const saved = opt.stateDict();
+  const loaded = {
+    ...saved,
+    paramGroups: [
+      { ...saved.paramGroups[0]!, lr: 0.05, betas: [0.5, 0.6] as const, initialLr: 0.2 },
+      saved.paramGroups[1]!,
+    ],
+  };
+  opt.loadStateDict(loaded);
+  assert.equal(opt.paramGroups[0], held);
+  assert.equal(held.lr, 0.05);
+  assert.deepEqual(held.betas, [0.5, 0.6]);
+  assert.equal(held.initialLr, 0.2);
+  // the scheduler's writes reach the next step: lr 0.25 moves w by 0.25
+  held.lr = 0.25;
+  w.grad = [1, -1];
+  await opt.step();
+  assert.deepEqual([...w.data], [0.75, 1.25]);
+  // and a bad write after the load is refused as before, naming the group
+  assert.throws(() => (held.lr = -1), /'paramGroups\[0\]\.lr'/);
+});
+
+Deno.test("a ParamGroup setter gives the schema's warning for a high weight decay", async () => {
+  const logger = recordingLogger();
+  await using opt = new DecoupledLionW([oneParam().w], { logger });
+  assert.equal(logger.messages.length, 0);
+  opt.paramGroups[0]!.weightDecay = 0.01;
+  assert.equal(logger.messages.length, 1);
+  assert.match(logger.messages[0]!, /weightDecay=0\.01/);
+});

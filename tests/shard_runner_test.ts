@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { ParameterStore, ShardError } from "../mod.ts";
+import { parameterSlots } from "../src/_slots.ts";
+import { InlineEngine } from "../src/inline_engine.ts";
+import { jsKernel } from "../src/js_kernel.ts";
+import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernel.ts";
+import { storeArenas } from "../src/parameter_store.ts";
+import { inPlaceRunner, stepShard } from "../src/shard_runner.ts";
+import { planStep } from "../src/step_plan.ts";
+
+const GROUPS = [groupConstants(0.5, 0.5, 0.9, 0.5, 0)];
+const WRITES = { params: false, state: false };
+
+/** w = [1, 1, 1] with gradient g, cut into blocks of 2. */
+function setUp(grad: number[]) {
+  const store = new ParameterStore();
+  const w = store.add("w", [3], [1, 1, 1]);
+  w.grad = grad;
+  const plan = planStep([{ param: w, slots: parameterSlots(w), group: 0 }], 2);
+  const memories = storeArenas(store).map((arena) => arena.memory);
+  return { w, plan, memories };
+}
+
+Deno.test("stepShard() scans, meets, then updates in place as decided", async () => {
+  const { w, plan, memories } = setUp([1, -2, 2]);
+  const runner = inPlaceRunner(jsKernel, memories);
+  runner.assign(plan.blocks, WRITES);
+  const gradSquares = new Float64Array(2);
+  const partials = new Float64Array(2 * PARTIAL_COUNT);
+  let metWith: number[] = [];
+  const decision = await stepShard(
+    runner,
+    { scan: true, gradSquares, groups: GROUPS, writes: WRITES, partials },
+    () => {
+      metWith = [...gradSquares]; // the scan is done before the shards meet
+      return { action: "update", gradScale: 1 };
+    },
+  );
+  assert.deepEqual(decision, { action: "update", gradScale: 1 });
+  assert.deepEqual(metWith, [5, 4]); // blocks [1, -2] and [2]
+  // first step: p − lr·sign(g), m = lerp(0, g, 0.5)
+  assert.deepEqual([...w.data], [0.5, 1.5, 0.5]);
+  assert.equal(partials[3], 5); // Σg² of block 0, from the update pass
+  assert.equal(partials[PARTIAL_COUNT + 3], 4);
+});
+
+Deno.test("stepShard() changes nothing when the decision is skip or abort", async () => {
+  for (const action of ["skip", "abort"] as const) {
+    const { w, plan, memories } = setUp([1, 1, 1]);
+    const runner = inPlaceRunner(jsKernel, memories);
+    runner.assign(plan.blocks, WRITES);
+    const step = {
+      scan: false,
+      gradSquares: new Float64Array(2),
+      groups: GROUPS,
+      writes: WRITES,
+      partials: null,
+    };
+    assert.deepEqual(await stepShard(runner, step, () => ({ action })), { action });
+    assert.deepEqual([...w.data], [1, 1, 1]);
+  }
+});
+
+Deno.test("stepShard() refuses a gradient scale the kernels cannot apply", async () => {
+  const { w, plan, memories } = setUp([1, 1, 1]);
+  const runner = inPlaceRunner(jsKernel, memories);
+  runner.assign(plan.blocks, WRITES);
+  const step = {
+    scan: false,
+    gradSquares: new Float64Array(2),
+    groups: GROUPS,
+    writes: WRITES,
+    partials: null,
+  };
+  await assert.rejects(
+    stepShard(runner, step, () => ({ action: "update", gradScale: 0.5 })),
+    {
+      name: "RangeError",
+      message: "Cannot scale gradients by 0.5: the kernels take the gradients as they are",
+    },
+  );
+  assert.deepEqual([...w.data], [1, 1, 1]);
+});
+
+Deno.test("the inline engine rejects a kernel's failure as a ShardError with the error as cause", async () => {
+  const { plan, memories } = setUp([1, 1, 1]);
+  const failing: LionKernel = {
+    name: "js",
+    sumSquaredGradients: (arena, segments, out) =>
+      jsKernel.sumSquaredGradients(arena, segments, out),
+    update() {
+      throw new TypeError("kernel exploded");
+    },
+  };
+  const engine = new InlineEngine({
+    backend: "js",
+    stateLives: "host",
+    openRunner: () => Promise.resolve(inPlaceRunner(failing, memories)),
+  });
+  await assert.rejects(
+    engine.run({
+      plan,
+      groups: GROUPS,
+      gate: { nonFinite: "error" },
+      metrics: false,
+      writes: WRITES,
+    }),
+    (error: Error) => {
+      assert.ok(error instanceof ShardError);
+      assert.equal(
+        error.message,
+        "Step failed in the calling thread (blocks 0–2): TypeError: kernel exploded",
+      );
+      assert.equal((error.cause as Error).name, "TypeError");
+      return true;
+    },
+  );
+  await engine.close();
+});
+
+Deno.test("the inline engine takes the gate's decision from the scan", async () => {
+  const { w, plan, memories } = setUp([1, NaN, 1]);
+  const engine = new InlineEngine({
+    backend: "js",
+    stateLives: "host",
+    openRunner: () => Promise.resolve(inPlaceRunner(jsKernel, memories)),
+  });
+  const request = { plan, groups: GROUPS, metrics: true, writes: WRITES };
+  const skipped = await engine.run({ ...request, gate: { nonFinite: "skip" } });
+  assert.deepEqual(skipped.decision, { action: "skip" });
+  assert.equal(skipped.partials, null);
+  assert.ok(Number.isNaN(skipped.gradSquares![0]!));
+  assert.deepEqual([...w.data], [1, 1, 1]);
+  const ignored = await engine.run({ ...request, gate: { nonFinite: "ignore" } });
+  assert.deepEqual(ignored.decision, { action: "update", gradScale: 1 });
+  assert.equal(ignored.gradSquares, null); // no scan under "ignore"
+  assert.deepEqual([...w.data], [0.5, 1, 0.5]); // sign(NaN) moves nothing
+  await engine.close();
+});
