@@ -3,8 +3,9 @@
  * the engine options it takes, the backend and gpu.js mode names, and the
  * reports it gives back (what a step did, which backend runs and why).
  *
- * The name lists (`BACKEND_NAMES`, `GPU_JS_MODES`, `NON_FINITE_POLICIES`)
- * are the one place each union is written; the types are derived from them.
+ * Each union is written once, as a type; the name lists that checks and
+ * messages use (`BACKEND_NAMES`, …) are derived from a record that the
+ * compiler holds to exactly the union's members.
  *
  * @module
  */
@@ -12,8 +13,10 @@
 import type { GroupHyperparameters } from "./hyperparameters.ts";
 import type { Logger } from "./logger.ts";
 
-/** The kernel backends. */
-export const BACKEND_NAMES = ["js", "wasm", "gpujs"] as const;
+/** The keys of a record with one entry per member of `T` (the compiler checks there are no more, no fewer). */
+function namesOf<T extends string>(members: Record<T, 0>): readonly T[] {
+  return Object.freeze(Object.keys(members) as T[]);
+}
 
 /**
  * Kernel backends: `wasm` (WebAssembly SIMD, the default), `gpujs` (gpu.js
@@ -30,10 +33,10 @@ export const BACKEND_NAMES = ["js", "wasm", "gpujs"] as const;
  * assert.equal(opt.backend, "js");
  * ```
  */
-export type BackendName = typeof BACKEND_NAMES[number];
+export type BackendName = "js" | "wasm" | "gpujs";
 
-/** The gpu.js modes this package drives. */
-export const GPU_JS_MODES = ["webgpu", "webasm", "cpu"] as const;
+/** The kernel backends, in the order messages list them. */
+export const BACKEND_NAMES: readonly BackendName[] = namesOf({ js: 0, wasm: 0, gpujs: 0 });
 
 /**
  * The gpu.js modes this package drives: `webgpu` (WGSL compute shaders on a
@@ -54,7 +57,10 @@ export const GPU_JS_MODES = ["webgpu", "webasm", "cpu"] as const;
  * assert.equal((await opt.ready()).gpuMode, "webasm");
  * ```
  */
-export type GpuJsMode = typeof GPU_JS_MODES[number];
+export type GpuJsMode = "webgpu" | "webasm" | "cpu";
+
+/** The gpu.js modes. */
+export const GPU_JS_MODES: readonly GpuJsMode[] = namesOf({ webgpu: 0, webasm: 0, cpu: 0 });
 
 /**
  * The `gpuMode` option: a gpu.js mode, or `"auto"` (`webgpu` on a hardware
@@ -72,9 +78,6 @@ export type GpuJsMode = typeof GPU_JS_MODES[number];
  * ```
  */
 export type GpuModeOption = GpuJsMode | "auto";
-
-/** The non-finite gradient policies. */
-export const NON_FINITE_POLICIES = ["error", "skip", "ignore"] as const;
 
 /**
  * What a step does when a gradient holds NaN or ±Infinity:
@@ -95,7 +98,14 @@ export const NON_FINITE_POLICIES = ["error", "skip", "ignore"] as const;
  * assert.deepEqual([...w.data], [1, 1]);
  * ```
  */
-export type NonFinitePolicy = typeof NON_FINITE_POLICIES[number];
+export type NonFinitePolicy = "error" | "skip" | "ignore";
+
+/** The non-finite policies (their indices are the control block's codes). */
+export const NON_FINITE_POLICIES: readonly NonFinitePolicy[] = namesOf({
+  error: 0,
+  skip: 0,
+  ignore: 0,
+});
 
 /**
  * Options of {@linkcode DecoupledLionW}: group defaults and engine choices.
