@@ -21,6 +21,21 @@ function setUp(grad: number[]) {
   return { w, plan, memories };
 }
 
+/** An in-place js runner over `setUp(grad)`'s blocks, and a step without scan or metrics. */
+function runnerFor(grad: number[]) {
+  const { w, plan, memories } = setUp(grad);
+  const runner = inPlaceRunner(jsKernel, memories);
+  runner.assign(plan.blocks, WRITES);
+  const step = {
+    scan: false,
+    gradSquares: new Float64Array(2),
+    groups: GROUPS,
+    writes: WRITES,
+    partials: null,
+  };
+  return { w, runner, step };
+}
+
 Deno.test("stepShard() scans, meets, then updates in place as decided", async () => {
   const { w, plan, memories } = setUp([1, -2, 2]);
   const runner = inPlaceRunner(jsKernel, memories);
@@ -46,32 +61,14 @@ Deno.test("stepShard() scans, meets, then updates in place as decided", async ()
 
 Deno.test("stepShard() changes nothing when the decision is skip or abort", async () => {
   for (const action of ["skip", "abort"] as const) {
-    const { w, plan, memories } = setUp([1, 1, 1]);
-    const runner = inPlaceRunner(jsKernel, memories);
-    runner.assign(plan.blocks, WRITES);
-    const step = {
-      scan: false,
-      gradSquares: new Float64Array(2),
-      groups: GROUPS,
-      writes: WRITES,
-      partials: null,
-    };
+    const { w, runner, step } = runnerFor([1, 1, 1]);
     assert.deepEqual(await stepShard(runner, step, () => ({ action })), { action });
     assert.deepEqual([...w.data], [1, 1, 1]);
   }
 });
 
 Deno.test("stepShard() refuses a gradient scale the kernels cannot apply", async () => {
-  const { w, plan, memories } = setUp([1, 1, 1]);
-  const runner = inPlaceRunner(jsKernel, memories);
-  runner.assign(plan.blocks, WRITES);
-  const step = {
-    scan: false,
-    gradSquares: new Float64Array(2),
-    groups: GROUPS,
-    writes: WRITES,
-    partials: null,
-  };
+  const { w, runner, step } = runnerFor([1, 1, 1]);
   await assert.rejects(
     stepShard(runner, step, () => ({ action: "update", gradScale: 0.5 })),
     {
