@@ -30,7 +30,7 @@ import {
 } from "./_slots.ts";
 import type { StepEngine } from "./engine.ts";
 import { type StartedEngine, startEngine } from "./engine_factory.ts";
-import { HYPERPARAMETERS, kernelConstants, saveValues } from "./hyperparameters.ts";
+import { kernelConstants, saveValues, warnAboutValues } from "./hyperparameters.ts";
 import type { GroupConstants } from "./kernel.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
@@ -167,12 +167,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#memory = oneStore(this.#slots);
     this.#groups = groupOptions.map((group, g) => {
       const values = groupValuesOf(group, g, defaults);
-      for (const row of HYPERPARAMETERS) {
-        (row.warn as ((value: unknown, logger: Logger | null) => void) | undefined)?.(
-          values[row.name],
-          this.#logger,
-        );
-      }
+      warnAboutValues(values, this.#logger);
       return new ParamGroup(g, group.params, values, this.#logger);
     });
     this.#entries = this.#groups.flatMap((group, g) =>

@@ -211,6 +211,21 @@ export function saveValues(values: GroupValues): GroupValues {
 }
 
 /**
+ * Gives each row's warning about the values (a group being built).
+ *
+ * @param values A group's values.
+ * @param logger Where warnings go; `null` is silent.
+ */
+export function warnAboutValues(values: HyperparameterValues, logger: Logger | null): void {
+  for (const row of HYPERPARAMETERS) {
+    (row.warn as ((value: unknown, logger: Logger | null) => void) | undefined)?.(
+      values[row.name],
+      logger,
+    );
+  }
+}
+
+/**
  * The float32 constants the kernels take for a group, derived as the
  * reference derives them.
  *
