@@ -10,7 +10,7 @@
 import type { EngineOptions } from "./_options.ts";
 import type { StoreMemory } from "./_slots.ts";
 import { testSeams } from "./_testing.ts";
-import type { StepEngine } from "./engine.ts";
+import type { StateResidence, StepEngine } from "./engine.ts";
 import { InlineEngine } from "./inline_engine.ts";
 import { jsKernel } from "./js_kernel.ts";
 import type { LionKernel } from "./kernel.ts";
@@ -107,20 +107,27 @@ export function startEngine(spec: EngineSpec): StartedEngine {
   let resolved: ResolvedGpuMode | undefined;
   const ready = mode === undefined ? Promise.resolve() : mode.then((m) => void (resolved = m));
   ready.catch(() => {}); // reported by the first step
+  // what every runner is made from, once the gpu.js mode (if any) is known
+  const runner: Promise<RunnerSpec> = (mode ?? Promise.resolve(undefined)).then((m) => ({
+    backend,
+    fma: options.fma,
+    gpuMode: m?.mode,
+  }));
+  runner.catch(() => {}); // the step awaits `ready` first and reports it
+  // only the gpujs runner keeps state off the host
+  const stateLives: StateResidence = backend === "gpujs" ? "device" : "host";
   const memories = memory.arenas.map((arena) => arena.memory);
   const engine: StepEngine = workers === 0
     ? new InlineEngine({
       backend,
-      stateLives: backend === "gpujs" ? "device" : "host",
-      openRunner: async () =>
-        openShardRunner({ backend, fma: options.fma, gpuMode: (await mode)?.mode }, memories),
+      stateLives,
+      openRunner: async () => openShardRunner(await runner, memories),
     })
     : new WorkerPool({
       workers,
       backend,
-      runner: mode === undefined
-        ? Promise.resolve({ backend, fma: options.fma, gpuMode: undefined })
-        : mode.then(({ mode }) => ({ backend, fma: options.fma, gpuMode: mode })),
+      stateLives,
+      runner,
       arenas: memory.arenas,
       groups: spec.groups,
       maxBlocks: spec.maxBlocks,

@@ -31,7 +31,8 @@ export type StepDecision =
 /** The decision of a step whose gradients are applied as they are. */
 export const UPDATE: StepDecision = Object.freeze({ action: "update", gradScale: 1 });
 const SKIP: StepDecision = Object.freeze({ action: "skip" });
-const ABORT: StepDecision = Object.freeze({ action: "abort" });
+/** The decision of a step that must change nothing and fail. */
+export const ABORT: StepDecision = Object.freeze({ action: "abort" });
 
 /**
  * Whether the gate needs the gradient scan (`Σg²` per block) before it can

@@ -1,6 +1,12 @@
 /** Small helpers shared by the tests. */
 
-import type { Logger } from "../mod.ts";
+import { type Logger, type Parameter, ParameterStore } from "../mod.ts";
+
+/** A store with one parameter "w" of `values`. */
+export function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {
+  const store = new ParameterStore();
+  return { store, w: store.add("w", [values.length], values) };
+}
 
 /** A logger that keeps what it is told. */
 export function recordingLogger(): Logger & { messages: string[] } {

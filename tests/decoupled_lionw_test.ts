@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
+import { DecoupledLionW, ParameterStore } from "../mod.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
-import { recordingLogger, seededValues } from "./_util.ts";
-
-function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {
-  const store = new ParameterStore();
-  return { store, w: store.add("w", [values.length], values) };
-}
+import { oneParam, recordingLogger, seededValues } from "./_util.ts";
 
 Deno.test("DecoupledLionW.step() applies two hand-computed steps", async () => {
   const { w } = oneParam([2, -4, 1]);

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
-import { recordingLogger } from "./_util.ts";
-
-function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {
-  const store = new ParameterStore();
-  return { store, w: store.add("w", [values.length], values) };
-}
+import { DecoupledLionW, ParameterStore } from "../mod.ts";
+import { oneParam, recordingLogger } from "./_util.ts";
 
 Deno.test("ParamGroup setters check values and keep the old one on error", async () => {
   const { w } = oneParam();

@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
-import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
+import { DecoupledLionW } from "../mod.ts";
 import { assertBitsEqual, fixtures } from "./_fixtures.ts";
 import { assertStepMatches, buildCase, feedStep } from "./_reference_case.ts";
-
-function oneParam(values: number[] = [1, 2, 3]): { store: ParameterStore; w: Parameter } {
-  const store = new ParameterStore();
-  return { store, w: store.add("w", [values.length], values) };
-}
+import { oneParam } from "./_util.ts";
 
 Deno.test("stateDict() and loadStateDict() continue bit-identically to never stopping", async () => {
   const fixture = fixtures.cases.find((c) => c.name === "cosine_warmup")!;

@@ -15,6 +15,7 @@
 import { serializeError } from "../src/shard_error.ts";
 import { type ShardRunner, stepShard } from "../src/shard_runner.ts";
 import {
+  ABORT,
   decideStep,
   gateNeedsScan,
   type StepDecision,
@@ -28,7 +29,6 @@ export type OpenRunner = (init: InitMessage) => Promise<ShardRunner>;
 
 /** Loads before `waitWhile` sleeps (a few tens of microseconds). */
 const SPINS = 20_000;
-const ABORT: StepDecision = Object.freeze({ action: "abort" });
 
 /**
  * Spins on the value for a few microseconds before sleeping in

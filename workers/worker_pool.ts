@@ -10,7 +10,7 @@
  */
 
 import type { Arena } from "../src/arena.ts";
-import type { StepEngine, StepRequest, StepResult } from "../src/engine.ts";
+import type { StateResidence, StepEngine, StepRequest, StepResult } from "../src/engine.ts";
 import type { RunnerSpec } from "../src/engine_factory.ts";
 import { PARTIAL_COUNT } from "../src/kernel.ts";
 import type { BackendName } from "../src/options.ts";
@@ -32,6 +32,8 @@ export interface WorkerPoolOptions {
   readonly workers: number;
   /** The backend the workers run. */
   readonly backend: BackendName;
+  /** Where the workers' runners keep exp_avg between steps. */
+  readonly stateLives: StateResidence;
   /** What each worker's runner is made from (settles once the gpu.js mode is known). */
   readonly runner: Promise<RunnerSpec>;
   /** The store's arenas (shared memories). */
@@ -94,8 +96,8 @@ export class WorkerPool implements StepEngine {
     return this.#options.backend;
   }
 
-  get stateLives(): "host" | "device" {
-    return this.#options.backend === "gpujs" ? "device" : "host";
+  get stateLives(): StateResidence {
+    return this.#options.stateLives;
   }
 
   get workers(): number {
