@@ -50,6 +50,35 @@ export {
 } from "./src/metrics.ts";
 export type { MetricPartials, MetricRecord } from "./src/metrics.ts";
 export type { Logger } from "./src/logger.ts";
+export {
+  constantSchedule,
+  cosineAnnealingSchedule,
+  cosineAnnealingWarmRestartsSchedule,
+  cosineAnnealingWithWarmupSchedule,
+  exponentialSchedule,
+  linearSchedule,
+  linearWithWarmupSchedule,
+  multiStepSchedule,
+  multiStepWithWarmupSchedule,
+  polynomialSchedule,
+  stepSchedule,
+} from "./src/schedules.ts";
+export type {
+  ConstantScheduleOptions,
+  CosineAnnealingScheduleOptions,
+  CosineAnnealingWarmRestartsScheduleOptions,
+  CosineAnnealingWithWarmupScheduleOptions,
+  ExponentialScheduleOptions,
+  LinearScheduleOptions,
+  LinearWithWarmupScheduleOptions,
+  MultiStepScheduleOptions,
+  MultiStepWithWarmupScheduleOptions,
+  PolynomialScheduleOptions,
+  Schedule,
+  StepScheduleOptions,
+} from "./src/schedules.ts";
+export { LrScheduler } from "./src/lr_scheduler.ts";
+export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
 export { ShardError } from "./src/shard_error.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
 export type { GpuAdapterReport } from "./gpu/adapter.ts";

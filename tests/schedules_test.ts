@@ -1,0 +1,166 @@
+// Hand-computed values of Composer's formulas (composer/optim/scheduler.py)
+// at the steps where each schedule changes shape.
+import assert from "node:assert/strict";
+import {
+  constantSchedule,
+  cosineAnnealingSchedule,
+  cosineAnnealingWarmRestartsSchedule,
+  cosineAnnealingWithWarmupSchedule,
+  exponentialSchedule,
+  linearSchedule,
+  linearWithWarmupSchedule,
+  multiStepSchedule,
+  multiStepWithWarmupSchedule,
+  polynomialSchedule,
+  type Schedule,
+  stepSchedule,
+} from "../mod.ts";
+
+const at = (schedule: Schedule, steps: number[]): number[] => steps.map(schedule);
+/** Composer's _cosine_anneal with x already in [0, 1]. */
+const cosine = (x: number, alphaF = 0): number =>
+  alphaF + (1 - alphaF) * (1 + Math.cos(x * Math.PI)) / 2;
+
+Deno.test("stepSchedule() decays by gamma every stepSize steps", () => {
+  assert.deepEqual(
+    at(stepSchedule({ stepSize: 3, gamma: 0.5 }), [0, 1, 2, 3, 5, 6, 7]),
+    [1, 1, 1, 0.5, 0.5, 0.25, 0.25],
+  );
+  assert.equal(stepSchedule({ stepSize: 1 })(2), 0.1 ** 2); // gamma defaults to 0.1
+});
+
+Deno.test("multiStepSchedule() multiplies by gamma at each milestone reached, repeats included", () => {
+  const alpha = multiStepSchedule({ milestones: [5, 2, 2], gamma: 0.5 });
+  assert.deepEqual(at(alpha, [0, 1, 2, 4, 5, 100]), [1, 1, 0.25, 0.25, 0.125, 0.125]);
+  assert.equal(multiStepSchedule({ milestones: [] })(10), 1);
+});
+
+Deno.test("constantSchedule() holds alpha before tMax and 1 from it", () => {
+  assert.deepEqual(at(constantSchedule({ alpha: 0.3, tMax: 2 }), [0, 1, 2, 9]), [0.3, 0.3, 1, 1]);
+  assert.deepEqual(at(constantSchedule({ alpha: 0.3, tMax: 0 }), [0, 1]), [1, 1]);
+  assert.equal(constantSchedule({ tMax: 5 })(0), 1); // alpha defaults to 1
+});
+
+Deno.test("linearSchedule() interpolates and clips tau at 1", () => {
+  const alpha = linearSchedule({ alphaI: 0.2, alphaF: 1, tMax: 4 });
+  assert.deepEqual(at(alpha, [0, 2, 4, 8]), [0.2, 0.2 + 0.5 * 0.8, 1, 1]);
+  assert.deepEqual(at(linearSchedule({ tMax: 4 }), [0, 1, 4, 5]), [1, 0.75, 0, 0]);
+});
+
+Deno.test("exponentialSchedule() decays continuously", () => {
+  const alpha = exponentialSchedule({ gamma: 0.5, decayPeriod: 2 });
+  assert.deepEqual(at(alpha, [0, 2, 3]), [1, 0.5, 0.5 ** 1.5]);
+});
+
+Deno.test("cosineAnnealingSchedule() follows half a cosine and holds alphaF past tMax", () => {
+  const alpha = cosineAnnealingSchedule({ tMax: 8, alphaF: 0.2 });
+  assert.deepEqual(
+    at(alpha, [0, 2, 4, 8, 20]),
+    [1, cosine(0.25, 0.2), cosine(0.5, 0.2), 0.2, 0.2],
+  );
+  assert.equal(cosineAnnealingSchedule({ tMax: 8 })(8), 0);
+});
+
+Deno.test("cosineAnnealingWarmRestartsSchedule() truncates each interval to an integer", () => {
+  // t0 4, tMult 1.5: intervals 4, trunc(6) = 6, trunc(9) = 9, trunc(13.5) = 13
+  const alpha = cosineAnnealingWarmRestartsSchedule({ t0: 4, tMult: 1.5 });
+  assert.deepEqual(
+    at(alpha, [0, 3, 4, 7, 10, 12, 19, 31, 32]),
+    [1, cosine(3 / 4), 1, cosine(3 / 6), 1, cosine(2 / 9), 1, cosine(12 / 13), 1],
+  );
+  assert.deepEqual(
+    at(cosineAnnealingWarmRestartsSchedule({ t0: 2, alphaF: 0.5 }), [0, 1, 2, 3]),
+    [1, 0.75, 1, 0.75],
+  );
+});
+
+Deno.test("cosineAnnealingWarmRestartsSchedule() throws once an interval decays to 0", () => {
+  // t0 2, tMult 0.5: intervals 2, 1, then trunc(0.5) = 0
+  const alpha = cosineAnnealingWarmRestartsSchedule({ t0: 2, tMult: 0.5 });
+  assert.deepEqual(at(alpha, [0, 1, 2]), [1, cosine(0.5), 1]);
+  assert.throws(() => alpha(3), {
+    name: "RangeError",
+    message:
+      "Cannot evaluate cosineAnnealingWarmRestartsSchedule at step 3 as the interval between restarts has decayed to 0 (t0 2, tMult 0.5)",
+  });
+});
+
+Deno.test("polynomialSchedule() does not clip tau past tMax, as Composer", () => {
+  const alpha = polynomialSchedule({ power: 2, tMax: 10, alphaF: 0.1 });
+  assert.deepEqual(at(alpha, [0, 5, 10]), [1, 0.1 + 0.25 * 0.9, 0.1]);
+  assert.equal(alpha(20), 0.1 + 1 * 0.9); // (1 - 2)^2: rises again
+  assert.ok(Number.isNaN(polynomialSchedule({ power: 0.5, tMax: 10 })(20)));
+});
+
+Deno.test("multiStepWithWarmupSchedule() warms up linearly, then counts milestones from step 0", () => {
+  const alpha = multiStepWithWarmupSchedule({ tWarmup: 4, milestones: [2, 6], gamma: 0.5 });
+  // a milestone inside the warmup takes effect when the warmup ends
+  assert.deepEqual(at(alpha, [0, 1, 3, 4, 6]), [0, 0.25, 0.75, 0.5, 0.25]);
+  assert.deepEqual(at(multiStepWithWarmupSchedule({ tWarmup: 0, milestones: [1] }), [0, 1]), [
+    1,
+    0.1,
+  ]);
+});
+
+Deno.test("linearWithWarmupSchedule() warms up to alphaI, and tMax counts from step 0", () => {
+  const alpha = linearWithWarmupSchedule({ tWarmup: 4, alphaI: 2, alphaF: 1, tMax: 12 });
+  assert.deepEqual(at(alpha, [0, 2, 4, 8, 12, 30]), [0, 1, 2, 1.5, 1, 1]);
+});
+
+Deno.test("cosineAnnealingWithWarmupSchedule() warms up, then anneals to tMax (from step 0)", () => {
+  const alpha = cosineAnnealingWithWarmupSchedule({ tWarmup: 4, tMax: 12, alphaF: 0.1 });
+  assert.deepEqual(
+    at(alpha, [0, 2, 4, 6, 8, 12, 40]),
+    [0, 0.5, 1, cosine(0.25, 0.1), cosine(0.5, 0.1), 0.1, 0.1],
+  );
+});
+
+Deno.test("schedules refuse bad durations and numbers with a RangeError that names them", () => {
+  const bad = [-1, 1.5, NaN, Infinity, "3"] as unknown as number[];
+  for (const value of bad) {
+    const shown = typeof value === "string" ? `"${value}"` : String(value);
+    assert.throws(() => stepSchedule({ stepSize: value }), {
+      name: "RangeError",
+      message:
+        `Cannot create stepSchedule as 'stepSize' must be an integer > 0 (steps): current value is ${shown}`,
+    });
+    assert.throws(() => cosineAnnealingWithWarmupSchedule({ tWarmup: value, tMax: 10 }), {
+      name: "RangeError",
+      message:
+        `Cannot create cosineAnnealingWithWarmupSchedule as 'tWarmup' must be an integer >= 0 (steps): current value is ${shown}`,
+    });
+    assert.throws(() => multiStepSchedule({ milestones: [1, value] }), {
+      message:
+        `Cannot create multiStepSchedule as 'milestones[1]' must be an integer >= 0 (steps): current value is ${shown}`,
+    });
+  }
+  for (
+    const make of [
+      () => linearSchedule({ tMax: 0 }),
+      () => cosineAnnealingSchedule({ tMax: 0 }),
+      () => polynomialSchedule({ power: 1, tMax: 0 }),
+      () => exponentialSchedule({ gamma: 0.5, decayPeriod: 0 }),
+      () => cosineAnnealingWarmRestartsSchedule({ t0: 0 }),
+      () => constantSchedule({ tMax: -2 }),
+    ]
+  ) {
+    assert.throws(make, RangeError);
+  }
+  assert.throws(() => linearWithWarmupSchedule({ tWarmup: 10, tMax: 10 }), {
+    name: "RangeError",
+    message:
+      "Cannot create linearWithWarmupSchedule as 'tMax' must be > 'tWarmup' (10): current value is 10",
+  });
+  assert.throws(() => cosineAnnealingWithWarmupSchedule({ tWarmup: 10, tMax: 3 }), RangeError);
+  assert.throws(() => stepSchedule({ stepSize: 2, gamma: NaN }), {
+    message: "Cannot create stepSchedule as 'gamma' must be a finite number: current value is NaN",
+  });
+  assert.throws(() => cosineAnnealingWarmRestartsSchedule({ t0: 2, tMult: -1 }), RangeError);
+  for (const step of [-1, 0.5, NaN]) {
+    assert.throws(() => stepSchedule({ stepSize: 2 })(step), {
+      name: "RangeError",
+      message:
+        `Cannot evaluate schedule as 'step' must be an integer >= 0: current value is ${step}`,
+    });
+  }
+});
