@@ -78,6 +78,8 @@ export type {
   StepScheduleOptions,
 } from "./src/schedules.ts";
 export { LrScheduler } from "./src/lr_scheduler.ts";
+export { decayGroups } from "./src/decay_groups.ts";
+export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/decay_groups.ts";
 export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
 export { ShardError } from "./src/shard_error.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
