@@ -327,7 +327,9 @@ export class DecoupledLionW implements AsyncDisposable {
    * The metrics of the last step, if it computed them (`step({ metrics: true })`):
    * `l2_norm/{moment,param,update,grad}/name` and
    * `cosine/{update_grad,moment_grad}/name` for each parameter stepped, with
-   * its own group's hyperparameters. Empty after a step without metrics.
+   * its own group's hyperparameters, and Composer's global norms
+   * `l2_norm/{moment,param,update,grad}/global` over all of them. Empty
+   * after a step without metrics.
    *
    * @returns A fresh record.
    */

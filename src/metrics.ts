@@ -30,6 +30,11 @@ export const METRIC_KINDS: readonly string[] = Object.freeze([
   "cosine/moment_grad",
 ]);
 
+/** The layer name of Composer's global norms: `l2_norm/grad/global`, … */
+const GLOBAL = "global";
+/** The vectors whose norms have a global key too. */
+const NORM_KINDS = ["moment", "param", "update", "grad"] as const;
+
 /**
  * The pre-reduced metrics of a step: for each parameter, six float64 sums
  * `[Σm², Σp², Σu², Σg², Σu·g, Σm·g]` (post-step exp_avg `m` and parameter
@@ -89,8 +94,11 @@ function cosine(dot: number, squaredA: number, squaredB: number): number {
  *
  * @param partials The (all-reduced) partial sums.
  * @returns `l2_norm/{moment,param,update,grad}/name` and
- * `cosine/{update_grad,moment_grad}/name` for every name.
- * @throws {RangeError} When `sums` does not hold six values per name.
+ * `cosine/{update_grad,moment_grad}/name` for every name, and Composer's
+ * global norms `l2_norm/{moment,param,update,grad}/global`: the L2 norm of
+ * every parameter's vectors together, √(Σ over parameters of Σx²).
+ * @throws {RangeError} When `sums` does not hold six values per name, or a
+ * parameter is named `global`.
  *
  * @example Norms and cosines from sums
  * ```ts
@@ -102,10 +110,16 @@ function cosine(dot: number, squaredA: number, squaredB: number): number {
  * assert.equal(metrics["l2_norm/param/w"], 3);
  * assert.equal(metrics["cosine/update_grad/w"], 2 / (1 * 4));
  * assert.equal(metrics["cosine/moment_grad/w"], 0);
+ * assert.equal(metrics["l2_norm/grad/global"], 4); // one parameter: its own norm
  * ```
  */
 export function finalizeMetrics(partials: MetricPartials): MetricRecord {
   checkPartials(partials, "finalize metrics");
+  if (partials.names.includes(GLOBAL)) {
+    throw new RangeError(
+      `Cannot finalize metrics as a parameter is named '${GLOBAL}', the name of the global norms`,
+    );
+  }
   const out: MetricRecord = {};
   partials.names.forEach((name, i) => {
     const s = partials.sums.subarray(i * PARTIAL_COUNT, (i + 1) * PARTIAL_COUNT);
@@ -124,6 +138,11 @@ export function finalizeMetrics(partials: MetricPartials): MetricRecord {
       s[Partial.grad]!,
     );
   });
+  const totals = new Float64Array(PARTIAL_COUNT);
+  for (let i = 0; i < partials.sums.length; i++) totals[i % PARTIAL_COUNT]! += partials.sums[i]!;
+  for (const kind of NORM_KINDS) {
+    out[`l2_norm/${kind}/${GLOBAL}`] = Math.sqrt(totals[Partial[kind]]!);
+  }
   return out;
 }
 

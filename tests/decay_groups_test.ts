@@ -47,7 +47,12 @@ Deno.test("decayGroups()'s groups train with decay on the first only, an empty g
   const w = store.add("w", [2, 1], [1, 1]);
   const split = decayGroups([w], { weightDecay: 0.5 });
   assert.deepEqual(split.noDecay, []);
-  await using opt = new DecoupledLionW(split.groups, { lr: 0.25, backend: "js", workers: 0, logger: null });
+  await using opt = new DecoupledLionW(split.groups, {
+    lr: 0.25,
+    backend: "js",
+    workers: 0,
+    logger: null,
+  });
   w.grad = [1, -1];
   await opt.step();
   // p · (1 - 0.5) - 0.25 · sign(g)

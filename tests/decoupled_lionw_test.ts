@@ -361,7 +361,7 @@ Deno.test("getMetrics() is empty after a step without metrics", async () => {
   const opt = new DecoupledLionW([w], { logger: null });
   w.grad = [1, 2, 3];
   await opt.step({ metrics: true });
-  assert.equal(Object.keys(opt.getMetrics()).length, 6);
+  assert.equal(Object.keys(opt.getMetrics()).length, 6 + 4); // six per parameter, four global
   const record = opt.getMetrics();
   record["l2_norm/grad/w"] = -1; // a copy
   assert.notEqual(opt.getMetrics()["l2_norm/grad/w"], -1);

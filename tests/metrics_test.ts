@@ -25,6 +25,11 @@ Deno.test("finalizeMetrics() takes roots and cosines of the sums", () => {
     "l2_norm/grad/zero": 0,
     "cosine/update_grad/zero": 0, // zero vectors: 0, never NaN
     "cosine/moment_grad/zero": 0,
+    // Composer's global norms: √(Σ over parameters)
+    "l2_norm/moment/global": 3,
+    "l2_norm/param/global": Math.sqrt(17),
+    "l2_norm/update/global": 2,
+    "l2_norm/grad/global": 5,
   });
   assert.deepEqual(
     Object.keys(metrics).slice(0, 6),
@@ -35,6 +40,21 @@ Deno.test("finalizeMetrics() takes roots and cosines of the sums", () => {
     message:
       "Cannot finalize metrics as 'sums' must hold 6 values per name (6): current length is 5",
   });
+  assert.throws(() => finalizeMetrics({ names: ["global"], sums: new Float64Array(6) }), {
+    name: "RangeError",
+    message:
+      "Cannot finalize metrics as a parameter is named 'global', the name of the global norms",
+  });
+});
+
+Deno.test("global norms pre-reduce and post-reduce like any norm: exact across ranks", () => {
+  const rank0 = finalizeMetrics({ names: ["a"], sums: new Float64Array([1, 4, 9, 16, 0, 0]) });
+  const rank1 = finalizeMetrics({ names: ["a"], sums: new Float64Array([3, 5, 7, 9, 0, 0]) });
+  const [pre0, pre1] = [preReduceMetrics(rank0), preReduceMetrics(rank1)];
+  const summed = Object.fromEntries(Object.keys(pre0).map((k) => [k, pre0[k]! + pre1[k]!]));
+  const whole = postReduceMetrics(summed);
+  assert.equal(whole["l2_norm/grad/global"], 5); // √(16 + 9)
+  assert.equal(whole["l2_norm/param/global"], 3); // √(4 + 5)
 });
 
 Deno.test("sumMetricPartials() adds element-wise and checks names", () => {
