@@ -79,6 +79,8 @@ export type {
 } from "./src/schedules.ts";
 export { LrScheduler } from "./src/lr_scheduler.ts";
 export { decayGroups } from "./src/decay_groups.ts";
+export { clipGradNorm } from "./src/clip_grad_norm.ts";
+export type { ClipGradNormOptions } from "./src/clip_grad_norm.ts";
 export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/decay_groups.ts";
 export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
 export { ShardError } from "./src/shard_error.ts";

@@ -81,7 +81,7 @@ function copyKernel(this: KernelThis, values: Float32Array): number {
   return values[this.thread.x]!;
 }
 
-/** `p·decay − lr·sign(lerp(m, g, 1 − β1))`. */
+/** `p·decay − lr·sign(lerp(m, g·gradScale, 1 − β1))`. */
 function paramsKernel(
   this: KernelThis,
   p: Float32Array,
@@ -93,14 +93,14 @@ function paramsKernel(
   const k = tileGroup[this.thread.x >> 8]! * this.constants.stride!;
   const c = torchLerp(
     m[this.thread.x]!,
-    g[this.thread.x]!,
+    g[this.thread.x]! * groupConstants[k + this.constants.gradScale!]!,
     groupConstants[k + this.constants.directionWeight!]!,
   );
   return p[this.thread.x]! * groupConstants[k + this.constants.decayMultiplier!]! -
     groupConstants[k + this.constants.lr!]! * Math.sign(c);
 }
 
-/** `lerp(m, g, 1 − β2)`. */
+/** `lerp(m, g·gradScale, 1 − β2)`. */
 function momentKernel(
   this: KernelThis,
   g: Float32Array,
@@ -111,7 +111,7 @@ function momentKernel(
   const k = tileGroup[this.thread.x >> 8]! * this.constants.stride!;
   return torchLerp(
     m[this.thread.x]!,
-    g[this.thread.x]!,
+    g[this.thread.x]! * groupConstants[k + this.constants.gradScale!]!,
     groupConstants[k + this.constants.momentWeight!]!,
   );
 }
@@ -137,11 +137,12 @@ function partialsKernel(
   const lr = groupConstants[k + this.constants.lr!]!;
   const w = groupConstants[k + this.constants.directionWeight!]!;
   const stepDecay = groupConstants[k + this.constants.stepDecay!]!;
+  const gradScale = groupConstants[k + this.constants.gradScale!]!;
   let total = 0;
   for (let j = 0; j < 256; j++) {
     // the tile's first element, (x >> 3) << 8, stays an integer expression
     const mi = m[((this.thread.x >> 3) << 8) + j]!;
-    const gi = g[((this.thread.x >> 3) << 8) + j]!;
+    const gi = g[((this.thread.x >> 3) << 8) + j]! * gradScale;
     const pi = p[((this.thread.x >> 3) << 8) + j]!;
     const u = lr * Math.sign(torchLerp(mi, gi, w)) + stepDecay * pi;
     let term = 0;

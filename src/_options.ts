@@ -6,7 +6,7 @@
  */
 
 import { formatValue } from "./_format.ts";
-import { checkKnownKeys } from "./_validate.ts";
+import { checkKnownKeys, checkMaxGradNorm } from "./_validate.ts";
 import {
   DEFAULT_HYPERPARAMETERS,
   type GroupValues,
@@ -43,6 +43,7 @@ export interface EngineOptions {
   readonly gpuMode: GpuModeOption;
   readonly fma: "auto" | "exact";
   readonly nonFinite: NonFinitePolicy;
+  readonly maxGradNorm: number;
 }
 
 /** Joins names as `"a", "b" or "c"`. */
@@ -97,6 +98,7 @@ export function checkOptions(
     workers: checkWorkers(options.workers ?? "auto"),
     fma: checkOneOf("fma", options.fma ?? "auto", ["auto", "exact"]),
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
+    maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
   };
   return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
 }
@@ -176,7 +178,7 @@ export function groupValuesOf(
 /** The arguments of `step()`: a closure, or step options. */
 export function checkStepArguments<T>(
   arg: (() => T | Promise<T>) | StepOptions<T> | undefined,
-): { closure: (() => T | Promise<T>) | undefined; metrics: boolean } {
+): { closure: (() => T | Promise<T>) | undefined; metrics: boolean; maxGradNorm?: number } {
   if (arg === undefined) return { closure: undefined, metrics: false };
   if (typeof arg === "function") return { closure: arg, metrics: false };
   if (arg === null || typeof arg !== "object") {
@@ -186,7 +188,7 @@ export function checkStepArguments<T>(
       }`,
     );
   }
-  checkKnownKeys("Cannot step", "options", arg, ["metrics", "closure"]);
+  checkKnownKeys("Cannot step", "options", arg, ["metrics", "closure", "maxGradNorm"]);
   const metrics = arg.metrics ?? false;
   if (typeof metrics !== "boolean") {
     throw new TypeError(
@@ -198,7 +200,12 @@ export function checkStepArguments<T>(
       `Cannot step as 'closure' must be a function: current value is ${formatValue(arg.closure)}`,
     );
   }
-  return { closure: arg.closure, metrics };
+  if (arg.maxGradNorm === undefined) return { closure: arg.closure, metrics };
+  return {
+    closure: arg.closure,
+    metrics,
+    maxGradNorm: checkMaxGradNorm("Cannot step", "maxGradNorm", arg.maxGradNorm),
+  };
 }
 
 /** The options of `zeroGrad()`: `setToNone`, default `true`. */

@@ -207,3 +207,23 @@ function editDistance(a: string, b: string): number {
   }
   return previous[b.length]!;
 }
+
+/**
+ * Checks a gradient clipping norm: a number > 0, `Infinity` meaning no clipping.
+ *
+ * @param action The start of the message.
+ * @param path The value's name.
+ * @param value The value.
+ * @returns The value.
+ */
+export function checkMaxGradNorm(action: string, path: string, value: unknown): number {
+  requireNumber(action, path, value);
+  if (!(value > 0)) {
+    throw new RangeError(
+      `${action} as '${path}' must be a number > 0 (Infinity: no clipping): current value is ${
+        formatValue(value)
+      }`,
+    );
+  }
+  return value;
+}

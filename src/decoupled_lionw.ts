@@ -45,7 +45,7 @@ import type {
 import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from "./param_group.ts";
 import type { Parameter } from "./parameter.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
-import type { StepDecision } from "./step_decision.ts";
+import { globalGradNorm, type StepDecision } from "./step_decision.ts";
 import {
   type ActiveParameter,
   BLOCK_ELEMENTS,
@@ -55,7 +55,13 @@ import {
   type StepPlan,
 } from "./step_plan.ts";
 
-const NO_STEP: StepReport = Object.freeze({ applied: false, nonFinite: [], metrics: false });
+const NO_STEP: StepReport = Object.freeze({
+  applied: false,
+  nonFinite: [],
+  metrics: false,
+  gradNorm: null,
+  gradScale: 1,
+});
 const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
 
 /**
@@ -118,6 +124,7 @@ export class DecoupledLionW implements AsyncDisposable {
   readonly #started: StartedEngine;
   readonly #engine: StepEngine;
   readonly #nonFinite: NonFinitePolicy;
+  readonly #maxGradNorm: number;
   readonly #logger: Logger | null;
   readonly #groups: readonly ParamGroup[];
   /** Every parameter in group order, and which of them took part in the last plan. */
@@ -162,6 +169,7 @@ export class DecoupledLionW implements AsyncDisposable {
     const { engine, defaults } = checkOptions(options);
     this.#logger = options.logger === undefined ? console : options.logger;
     this.#nonFinite = engine.nonFinite;
+    this.#maxGradNorm = engine.maxGradNorm;
     const groupOptions = toGroupOptions(params);
     this.#slots = collectParameters(groupOptions);
     this.#memory = oneStore(this.#slots);
@@ -296,7 +304,7 @@ export class DecoupledLionW implements AsyncDisposable {
   async step<T = undefined>(
     closureOrOptions?: (() => T | Promise<T>) | StepOptions<T>,
   ): Promise<T | undefined> {
-    const { closure, metrics } = checkStepArguments(closureOrOptions);
+    const { closure, metrics, maxGradNorm } = checkStepArguments(closureOrOptions);
     this.#assertIdle("step");
     this.#busy = true;
     // From here until the promise settles, writes the step could tear throw
@@ -315,7 +323,7 @@ export class DecoupledLionW implements AsyncDisposable {
         }
       }
       this.#assertOpen("step");
-      await this.#applyStep(metrics);
+      await this.#applyStep(metrics, maxGradNorm ?? this.#maxGradNorm);
       return loss;
     } finally {
       this.#busy = false;
@@ -520,7 +528,7 @@ export class DecoupledLionW implements AsyncDisposable {
     }
   }
 
-  async #applyStep(metrics: boolean): Promise<void> {
+  async #applyStep(metrics: boolean, maxGradNorm: number): Promise<void> {
     this.#metrics = {};
     this.#partials = NO_PARTIALS;
     const plan = this.#stepPlan();
@@ -547,7 +555,7 @@ export class DecoupledLionW implements AsyncDisposable {
       result = await this.#engine.run({
         plan,
         groups: constants,
-        gate: { nonFinite: this.#nonFinite },
+        gate: { nonFinite: this.#nonFinite, maxGradNorm },
         metrics,
         writes,
       });
@@ -555,8 +563,9 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#fault = error instanceof Error ? error : new Error(String(error));
       throw error;
     }
+    const gradNorm = result.gradSquares === null ? null : globalGradNorm(result.gradSquares);
     if (result.decision.action !== "update") {
-      this.#refuse(result.decision, nonFiniteParameters(plan, result.gradSquares!));
+      this.#refuse(result.decision, nonFiniteParameters(plan, result.gradSquares!), gradNorm);
       return;
     }
     if (plan !== this.#planWithState) {
@@ -572,12 +581,24 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#partials = partialsByParameter(plan, result.partials);
       this.#metrics = finalizeMetrics(this.#partials);
     }
-    this.#lastStep = Object.freeze({ applied: true, nonFinite: [], metrics });
+    this.#lastStep = Object.freeze({
+      applied: true,
+      nonFinite: [],
+      metrics,
+      gradNorm,
+      gradScale: result.decision.gradScale,
+    });
   }
 
   /** A step the gate stopped: reported as skipped (`"skip"`), or thrown (`"abort"`). */
-  #refuse(decision: StepDecision, nonFinite: string[]): void {
-    this.#lastStep = Object.freeze({ applied: false, nonFinite, metrics: false });
+  #refuse(decision: StepDecision, nonFinite: string[], gradNorm: number | null): void {
+    this.#lastStep = Object.freeze({
+      applied: false,
+      nonFinite,
+      metrics: false,
+      gradNorm,
+      gradScale: 1,
+    });
     const message = `the gradient of ${describeNames(nonFinite)} holds NaN or Infinity`;
     if (decision.action === "abort") {
       throw new RangeError(`Cannot step as ${message}: parameters and state are unchanged`);

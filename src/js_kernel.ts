@@ -43,12 +43,12 @@ export const jsKernel: LionKernel = {
 };
 
 /**
- * The reference's `lionw` on one element run:
- * `p *= 1 - decay·wd; p -= lr · sign(lerp(m, g, 1 - β1)); m = lerp(m, g, 1 - β2)`.
+ * The reference's `lionw` on one element run, the gradient first scaled:
+ * `g *= gradScale; p *= 1 - decay·wd; p -= lr · sign(lerp(m, g, 1 - β1)); m = lerp(m, g, 1 - β2)`.
  */
 function updateSegment(f32: Float32Array, segment: KernelSegment, k: GroupConstants): void {
   for (let i = 0; i < segment.length; i++) {
-    const g = f32[segment.grad + i]!;
+    const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = f32[segment.expAvg + i]!;
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
     f32[segment.data + i] = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
@@ -69,7 +69,7 @@ function updateSegmentWithPartials(
 ): void {
   let mm = 0, pp = 0, uu = 0, gg = 0, ug = 0, mg = 0;
   for (let i = 0; i < segment.length; i++) {
-    const g = f32[segment.grad + i]!;
+    const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = f32[segment.expAvg + i]!;
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
     const p = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));

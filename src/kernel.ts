@@ -29,6 +29,12 @@ export interface GroupConstants {
   /** `f32(-weightDecay * lr / initialLr)`: the coefficient of `p` in the
    * reference's step tensor, used by the metrics only. */
   readonly stepDecay: number;
+  /**
+   * The float32 factor every gradient is multiplied by before the update
+   * and the metrics: the step's clipping coefficient, negated where the
+   * group maximizes. Exactly 1 when neither (bit-exact, so no branch).
+   */
+  readonly gradScale: number;
 }
 
 /**
@@ -57,7 +63,25 @@ export function groupConstants(
     momentWeight: Math.fround(1 - beta2),
     decayMultiplier: weightDecay !== 0 ? Math.fround(1 - decay * weightDecay) : 1,
     stepDecay: Math.fround(-weightDecay * decay),
+    gradScale: 1,
   };
+}
+
+/**
+ * The constants with the gradients scaled by a step's decision: `g·scale`
+ * rounded once to float32, as torch's `clip_grad_norm_` rewrites `p.grad`
+ * in place before the step (a negation for `maximize` is exact either way).
+ *
+ * @param groups Each group's constants.
+ * @param scale The decision's float32 gradient scale.
+ * @returns The same constants when `scale` is 1, else copies with `gradScale` multiplied.
+ */
+export function scaleGradients(
+  groups: readonly GroupConstants[],
+  scale: number,
+): readonly GroupConstants[] {
+  if (scale === 1) return groups;
+  return groups.map((k) => ({ ...k, gradScale: Math.fround(k.gradScale * scale) }));
 }
 
 /**
@@ -71,6 +95,7 @@ export const GROUP_CONSTANT_NAMES: readonly (keyof GroupConstants)[] = [
   "momentWeight",
   "decayMultiplier",
   "stepDecay",
+  "gradScale",
 ];
 
 /** Float32 values per group where constants are packed (the packing's stride). */

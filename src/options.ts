@@ -172,6 +172,17 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    */
   nonFinite?: NonFinitePolicy;
   /**
+   * Clip the gradients to this global L2 norm before every step, as torch's
+   * `clip_grad_norm_(params, maxGradNorm)` would: the norm over every
+   * parameter with a gradient in the step, from the gradient scan, and the
+   * factor `min(1, maxGradNorm / (norm + 1e-6))` applied inside the update
+   * kernel (no extra pass over memory; the gradients themselves are left as
+   * they are). `Infinity` does not clip. A step's own `maxGradNorm` overrides it.
+   *
+   * @default {Infinity}
+   */
+  maxGradNorm?: number;
+  /**
    * Where warnings go; `null` silences them.
    *
    * @default {console}
@@ -186,6 +197,7 @@ export const ENGINE_OPTION_KEYS: readonly string[] = [
   "gpuMode",
   "fma",
   "nonFinite",
+  "maxGradNorm",
   "logger",
 ];
 
@@ -219,6 +231,13 @@ export interface StepOptions<T> {
   metrics?: boolean;
   /** Called (and awaited) before the update, like torch's closure; its result is returned. */
   closure?: () => T | Promise<T>;
+  /**
+   * This step's gradient clipping norm (see `DecoupledLionWOptions.maxGradNorm`);
+   * `Infinity` turns the optimizer's off for this step.
+   *
+   * @default {the optimizer's maxGradNorm}
+   */
+  maxGradNorm?: number;
 }
 
 /**
@@ -233,7 +252,13 @@ export interface StepOptions<T> {
  * await using opt = new DecoupledLionW([w]);
  * w.grad = [1];
  * await opt.step();
- * assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: false });
+ * assert.deepEqual(opt.lastStep, {
+ *   applied: true,
+ *   nonFinite: [],
+ *   metrics: false,
+ *   gradNorm: 1, // scanned for the default nonFinite: "error"
+ *   gradScale: 1,
+ * });
  * ```
  */
 export interface StepReport {
@@ -246,6 +271,15 @@ export interface StepReport {
   readonly nonFinite: readonly string[];
   /** Whether metrics were computed. */
   readonly metrics: boolean;
+  /**
+   * The global L2 norm of the step's gradients before clipping (torch's
+   * `clip_grad_norm_` return value, in float32), when the step scanned them
+   * (`maxGradNorm` set, or a `nonFinite` policy other than `"ignore"`);
+   * `null` otherwise.
+   */
+  readonly gradNorm: number | null;
+  /** The factor the gradients were multiplied by: the clipping coefficient, or 1. */
+  readonly gradScale: number;
 }
 
 /**

@@ -12,7 +12,7 @@
  */
 
 import type { HostWrites, StateResidence } from "./engine.ts";
-import type { GroupConstants, LionKernel } from "./kernel.ts";
+import { type GroupConstants, type LionKernel, scaleGradients } from "./kernel.ts";
 import type { StepDecision } from "./step_decision.ts";
 import { blocksByArena, type PlannedBlock } from "./step_plan.ts";
 
@@ -103,8 +103,6 @@ export interface ShardStep {
  * @param meet Waits until every shard has scanned and returns the decision
  * taken from all their sums (one shard: decides at once).
  * @returns The decision.
- * @throws {RangeError} When the decision scales the gradients: no kernel
- * takes a gradient scale yet.
  */
 export async function stepShard(
   runner: ShardRunner,
@@ -114,11 +112,6 @@ export async function stepShard(
   if (step.scan) runner.scan(step.gradSquares);
   const decision = meet();
   if (decision.action !== "update") return decision;
-  if (decision.gradScale !== 1) {
-    throw new RangeError(
-      `Cannot scale gradients by ${decision.gradScale}: the kernels take the gradients as they are`,
-    );
-  }
-  await runner.update(step.groups, step.writes, step.partials);
+  await runner.update(scaleGradients(step.groups, decision.gradScale), step.writes, step.partials);
   return decision;
 }

@@ -14,12 +14,17 @@ import type { NonFinitePolicy } from "./options.ts";
 export interface StepGate {
   /** What a NaN or infinite gradient does to the step. */
   readonly nonFinite: NonFinitePolicy;
+  /**
+   * Clip the gradients to this global L2 norm (torch's `clip_grad_norm_`);
+   * `Infinity` leaves them as they are.
+   */
+  readonly maxGradNorm: number;
 }
 
 /**
  * What a step does after its scan:
- * - `update`: apply the update, the gradients multiplied by `gradScale`
- *   (1 until a gate scales them: the kernels do not yet take another);
+ * - `update`: apply the update, the gradients multiplied by `gradScale` (a
+ *   float32 value; 1 leaves them exactly as they are);
  * - `skip`: change nothing, and report the step as skipped;
  * - `abort`: change nothing, and fail the step (`nonFinite: "error"`).
  */
@@ -42,13 +47,42 @@ export const ABORT: StepDecision = Object.freeze({ action: "abort" });
  * @returns `true` when a scan must run first.
  */
 export function gateNeedsScan(gate: StepGate): boolean {
-  return gate.nonFinite !== "ignore";
+  return gate.nonFinite !== "ignore" || gate.maxGradNorm !== Infinity;
+}
+
+/**
+ * The global L2 norm of the step's gradients from the scan's `Σg²` per
+ * block, rounded to float32 as torch's `clip_grad_norm_` returns it.
+ *
+ * @param gradSquares `Σg²` per block.
+ * @returns `f32(√Σ)`; NaN or Infinity when a gradient is.
+ */
+export function globalGradNorm(gradSquares: Float64Array): number {
+  let total = 0;
+  for (const sum of gradSquares) total += sum;
+  return Math.fround(Math.sqrt(total));
+}
+
+/**
+ * torch 1.13's clipping coefficient, rounded as it rounds it:
+ * `max_norm / (total_norm + 1e-6)` on a float32 tensor is the reciprocal of
+ * `f32(total + f32(1e-6))` times `f32(maxNorm)`, each rounded to float32,
+ * then clamped at 1.
+ *
+ * @param maxNorm The norm to clip to.
+ * @param total The gradients' norm (float32).
+ * @returns The float32 factor the gradients are multiplied by.
+ */
+export function clipCoefficient(maxNorm: number, total: number): number {
+  const reciprocal = Math.fround(1 / Math.fround(total + Math.fround(1e-6)));
+  return Math.min(Math.fround(reciprocal * Math.fround(maxNorm)), 1);
 }
 
 /**
  * The step's decision, from the scan's `Σg²` of every block of the step (a
  * non-finite sum means a NaN or infinite gradient: squares of finite
- * float32 values cannot overflow float64).
+ * float32 values cannot overflow float64): the `nonFinite` policy first,
+ * then the clipping coefficient of `maxGradNorm`.
  *
  * @param gate The step's gate.
  * @param gradSquares `Σg²` per block, or `null` when the gate needs no scan.
@@ -56,8 +90,12 @@ export function gateNeedsScan(gate: StepGate): boolean {
  */
 export function decideStep(gate: StepGate, gradSquares: Float64Array | null): StepDecision {
   if (gradSquares === null || !gateNeedsScan(gate)) return UPDATE;
-  for (const sum of gradSquares) {
-    if (!Number.isFinite(sum)) return gate.nonFinite === "skip" ? SKIP : ABORT;
+  if (gate.nonFinite !== "ignore") {
+    for (const sum of gradSquares) {
+      if (!Number.isFinite(sum)) return gate.nonFinite === "skip" ? SKIP : ABORT;
+    }
   }
-  return UPDATE;
+  if (gate.maxGradNorm === Infinity) return UPDATE;
+  const gradScale = clipCoefficient(gate.maxGradNorm, globalGradNorm(gradSquares));
+  return gradScale === 1 ? UPDATE : { action: "update", gradScale };
 }

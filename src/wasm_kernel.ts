@@ -16,7 +16,7 @@ export type FmaMode = "relaxed" | "exact";
 /**
  * An update export: byte offsets of p, g and m, the element count, then
  * lr, lerp coefficient and base of the direction (c1, g1) and of the moment
- * (c2, g2), and the decay multiplier.
+ * (c2, g2), the decay multiplier and the gradient scale.
  */
 type UpdateExport = (
   p: number,
@@ -29,6 +29,7 @@ type UpdateExport = (
   c2: number,
   g2: number,
   decay: number,
+  gradScale: number,
 ) => void;
 
 /** The same with the step tensor's decay coefficient; returns the six sums. */
@@ -143,10 +144,10 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
       const updateMetrics = mode === "exact" ? wasm.update_metrics_exact : wasm.update_metrics;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
-        const [lr, c1, g1, c2, g2, decay, sd] = terms[segment.group]!;
+        const [lr, c1, g1, c2, g2, decay, gs, sd] = terms[segment.group]!;
         const { data, grad, expAvg, length } = segment;
         if (partials === null) {
-          update(data * 4, grad * 4, expAvg * 4, length, lr, c1, g1, c2, g2, decay);
+          update(data * 4, grad * 4, expAvg * 4, length, lr, c1, g1, c2, g2, decay, gs);
         } else {
           const sums = updateMetrics(
             data * 4,
@@ -159,6 +160,7 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
             c2,
             g2,
             decay,
+            gs,
             sd,
           );
           partials.set(sums, segment.block * PARTIAL_COUNT);
@@ -168,10 +170,10 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
   };
 }
 
-type Terms = [number, number, number, number, number, number, number];
+type Terms = [number, number, number, number, number, number, number, number];
 
 function groupTerms(k: GroupConstants): Terms {
   const [c1, g1] = lerpTerms(k.directionWeight);
   const [c2, g2] = lerpTerms(k.momentWeight);
-  return [k.lr, c1, g1, c2, g2, k.decayMultiplier, k.stepDecay];
+  return [k.lr, c1, g1, c2, g2, k.decayMultiplier, k.gradScale, k.stepDecay];
 }

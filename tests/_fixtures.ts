@@ -31,6 +31,8 @@ export interface FixtureStep {
   expAvg: Record<string, string | null>;
   metricsReference: Record<string, number>;
   metricsOwnGroup: Record<string, number>;
+  /** `clip_grad_norm_`'s return value, in the clipped cases. */
+  gradNorm?: number;
 }
 
 /** A fixture case. */
@@ -41,6 +43,8 @@ export interface FixtureCase {
   groups: FixtureGroup[];
   params: FixtureParam[];
   steps: FixtureStep[];
+  /** The cases clipped with `clip_grad_norm_` before each step. */
+  maxGradNorm?: number;
 }
 
 /** The fixture file. */
@@ -48,6 +52,8 @@ export interface Fixtures {
   torch: string;
   cpuCapability: string;
   cases: FixtureCase[];
+  /** Cases with `clip_grad_norm_` before each step. */
+  clipped: FixtureCase[];
   preReduce: { input: Record<string, number>; output: Record<string, number> };
 }
 

@@ -18,6 +18,17 @@ import { assertBitsEqual, decodeF32, type FixtureCase } from "./_fixtures.ts";
 /** Metrics match the reference within this relative tolerance. */
 export const METRICS_RTOL = 1e-5;
 
+/** The CPU engines, each held to torch: kernels inline, and sharded over workers. */
+export const ENGINES: { name: string; options: DecoupledLionWOptions }[] = [
+  { name: "js inline", options: { backend: "js", workers: 0 } },
+  { name: "wasm inline", options: { backend: "wasm", workers: 0 } },
+  { name: "wasm exact-fma inline", options: { backend: "wasm", fma: "exact", workers: 0 } },
+  { name: "wasm 1 worker", options: { backend: "wasm", workers: 1 } },
+  { name: "wasm 2 workers", options: { backend: "wasm", workers: 2 } },
+  { name: "wasm 3 workers", options: { backend: "wasm", workers: 3 } },
+  { name: "js 2 workers", options: { backend: "js", workers: 2 } },
+];
+
 /** Builds the store and optimizer a fixture case describes. */
 export function buildCase(
   fixture: FixtureCase,

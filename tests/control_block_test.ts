@@ -21,13 +21,13 @@ Deno.test("ControlBlock: a step written by the main thread reads back the same i
     for (const [metrics, params, state] of [[true, false, true], [false, true, false]]) {
       main.writeStep({
         groups,
-        gate: { nonFinite },
+        gate: { nonFinite, maxGradNorm: metrics ? 2.5 : Infinity },
         metrics: metrics!,
         writes: { params: params!, state: state! },
       });
       assert.deepEqual(worker.readStep(), {
         groups,
-        gate: { nonFinite },
+        gate: { nonFinite, maxGradNorm: metrics ? 2.5 : Infinity },
         metrics,
         writes: { params, state },
       });

@@ -252,7 +252,9 @@ Deno.test("nonFinite: 'error' throws naming the parameter and changes nothing", 
   assert.equal(opt.state(fresh), undefined, "no state was created");
   assert.deepEqual([...fresh.data], [6, 7]);
   assert.equal(opt.iterations, 1);
-  assert.deepEqual(opt.lastStep, { applied: false, nonFinite: ["b"], metrics: false });
+  const { gradNorm, ...report } = opt.lastStep;
+  assert.deepEqual(report, { applied: false, nonFinite: ["b"], metrics: false, gradScale: 1 });
+  assert.ok(!Number.isFinite(gradNorm)); // torch's clip_grad_norm_ would return it too
   assert.deepEqual(opt.getMetrics(), {});
   b.grad = [Infinity, -Infinity];
   a.grad = [NaN, 0, 0];
@@ -272,14 +274,26 @@ Deno.test("nonFinite: 'skip' skips the whole step and reports it", async () => {
   assert.equal(await opt.step(() => 42), 42);
   assert.deepEqual([...a.data], [1, 2, 3]);
   assert.equal(opt.state(a), undefined);
-  assert.deepEqual(opt.lastStep, { applied: false, nonFinite: ["b"], metrics: false });
+  assert.deepEqual(opt.lastStep, {
+    applied: false,
+    nonFinite: ["b"],
+    metrics: false,
+    gradNorm: Infinity,
+    gradScale: 1,
+  });
   assert.equal(opt.iterations, 0);
   assert.deepEqual(logger.messages.filter((m) => m.startsWith("Skipped")), [
     "Skipped step as the gradient of parameter 'b' holds NaN or Infinity",
   ]);
   b.grad = [1, 1];
   await opt.step({ metrics: true });
-  assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: true });
+  assert.deepEqual(opt.lastStep, {
+    applied: true,
+    nonFinite: [],
+    metrics: true,
+    gradNorm: Math.fround(Math.sqrt(3 + 2 + 2)), // a, b and fresh, in float32 as torch's
+    gradScale: 1,
+  });
   assert.equal(opt.iterations, 1);
   await opt.close();
 });
@@ -294,7 +308,14 @@ Deno.test("nonFinite: 'ignore' applies the step as torch does", async () => {
   assert.deepEqual([...a.data], [f(1 * decay), f(f(2 * decay) - lr), f(f(3 * decay) + lr)]);
   assert.ok(Number.isNaN(opt.state(a)!.expAvg[0]));
   assert.equal(opt.state(b)!.expAvg[0], Infinity);
-  assert.deepEqual(opt.lastStep, { applied: true, nonFinite: [], metrics: false });
+  // "ignore" needs no scan: no norm
+  assert.deepEqual(opt.lastStep, {
+    applied: true,
+    nonFinite: [],
+    metrics: false,
+    gradNorm: null,
+    gradScale: 1,
+  });
   await opt.close();
 });
 
@@ -476,7 +497,7 @@ Deno.test("unknown option, group, step and zeroGrad keys throw, naming the close
   await assert.rejects(opt.step({ metric: true } as never), {
     name: "TypeError",
     message:
-      `Cannot step as 'options' has an unknown key "metric": did you mean "metrics"? (known: metrics, closure)`,
+      `Cannot step as 'options' has an unknown key "metric": did you mean "metrics"? (known: metrics, closure, maxGradNorm)`,
   });
   assert.throws(() => opt.zeroGrad({ set_to_none: true } as never), /did you mean "setToNone"/);
   assert.throws(() => opt.zeroGrad({ setToNone: "yes" } as never), TypeError);
@@ -514,7 +535,13 @@ Deno.test("a step where no parameter has a gradient applies nothing and is not c
   await using opt = new DecoupledLionW([w], { lr: 0.5, weightDecay: 0.5, logger: null });
   await opt.step({ metrics: true });
   assert.equal(opt.iterations, 0);
-  assert.deepEqual(opt.lastStep, { applied: false, nonFinite: [], metrics: false });
+  assert.deepEqual(opt.lastStep, {
+    applied: false,
+    nonFinite: [],
+    metrics: false,
+    gradNorm: null,
+    gradScale: 1,
+  });
   assert.deepEqual([...w.data], [1, 2, 3]);
   assert.equal(opt.state(w), undefined);
   assert.deepEqual(opt.getMetrics(), {});

@@ -12,6 +12,7 @@ const ENGINE: EngineOptions = {
   gpuMode: "auto",
   fma: "auto",
   nonFinite: "error",
+  maxGradNorm: Infinity,
 };
 
 function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {

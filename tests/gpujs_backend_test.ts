@@ -37,9 +37,11 @@ function open(a: Parameter, b: Parameter, engine: DecoupledLionWOptions): Decoup
 }
 
 for (const workers of [0, 2]) {
-  Deno.test(`gpujs keeps state on the device across steps, each step within rounding of the scalar rule (${workers} workers)`, async () => {
+  Deno.test(`gpujs keeps state on the device across steps, each step within rounding of the scalar rule, clipping included (${workers} workers)`, async () => {
     const { a, b } = model();
-    await using opt = open(a, b, { workers });
+    // the gradients' norm is about 152 (0.15 at step 3): clipped to 100 but at step 3
+    await using opt = open(a, b, { workers, maxGradNorm: 100 });
+    const scales: number[] = [];
     for (let step = 0; step < 6; step++) {
       // the state before the step: parameters on the host, exp_avg pulled (it stays on the device)
       const before = new Map<Parameter, { p: Float32Array; m: Float32Array }>();
@@ -50,11 +52,14 @@ for (const workers of [0, 2]) {
       }
       await opt.step();
       await opt.pullState();
+      const { gradScale } = opt.lastStep;
+      scales.push(gradScale);
       opt.paramGroups.forEach((group) => {
         const k = groupConstants(group.lr, group.initialLr, ...group.betas, group.weightDecay);
         for (const param of group.params) {
           const { p, m } = before.get(param)!;
-          const g = param.grad!;
+          // the kernel's gradient: scaled by the clipping coefficient, rounded once
+          const g = param.grad!.map((value) => Math.fround(value * gradScale));
           const next = opt.state(param)!.expAvg;
           for (let i = 0; i < param.size; i++) {
             // the scalar rule, from the same state
@@ -73,6 +78,8 @@ for (const workers of [0, 2]) {
         }
       });
     }
+    assert.equal(scales[3], 1);
+    assert.equal(scales.filter((scale) => scale < 0.7).length, 5, `scales ${scales}`);
   });
 }
 

@@ -4,25 +4,19 @@
  */
 
 import assert from "node:assert/strict";
-import type { DecoupledLionWOptions } from "../mod.ts";
 import { assertMetricsClose, fixtures } from "./_fixtures.ts";
-import { assertStepMatches, buildCase, feedStep, METRICS_RTOL } from "./_reference_case.ts";
+import {
+  assertStepMatches,
+  buildCase,
+  ENGINES,
+  feedStep,
+  METRICS_RTOL,
+} from "./_reference_case.ts";
 
 Deno.test("fixtures come from the PyTorch reference", () => {
   assert.match(fixtures.torch, /^1\.13/);
   assert.ok(fixtures.cases.length >= 8);
 });
-
-/** Every engine must match torch bit for bit: kernels inline, and sharded over workers. */
-const ENGINES: { name: string; options: DecoupledLionWOptions }[] = [
-  { name: "js inline", options: { backend: "js", workers: 0 } },
-  { name: "wasm inline", options: { backend: "wasm", workers: 0 } },
-  { name: "wasm exact-fma inline", options: { backend: "wasm", fma: "exact", workers: 0 } },
-  { name: "wasm 1 worker", options: { backend: "wasm", workers: 1 } },
-  { name: "wasm 2 workers", options: { backend: "wasm", workers: 2 } },
-  { name: "wasm 3 workers", options: { backend: "wasm", workers: 3 } },
-  { name: "js 2 workers", options: { backend: "js", workers: 2 } },
-];
 
 for (const engine of ENGINES) {
   Deno.test(`DecoupledLionW matches torch bit for bit (${engine.name})`, async (t) => {

@@ -67,16 +67,16 @@ Deno.test("stepShard() changes nothing when the decision is skip or abort", asyn
   }
 });
 
-Deno.test("stepShard() refuses a gradient scale the kernels cannot apply", async () => {
-  const { w, runner, step } = runnerFor([1, 1, 1]);
-  await assert.rejects(
-    stepShard(runner, step, () => ({ action: "update", gradScale: 0.5 })),
-    {
-      name: "RangeError",
-      message: "Cannot scale gradients by 0.5: the kernels take the gradients as they are",
-    },
-  );
-  assert.deepEqual([...w.data], [1, 1, 1]);
+Deno.test("stepShard() hands the decision's gradient scale to the kernel, gradients untouched", async () => {
+  const { w, runner, step } = runnerFor([0.5, -3, 1]);
+  const partials = new Float64Array(2 * PARTIAL_COUNT);
+  await stepShard(runner, { ...step, partials }, () => ({ action: "update", gradScale: 0.25 }));
+  // g·0.25 = [0.125, -0.75, 0.25]: p − 0.5·sign(g), m = lerp(0, g·0.25, 0.5)
+  assert.deepEqual([...w.data], [0.5, 1.5, 0.5]);
+  assert.deepEqual([...w.grad!], [0.5, -3, 1]); // not rewritten
+  assert.equal(partials[3], 0.125 ** 2 + 0.75 ** 2); // the metrics see the scaled gradient
+  const expAvg = new Float32Array(parameterSlots(w).expAvgView);
+  assert.deepEqual([...expAvg], [0.0625, -0.375, 0.125]);
 });
 
 Deno.test("the inline engine rejects a kernel's failure as a ShardError with the error as cause", async () => {
@@ -98,7 +98,7 @@ Deno.test("the inline engine rejects a kernel's failure as a ShardError with the
     engine.run({
       plan,
       groups: GROUPS,
-      gate: { nonFinite: "error" },
+      gate: { nonFinite: "error", maxGradNorm: Infinity },
       metrics: false,
       writes: WRITES,
     }),
@@ -123,12 +123,18 @@ Deno.test("the inline engine takes the gate's decision from the scan", async () 
     openRunner: () => Promise.resolve(inPlaceRunner(jsKernel, memories)),
   });
   const request = { plan, groups: GROUPS, metrics: true, writes: WRITES };
-  const skipped = await engine.run({ ...request, gate: { nonFinite: "skip" } });
+  const skipped = await engine.run({
+    ...request,
+    gate: { nonFinite: "skip", maxGradNorm: Infinity },
+  });
   assert.deepEqual(skipped.decision, { action: "skip" });
   assert.equal(skipped.partials, null);
   assert.ok(Number.isNaN(skipped.gradSquares![0]!));
   assert.deepEqual([...w.data], [1, 1, 1]);
-  const ignored = await engine.run({ ...request, gate: { nonFinite: "ignore" } });
+  const ignored = await engine.run({
+    ...request,
+    gate: { nonFinite: "ignore", maxGradNorm: Infinity },
+  });
   assert.deepEqual(ignored.decision, { action: "update", gradScale: 1 });
   assert.equal(ignored.gradSquares, null); // no scan under "ignore"
   assert.deepEqual([...w.data], [0.5, 1, 0.5]); // sign(NaN) moves nothing

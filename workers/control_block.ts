@@ -100,6 +100,8 @@ export class ControlBlock {
   readonly partials: Float64Array;
   /** The decision's gradient scale. */
   readonly gradScale: Float64Array;
+  /** The gate's `maxGradNorm` (Infinity: no clipping). */
+  readonly maxGradNorm: Float64Array;
   /** UTF-8 error field per worker. */
   readonly errors: Uint8Array;
 
@@ -125,6 +127,7 @@ export class ControlBlock {
     const gradSquares = take(maxBlocks * 8);
     const partials = take(maxBlocks * PARTIAL_COUNT * 8);
     const gradScale = take(8);
+    const maxGradNorm = take(8);
     const errors = take(workers * ERROR_BYTES);
     this.buffer = buffer ?? new SharedArrayBuffer(offset);
     this.sizes = sizes;
@@ -135,6 +138,7 @@ export class ControlBlock {
     this.gradSquares = new Float64Array(this.buffer, gradSquares, maxBlocks);
     this.partials = new Float64Array(this.buffer, partials, maxBlocks * PARTIAL_COUNT);
     this.gradScale = new Float64Array(this.buffer, gradScale, 1);
+    this.maxGradNorm = new Float64Array(this.buffer, maxGradNorm, 1);
     this.errors = new Uint8Array(this.buffer, errors, workers * ERROR_BYTES);
   }
 
@@ -142,6 +146,7 @@ export class ControlBlock {
   writeStep({ groups, gate, metrics, writes }: ShardStepRequest): void {
     packGroupConstants(groups, this.groups);
     Atomics.store(this.header, Header.nonFinitePolicy, NON_FINITE_POLICIES.indexOf(gate.nonFinite));
+    this.maxGradNorm[0] = gate.maxGradNorm;
     Atomics.store(
       this.header,
       Header.flags,
@@ -155,7 +160,10 @@ export class ControlBlock {
     const flags = Atomics.load(this.header, Header.flags);
     return {
       groups: unpackGroupConstants(this.groups, this.sizes.groups),
-      gate: { nonFinite: NON_FINITE_POLICIES[Atomics.load(this.header, Header.nonFinitePolicy)]! },
+      gate: {
+        nonFinite: NON_FINITE_POLICIES[Atomics.load(this.header, Header.nonFinitePolicy)]!,
+        maxGradNorm: this.maxGradNorm[0]!,
+      },
       metrics: (flags & Flags.metrics) !== 0,
       writes: {
         params: (flags & Flags.paramsWritten) !== 0,

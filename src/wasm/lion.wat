@@ -6,6 +6,7 @@
 ;; plain one (the line marked MEMORY below). Bit-exact with the scalar `js`
 ;; kernel and so with PyTorch:
 ;;
+;;   g = g * gs                 (the step's gradient scale: clipping, maximize)
 ;;   p = p * decay
 ;;   p = p - lr * sign(lerp(m, g, 1 - beta1))
 ;;   m = lerp(m, g, 1 - beta2)
@@ -122,12 +123,14 @@
 
   ;; The update of n elements at byte offsets $p, $g, $m.
   ;; $c1/$g1: coefficient and base of the direction's lerp (1 - beta1);
-  ;; $c2/$g2: of the moment's lerp (1 - beta2); $decay: 1 - decay * wd.
+  ;; $c2/$g2: of the moment's lerp (1 - beta2); $decay: 1 - decay * wd;
+  ;; $gs: the gradient scale (1 leaves g exactly as it is).
   (func (export "update")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
+    (param $gs f32)
     (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
-    (local $sel2 v128) (local $decayv v128) (local $zero v128)
+    (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $zero v128)
     (local $gv v128) (local $mv v128) (local $d v128) (local $dir v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
@@ -137,10 +140,11 @@
     (local.set $c2v (f32x4.splat (local.get $c2)))
     (local.set $sel2 (call $mask (local.get $g2)))
     (local.set $decayv (f32x4.splat (local.get $decay)))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $gv (v128.load (local.get $g)))
+        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
         (local.set $mv (v128.load (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
         (local.set $dir
@@ -168,10 +172,11 @@
   (func (export "update_metrics")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
+    (param $gs f32)
     (param $sd f32)
     (result f64 f64 f64 f64 f64 f64)
     (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
-    (local $sel2 v128) (local $decayv v128) (local $sdv v128) (local $zero v128)
+    (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $sdv v128) (local $zero v128)
     (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128) (local $d v128) (local $dir v128)
     (local $gl v128) (local $gh v128) (local $ml v128) (local $mh v128)
     (local $pl v128) (local $ph v128) (local $ul v128) (local $uh v128)
@@ -187,11 +192,12 @@
     (local.set $c2v (f32x4.splat (local.get $c2)))
     (local.set $sel2 (call $mask (local.get $g2)))
     (local.set $decayv (f32x4.splat (local.get $decay)))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
     (local.set $sdv (f32x4.splat (local.get $sd)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $gv (v128.load (local.get $g)))
+        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
         (local.set $mv (v128.load (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
         (local.set $dir
@@ -320,9 +326,9 @@
   (func $update_vector_exact
     (param $p i32) (param $g i32) (param $m i32)
     (param $lrv v128) (param $c1w v128) (param $sel1 v128) (param $c2w v128) (param $sel2 v128)
-    (param $decayv v128)
+    (param $decayv v128) (param $gsv v128)
     (local $gv v128) (local $mv v128) (local $d v128)
-    (local.set $gv (v128.load (local.get $g)))
+    (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
     (local.set $mv (v128.load (local.get $m)))
     (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
     (v128.store (local.get $p)
@@ -340,8 +346,10 @@
   (func (export "update_exact")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
-    (local $end i32)
+    (param $gs f32)
+    (local $end i32) (local $gsv v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
@@ -349,7 +357,7 @@
           (f32x4.splat (local.get $lr))
           (f64x2.splat (f64.promote_f32 (local.get $c1))) (call $mask (local.get $g1))
           (f64x2.splat (f64.promote_f32 (local.get $c2))) (call $mask (local.get $g2))
-          (f32x4.splat (local.get $decay)))
+          (f32x4.splat (local.get $decay)) (local.get $gsv))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $g (i32.add (local.get $g) (i32.const 16)))
         (local.set $m (i32.add (local.get $m) (i32.const 16)))
@@ -370,11 +378,13 @@
   (func (export "update_metrics_exact")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
+    (param $gs f32)
     (param $sd f32)
     (result f64 f64 f64 f64 f64 f64)
-    (local $end i32) (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128)
+    (local $end i32) (local $gsv v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128)
     (local $mm v128) (local $pp v128) (local $uu v128) (local $gg v128) (local $ug v128) (local $mg v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
@@ -382,8 +392,8 @@
           (f32x4.splat (local.get $lr))
           (f64x2.splat (f64.promote_f32 (local.get $c1))) (call $mask (local.get $g1))
           (f64x2.splat (f64.promote_f32 (local.get $c2))) (call $mask (local.get $g2))
-          (f32x4.splat (local.get $decay)))
-        (local.set $gv (v128.load (local.get $g)))
+          (f32x4.splat (local.get $decay)) (local.get $gsv))
+        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
         (local.set $mv (v128.load (local.get $m)))
         (local.set $pv (v128.load (local.get $p)))
         (local.set $uv
