@@ -227,3 +227,20 @@ export function checkMaxGradNorm(action: string, path: string, value: unknown): 
   }
   return value;
 }
+
+/**
+ * Checks a switch: `true` or `false`.
+ *
+ * @param action The start of the message.
+ * @param path The value's name.
+ * @param value The value.
+ * @returns The value.
+ */
+export function checkBoolean(action: string, path: string, value: unknown): boolean {
+  if (typeof value !== "boolean") {
+    throw new TypeError(
+      `${action} as '${path}' must be a boolean: current value is ${formatValue(value)}`,
+    );
+  }
+  return value;
+}

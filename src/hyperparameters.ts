@@ -11,6 +11,7 @@
 
 import {
   checkBetas,
+  checkBoolean,
   checkLr,
   checkScheduledLr,
   checkWeightDecay,
@@ -58,6 +59,13 @@ export interface GroupHyperparameters {
    * @default {0}
    */
   weightDecay?: number;
+  /**
+   * Maximize the objective instead of minimizing it: the gradient is
+   * negated before everything (update and moment), as torch's `maximize`.
+   *
+   * @default {false}
+   */
+  maximize?: boolean;
 }
 
 /** Every hyperparameter of a group, checked. */
@@ -83,6 +91,8 @@ interface Hyperparameter<K extends keyof HyperparameterValues> {
   readonly save: (value: HyperparameterValues[K]) => HyperparameterValues[K];
   /** A warning about a legal but suspicious value, given when it is set. */
   readonly warn?: (value: HyperparameterValues[K], logger: Logger | null) => void;
+  /** Added after the first state dicts: one without it loads with the default. */
+  readonly optionalInStateDict?: true;
 }
 
 /** The threshold from which the reference warns about weight decay. */
@@ -111,6 +121,7 @@ export const HYPERPARAMETERS: readonly [
   Hyperparameter<"lr">,
   Hyperparameter<"betas">,
   Hyperparameter<"weightDecay">,
+  Hyperparameter<"maximize">,
 ] = [
   // > 0 at construction (it becomes initialLr, the decay's denominator); a
   // schedule may then set 0, as the reference's step() accepts
@@ -129,6 +140,14 @@ export const HYPERPARAMETERS: readonly [
     checkSet: checkWeightDecay,
     save: same,
     warn: warnIfHighWeightDecay,
+  },
+  {
+    name: "maximize",
+    default: false,
+    checkGiven: checkBoolean,
+    checkSet: checkBoolean,
+    save: same,
+    optionalInStateDict: true,
   },
 ];
 
@@ -185,11 +204,10 @@ export function checkLoadedValues(
 ): GroupValues {
   const values: Record<string, unknown> = {};
   for (const row of HYPERPARAMETERS) {
-    values[row.name] = (row.checkSet as ValueCheck<unknown>)(
-      action,
-      `${prefix}${row.name}`,
-      loaded[row.name],
-    );
+    const value = loaded[row.name];
+    values[row.name] = value === undefined && row.optionalInStateDict
+      ? row.default
+      : (row.checkSet as ValueCheck<unknown>)(action, `${prefix}${row.name}`, value);
   }
   values.initialLr = checkLr(action, `${prefix}initialLr`, loaded.initialLr);
   return values as unknown as GroupValues;
@@ -233,11 +251,13 @@ export function warnAboutValues(values: HyperparameterValues, logger: Logger | n
  * @returns The constants.
  */
 export function kernelConstants(values: GroupValues): GroupConstants {
-  return groupConstants(
+  const constants = groupConstants(
     values.lr,
     values.initialLr,
     values.betas[0],
     values.betas[1],
     values.weightDecay,
   );
+  // maximize negates the gradient: a scale of -1 (exact), before any clipping
+  return values.maximize ? { ...constants, gradScale: -1 } : constants;
 }

@@ -140,6 +140,19 @@ export class ParamGroup {
     this.#set("weightDecay", value);
   }
 
+  /**
+   * Whether the group maximizes its objective (its gradients are negated).
+   *
+   * @throws {TypeError} When set to a value that is not a boolean.
+   */
+  get maximize(): boolean {
+    return this.#values.maximize;
+  }
+
+  set maximize(value: boolean) {
+    this.#set("maximize", value);
+  }
+
   /** Checks `value` with the schema's `checkSet`, stores it, then gives the row's warning. */
   #set<K extends keyof HyperparameterValues>(name: K, value: unknown): void {
     const row = hyperparameter(name);

@@ -47,7 +47,14 @@ export interface LionParameterState {
  * const w = new ParameterStore().add("w", [1]);
  * await using opt = new DecoupledLionW([w], { lr: 0.5 });
  * const group: LionParamGroupState = opt.stateDict().paramGroups[0]!;
- * assert.deepEqual(group, { params: ["w"], lr: 0.5, betas: [0.9, 0.99], weightDecay: 0, initialLr: 0.5 });
+ * assert.deepEqual(group, {
+ *   params: ["w"],
+ *   lr: 0.5,
+ *   betas: [0.9, 0.99],
+ *   weightDecay: 0,
+ *   maximize: false,
+ *   initialLr: 0.5,
+ * });
  * ```
  */
 export interface LionParamGroupState extends Readonly<Required<GroupHyperparameters>> {

@@ -21,6 +21,7 @@ export interface FixtureGroup {
   lr?: number;
   betas?: [number, number];
   weightDecay?: number;
+  maximize?: boolean;
 }
 
 /** What the reference did and held after one step. */

@@ -47,6 +47,7 @@ export function buildCase(
       ...(group.lr === undefined ? {} : { lr: group.lr }),
       ...(group.betas === undefined ? {} : { betas: group.betas }),
       ...(group.weightDecay === undefined ? {} : { weightDecay: group.weightDecay }),
+      ...(group.maximize === undefined ? {} : { maximize: group.maximize }),
     })),
     {
       lr: fixture.defaults.lr,

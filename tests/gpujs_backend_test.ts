@@ -31,13 +31,19 @@ function model(): { store: ParameterStore; a: Parameter; b: Parameter } {
 /** The model's two groups, on gpujs webasm unless `engine` says otherwise. */
 function open(a: Parameter, b: Parameter, engine: DecoupledLionWOptions): DecoupledLionW {
   return new DecoupledLionW(
-    [{ params: [a] }, { params: [b], lr: 3e-3, betas: [0.5, 0.8], weightDecay: 0.05 }],
+    [{ params: [a] }, {
+      params: [b],
+      lr: 3e-3,
+      betas: [0.5, 0.8],
+      weightDecay: 0.05,
+      maximize: true,
+    }],
     { backend: "gpujs", gpuMode: "webasm", lr: 1e-2, weightDecay: 0.1, logger: null, ...engine },
   );
 }
 
 for (const workers of [0, 2]) {
-  Deno.test(`gpujs keeps state on the device across steps, each step within rounding of the scalar rule, clipping included (${workers} workers)`, async () => {
+  Deno.test(`gpujs keeps state on the device across steps, each step within rounding of the scalar rule, clipping and maximize included (${workers} workers)`, async () => {
     const { a, b } = model();
     // the gradients' norm is about 152 (0.15 at step 3): clipped to 100 but at step 3
     await using opt = open(a, b, { workers, maxGradNorm: 100 });
@@ -58,8 +64,10 @@ for (const workers of [0, 2]) {
         const k = groupConstants(group.lr, group.initialLr, ...group.betas, group.weightDecay);
         for (const param of group.params) {
           const { p, m } = before.get(param)!;
-          // the kernel's gradient: scaled by the clipping coefficient, rounded once
-          const g = param.grad!.map((value) => Math.fround(value * gradScale));
+          // the kernel's gradient: scaled by the clipping coefficient, rounded
+          // once, and negated where the group maximizes
+          const sign = group.maximize ? -1 : 1;
+          const g = param.grad!.map((value) => sign * Math.fround(value * gradScale));
           const next = opt.state(param)!.expAvg;
           for (let i = 0; i < param.size; i++) {
             // the scalar rule, from the same state

@@ -76,7 +76,8 @@ async function assertStepClose(
         continue;
       }
       assert.ok(expectedM && actualM, `${where}: exp_avg`);
-      const g = decodeF32(grad);
+      // the gradient the kernel steps with: negated where the group maximizes
+      const g = decodeF32(grad).map((value) => (group.maximize ? -value : value));
       const expectedP = decodeF32(step.params[name]!);
       const expectedMValues = decodeF32(expectedM);
       for (let i = 0; i < param.size; i++) {

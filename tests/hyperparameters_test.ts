@@ -11,19 +11,33 @@ import {
 import { groupConstants } from "../src/kernel.ts";
 
 Deno.test("the schema's defaults are the reference's", () => {
-  assert.deepEqual(DEFAULT_HYPERPARAMETERS, { lr: 1e-4, betas: [0.9, 0.99], weightDecay: 0 });
-  assert.deepEqual(HYPERPARAMETER_NAMES, ["lr", "betas", "weightDecay"]);
+  assert.deepEqual(DEFAULT_HYPERPARAMETERS, {
+    lr: 1e-4,
+    betas: [0.9, 0.99],
+    weightDecay: 0,
+    maximize: false,
+  });
+  assert.deepEqual(HYPERPARAMETER_NAMES, ["lr", "betas", "weightDecay", "maximize"]);
   // every hyperparameter is a known option key
   for (const name of HYPERPARAMETER_NAMES) assert.ok(OPTION_KEYS.includes(name), name);
 });
 
 Deno.test("resolveHyperparameters() checks given values and falls back for omitted ones", () => {
-  const fallback = { lr: 0.5, betas: [0.1, 0.2] as const, weightDecay: 0.3 };
+  const fallback = { lr: 0.5, betas: [0.1, 0.2] as const, weightDecay: 0.3, maximize: false };
   assert.deepEqual(resolveHyperparameters("Cannot test", "g.", { lr: 0.25 }, fallback), {
     lr: 0.25,
     betas: [0.1, 0.2],
     weightDecay: 0.3,
+    maximize: false,
   });
+  assert.throws(
+    () =>
+      resolveHyperparameters("Cannot test", "", { maximize: 1 as unknown as boolean }, fallback),
+    {
+      name: "TypeError",
+      message: "Cannot test as 'maximize' must be a boolean: current value is 1",
+    },
+  );
   // given values get the construction check: lr > 0
   assert.throws(() => resolveHyperparameters("Cannot test", "g.", { lr: 0 }, fallback), {
     name: "RangeError",
@@ -40,7 +54,18 @@ Deno.test("resolveHyperparameters() checks given values and falls back for omitt
 
 Deno.test("checkLoadedValues() takes a schedule's lr 0 but not an initialLr of 0", () => {
   const loaded = { lr: 0, betas: [0.9, 0.99], weightDecay: 0, initialLr: 1e-3 };
-  assert.deepEqual(checkLoadedValues("Cannot load", "paramGroups[0].", loaded), loaded);
+  // a dict from before `maximize` existed loads with its default
+  assert.deepEqual(checkLoadedValues("Cannot load", "paramGroups[0].", loaded), {
+    ...loaded,
+    maximize: false,
+  });
+  assert.throws(
+    () => checkLoadedValues("Cannot load", "p.", { ...loaded, maximize: "yes" }),
+    {
+      name: "TypeError",
+      message: `Cannot load as 'p.maximize' must be a boolean: current value is "yes"`,
+    },
+  );
   assert.throws(
     () => checkLoadedValues("Cannot load", "paramGroups[0].", { ...loaded, initialLr: 0 }),
     {
@@ -59,14 +84,32 @@ Deno.test("checkLoadedValues() takes a schedule's lr 0 but not an initialLr of 0
 
 Deno.test("saveValues() copies arrays, so a saved dict does not change with the group", () => {
   const betas = Object.freeze([0.9, 0.99] as const);
-  const saved = saveValues({ lr: 1, betas, weightDecay: 0, initialLr: 1 });
+  const saved = saveValues({ lr: 1, betas, weightDecay: 0, maximize: true, initialLr: 1 });
   assert.notEqual(saved.betas, betas);
-  assert.deepEqual(saved, { lr: 1, betas: [0.9, 0.99], weightDecay: 0, initialLr: 1 });
+  assert.deepEqual(saved, {
+    lr: 1,
+    betas: [0.9, 0.99],
+    weightDecay: 0,
+    maximize: true,
+    initialLr: 1,
+  });
 });
 
 Deno.test("kernelConstants() derives the reference's float32 constants", () => {
-  const values = { lr: 3e-4, betas: [0.9, 0.99] as const, weightDecay: 0.1, initialLr: 1e-3 };
+  const values = {
+    lr: 3e-4,
+    betas: [0.9, 0.99] as const,
+    weightDecay: 0.1,
+    maximize: false,
+    initialLr: 1e-3,
+  };
   assert.deepEqual(kernelConstants(values), groupConstants(3e-4, 1e-3, 0.9, 0.99, 0.1));
   // 1 − (3e-4 / 1e-3)·0.1 = 0.97, rounded to float32
   assert.equal(kernelConstants(values).decayMultiplier, Math.fround(1 - 0.3 * 0.1));
+  assert.equal(kernelConstants(values).gradScale, 1);
+  // maximize: the gradient negated, nothing else changed
+  assert.deepEqual(kernelConstants({ ...values, maximize: true }), {
+    ...groupConstants(3e-4, 1e-3, 0.9, 0.99, 0.1),
+    gradScale: -1,
+  });
 });
