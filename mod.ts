@@ -80,6 +80,16 @@ export type {
 export { LrScheduler } from "./src/lr_scheduler.ts";
 export { decayGroups } from "./src/decay_groups.ts";
 export { clipGradNorm } from "./src/clip_grad_norm.ts";
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  MOMENT_PREFIX,
+  saveCheckpoint,
+} from "./src/checkpoint.ts";
+export type { LoadCheckpointOptions, SaveCheckpointOptions } from "./src/checkpoint.ts";
 export type { ClipGradNormOptions } from "./src/clip_grad_norm.ts";
 export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/decay_groups.ts";
 export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
