@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""Continues a @decoupled/lionw checkpoint in PyTorch with the reference class.
+
+    torch_checkpoint.py IN GRADS OUT
+
+Reads the safetensors checkpoint IN (written by the library, or by this
+script), rebuilds the reference DecoupledLionW from ../../../shared/seed with
+the saved groups and moments, takes one step per gradient set in GRADS (a
+safetensors file of tensors named "<step>/<parameter>"), and writes the
+result to OUT in the same format, so the library can load and continue it.
+
+Only the standard library and torch 1.13: the safetensors format is read and
+written by hand here, as a PyTorch user without the safetensors package would.
+"""
+
+import importlib.util
+import json
+import os
+import struct
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MOMENT_PREFIX = "exp_avg/"
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("generate", os.path.join(HERE, "..", "fixtures", "generate.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    metadata = header.pop("__metadata__", {})
+    body = data[8 + length :]
+    tensors = {}
+    for name, entry in header.items():
+        assert entry["dtype"] == "F32", entry
+        begin, end = entry["data_offsets"]
+        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=torch.float32).reshape(entry["shape"]).clone()
+    return tensors, metadata
+
+
+def write_safetensors(path, tensors, metadata):
+    header = {"__metadata__": metadata}
+    offset = 0
+    for name, tensor in tensors:
+        size = tensor.numel() * 4
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for _, tensor in tensors:
+            f.write(tensor.detach().contiguous().numpy().astype("<f4").tobytes())
+
+
+def main():
+    source, grads_path, out = sys.argv[1:4]
+    generator = load_generator()
+    reference = generator.maximizing(generator.load_reference_class(generator.find_seed()))
+    tensors, metadata = read_safetensors(source)
+    assert metadata["format"] == "lionw-checkpoint" and metadata["format_version"] == "1", metadata
+    saved = json.loads(metadata["lionw_state"])
+    params = {}
+    groups = []
+    for group in saved["paramGroups"]:
+        for name in group["params"]:
+            params[name] = torch.nn.Parameter(tensors[name].clone())
+        groups.append({
+            "params": [params[name] for name in group["params"]],
+            "lr": group["lr"],
+            "betas": tuple(group["betas"]),
+            "weight_decay": group["weightDecay"],
+            "maximize": group["maximize"],
+        })
+    opt = reference(groups)
+    for torch_group, group in zip(opt.param_groups, saved["paramGroups"]):
+        torch_group["initial_lr"] = group["initialLr"]  # the constructor set it to lr
+    for name, param in params.items():
+        if MOMENT_PREFIX + name in tensors:
+            opt.state[param]["exp_avg"] = tensors[MOMENT_PREFIX + name].clone()
+    grads, _ = read_safetensors(grads_path)
+    steps = sorted({int(key.split("/", 1)[0]) for key in grads})
+    for step in steps:
+        for name, param in params.items():
+            grad = grads.get(f"{step}/{name}")
+            param.grad = None if grad is None else grad.clone()
+        opt.step()
+    out_groups = []
+    for torch_group, group in zip(opt.param_groups, saved["paramGroups"]):
+        out_groups.append({**group, "lr": torch_group["lr"]})
+    state = {"paramGroups": out_groups, "iterations": saved["iterations"] + len(steps)}
+    names = [name for group in saved["paramGroups"] for name in group["params"]]
+    out_tensors = [(name, params[name]) for name in names]
+    out_tensors += [(MOMENT_PREFIX + name, opt.state[params[name]]["exp_avg"]) for name in names if params[name] in opt.state]
+    write_safetensors(out, out_tensors, {
+        "format": "lionw-checkpoint",
+        "format_version": "1",
+        "lionw_state": json.dumps(state),
+        "written_by": f"torch {torch.__version__}",
+    })
+
+
+if __name__ == "__main__":
+    main()
