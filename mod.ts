@@ -90,6 +90,8 @@ export {
   saveCheckpoint,
 } from "./src/checkpoint.ts";
 export type { LoadCheckpointOptions, SaveCheckpointOptions } from "./src/checkpoint.ts";
+export { KV_CHUNK_BYTES, loadCheckpointKv, saveCheckpointKv } from "./src/checkpoint_kv.ts";
+export type { CheckpointKv, KvAtomic, KvCheckpointHead, KvKey } from "./src/checkpoint_kv.ts";
 export type { ClipGradNormOptions } from "./src/clip_grad_norm.ts";
 export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/decay_groups.ts";
 export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
