@@ -173,6 +173,7 @@ function savedStateOf(metadata: Readonly<Record<string, string>>): SavedState {
   const { paramGroups, iterations, scheduler, ...rest } = saved as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw invalid(`its lionw_state has unknown fields ${unknown.join(", ")}`);
+  if (!Array.isArray(paramGroups)) throw invalid("its lionw_state has no list of paramGroups");
   if (typeof iterations !== "number" || !Number.isSafeInteger(iterations) || iterations < 0) {
     throw invalid(`its iterations ${formatValue(iterations)} is not an integer >= 0`);
   }

@@ -119,7 +119,7 @@ async function continueInTorch(checkpoint: Uint8Array, steps: number[]): Promise
   }
 }
 
-async function assertSameRun(a: DecoupledLionW, b: DecoupledLionW, what: string): Promise<void> {
+function assertSameRun(a: DecoupledLionW, b: DecoupledLionW, what: string): void {
   const [x, y] = [a.stateDict(), b.stateDict()];
   assert.deepEqual(y.paramGroups, x.paramGroups, `${what}: groups`);
   assert.equal(y.iterations, x.iterations, `${what}: iterations`);
@@ -141,7 +141,7 @@ Deno.test({
     const check = model();
     const metadata = await decodeCheckpoint(check.opt, fromTorch);
     assert.match(metadata.written_by!, /^torch 1\.13/);
-    await assertSameRun(whole.opt, check.opt, "torch's continuation");
+    assertSameRun(whole.opt, check.opt, "torch's continuation");
     await Promise.all([whole.opt.close(), ours.opt.close(), check.opt.close()]);
   },
 });
@@ -157,7 +157,7 @@ Deno.test({
     const resumed = model();
     await decodeCheckpoint(resumed.opt, written);
     await train(resumed.opt, resumed.params, [3, 4]);
-    await assertSameRun(whole.opt, resumed.opt, "our continuation");
+    assertSameRun(whole.opt, resumed.opt, "our continuation");
     await Promise.all([whole.opt.close(), start.opt.close(), resumed.opt.close()]);
   },
 });
