@@ -38,6 +38,11 @@ export async function openDeviceRunner(
       await shard.setSegments(memories, blocks, writes);
     },
     scan: (out) => host.scan(out),
+    count() {
+      // the optimizer refuses a cautious group on this backend before the step
+      throw new RangeError("Cannot count for caution on the device: exp_avg is not on the host");
+    },
+    // no caution on the device: the optimizer refuses cautious groups on gpujs
     update: (groups, writes, partials) => shard.step(memories, groups, writes, partials),
     pull: () => shard.pull(memories),
     close: () => shard.close(),

@@ -538,6 +538,12 @@ export class DecoupledLionW implements AsyncDisposable {
       return;
     }
     const constants = this.#groups.map((group) => kernelConstants(groupValues(group)));
+    const cautious = this.#groups.findIndex((group) => group.cautious);
+    if (cautious >= 0 && this.#engine.stateLives === "device") {
+      throw new RangeError(
+        `Cannot step as paramGroups[${cautious}] is cautious, which the ${this.#engine.backend} backend does not support (its exp_avg stays on the device): use backend "wasm" or "js"`,
+      );
+    }
     this.#warnIfDecayFlipsSigns(constants);
     // A parameter's first step starts from m = 0. Zeroing before the step is
     // harmless if the step is refused: a parameter without state has no m.

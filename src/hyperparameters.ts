@@ -66,6 +66,16 @@ export interface GroupHyperparameters {
    * @default {false}
    */
   maximize?: boolean;
+  /**
+   * Cautious updates (timm's Lion `caution`, from "Cautious Optimizers"):
+   * keep only the update's elements whose sign agrees with the gradient's,
+   * divided by the fraction kept over the whole parameter (clamped at
+   * 1e-3). Costs one more read of the gradient and moment per step, and
+   * runs the scalar kernel's code on this group (not the gpujs backend).
+   *
+   * @default {false}
+   */
+  cautious?: boolean;
 }
 
 /** Every hyperparameter of a group, checked. */
@@ -122,6 +132,7 @@ export const HYPERPARAMETERS: readonly [
   Hyperparameter<"betas">,
   Hyperparameter<"weightDecay">,
   Hyperparameter<"maximize">,
+  Hyperparameter<"cautious">,
 ] = [
   // > 0 at construction (it becomes initialLr, the decay's denominator); a
   // schedule may then set 0, as the reference's step() accepts
@@ -143,6 +154,14 @@ export const HYPERPARAMETERS: readonly [
   },
   {
     name: "maximize",
+    default: false,
+    checkGiven: checkBoolean,
+    checkSet: checkBoolean,
+    save: same,
+    optionalInStateDict: true,
+  },
+  {
+    name: "cautious",
     default: false,
     checkGiven: checkBoolean,
     checkSet: checkBoolean,
@@ -258,6 +277,10 @@ export function kernelConstants(values: GroupValues): GroupConstants {
     values.betas[1],
     values.weightDecay,
   );
-  // maximize negates the gradient: a scale of -1 (exact), before any clipping
-  return values.maximize ? { ...constants, gradScale: -1 } : constants;
+  return {
+    ...constants,
+    // maximize negates the gradient: a scale of -1 (exact), before any clipping
+    gradScale: values.maximize ? -1 : 1,
+    cautious: values.cautious ? 1 : 0,
+  };
 }

@@ -10,9 +10,9 @@ import type { StateResidence, StepEngine, StepRequest, StepResult } from "./engi
 import { PARTIAL_COUNT } from "./kernel.ts";
 import type { BackendName } from "./options.ts";
 import { shardFailure } from "./shard_error.ts";
-import { type ShardRunner, stepShard } from "./shard_runner.ts";
+import { type ShardRunner, stepIsCautious, stepShard } from "./shard_runner.ts";
 import { decideStep, gateNeedsScan } from "./step_decision.ts";
-import type { StepPlan } from "./step_plan.ts";
+import { cautionFactors, type StepPlan } from "./step_plan.ts";
 
 /** What the inline engine runs. */
 export interface InlineEngineOptions {
@@ -53,6 +53,7 @@ export class InlineEngine implements StepEngine {
         await runner.assign(plan.blocks, writes);
         this.#plan = plan;
       }
+      const counts = stepIsCautious(groups) ? new Float64Array(blockCount) : null;
       const decision = await stepShard(
         runner,
         {
@@ -61,8 +62,16 @@ export class InlineEngine implements StepEngine {
           groups,
           writes,
           partials,
+          counts,
         },
-        () => decideStep(gate, gradSquares),
+        {
+          decide: () => decideStep(gate, gradSquares),
+          caution: () => {
+            const caution = new Float32Array(blockCount);
+            cautionFactors(plan.blocks, counts!, groups, caution);
+            return caution;
+          },
+        },
       );
       return {
         decision,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { lerpF32, signF32 } from "./float32.ts";
+import { fmaF32, lerpF32, signF32 } from "./float32.ts";
 import {
   type GroupConstants,
   type KernelSegment,
@@ -29,11 +29,22 @@ export const jsKernel: LionKernel = {
     }
   },
 
-  update(arena, segments, groups, partials) {
+  countAgreement(arena, segments, groups, out) {
+    const f32 = new Float32Array(arena.buffer);
+    for (const segment of segments) {
+      const k = groups[segment.group]!;
+      if (k.cautious) out[segment.block] = countAgreement(f32, segment, k);
+    }
+  },
+
+  update(arena, segments, groups, partials, caution) {
     const f32 = new Float32Array(arena.buffer);
     for (const segment of segments) {
       const constants = groups[segment.group]!;
-      if (partials === null) {
+      const factor = caution?.[segment.block] ?? 0;
+      if (factor !== 0) {
+        cautiousUpdate(f32, segment, constants, factor, partials);
+      } else if (partials === null) {
         updateSegment(f32, segment, constants);
       } else {
         updateSegmentWithPartials(f32, segment, constants, partials);
@@ -84,6 +95,80 @@ function updateSegmentWithPartials(
     ug += u * g;
     mg += mNext * g;
   }
+  const at = segment.block * PARTIAL_COUNT;
+  partials[at + Partial.moment] = mm;
+  partials[at + Partial.param] = pp;
+  partials[at + Partial.update] = uu;
+  partials[at + Partial.grad] = gg;
+  partials[at + Partial.updateGrad] = ug;
+  partials[at + Partial.momentGrad] = mg;
+}
+
+/** Whether the update direction `c` and the gradient `g` have the same sign (timm: `update * grad > 0`). */
+function agrees(c: number, g: number): boolean {
+  return (c > 0 && g > 0) || (c < 0 && g < 0);
+}
+
+/**
+ * The agreeing elements of a segment: those where the sign of
+ * `lerp(m, g, 1 - β1)` agrees with `g`'s.
+ *
+ * @param f32 The arena as float32.
+ * @param segment The segment.
+ * @param k Its group's constants.
+ * @returns The count.
+ */
+export function countAgreement(f32: Float32Array, segment: KernelSegment, k: GroupConstants): number {
+  let count = 0;
+  for (let i = 0; i < segment.length; i++) {
+    const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
+    if (agrees(lerpF32(f32[segment.expAvg + i]!, g, k.directionWeight), g)) count++;
+  }
+  return count;
+}
+
+/**
+ * The cautious update (timm's Lion `caution`, on the reference's rule) of a
+ * segment, with its partial sums when `partials` is given:
+ * `u = sign(c) · (agrees(c, g) ? factor : 0)` with `c = lerp(m, g, 1 − β1)`,
+ * then `p = p·decay + (−lr)·u` in one rounding (torch's `add_` with alpha is
+ * a fused multiply-add on the CPU), and the moment as usual. The metrics'
+ * step tensor is the reference's, without the caution.
+ *
+ * @param f32 The arena as float32.
+ * @param segment The segment.
+ * @param k Its group's constants.
+ * @param factor The parameter's caution factor.
+ * @param partials Where the sums go, or `null`.
+ */
+export function cautiousUpdate(
+  f32: Float32Array,
+  segment: KernelSegment,
+  k: GroupConstants,
+  factor: number,
+  partials: Float64Array | null,
+): void {
+  let mm = 0, pp = 0, uu = 0, gg = 0, ug = 0, mg = 0;
+  for (let i = 0; i < segment.length; i++) {
+    const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
+    const m = f32[segment.expAvg + i]!;
+    const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
+    const c = lerpF32(m, g, k.directionWeight);
+    const u = signF32(c) * (agrees(c, g) ? factor : 0);
+    const p = fmaF32(-k.lr, u, decayed);
+    const mNext = lerpF32(m, g, k.momentWeight);
+    f32[segment.data + i] = p;
+    f32[segment.expAvg + i] = mNext;
+    if (partials === null) continue;
+    const step = Math.fround(k.lr * signF32(lerpF32(mNext, g, k.directionWeight)) + k.stepDecay * p);
+    mm += mNext * mNext;
+    pp += p * p;
+    uu += step * step;
+    gg += g * g;
+    ug += step * g;
+    mg += mNext * g;
+  }
+  if (partials === null) return;
   const at = segment.block * PARTIAL_COUNT;
   partials[at + Partial.moment] = mm;
   partials[at + Partial.param] = pp;

@@ -35,6 +35,12 @@ export interface GroupConstants {
    * group maximizes. Exactly 1 when neither (bit-exact, so no branch).
    */
   readonly gradScale: number;
+  /**
+   * 1 where the group is cautious (timm's Lion `caution`): the update keeps
+   * only the elements whose sign agrees with the gradient, scaled by the
+   * parameter's caution factor; 0 otherwise.
+   */
+  readonly cautious: number;
 }
 
 /**
@@ -64,6 +70,7 @@ export function groupConstants(
     decayMultiplier: weightDecay !== 0 ? Math.fround(1 - decay * weightDecay) : 1,
     stepDecay: Math.fround(-weightDecay * decay),
     gradScale: 1,
+    cautious: 0,
   };
 }
 
@@ -96,6 +103,7 @@ export const GROUP_CONSTANT_NAMES: readonly (keyof GroupConstants)[] = [
   "decayMultiplier",
   "stepDecay",
   "gradScale",
+  "cautious",
 ];
 
 /** Float32 values per group where constants are packed (the packing's stride). */
@@ -169,6 +177,19 @@ export const Partial = {
   momentGrad: 5,
 } as const;
 
+/**
+ * The caution factor of a parameter, as timm computes it in float32: the
+ * mask's mean `f32(agreeing / elements)` clamped at `f32(1e-3)`, and the
+ * kept updates multiplied by `f32(1 / mean)`.
+ *
+ * @param agreeing Elements whose update sign agrees with the gradient's.
+ * @param elements The parameter's elements.
+ * @returns The factor.
+ */
+export function cautionFactor(agreeing: number, elements: number): number {
+  return Math.fround(1 / Math.max(Math.fround(agreeing / elements), Math.fround(1e-3)));
+}
+
 /** A kernel: the update and the gradient scan, on one arena. */
 export interface LionKernel {
   /** The backend name, as reported by the optimizer. */
@@ -185,13 +206,28 @@ export interface LionKernel {
     out: Float64Array,
   ): void;
   /**
+   * Writes to `out[segment.block]` how many elements of each segment of a
+   * cautious group have an update direction `lerp(m, g, 1 - β1)` whose sign
+   * agrees with the (scaled) gradient's: the count behind timm's caution
+   * mask. Segments of other groups are left alone.
+   */
+  countAgreement(
+    arena: WebAssembly.Memory,
+    segments: readonly KernelSegment[],
+    groups: readonly GroupConstants[],
+    out: Float64Array,
+  ): void;
+  /**
    * Applies the update in place to every segment and, when `partials` is
    * given, writes each segment's {@linkcode PARTIAL_COUNT} sums there.
+   * `caution[segment.block]`, when `caution` is given and that value is not
+   * 0, is the segment's caution factor: the cautious update applies.
    */
   update(
     arena: WebAssembly.Memory,
     segments: readonly KernelSegment[],
     groups: readonly GroupConstants[],
     partials: Float64Array | null,
+    caution: Float32Array | null,
   ): void;
 }

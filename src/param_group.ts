@@ -153,6 +153,19 @@ export class ParamGroup {
     this.#set("maximize", value);
   }
 
+  /**
+   * Whether the group's updates are cautious (timm's Lion `caution`).
+   *
+   * @throws {TypeError} When set to a value that is not a boolean.
+   */
+  get cautious(): boolean {
+    return this.#values.cautious;
+  }
+
+  set cautious(value: boolean) {
+    this.#set("cautious", value);
+  }
+
   /** Checks `value` with the schema's `checkSet`, stores it, then gives the row's warning. */
   #set<K extends keyof HyperparameterValues>(name: K, value: unknown): void {
     const row = hyperparameter(name);

@@ -13,7 +13,7 @@
 
 import type { HostWrites, StateResidence } from "./engine.ts";
 import { type GroupConstants, type LionKernel, scaleGradients } from "./kernel.ts";
-import type { StepDecision } from "./step_decision.ts";
+import { ABORT, type StepDecision } from "./step_decision.ts";
 import { blocksByArena, type PlannedBlock } from "./step_plan.ts";
 
 /** Updates one shard's blocks. */
@@ -30,16 +30,26 @@ export interface ShardRunner {
   /** Writes `Σg²` of each block to `out[block]`, in float64, on the host. */
   scan(out: Float64Array): void;
   /**
+   * Writes the agreeing elements of each block of a cautious group to
+   * `out[block]` (the caution mask's count), on the host.
+   *
+   * @param groups Float32 constants per group, gradients scaled.
+   * @param out Counts per block.
+   */
+  count(groups: readonly GroupConstants[], out: Float64Array): void;
+  /**
    * Updates the blocks, writing their partial sums to `partials` when given.
    *
    * @param groups Float32 constants per group.
    * @param writes What the host wrote since the last step.
    * @param partials `PARTIAL_COUNT` sums per block, or `null`.
+   * @param caution The caution factor per block, or `null` when no group is cautious.
    */
   update(
     groups: readonly GroupConstants[],
     writes: HostWrites,
     partials: Float64Array | null,
+    caution: Float32Array | null,
   ): void | Promise<void>;
   /** Brings state kept on a device back into the store's memory. */
   pull(): void | Promise<void>;
@@ -70,9 +80,14 @@ export function inPlaceRunner(
         kernel.sumSquaredGradients(memories[arena]!, segments, out);
       }
     },
-    update(groups, _writes, partials) {
+    count(groups, out) {
       for (const { arena, segments } of runs) {
-        kernel.update(memories[arena]!, segments, groups, partials);
+        kernel.countAgreement(memories[arena]!, segments, groups, out);
+      }
+    },
+    update(groups, _writes, partials, caution) {
+      for (const { arena, segments } of runs) {
+        kernel.update(memories[arena]!, segments, groups, partials, caution);
       }
     },
     pull() {},
@@ -92,26 +107,59 @@ export interface ShardStep {
   readonly writes: HostWrites;
   /** Where the update writes its partial sums, or `null` without metrics. */
   readonly partials: Float64Array | null;
+  /** Where the caution count writes (indexed by block), or `null` when no group is cautious. */
+  readonly counts: Float64Array | null;
+}
+
+/** How a shard meets the others: after the scan, and after the caution count. */
+export interface ShardMeetings {
+  /**
+   * Waits until every shard has scanned and returns the decision taken
+   * from all their sums (one shard: decides at once).
+   */
+  decide(): StepDecision;
+  /**
+   * Waits until every shard has counted and returns the caution factor of
+   * every block, or `null` when the step must stop (another shard failed).
+   */
+  caution(): Float32Array | null;
 }
 
 /**
  * Steps one shard: scan (when asked), meet the other shards and take the
- * step's decision, then update if it says so.
+ * step's decision; in a cautious step, count, meet again for the caution
+ * factors; then update if the decision says so.
  *
  * @param runner The shard's runner.
  * @param step The step.
- * @param meet Waits until every shard has scanned and returns the decision
- * taken from all their sums (one shard: decides at once).
- * @returns The decision.
+ * @param meet How shards meet.
+ * @returns The decision (`abort` when another shard failed between the meetings).
  */
 export async function stepShard(
   runner: ShardRunner,
   step: ShardStep,
-  meet: () => StepDecision,
+  meet: ShardMeetings,
 ): Promise<StepDecision> {
   if (step.scan) runner.scan(step.gradSquares);
-  const decision = meet();
+  const decision = meet.decide();
   if (decision.action !== "update") return decision;
-  await runner.update(scaleGradients(step.groups, decision.gradScale), step.writes, step.partials);
+  const groups = scaleGradients(step.groups, decision.gradScale);
+  let caution: Float32Array | null = null;
+  if (step.counts !== null) {
+    runner.count(groups, step.counts);
+    caution = meet.caution();
+    if (caution === null) return ABORT;
+  }
+  await runner.update(groups, step.writes, step.partials, caution);
   return decision;
+}
+
+/**
+ * Whether a step needs the caution count: some group is cautious.
+ *
+ * @param groups The step's constants.
+ * @returns `true` when one group is.
+ */
+export function stepIsCautious(groups: readonly GroupConstants[]): boolean {
+  return groups.some((k) => k.cautious !== 0);
 }

@@ -53,6 +53,7 @@ export interface LionParameterState {
  *   betas: [0.9, 0.99],
  *   weightDecay: 0,
  *   maximize: false,
+ *   cautious: false,
  *   initialLr: 0.5,
  * });
  * ```

@@ -10,7 +10,12 @@
  * @module
  */
 
-import { type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
+import {
+  cautionFactor,
+  type GroupConstants,
+  type KernelSegment,
+  PARTIAL_COUNT,
+} from "./kernel.ts";
 import type { MetricPartials } from "./metrics.ts";
 import type { Parameter } from "./parameter.ts";
 import type { ParameterSlots } from "./_slots.ts";
@@ -40,6 +45,8 @@ export interface PlannedParameter extends ActiveParameter {
 export interface PlannedBlock extends KernelSegment {
   /** Index of the arena that holds the block's three slots. */
   readonly arena: number;
+  /** Index of the first block of the block's parameter (its blocks are consecutive). */
+  readonly firstBlock: number;
 }
 
 /** The blocks of one step. */
@@ -76,6 +83,7 @@ export function planStep(
         length: Math.min(blockElements, size - start),
         group,
         block: blocks.length,
+        firstBlock,
       });
     }
     params.push({ ...entry, firstBlock, blockCount: blocks.length - firstBlock });
@@ -138,4 +146,34 @@ export function nonFiniteParameters(plan: StepPlan, gradSquares: Float64Array): 
       return false;
     })
     .map(({ param }) => param.name);
+}
+
+/**
+ * Each block's caution factor (0 in groups that are not cautious), from the
+ * agreeing counts of every block of the step: a parameter's factor comes
+ * from the counts of all its blocks, wherever they were counted.
+ *
+ * @param blocks Every block of the step, in block order.
+ * @param counts Agreeing elements per block (read for cautious groups only).
+ * @param groups Each group's constants.
+ * @param out The factor per block.
+ */
+export function cautionFactors(
+  blocks: readonly PlannedBlock[],
+  counts: Float64Array,
+  groups: readonly GroupConstants[],
+  out: Float32Array,
+): void {
+  for (let start = 0; start < blocks.length;) {
+    const first = blocks[start]!;
+    let end = start;
+    let agreeing = 0;
+    let elements = 0;
+    for (; end < blocks.length && blocks[end]!.firstBlock === first.firstBlock; end++) {
+      agreeing += counts[end]!;
+      elements += blocks[end]!.length;
+    }
+    out.fill(groups[first.group]!.cautious ? cautionFactor(agreeing, elements) : 0, start, end);
+    start = end;
+  }
 }

@@ -9,6 +9,7 @@ import { isShared } from "./arena.ts";
 import type { GroupConstants, LionKernel } from "./kernel.ts";
 import { PARTIAL_COUNT } from "./kernel.ts";
 import { LION_WASM_PLAIN, LION_WASM_SHARED } from "./wasm/lion_wasm.ts";
+import { cautiousUpdate, jsKernel } from "./js_kernel.ts";
 
 /** How the kernel computes torch's fused multiply-add. */
 export type FmaMode = "relaxed" | "exact";
@@ -138,12 +139,24 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
       }
     },
 
-    update(arena, segments, groups, partials) {
+    // cautious groups run the scalar kernel's code (bit-exact, not SIMD)
+    countAgreement(arena, segments, groups, out) {
+      jsKernel.countAgreement(arena, segments, groups, out);
+    },
+
+    update(arena, segments, groups, partials, caution) {
       const wasm = exportsFor(arena);
+      let f32: Float32Array | undefined;
       const update = mode === "exact" ? wasm.update_exact : wasm.update;
       const updateMetrics = mode === "exact" ? wasm.update_metrics_exact : wasm.update_metrics;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
+        const factor = caution?.[segment.block] ?? 0;
+        if (factor !== 0) {
+          f32 ??= new Float32Array(arena.buffer);
+          cautiousUpdate(f32, segment, groups[segment.group]!, factor, partials);
+          continue;
+        }
         const [lr, c1, g1, c2, g2, decay, gs, sd] = terms[segment.group]!;
         const { data, grad, expAvg, length } = segment;
         if (partials === null) {

@@ -22,10 +22,17 @@ serveShardWorker(async (init) => {
   const runner = await openShardRunner(init.runner, init.arenas);
   if (fault === undefined || init.index !== fault.worker) return runner;
   let updates = 0;
+  let counts = 0;
   return {
     ...runner,
-    update(groups, writes, partials) {
-      if (updates++ !== fault.atUpdate) return runner.update(groups, writes, partials);
+    count(groups, out) {
+      if (fault.phase !== "count" || counts++ !== fault.atUpdate) return runner.count(groups, out);
+      throw new InjectedFault(`injected fault in the count of shard worker ${init.index}`);
+    },
+    update(groups, writes, partials, caution) {
+      if (fault.phase === "count" || updates++ !== fault.atUpdate) {
+        return runner.update(groups, writes, partials, caution);
+      }
       if (fault.mode === "throw") {
         throw new InjectedFault(`injected fault in shard worker ${init.index}`);
       }

@@ -22,6 +22,7 @@ export interface FixtureGroup {
   betas?: [number, number];
   weightDecay?: number;
   maximize?: boolean;
+  cautious?: boolean;
 }
 
 /** What the reference did and held after one step. */

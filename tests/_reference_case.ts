@@ -48,6 +48,7 @@ export function buildCase(
       ...(group.betas === undefined ? {} : { betas: group.betas }),
       ...(group.weightDecay === undefined ? {} : { weightDecay: group.weightDecay }),
       ...(group.maximize === undefined ? {} : { maximize: group.maximize }),
+      ...(group.cautious === undefined ? {} : { cautious: group.cautious }),
     })),
     {
       lr: fixture.defaults.lr,

@@ -16,6 +16,8 @@ export interface ShardFault {
   readonly worker: number;
   readonly mode: "throw" | "die";
   readonly atUpdate: number;
+  /** Where it fails: the update (default), or the caution count of a cautious step. */
+  readonly phase?: "update" | "count";
 }
 
 /**

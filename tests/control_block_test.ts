@@ -49,9 +49,10 @@ Deno.test("ControlBlock: the block table and ranges read back per worker", () =>
       length: 7,
       group: 1,
       block: 0,
+      firstBlock: 0,
     },
-    { arena: 1, data: 32, grad: 48, expAvg: 64, length: 3, group: 0, block: 1 },
-    { arena: 1, data: 80, grad: 96, expAvg: 112, length: 9, group: 1, block: 2 },
+    { arena: 1, data: 32, grad: 48, expAvg: 64, length: 3, group: 0, block: 1, firstBlock: 1 },
+    { arena: 1, data: 80, grad: 96, expAvg: 112, length: 9, group: 1, block: 2, firstBlock: 1 },
   ];
   main.writeBlocks(blocks, new Int32Array([0, 1, 3]));
   // offsets past 2^31 survive the Int32 table

@@ -586,3 +586,23 @@ for (const workers of [0, 2]) {
     opt.stateDict();
   });
 }
+
+Deno.test("a cautious group is refused on gpujs before anything changes", async () => {
+  const { w } = oneParam([1, 2, 3]);
+  await using opt = new DecoupledLionW([{ params: [w], cautious: true }], {
+    backend: "gpujs",
+    gpuMode: "cpu",
+    workers: 0,
+    logger: null,
+  });
+  w.grad = [1, 1, 1];
+  await assert.rejects(opt.step(), {
+    name: "RangeError",
+    message:
+      'Cannot step as paramGroups[0] is cautious, which the gpujs backend does not support (its exp_avg stays on the device): use backend "wasm" or "js"',
+  });
+  assert.deepEqual([...w.data], [1, 2, 3]);
+  opt.paramGroups[0]!.cautious = false;
+  await opt.step(); // not broken
+  assert.equal(opt.iterations, 1);
+});

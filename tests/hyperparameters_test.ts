@@ -16,19 +16,27 @@ Deno.test("the schema's defaults are the reference's", () => {
     betas: [0.9, 0.99],
     weightDecay: 0,
     maximize: false,
+    cautious: false,
   });
-  assert.deepEqual(HYPERPARAMETER_NAMES, ["lr", "betas", "weightDecay", "maximize"]);
+  assert.deepEqual(HYPERPARAMETER_NAMES, ["lr", "betas", "weightDecay", "maximize", "cautious"]);
   // every hyperparameter is a known option key
   for (const name of HYPERPARAMETER_NAMES) assert.ok(OPTION_KEYS.includes(name), name);
 });
 
 Deno.test("resolveHyperparameters() checks given values and falls back for omitted ones", () => {
-  const fallback = { lr: 0.5, betas: [0.1, 0.2] as const, weightDecay: 0.3, maximize: false };
+  const fallback = {
+    lr: 0.5,
+    betas: [0.1, 0.2] as const,
+    weightDecay: 0.3,
+    maximize: false,
+    cautious: false,
+  };
   assert.deepEqual(resolveHyperparameters("Cannot test", "g.", { lr: 0.25 }, fallback), {
     lr: 0.25,
     betas: [0.1, 0.2],
     weightDecay: 0.3,
     maximize: false,
+    cautious: false,
   });
   assert.throws(
     () =>
@@ -58,6 +66,7 @@ Deno.test("checkLoadedValues() takes a schedule's lr 0 but not an initialLr of 0
   assert.deepEqual(checkLoadedValues("Cannot load", "paramGroups[0].", loaded), {
     ...loaded,
     maximize: false,
+    cautious: false,
   });
   assert.throws(
     () => checkLoadedValues("Cannot load", "p.", { ...loaded, maximize: "yes" }),
@@ -84,13 +93,21 @@ Deno.test("checkLoadedValues() takes a schedule's lr 0 but not an initialLr of 0
 
 Deno.test("saveValues() copies arrays, so a saved dict does not change with the group", () => {
   const betas = Object.freeze([0.9, 0.99] as const);
-  const saved = saveValues({ lr: 1, betas, weightDecay: 0, maximize: true, initialLr: 1 });
+  const saved = saveValues({
+    lr: 1,
+    betas,
+    weightDecay: 0,
+    maximize: true,
+    cautious: false,
+    initialLr: 1,
+  });
   assert.notEqual(saved.betas, betas);
   assert.deepEqual(saved, {
     lr: 1,
     betas: [0.9, 0.99],
     weightDecay: 0,
     maximize: true,
+    cautious: false,
     initialLr: 1,
   });
 });
@@ -101,6 +118,7 @@ Deno.test("kernelConstants() derives the reference's float32 constants", () => {
     betas: [0.9, 0.99] as const,
     weightDecay: 0.1,
     maximize: false,
+    cautious: false,
     initialLr: 1e-3,
   };
   assert.deepEqual(kernelConstants(values), groupConstants(3e-4, 1e-3, 0.9, 0.99, 0.1));

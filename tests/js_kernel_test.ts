@@ -33,7 +33,7 @@ function runCut(cuts: number[]) {
     block: i,
   }));
   const partials = new Float64Array(segments.length * PARTIAL_COUNT);
-  jsKernel.update(memory, segments, constants, partials);
+  jsKernel.update(memory, segments, constants, partials, null);
   const gradSums = new Float64Array(segments.length);
   jsKernel.sumSquaredGradients(memory, segments, gradSums);
   const parts = segments.map((_, i) => ({

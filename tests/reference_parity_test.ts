@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { assertMetricsClose, fixtures } from "./_fixtures.ts";
+import { assertMetricsClose, decodeF32, fixtures } from "./_fixtures.ts";
 import {
   assertStepMatches,
   buildCase,
@@ -60,5 +60,24 @@ Deno.test("metrics use each parameter's own group, where the reference uses grou
     }
   }
   assert.ok(differing > 0, "the fixture must show the reference's group-0 defect");
+  await opt.close();
+});
+
+Deno.test("the cautious fixture is not the plain rule: without caution its steps differ", async () => {
+  const fixture = fixtures.cases.find((c) => c.name === "cautious")!;
+  const plain = { ...fixture, groups: fixture.groups.map((g) => ({ ...g, cautious: false })) };
+  const { opt, params } = buildCase(plain, { backend: "js", workers: 0 });
+  const differs = new Set<string>();
+  for (const step of fixture.steps) {
+    feedStep(opt, params, step);
+    await opt.step();
+    for (const name of ["big", "rare"]) {
+      const expected = decodeF32(step.params[name]!);
+      if (params.get(name)!.data.some((v, i) => v !== expected[i])) differs.add(name);
+      params.get(name)!.data.set(expected); // go on from torch's state
+      params.get(name)!.markWritten();
+    }
+  }
+  assert.deepEqual([...differs].sort(), ["big", "rare"]);
   await opt.close();
 });

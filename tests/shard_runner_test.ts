@@ -5,7 +5,8 @@ import { InlineEngine } from "../src/inline_engine.ts";
 import { jsKernel } from "../src/js_kernel.ts";
 import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernel.ts";
 import { storeArenas } from "../src/parameter_store.ts";
-import { inPlaceRunner, stepShard } from "../src/shard_runner.ts";
+import { inPlaceRunner, type ShardMeetings, stepShard } from "../src/shard_runner.ts";
+import type { StepDecision } from "../src/step_decision.ts";
 import { planStep } from "../src/step_plan.ts";
 
 const GROUPS = [groupConstants(0.5, 0.5, 0.9, 0.5, 0)];
@@ -32,8 +33,19 @@ function runnerFor(grad: number[]) {
     groups: GROUPS,
     writes: WRITES,
     partials: null,
+    counts: null,
   };
   return { w, runner, step };
+}
+
+/** Meetings of one shard: the given decision; a cautious step must not come. */
+function meetings(decide: () => StepDecision): ShardMeetings {
+  return {
+    decide,
+    caution: () => {
+      throw new Error("no cautious group in these steps");
+    },
+  };
 }
 
 Deno.test("stepShard() scans, meets, then updates in place as decided", async () => {
@@ -45,11 +57,11 @@ Deno.test("stepShard() scans, meets, then updates in place as decided", async ()
   let metWith: number[] = [];
   const decision = await stepShard(
     runner,
-    { scan: true, gradSquares, groups: GROUPS, writes: WRITES, partials },
-    () => {
+    { scan: true, gradSquares, groups: GROUPS, writes: WRITES, partials, counts: null },
+    meetings(() => {
       metWith = [...gradSquares]; // the scan is done before the shards meet
       return { action: "update", gradScale: 1 };
-    },
+    }),
   );
   assert.deepEqual(decision, { action: "update", gradScale: 1 });
   assert.deepEqual(metWith, [5, 4]); // blocks [1, -2] and [2]
@@ -62,7 +74,7 @@ Deno.test("stepShard() scans, meets, then updates in place as decided", async ()
 Deno.test("stepShard() changes nothing when the decision is skip or abort", async () => {
   for (const action of ["skip", "abort"] as const) {
     const { w, runner, step } = runnerFor([1, 1, 1]);
-    assert.deepEqual(await stepShard(runner, step, () => ({ action })), { action });
+    assert.deepEqual(await stepShard(runner, step, meetings(() => ({ action }))), { action });
     assert.deepEqual([...w.data], [1, 1, 1]);
   }
 });
@@ -70,7 +82,11 @@ Deno.test("stepShard() changes nothing when the decision is skip or abort", asyn
 Deno.test("stepShard() hands the decision's gradient scale to the kernel, gradients untouched", async () => {
   const { w, runner, step } = runnerFor([0.5, -3, 1]);
   const partials = new Float64Array(2 * PARTIAL_COUNT);
-  await stepShard(runner, { ...step, partials }, () => ({ action: "update", gradScale: 0.25 }));
+  await stepShard(
+    runner,
+    { ...step, partials },
+    meetings(() => ({ action: "update", gradScale: 0.25 })),
+  );
   // g·0.25 = [0.125, -0.75, 0.25]: p − 0.5·sign(g), m = lerp(0, g·0.25, 0.5)
   assert.deepEqual([...w.data], [0.5, 1.5, 0.5]);
   assert.deepEqual([...w.grad!], [0.5, -3, 1]); // not rewritten
@@ -85,6 +101,8 @@ Deno.test("the inline engine rejects a kernel's failure as a ShardError with the
     name: "js",
     sumSquaredGradients: (arena, segments, out) =>
       jsKernel.sumSquaredGradients(arena, segments, out),
+    countAgreement: (arena, segments, groups, out) =>
+      jsKernel.countAgreement(arena, segments, groups, out),
     update() {
       throw new TypeError("kernel exploded");
     },

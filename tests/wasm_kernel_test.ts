@@ -57,8 +57,8 @@ function runKernel(kernel: LionKernel, betas: [number, number], sizes: number[])
   const gradSquares = new Float64Array(plan.blocks.length);
   kernel.sumSquaredGradients(memory, plan.blocks, gradSquares);
   const partials = new Float64Array(plan.blocks.length * PARTIAL_COUNT);
-  kernel.update(memory, plan.blocks, groups, partials);
-  kernel.update(memory, plan.blocks, groups, null); // a second step, without metrics
+  kernel.update(memory, plan.blocks, groups, partials, null);
+  kernel.update(memory, plan.blocks, groups, null, null); // a second step, without metrics
   const all = new Float32Array(memory.buffer);
   const padding: number[] = [];
   for (const p of params) {
@@ -123,9 +123,15 @@ Deno.test("every kernel rounds the moment's fma once where float64 would round t
     const slots = parameterSlots(p);
     slots.expAvgView.fill(m);
     const plan = planStep([{ param: p, slots, group: 0 }]);
-    kernel.update(storeArenas(store)[0]!.memory, plan.blocks, [
-      groupConstants(1e-3, 1e-3, 0.9, 1 - w, 0),
-    ], null);
+    kernel.update(
+      storeArenas(store)[0]!.memory,
+      plan.blocks,
+      [
+        groupConstants(1e-3, 1e-3, 0.9, 1 - w, 0),
+      ],
+      null,
+      null,
+    );
     assert.deepEqual(
       [...slots.expAvgView],
       [m, m, m, m],
@@ -149,7 +155,7 @@ Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
     const expected = values.reduce((sum, x) => sum + Math.fround(x) ** 2, 0);
     assert.ok(Math.abs(gradSquares[0]! - expected) <= 1e-12 * expected, `${kernel.name} Σg²`);
     const partials = new Float64Array(PARTIAL_COUNT);
-    kernel.update(memory, plan.blocks, [groupConstants(1e-3, 1e-3, 0.9, 0.99, 0)], partials);
+    kernel.update(memory, plan.blocks, [groupConstants(1e-3, 1e-3, 0.9, 0.99, 0)], partials, null);
     assert.ok(partials.every(Number.isFinite), `${kernel.name} partials ${partials}`);
     assert.ok(Math.abs(partials[3]! - expected) <= 1e-12 * expected, `${kernel.name} metric Σg²`);
   }

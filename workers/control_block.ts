@@ -44,6 +44,10 @@ export const Header = {
   nonFinitePolicy: 7,
   /** Bumped whenever the block table or the ranges change (workers cache their blocks). */
   planVersion: 8,
+  /** Workers at the count barrier of a cautious step (like `scanArrived`). */
+  countArrived: 9,
+  /** 1 once the last worker at the count barrier wrote the caution factors; 0 when a worker had failed. */
+  cautionReady: 10,
 } as const;
 
 /** Bits of `flags`. */
@@ -60,7 +64,7 @@ export const Flags = {
 /** Decisions as the header holds them. */
 const DECISION_CODES = ["update", "skip", "abort"] as const;
 /** Int32 values per block in the block table. */
-export const BLOCK_FIELDS = 6; // arena, data, grad, expAvg, length, group
+export const BLOCK_FIELDS = 7; // arena, data, grad, expAvg, length, group, firstBlock
 /** Bytes of each worker's error field (JSON of the error's name, message and stack). */
 export const ERROR_BYTES = 8192;
 const HEADER_INTS = 16;
@@ -96,6 +100,10 @@ export class ControlBlock {
   readonly blocks: Int32Array;
   /** `Σg²` per block. */
   readonly gradSquares: Float64Array;
+  /** Agreeing elements per block (cautious groups). */
+  readonly counts: Float64Array;
+  /** The caution factor per block (0: not cautious). */
+  readonly caution: Float32Array;
   /** Partial sums per block. */
   readonly partials: Float64Array;
   /** The decision's gradient scale. */
@@ -125,6 +133,8 @@ export class ControlBlock {
     const groupsAt = take(groups * GROUP_CONSTANT_FIELDS * 4);
     const blocks = take(maxBlocks * BLOCK_FIELDS * 4);
     const gradSquares = take(maxBlocks * 8);
+    const counts = take(maxBlocks * 8);
+    const caution = take(maxBlocks * 4);
     const partials = take(maxBlocks * PARTIAL_COUNT * 8);
     const gradScale = take(8);
     const maxGradNorm = take(8);
@@ -136,6 +146,8 @@ export class ControlBlock {
     this.groups = new Float32Array(this.buffer, groupsAt, groups * GROUP_CONSTANT_FIELDS);
     this.blocks = new Int32Array(this.buffer, blocks, maxBlocks * BLOCK_FIELDS);
     this.gradSquares = new Float64Array(this.buffer, gradSquares, maxBlocks);
+    this.counts = new Float64Array(this.buffer, counts, maxBlocks);
+    this.caution = new Float32Array(this.buffer, caution, maxBlocks);
     this.partials = new Float64Array(this.buffer, partials, maxBlocks * PARTIAL_COUNT);
     this.gradScale = new Float64Array(this.buffer, gradScale, 1);
     this.maxGradNorm = new Float64Array(this.buffer, maxGradNorm, 1);
@@ -192,7 +204,7 @@ export class ControlBlock {
   writeBlocks(blocks: readonly PlannedBlock[], bounds: Int32Array): void {
     for (const b of blocks) {
       this.blocks.set(
-        [b.arena, b.data, b.grad, b.expAvg, b.length, b.group],
+        [b.arena, b.data, b.grad, b.expAvg, b.length, b.group, b.firstBlock],
         b.block * BLOCK_FIELDS,
       );
     }
@@ -205,9 +217,18 @@ export class ControlBlock {
 
   /** Worker `index`'s blocks, as {@linkcode ControlBlock.writeBlocks} wrote them. */
   readBlocks(index: number): PlannedBlock[] {
+    return this.#readBlockRange(this.ranges[2 * index]!, this.ranges[2 * index + 1]!);
+  }
+
+  /** Every block of the step (the caution factors need whole parameters). */
+  readAllBlocks(): PlannedBlock[] {
+    return this.#readBlockRange(0, this.blockCount());
+  }
+
+  #readBlockRange(from: number, to: number): PlannedBlock[] {
     const blocks: PlannedBlock[] = [];
     const t = this.blocks;
-    for (let block = this.ranges[2 * index]!; block < this.ranges[2 * index + 1]!; block++) {
+    for (let block = from; block < to; block++) {
       const at = block * BLOCK_FIELDS;
       blocks.push({
         arena: t[at]!,
@@ -217,6 +238,7 @@ export class ControlBlock {
         length: t[at + 4]!,
         group: t[at + 5]!,
         block,
+        firstBlock: t[at + 6]!,
       });
     }
     return blocks;

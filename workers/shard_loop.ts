@@ -13,7 +13,9 @@
  */
 
 import { serializeError } from "../src/shard_error.ts";
-import { type ShardRunner, stepShard } from "../src/shard_runner.ts";
+import type { GroupConstants } from "../src/kernel.ts";
+import { type ShardRunner, stepIsCautious, stepShard } from "../src/shard_runner.ts";
+import { cautionFactors } from "../src/step_plan.ts";
 import {
   ABORT,
   decideStep,
@@ -66,10 +68,39 @@ function meetAndDecide(control: ControlBlock, gate: StepGate): StepDecision {
       waitWhile(header, Header.scanArrived, arrived);
     }
   }
-  // released to stop, or another worker failed: nobody updates
-  const halted = Atomics.load(header, Header.failed) !== 0 ||
-    Atomics.load(header, Header.stop) !== 0;
-  return halted ? ABORT : control.readDecision();
+  // Released to stop: nobody updates. A failure is in the decision itself
+  // (the decider writes abort when a worker failed before it): reading the
+  // live flag instead would let a worker that fails just after this barrier
+  // turn others back while it waits for them at the count barrier.
+  return Atomics.load(header, Header.stop) !== 0 ? ABORT : control.readDecision();
+}
+
+/**
+ * The count barrier of a cautious step, like the scan barrier: the last
+ * worker to arrive computes every block's caution factor from all counts.
+ *
+ * @returns The factors, or `null` when the step must stop (a worker failed, or stop).
+ */
+function meetForCaution(
+  control: ControlBlock,
+  groups: readonly GroupConstants[],
+): Float32Array | null {
+  const { header } = control;
+  const workers = control.sizes.workers;
+  if (Atomics.add(header, Header.countArrived, 1) + 1 === workers) {
+    const ready = Atomics.load(header, Header.failed) === 0;
+    if (ready) cautionFactors(control.readAllBlocks(), control.counts, groups, control.caution);
+    Atomics.store(header, Header.cautionReady, ready ? 1 : 0);
+    Atomics.add(header, Header.countArrived, 1);
+    Atomics.notify(header, Header.countArrived);
+  } else {
+    for (let arrived; (arrived = Atomics.load(header, Header.countArrived)) <= workers;) {
+      waitWhile(header, Header.countArrived, arrived);
+    }
+  }
+  const halted = Atomics.load(header, Header.stop) !== 0 ||
+    Atomics.load(header, Header.cautionReady) !== 1;
+  return halted ? null : control.caution;
 }
 
 /**
@@ -111,10 +142,19 @@ async function takeSteps(
     }
     const step = control.readStep();
     const scan = gateNeedsScan(step.gate);
-    let met = false;
-    const meet = () => {
-      met = true;
-      return scan ? meetAndDecide(control, step.gate) : decideStep(step.gate, null);
+    const cautious = stepIsCautious(step.groups);
+    // how far this worker got, so that a failure still meets the others at every barrier they will wait at
+    let decided: StepDecision | undefined;
+    let counted = false;
+    const meet = {
+      decide: () => {
+        decided = scan ? meetAndDecide(control, step.gate) : decideStep(step.gate, null);
+        return decided;
+      },
+      caution: () => {
+        counted = true;
+        return meetForCaution(control, step.groups);
+      },
     };
     try {
       const version = Atomics.load(header, Header.planVersion);
@@ -128,10 +168,14 @@ async function takeSteps(
         groups: step.groups,
         writes: step.writes,
         partials: step.metrics ? control.partials : null,
+        counts: cautious ? control.counts : null,
       }, meet);
     } catch (error) {
       fail(error);
-      if (!met && scan) meetAndDecide(control, step.gate); // the others wait at the barrier
+      // the others wait at the barriers this worker has not passed: it meets
+      // them there, and the decider sees its failure
+      decided ??= scan ? meetAndDecide(control, step.gate) : decideStep(step.gate, null);
+      if (cautious && decided.action === "update" && !counted) meetForCaution(control, step.groups);
     }
     if (Atomics.load(header, Header.stop) !== 0) return; // released from the barrier to stop
     done();

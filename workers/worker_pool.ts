@@ -138,6 +138,8 @@ export class WorkerPool implements StepEngine {
     const { header } = this.#control;
     Atomics.store(header, Header.done, 0);
     Atomics.store(header, Header.scanArrived, 0);
+    Atomics.store(header, Header.countArrived, 0);
+    Atomics.store(header, Header.cautionReady, 0);
     Atomics.store(header, Header.decision, 0);
     Atomics.store(header, Header.failed, 0);
     Atomics.add(header, Header.generation, 1);
@@ -193,8 +195,11 @@ export class WorkerPool implements StepEngine {
     Atomics.store(header, Header.stop, 1);
     Atomics.add(header, Header.generation, 1);
     Atomics.notify(header, Header.generation);
-    Atomics.store(header, Header.scanArrived, this.workers + 1); // releases the scan barrier
-    Atomics.notify(header, Header.scanArrived);
+    // releases the scan and count barriers
+    for (const barrier of [Header.scanArrived, Header.countArrived]) {
+      Atomics.store(header, barrier, this.workers + 1);
+      Atomics.notify(header, barrier);
+    }
     const workers = this.#workers;
     const ended = Promise.all(this.#ended);
     this.#workers = [];
