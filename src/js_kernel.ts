@@ -118,7 +118,11 @@ function agrees(c: number, g: number): boolean {
  * @param k Its group's constants.
  * @returns The count.
  */
-export function countAgreement(f32: Float32Array, segment: KernelSegment, k: GroupConstants): number {
+export function countAgreement(
+  f32: Float32Array,
+  segment: KernelSegment,
+  k: GroupConstants,
+): number {
   let count = 0;
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
@@ -160,7 +164,9 @@ export function cautiousUpdate(
     f32[segment.data + i] = p;
     f32[segment.expAvg + i] = mNext;
     if (partials === null) continue;
-    const step = Math.fround(k.lr * signF32(lerpF32(mNext, g, k.directionWeight)) + k.stepDecay * p);
+    const step = Math.fround(
+      k.lr * signF32(lerpF32(mNext, g, k.directionWeight)) + k.stepDecay * p,
+    );
     mm += mNext * mNext;
     pp += p * p;
     uu += step * step;

@@ -10,12 +10,7 @@
  * @module
  */
 
-import {
-  cautionFactor,
-  type GroupConstants,
-  type KernelSegment,
-  PARTIAL_COUNT,
-} from "./kernel.ts";
+import { cautionFactor, type GroupConstants, type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
 import type { MetricPartials } from "./metrics.ts";
 import type { Parameter } from "./parameter.ts";
 import type { ParameterSlots } from "./_slots.ts";
