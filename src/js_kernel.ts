@@ -78,7 +78,7 @@ function updateSegmentWithPartials(
   k: GroupConstants,
   partials: Float64Array,
 ): void {
-  let mm = 0, pp = 0, uu = 0, gg = 0, ug = 0, mg = 0;
+  const sums = new Float64Array(PARTIAL_COUNT);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = f32[segment.expAvg + i]!;
@@ -87,21 +87,29 @@ function updateSegmentWithPartials(
     const mNext = lerpF32(m, g, k.momentWeight);
     f32[segment.data + i] = p;
     f32[segment.expAvg + i] = mNext;
-    const u = Math.fround(k.lr * signF32(lerpF32(mNext, g, k.directionWeight)) + k.stepDecay * p);
-    mm += mNext * mNext;
-    pp += p * p;
-    uu += u * u;
-    gg += g * g;
-    ug += u * g;
-    mg += mNext * g;
+    addPartials(sums, k, mNext, p, g);
   }
-  const at = segment.block * PARTIAL_COUNT;
-  partials[at + Partial.moment] = mm;
-  partials[at + Partial.param] = pp;
-  partials[at + Partial.update] = uu;
-  partials[at + Partial.grad] = gg;
-  partials[at + Partial.updateGrad] = ug;
-  partials[at + Partial.momentGrad] = mg;
+  partials.set(sums, segment.block * PARTIAL_COUNT);
+}
+
+/**
+ * Adds one element's terms to the six sums, in {@linkcode Partial} order,
+ * with the reference's step tensor `u` from the post-step `m` and `p`.
+ */
+function addPartials(
+  sums: Float64Array,
+  k: GroupConstants,
+  m: number,
+  p: number,
+  g: number,
+): void {
+  const u = Math.fround(k.lr * signF32(lerpF32(m, g, k.directionWeight)) + k.stepDecay * p);
+  sums[Partial.moment]! += m * m;
+  sums[Partial.param]! += p * p;
+  sums[Partial.update]! += u * u;
+  sums[Partial.grad]! += g * g;
+  sums[Partial.updateGrad]! += u * g;
+  sums[Partial.momentGrad]! += m * g;
 }
 
 /** Whether the update direction `c` and the gradient `g` have the same sign (timm: `update * grad > 0`). */
@@ -152,7 +160,7 @@ export function cautiousUpdate(
   factor: number,
   partials: Float64Array | null,
 ): void {
-  let mm = 0, pp = 0, uu = 0, gg = 0, ug = 0, mg = 0;
+  const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = f32[segment.expAvg + i]!;
@@ -163,23 +171,7 @@ export function cautiousUpdate(
     const mNext = lerpF32(m, g, k.momentWeight);
     f32[segment.data + i] = p;
     f32[segment.expAvg + i] = mNext;
-    if (partials === null) continue;
-    const step = Math.fround(
-      k.lr * signF32(lerpF32(mNext, g, k.directionWeight)) + k.stepDecay * p,
-    );
-    mm += mNext * mNext;
-    pp += p * p;
-    uu += step * step;
-    gg += g * g;
-    ug += step * g;
-    mg += mNext * g;
+    if (sums !== null) addPartials(sums, k, mNext, p, g);
   }
-  if (partials === null) return;
-  const at = segment.block * PARTIAL_COUNT;
-  partials[at + Partial.moment] = mm;
-  partials[at + Partial.param] = pp;
-  partials[at + Partial.update] = uu;
-  partials[at + Partial.grad] = gg;
-  partials[at + Partial.updateGrad] = ug;
-  partials[at + Partial.momentGrad] = mg;
+  if (sums !== null) partials!.set(sums, segment.block * PARTIAL_COUNT);
 }

@@ -28,6 +28,18 @@ function model(options: DecoupledLionWOptions = {}, seed = 1) {
   return { opt, w, b, idle, params: [w, b, idle] };
 }
 
+/** The js model after one step, with a warmup-cosine scheduler at t = 0. */
+async function stepped(seed = 1) {
+  const run = model({ backend: "js", workers: 0 }, seed);
+  feed(run.w, run.b, 0);
+  await run.opt.step();
+  const scheduler = new LrScheduler(
+    run.opt,
+    cosineAnnealingWithWarmupSchedule({ tWarmup: 2, tMax: 8 }),
+  );
+  return { ...run, scheduler };
+}
+
 function feed(w: Parameter, b: Parameter, step: number): void {
   w.grad = seededValues(15, 100 + step, 0.5);
   b.grad = seededValues(5, 200 + step, 0.5);
@@ -51,13 +63,7 @@ function withHeader(bytes: Uint8Array, header: unknown): Uint8Array {
 }
 
 Deno.test("encodeCheckpoint() writes safetensors: parameters by name, moments, metadata, 8-byte padding", async () => {
-  const { opt, w, b } = model({ backend: "js", workers: 0 });
-  feed(w, b, 0);
-  await opt.step();
-  const scheduler = new LrScheduler(
-    opt,
-    cosineAnnealingWithWarmupSchedule({ tWarmup: 2, tMax: 8 }),
-  );
+  const { opt, w, scheduler } = await stepped();
   scheduler.step();
   const bytes = await encodeCheckpoint(opt, { metadata: { run: "a" }, scheduler });
   const length = Number(new DataView(bytes.buffer).getBigUint64(0, true));
@@ -186,13 +192,7 @@ function without(bytes: Uint8Array, name: string): Uint8Array {
 
 /** Loading `bytes` must fail naming `message` and change nothing. */
 async function assertRefused(bytes: Uint8Array, message: RegExp, what: string): Promise<void> {
-  const { opt, w, b, idle } = model({ backend: "js", workers: 0 }, 7);
-  feed(w, b, 0);
-  await opt.step();
-  const scheduler = new LrScheduler(
-    opt,
-    cosineAnnealingWithWarmupSchedule({ tWarmup: 2, tMax: 8 }),
-  );
+  const { opt, w, b, idle, scheduler } = await stepped(7);
   const data = [w, b, idle].map((p) => p.data.slice());
   const dict = opt.stateDict();
   await assert.rejects(decodeCheckpoint(opt, bytes, { scheduler }), message, what);
@@ -203,13 +203,7 @@ async function assertRefused(bytes: Uint8Array, message: RegExp, what: string): 
 }
 
 Deno.test("decodeCheckpoint() treats the file as untrusted: each defect is named and changes nothing", async () => {
-  const { opt, w, b } = model({ backend: "js", workers: 0 });
-  feed(w, b, 0);
-  await opt.step();
-  const scheduler = new LrScheduler(
-    opt,
-    cosineAnnealingWithWarmupSchedule({ tWarmup: 2, tMax: 8 }),
-  );
+  const { opt, scheduler } = await stepped();
   const good = await encodeCheckpoint(opt, { scheduler });
   await opt.close();
   const header = headerOf(good);
