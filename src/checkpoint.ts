@@ -303,9 +303,10 @@ export async function decodeCheckpoint(
  * flushed to disk, then renamed over `path`. Nothing is left behind.
  */
 async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const folder = slash < 0 ? "." : path.slice(0, slash) || "/";
-  const temporary = `${folder}/.${path.slice(slash + 1)}.${crypto.randomUUID()}.tmp`;
+  // the temporary file sits beside the target: a rename within one folder is atomic
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const folder = path.slice(0, slash + 1);
+  const temporary = `${folder}.${path.slice(slash + 1)}.${crypto.randomUUID()}.tmp`;
   try {
     const file = await Deno.open(temporary, { write: true, createNew: true });
     try {
