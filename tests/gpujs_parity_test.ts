@@ -25,7 +25,11 @@ const adapter = await adapterReport();
  * gpu.js leaves NaN and infinities to the shader compiler (WGSL may assume
  * there are none); cautious groups are refused on gpujs (decoupled_lionw_test.ts).
  */
-const CASES = fixtures.cases.filter((c) => !["non_finite_ignore", "cautious"].includes(c.name));
+const CASES = [
+  ...fixtures.cases.filter((c) => !["non_finite_ignore", "cautious"].includes(c.name)),
+  // clip_grad_norm_ then the step: the device scales g by the coefficient the host's scan gave
+  ...fixtures.clipped,
+];
 
 /** Puts torch's state before `index` into the optimizer. */
 async function startFrom(
@@ -79,8 +83,11 @@ async function assertStepClose(
         continue;
       }
       assert.ok(expectedM && actualM, `${where}: exp_avg`);
-      // the gradient the kernel steps with: negated where the group maximizes
-      const g = decodeF32(grad).map((value) => (group.maximize ? -value : value));
+      // the gradient the kernel steps with: clipped, and negated where the group maximizes
+      const { gradScale } = opt.lastStep;
+      const g = decodeF32(grad).map((value) =>
+        (group.maximize ? -1 : 1) * Math.fround(value * gradScale)
+      );
       const expectedP = decodeF32(step.params[name]!);
       const expectedMValues = decodeF32(expectedM);
       for (let i = 0; i < param.size; i++) {
@@ -118,6 +125,7 @@ for (const { mode, available } of MODES) {
               gpuMode: mode,
               workers,
               nonFinite: "error",
+              ...(fixture.maxGradNorm === undefined ? {} : { maxGradNorm: fixture.maxGradNorm }),
             });
             try {
               for (const [index, step] of fixture.steps.entries()) {
