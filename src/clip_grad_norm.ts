@@ -42,10 +42,10 @@ function checkNormType(normType: unknown): 2 | typeof Infinity {
 
 /** The norm of one gradient: √Σg² in float64, or max |g|. */
 function normTerm(grad: Float32Array, normType: 2 | typeof Infinity): number {
+  // a NaN gradient makes either NaN: Math.max propagates NaN as + does
   let total = 0;
   if (normType === Infinity) {
     for (const g of grad) total = Math.max(total, Math.abs(g));
-    if (grad.some(Number.isNaN)) return NaN;
   } else {
     for (const g of grad) total += g * g;
   }
@@ -95,7 +95,7 @@ export function clipGradNorm(
   const terms = grads.map((grad) => normTerm(grad, normType));
   const total = Math.fround(
     normType === Infinity
-      ? terms.reduce((max, term) => (Number.isNaN(term) ? NaN : Math.max(max, term)), 0)
+      ? terms.reduce((max, term) => Math.max(max, term), 0)
       : Math.sqrt(terms.reduce((sum, term) => sum + term, 0)),
   );
   if (options.errorIfNonfinite === true && !Number.isFinite(total)) {

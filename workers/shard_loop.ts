@@ -47,37 +47,48 @@ function waitWhile(header: Int32Array, index: number, value: number): void {
 }
 
 /**
- * The scan barrier: nobody writes before every gradient is scanned. The
- * last worker to arrive takes the step's decision from every block's sum
- * (or aborts, when a worker failed), writes it, then releases the others by
- * taking `scanArrived` to `workers + 1`.
+ * A barrier of the step: every worker adds itself to `header[counter]`; the
+ * last to arrive runs `last` (told whether a worker failed before it), then
+ * releases the others by taking the counter to `workers + 1`, which the
+ * pool's stop also does.
+ *
+ * @returns Whether the pool is stopping (released to stop, not by the last worker).
  */
-function meetAndDecide(control: ControlBlock, gate: StepGate): StepDecision {
+function meetAt(control: ControlBlock, counter: number, last: (failed: boolean) => void): boolean {
   const { header } = control;
   const workers = control.sizes.workers;
-  if (Atomics.add(header, Header.scanArrived, 1) + 1 === workers) {
-    control.writeDecision(
-      Atomics.load(header, Header.failed) !== 0
-        ? ABORT
-        : decideStep(gate, control.gradSquares.subarray(0, control.blockCount())),
-    );
-    Atomics.add(header, Header.scanArrived, 1);
-    Atomics.notify(header, Header.scanArrived);
+  if (Atomics.add(header, counter, 1) + 1 === workers) {
+    last(Atomics.load(header, Header.failed) !== 0);
+    Atomics.add(header, counter, 1);
+    Atomics.notify(header, counter);
   } else {
-    for (let arrived; (arrived = Atomics.load(header, Header.scanArrived)) <= workers;) {
-      waitWhile(header, Header.scanArrived, arrived);
+    for (let arrived; (arrived = Atomics.load(header, counter)) <= workers;) {
+      waitWhile(header, counter, arrived);
     }
   }
-  // Released to stop: nobody updates. A failure is in the decision itself
-  // (the decider writes abort when a worker failed before it): reading the
-  // live flag instead would let a worker that fails just after this barrier
-  // turn others back while it waits for them at the count barrier.
-  return Atomics.load(header, Header.stop) !== 0 ? ABORT : control.readDecision();
+  return Atomics.load(header, Header.stop) !== 0;
 }
 
 /**
- * The count barrier of a cautious step, like the scan barrier: the last
- * worker to arrive computes every block's caution factor from all counts.
+ * The scan barrier: nobody writes before every gradient is scanned. The
+ * last worker to arrive takes the step's decision from every block's sum
+ * (or aborts, when a worker failed) and writes it.
+ *
+ * Waiters read that decision, not the live failure flag: a worker failing
+ * just after this barrier must not turn the others back while it waits for
+ * them at the count barrier.
+ */
+function meetAndDecide(control: ControlBlock, gate: StepGate): StepDecision {
+  const stopping = meetAt(control, Header.scanArrived, (failed) => {
+    const sums = control.gradSquares.subarray(0, control.blockCount());
+    control.writeDecision(failed ? ABORT : decideStep(gate, sums));
+  });
+  return stopping ? ABORT : control.readDecision();
+}
+
+/**
+ * The count barrier of a cautious step: the last worker to arrive computes
+ * every block's caution factor from all counts (none when a worker failed).
  *
  * @returns The factors, or `null` when the step must stop (a worker failed, or stop).
  */
@@ -85,22 +96,12 @@ function meetForCaution(
   control: ControlBlock,
   groups: readonly GroupConstants[],
 ): Float32Array | null {
-  const { header } = control;
-  const workers = control.sizes.workers;
-  if (Atomics.add(header, Header.countArrived, 1) + 1 === workers) {
-    const ready = Atomics.load(header, Header.failed) === 0;
-    if (ready) cautionFactors(control.readAllBlocks(), control.counts, groups, control.caution);
-    Atomics.store(header, Header.cautionReady, ready ? 1 : 0);
-    Atomics.add(header, Header.countArrived, 1);
-    Atomics.notify(header, Header.countArrived);
-  } else {
-    for (let arrived; (arrived = Atomics.load(header, Header.countArrived)) <= workers;) {
-      waitWhile(header, Header.countArrived, arrived);
-    }
-  }
-  const halted = Atomics.load(header, Header.stop) !== 0 ||
-    Atomics.load(header, Header.cautionReady) !== 1;
-  return halted ? null : control.caution;
+  const stopping = meetAt(control, Header.countArrived, (failed) => {
+    if (!failed) cautionFactors(control.readAllBlocks(), control.counts, groups, control.caution);
+    Atomics.store(control.header, Header.cautionReady, failed ? 0 : 1);
+  });
+  const ready = Atomics.load(control.header, Header.cautionReady) === 1;
+  return stopping || !ready ? null : control.caution;
 }
 
 /**
