@@ -33,6 +33,7 @@ export type {
   NonFinitePolicy,
   StepOptions,
   StepReport,
+  SyncStepOptions,
 } from "./src/options.ts";
 export type { GroupHyperparameters } from "./src/hyperparameters.ts";
 export { ParamGroup } from "./src/param_group.ts";

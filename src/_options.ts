@@ -44,6 +44,7 @@ export interface EngineOptions {
   readonly fma: "auto" | "exact";
   readonly nonFinite: NonFinitePolicy;
   readonly maxGradNorm: number;
+  readonly workerUrl: URL | undefined;
 }
 
 /** Joins names as `"a", "b" or "c"`. */
@@ -99,8 +100,24 @@ export function checkOptions(
     fma: checkOneOf("fma", options.fma ?? "auto", ["auto", "exact"]),
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
     maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
+    workerUrl: checkWorkerUrl(options.workerUrl),
   };
   return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
+}
+
+/** `workerUrl`: a URL, or a string that parses as one (relative to the page, where there is one). */
+function checkWorkerUrl(url: unknown): URL | undefined {
+  if (url === undefined || url instanceof URL) return url;
+  if (typeof url === "string") {
+    try {
+      return new URL(url, globalThis.location?.href);
+    } catch {
+      // reported below
+    }
+  }
+  throw new TypeError(
+    `${CREATE} as 'workerUrl' must be a URL: current value is ${formatValue(url)}`,
+  );
 }
 
 /** A plain parameter list is one group. */

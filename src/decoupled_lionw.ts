@@ -28,7 +28,7 @@ import {
   type SlotOwner,
   type StoreMemory,
 } from "./_slots.ts";
-import type { StepEngine } from "./engine.ts";
+import type { StepEngine, StepRequest, StepResult } from "./engine.ts";
 import { type StartedEngine, startEngine } from "./engine_factory.ts";
 import { kernelConstants, saveValues, warnAboutValues } from "./hyperparameters.ts";
 import type { GroupConstants } from "./kernel.ts";
@@ -41,6 +41,7 @@ import type {
   NonFinitePolicy,
   StepOptions,
   StepReport,
+  SyncStepOptions,
 } from "./options.ts";
 import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from "./param_group.ts";
 import type { Parameter } from "./parameter.ts";
@@ -198,9 +199,10 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /**
    * Settles the backend: resolves once the gpu.js mode of the `gpujs`
-   * backend is known (it probes the WebGPU adapter); at once for the others.
-   * Steps wait for this themselves; call it to read the choice before the
-   * first.
+   * backend is known (it probes the WebGPU adapter) and the shard workers
+   * have started. Steps wait for this themselves; call it to read the
+   * choice before the first, or before the first {@linkcode DecoupledLionW.stepSync}
+   * where a thread cannot start workers while it blocks (a browser's worker).
    *
    * @example Which backend, and why
    * ```ts
@@ -215,6 +217,7 @@ export class DecoupledLionW implements AsyncDisposable {
    */
   async ready(): Promise<BackendChoice> {
     await this.#started.ready.catch(() => {});
+    await this.#engine.started();
     return this.backendChoice;
   }
 
@@ -325,6 +328,57 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#assertOpen("step");
       await this.#applyStep(metrics, maxGradNorm ?? this.#maxGradNorm);
       return loss;
+    } finally {
+      this.#busy = false;
+      this.#guard.stepInFlight = false;
+    }
+  }
+
+  /**
+   * {@linkcode DecoupledLionW.step} for callers that cannot await (a
+   * TensorFlow.js optimizer's `applyGradients`): returns once the step is
+   * applied. With workers, the calling thread blocks in `Atomics.wait` while
+   * they run it, which Deno, Node and workers allow and a browser's main
+   * thread does not (use `workers: 0` there). The results, metrics and
+   * errors are those of `step()`.
+   *
+   * @example Step without awaiting
+   * ```ts
+   * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+   * import assert from "node:assert/strict";
+   *
+   * const w = new ParameterStore().add("w", [2], [1, 1]);
+   * await using opt = new DecoupledLionW([w], { lr: 0.5, weightDecay: 0 });
+   * w.grad = [1, -1];
+   * opt.stepSync();
+   * assert.deepEqual([...w.data], [0.5, 1.5]);
+   * ```
+   *
+   * @param options Metrics and this step's clipping norm.
+   * @throws {RangeError} On the `gpujs` backend, which reads back from the
+   * device asynchronously; and as `step()` does.
+   * @throws {TypeError} As `step()` does.
+   * @throws {Error} As `step()` does; and a `ShardError` when the workers
+   * do not start or finish within two minutes (a blocked thread cannot hear
+   * that a worker died).
+   */
+  stepSync(options?: SyncStepOptions): void {
+    if (typeof options === "function" || (options as StepOptions<unknown>)?.closure !== undefined) {
+      throw new TypeError("Cannot step synchronously with a closure: compute the gradients first");
+    }
+    const { metrics, maxGradNorm } = checkStepArguments(options);
+    this.#assertIdle("step");
+    if (this.#engine.stateLives === "device") {
+      throw new RangeError(
+        `Cannot step synchronously on the ${this.#engine.backend} backend, which reads back from the device asynchronously: use step(), or backend "wasm" or "js"`,
+      );
+    }
+    this.#busy = true;
+    this.#guard.stepInFlight = true;
+    try {
+      const request = this.#prepareStep(metrics, maxGradNorm ?? this.#maxGradNorm);
+      if (request === undefined) return;
+      this.#finishStep(request, this.#runEngine(() => this.#engine.runSync(request)));
     } finally {
       this.#busy = false;
       this.#guard.stepInFlight = false;
@@ -529,13 +583,21 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   async #applyStep(metrics: boolean, maxGradNorm: number): Promise<void> {
+    const request = this.#prepareStep(metrics, maxGradNorm);
+    if (request === undefined) return;
+    const result = await this.#runEngine(() => this.#engine.run(request));
+    this.#finishStep(request, result);
+  }
+
+  /** The engine's request for this step, or `undefined` when no parameter takes part. */
+  #prepareStep(metrics: boolean, maxGradNorm: number): StepRequest | undefined {
     this.#metrics = {};
     this.#partials = NO_PARTIALS;
     const plan = this.#stepPlan();
     if (plan.params.length === 0) {
       // torch's step() does nothing here either; not counted as an iteration
       this.#lastStep = NO_STEP;
-      return;
+      return undefined;
     }
     const constants = this.#groups.map((group) => kernelConstants(groupValues(group)));
     const cautious = this.#groups.findIndex((group) => group.cautious);
@@ -556,19 +618,33 @@ export class DecoupledLionW implements AsyncDisposable {
       params: plan.params.some(({ slots }) => slots.written),
       state: this.#stateWritten,
     };
-    let result;
-    try {
-      result = await this.#engine.run({
-        plan,
-        groups: constants,
-        gate: { nonFinite: this.#nonFinite, maxGradNorm },
-        metrics,
-        writes,
-      });
-    } catch (error) {
+    return {
+      plan,
+      groups: constants,
+      gate: { nonFinite: this.#nonFinite, maxGradNorm },
+      metrics,
+      writes,
+    };
+  }
+
+  /** Runs the engine; a failure there is a fault that refuses later steps. */
+  #runEngine<R>(run: () => R): R {
+    const fault = (error: unknown): never => {
       this.#fault = error instanceof Error ? error : new Error(String(error));
       throw error;
+    };
+    try {
+      const result = run();
+      return (result instanceof Promise ? result.catch(fault) : result) as R;
+    } catch (error) {
+      // a synchronous step that could not start (no sync runner) changed nothing: no fault
+      if (error instanceof RangeError) throw error;
+      return fault(error);
     }
+  }
+
+  /** Books the engine's result: state, iterations, metrics, the report. */
+  #finishStep({ plan, metrics }: StepRequest, result: StepResult): void {
     const gradNorm = result.gradSquares === null ? null : globalGradNorm(result.gradSquares);
     if (result.decision.action !== "update") {
       this.#refuse(result.decision, nonFiniteParameters(plan, result.gradSquares!), gradNorm);

@@ -66,6 +66,19 @@ export interface StepEngine {
   /** Runs one step. Rejects with a `ShardError` when a kernel or worker fails. */
   run(request: StepRequest): Promise<StepResult>;
   /**
+   * Runs one step before returning, blocking the calling thread in
+   * `Atomics.wait` while workers run it (for callers that cannot await,
+   * such as a TensorFlow.js optimizer). Only engines whose kernels update the
+   * host's memory synchronously can (`stateLives === "host"`).
+   *
+   * @throws {RangeError} When this engine cannot step synchronously.
+   * @throws {ShardError} When a kernel or worker fails, or the workers did
+   * not start or finish in time.
+   */
+  runSync(request: StepRequest): StepResult;
+  /** Settles once the engine can step without waiting (its workers started); never rejects. */
+  started(): Promise<void>;
+  /**
    * Brings state the engine keeps on a device (exp_avg) back into the
    * store's memory; resolves at once for engines that update in place.
    */

@@ -107,13 +107,14 @@ export function startEngine(spec: EngineSpec): StartedEngine {
   let resolved: ResolvedGpuMode | undefined;
   const ready = mode === undefined ? Promise.resolve() : mode.then((m) => void (resolved = m));
   ready.catch(() => {}); // reported by the first step
-  // what every runner is made from, once the gpu.js mode (if any) is known
-  const runner: Promise<RunnerSpec> = (mode ?? Promise.resolve(undefined)).then((m) => ({
-    backend,
-    fma: options.fma,
-    gpuMode: m?.mode,
-  }));
-  runner.catch(() => {}); // the step awaits `ready` first and reports it
+  // what every runner is made from: known now for the CPU kernels (so that
+  // steps can be synchronous), once the gpu.js mode is known for gpujs
+  const cpuRunner: RunnerSpec | undefined = mode === undefined
+    ? { backend, fma: options.fma, gpuMode: undefined }
+    : undefined;
+  const runner: RunnerSpec | Promise<RunnerSpec> = cpuRunner ??
+    mode!.then((m) => ({ backend, fma: options.fma, gpuMode: m.mode }));
+  if (runner instanceof Promise) runner.catch(() => {}); // the step awaits `ready` first and reports it
   // only the gpujs runner keeps state off the host
   const stateLives: StateResidence = backend === "gpujs" ? "device" : "host";
   const memories = memory.arenas.map((arena) => arena.memory);
@@ -122,6 +123,9 @@ export function startEngine(spec: EngineSpec): StartedEngine {
       backend,
       stateLives,
       openRunner: async () => openShardRunner(await runner, memories),
+      openRunnerSync: cpuRunner === undefined
+        ? undefined
+        : () => inPlaceRunner(hostKernel(backend, options.fma), memories),
     })
     : new WorkerPool({
       workers,
@@ -131,10 +135,16 @@ export function startEngine(spec: EngineSpec): StartedEngine {
       arenas: memory.arenas,
       groups: spec.groups,
       maxBlocks: spec.maxBlocks,
-      ...(testSeams.shardWorkerUrl === undefined ? {} : { workerUrl: testSeams.shardWorkerUrl }),
+      ...workerUrl(options.workerUrl),
     });
   const asked = options.backend === "auto" ? autoChoice(backend) : undefined;
   return { engine, ready, choice: () => describeChoice(backend, asked, resolved) };
+}
+
+/** The shard worker's module: the tests' faulty one, the user's (bundles), or the library's own. */
+function workerUrl(asked: URL | undefined): { workerUrl?: URL } {
+  const url = testSeams.shardWorkerUrl ?? asked;
+  return url === undefined ? {} : { workerUrl: url };
 }
 
 /** `backend`: `"auto"` takes `wasm` where relaxed SIMD runs, else `js`. */

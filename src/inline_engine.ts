@@ -11,7 +11,7 @@ import { PARTIAL_COUNT } from "./kernel.ts";
 import type { BackendName } from "./options.ts";
 import { shardFailure } from "./shard_error.ts";
 import { type ShardRunner, stepIsCautious, stepShard } from "./shard_runner.ts";
-import { decideStep, gateNeedsScan } from "./step_decision.ts";
+import { decideStep, gateNeedsScan, type StepDecision } from "./step_decision.ts";
 import { cautionFactors, type StepPlan } from "./step_plan.ts";
 
 /** What the inline engine runs. */
@@ -22,6 +22,8 @@ export interface InlineEngineOptions {
   readonly stateLives: StateResidence;
   /** Opens the runner (at the first step, and again after `reset()`). */
   readonly openRunner: () => Promise<ShardRunner>;
+  /** Opens it without waiting, where the backend can (the CPU kernels), for synchronous steps. */
+  readonly openRunnerSync: (() => ShardRunner) | undefined;
 }
 
 const NO_SUMS = new Float64Array(0);
@@ -32,7 +34,10 @@ export class InlineEngine implements StepEngine {
   readonly backend: BackendName;
   readonly stateLives: StateResidence;
   readonly #openRunner: () => Promise<ShardRunner>;
+  readonly #openRunnerSync: (() => ShardRunner) | undefined;
   #runner: Promise<ShardRunner> | undefined;
+  /** The runner once open (what a synchronous step needs). */
+  #opened: ShardRunner | undefined;
   /** The plan the runner was given. */
   #plan: StepPlan | undefined;
 
@@ -41,46 +46,73 @@ export class InlineEngine implements StepEngine {
     this.backend = options.backend;
     this.stateLives = options.stateLives;
     this.#openRunner = options.openRunner;
+    this.#openRunnerSync = options.openRunnerSync;
   }
 
-  async run({ plan, groups, gate, metrics, writes }: StepRequest): Promise<StepResult> {
+  async run(request: StepRequest): Promise<StepResult> {
+    try {
+      const runner = await this.#runnerReady();
+      if (request.plan !== this.#plan) {
+        await runner.assign(request.plan.blocks, request.writes);
+        this.#plan = request.plan;
+      }
+      return await this.#step(runner, request);
+    } catch (error) {
+      throw this.#failure(error, request.plan.blocks.length);
+    }
+  }
+
+  runSync(request: StepRequest): StepResult {
+    const runner = this.#runnerSync();
+    try {
+      if (request.plan !== this.#plan) {
+        mustBeSync(runner.assign(request.plan.blocks, request.writes));
+        this.#plan = request.plan;
+      }
+      return mustBeSync(this.#step(runner, request));
+    } catch (error) {
+      throw this.#failure(error, request.plan.blocks.length);
+    }
+  }
+
+  started(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Scan, decide, update: synchronous when the runner is. */
+  #step(
+    runner: ShardRunner,
+    { plan, groups, gate, metrics, writes }: StepRequest,
+  ): StepResult | Promise<StepResult> {
     const blockCount = plan.blocks.length;
     const gradSquares = gateNeedsScan(gate) ? new Float64Array(blockCount) : null;
     const partials = metrics ? new Float64Array(blockCount * PARTIAL_COUNT) : null;
-    try {
-      const runner = await this.#runnerReady();
-      if (plan !== this.#plan) {
-        await runner.assign(plan.blocks, writes);
-        this.#plan = plan;
-      }
-      const counts = stepIsCautious(groups) ? new Float64Array(blockCount) : null;
-      const decision = await stepShard(
-        runner,
-        {
-          scan: gradSquares !== null,
-          gradSquares: gradSquares ?? NO_SUMS,
-          groups,
-          writes,
-          partials,
-          counts,
+    const counts = stepIsCautious(groups) ? new Float64Array(blockCount) : null;
+    const decided = stepShard(
+      runner,
+      {
+        scan: gradSquares !== null,
+        gradSquares: gradSquares ?? NO_SUMS,
+        groups,
+        writes,
+        partials,
+        counts,
+      },
+      {
+        decide: () => decideStep(gate, gradSquares),
+        caution: () => {
+          const caution = new Float32Array(blockCount);
+          cautionFactors(plan.blocks, counts!, groups, caution);
+          return caution;
         },
-        {
-          decide: () => decideStep(gate, gradSquares),
-          caution: () => {
-            const caution = new Float32Array(blockCount);
-            cautionFactors(plan.blocks, counts!, groups, caution);
-            return caution;
-          },
-        },
-      );
-      return {
-        decision,
-        gradSquares,
-        partials: decision.action === "update" ? partials : null,
-      };
-    } catch (error) {
-      throw this.#failure(error, blockCount);
-    }
+      },
+    );
+    const result = (decision: StepDecision): StepResult => ({
+      decision,
+      gradSquares,
+      partials: decision.action === "update" ? partials : null,
+    });
+    return decided instanceof Promise ? decided.then(result) : result(decided);
   }
 
   async pullState(): Promise<void> {
@@ -100,17 +132,40 @@ export class InlineEngine implements StepEngine {
   async close(): Promise<void> {
     const runner = this.#runner;
     this.#runner = undefined;
+    this.#opened = undefined;
     this.#plan = undefined;
     if (runner !== undefined) await (await runner.catch(() => undefined))?.close();
   }
 
   #runnerReady(): Promise<ShardRunner> {
-    this.#runner ??= this.#openRunner();
+    this.#runner ??= this.#openRunner().then((runner) => (this.#opened = runner));
     return this.#runner;
+  }
+
+  #runnerSync(): ShardRunner {
+    if (this.#opened !== undefined) return this.#opened;
+    if (this.#openRunnerSync === undefined) {
+      throw new RangeError(
+        `Cannot step synchronously on the ${this.backend} backend, whose runner opens asynchronously: use step()`,
+      );
+    }
+    const runner = this.#openRunnerSync();
+    this.#opened = runner;
+    this.#runner = Promise.resolve(runner);
+    return runner;
   }
 
   #failure(error: unknown, blockCount: number): Error {
     const cause = error instanceof Error ? error : new Error(String(error));
     return shardFailure(`the calling thread (blocks 0–${blockCount})`, cause);
   }
+}
+
+/** A runner's result that a synchronous step needs now; CPU runners never return a promise. */
+function mustBeSync<T>(value: T | Promise<T>): T {
+  if (value instanceof Promise) {
+    value.catch(() => {});
+    throw new RangeError("Cannot step synchronously as this runner works asynchronously");
+  }
+  return value;
 }

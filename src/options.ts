@@ -183,6 +183,15 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    */
   maxGradNorm?: number;
   /**
+   * Where the shard worker's module is, for bundled code: a bundler leaves
+   * the library's own `workers/shard_worker.ts` behind, so a page that
+   * bundles the library also bundles that module
+   * (`deno bundle jsr:@decoupled/lionw/shard-worker`) and names it here.
+   *
+   * @default {the module beside the library's worker pool}
+   */
+  workerUrl?: string | URL;
+  /**
    * Where warnings go; `null` silences them.
    *
    * @default {console}
@@ -198,6 +207,7 @@ export const ENGINE_OPTION_KEYS: readonly string[] = [
   "fma",
   "nonFinite",
   "maxGradNorm",
+  "workerUrl",
   "logger",
 ];
 
@@ -222,15 +232,35 @@ export const ENGINE_OPTION_KEYS: readonly string[] = [
  * assert.equal(opt.getMetrics()["l2_norm/grad/w"], 4);
  * ```
  */
-export interface StepOptions<T> {
+export interface StepOptions<T> extends SyncStepOptions {
+  /** Called (and awaited) before the update, like torch's closure; its result is returned. */
+  closure?: () => T | Promise<T>;
+}
+
+/**
+ * Options of {@linkcode DecoupledLionW.stepSync} (and of `step()`, which
+ * also takes a closure).
+ *
+ * @example A synchronous step with metrics and clipping
+ * ```ts
+ * import { DecoupledLionW, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2]);
+ * await using opt = new DecoupledLionW([w], { lr: 0.1 });
+ * w.grad = [3, 4];
+ * opt.stepSync({ metrics: true, maxGradNorm: 1 });
+ * assert.equal(opt.lastStep.gradNorm, 5); // before clipping
+ * assert.ok("cosine/update_grad/w" in opt.getMetrics());
+ * ```
+ */
+export interface SyncStepOptions {
   /**
    * Compute the per-parameter metrics in the same pass as the update.
    *
    * @default {false}
    */
   metrics?: boolean;
-  /** Called (and awaited) before the update, like torch's closure; its result is returned. */
-  closure?: () => T | Promise<T>;
   /**
    * This step's gradient clipping norm (see `DecoupledLionWOptions.maxGradNorm`);
    * `Infinity` turns the optimizer's off for this step.

@@ -133,13 +133,15 @@ export interface ShardMeetings {
  * @param runner The shard's runner.
  * @param step The step.
  * @param meet How shards meet.
- * @returns The decision (`abort` when another shard failed between the meetings).
+ * @returns The decision (`abort` when another shard failed between the
+ * meetings): at once when the runner updates synchronously (the CPU
+ * kernels, which synchronous steps need), else once its update settles.
  */
-export async function stepShard(
+export function stepShard(
   runner: ShardRunner,
   step: ShardStep,
   meet: ShardMeetings,
-): Promise<StepDecision> {
+): StepDecision | Promise<StepDecision> {
   if (step.scan) runner.scan(step.gradSquares);
   const decision = meet.decide();
   if (decision.action !== "update") return decision;
@@ -150,8 +152,8 @@ export async function stepShard(
     caution = meet.caution();
     if (caution === null) return ABORT;
   }
-  await runner.update(groups, step.writes, step.partials, caution);
-  return decision;
+  const updated = runner.update(groups, step.writes, step.partials, caution);
+  return updated instanceof Promise ? updated.then(() => decision) : decision;
 }
 
 /**

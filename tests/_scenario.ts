@@ -30,10 +30,12 @@ export const SCENARIO_SIZES: number[] = [40_000, 16_384, 5, 3, 70_001, ...new Ar
  *
  * @param options Optimizer options (workers, backend).
  * @param storeOptions Store options (arena size).
+ * @param how `sync`: step with `stepSync()`, from the first step on.
  */
 export async function runScenario(
   options: DecoupledLionWOptions,
   storeOptions: ParameterStoreOptions = {},
+  how: { sync?: boolean } = {},
 ): Promise<ScenarioResult> {
   const store = new ParameterStore(storeOptions);
   const params = SCENARIO_SIZES.map((size, i) => store.add(`t${i}`, [size], seededValues(size, i)));
@@ -56,7 +58,8 @@ export async function runScenario(
         p,
         i,
       ) => (p.grad = (i + step) % 7 === 3 ? null : seededValues(p.size, 1000 * step + i)));
-      await opt.step({ metrics: true });
+      if (how.sync) opt.stepSync({ metrics: true });
+      else await opt.step({ metrics: true });
     }
     const bits: number[] = [];
     for (const p of params) {

@@ -13,6 +13,7 @@ const ENGINE: EngineOptions = {
   fma: "auto",
   nonFinite: "error",
   maxGradNorm: Infinity,
+  workerUrl: undefined,
 };
 
 function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {

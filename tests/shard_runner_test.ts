@@ -111,25 +111,26 @@ Deno.test("the inline engine rejects a kernel's failure as a ShardError with the
     backend: "js",
     stateLives: "host",
     openRunner: () => Promise.resolve(inPlaceRunner(failing, memories)),
+    openRunnerSync: () => inPlaceRunner(failing, memories),
   });
-  await assert.rejects(
-    engine.run({
-      plan,
-      groups: GROUPS,
-      gate: { nonFinite: "error", maxGradNorm: Infinity },
-      metrics: false,
-      writes: WRITES,
-    }),
-    (error: Error) => {
-      assert.ok(error instanceof ShardError);
-      assert.equal(
-        error.message,
-        "Step failed in the calling thread (blocks 0–2): TypeError: kernel exploded",
-      );
-      assert.equal((error.cause as Error).name, "TypeError");
-      return true;
-    },
-  );
+  const request = {
+    plan,
+    groups: GROUPS,
+    gate: { nonFinite: "error", maxGradNorm: Infinity },
+    metrics: false,
+    writes: WRITES,
+  } as const;
+  const isKernelFailure = (error: Error) => {
+    assert.ok(error instanceof ShardError);
+    assert.equal(
+      error.message,
+      "Step failed in the calling thread (blocks 0–2): TypeError: kernel exploded",
+    );
+    assert.equal((error.cause as Error).name, "TypeError");
+    return true;
+  };
+  await assert.rejects(engine.run(request), isKernelFailure);
+  assert.throws(() => engine.runSync(request), isKernelFailure);
   await engine.close();
 });
 
@@ -139,6 +140,7 @@ Deno.test("the inline engine takes the gate's decision from the scan", async () 
     backend: "js",
     stateLives: "host",
     openRunner: () => Promise.resolve(inPlaceRunner(jsKernel, memories)),
+    openRunnerSync: () => inPlaceRunner(jsKernel, memories),
   });
   const request = { plan, groups: GROUPS, metrics: true, writes: WRITES };
   const skipped = await engine.run({
@@ -146,6 +148,12 @@ Deno.test("the inline engine takes the gate's decision from the scan", async () 
     gate: { nonFinite: "skip", maxGradNorm: Infinity },
   });
   assert.deepEqual(skipped.decision, { action: "skip" });
+  const skippedSync = engine.runSync({
+    ...request,
+    gate: { nonFinite: "skip", maxGradNorm: Infinity },
+  });
+  assert.deepEqual(skippedSync.decision, { action: "skip" });
+  assert.ok(Number.isNaN(skippedSync.gradSquares![0]!));
   assert.equal(skipped.partials, null);
   assert.ok(Number.isNaN(skipped.gradSquares![0]!));
   assert.deepEqual([...w.data], [1, 1, 1]);

@@ -109,3 +109,17 @@ Deno.test("close() during a step on workers ends it with a clear error and ends 
   await inFlight;
   await assert.rejects(opt.step(), /Cannot step as the optimizer is closed/);
 });
+
+Deno.test("workerUrl names the shard worker's module (a bundle's); a bad one is refused", async () => {
+  const w = new ParameterStore().add("w", [4], [1, 2, 3, 4]);
+  const url = new URL("../workers/shard_worker.ts", import.meta.url).href; // a string, as a page has it
+  await using opt = new DecoupledLionW([w], { workers: 1, lr: 1, weightDecay: 0, workerUrl: url });
+  w.grad = [1, -1, 1, -1];
+  await opt.step();
+  assert.deepEqual([...w.data], [0, 3, 2, 5]);
+  await opt.close();
+  assert.throws(
+    () => new DecoupledLionW([w], { workerUrl: 42 as never }),
+    /'workerUrl' must be a URL: current value is 42/,
+  );
+});

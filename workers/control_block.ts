@@ -12,7 +12,8 @@
  * barrier; the last to arrive takes the step's decision from every block's
  * sum and writes it; each then updates its blocks as decided (unless a
  * worker failed), writes its sums, and counts itself `done`. The main
- * thread waits on `done` with `Atomics.waitAsync`, never blocking.
+ * thread waits on `done` with `Atomics.waitAsync`, never blocking (or, for
+ * a synchronous step, in `Atomics.wait`, where the thread may block).
  *
  * @module
  */
@@ -48,6 +49,14 @@ export const Header = {
   countArrived: 9,
   /** 1 once the last worker at the count barrier wrote the caution factors; 0 when a worker had failed. */
   cautionReady: 10,
+  /**
+   * Workers that have started: ready to take steps, or failed to open their
+   * runner (then `startFailed` is 1 and the error is in its error field). A
+   * thread that blocks instead of awaiting messages waits on this.
+   */
+  started: 11,
+  /** 1 when a worker failed to start. */
+  startFailed: 12,
 } as const;
 
 /** Bits of `flags`. */

@@ -3,7 +3,8 @@
  * control block and steps it with its shard runner (in place on the CPU, or
  * on a gpu.js device).
  *
- * Lifecycle: spawn → `init` message → `ready` reply → steps (blocking in
+ * Lifecycle: spawn → `init` message → `ready` reply (and `started` counted
+ * in the control block) → steps (blocking in
  * `Atomics.wait`, which workers may do) → `stop` flag or terminate().
  *
  * A device runner's results are awaited (WebGPU reads back asynchronously),
@@ -183,6 +184,12 @@ async function takeSteps(
   }
 }
 
+/** Counts this worker as started, for a main thread blocked in `Atomics.wait` (no message reaches it). */
+function countStarted(header: Int32Array): void {
+  Atomics.add(header, Header.started, 1);
+  Atomics.notify(header, Header.started);
+}
+
 /** The worker's global scope, typed by what this file uses. */
 const scope = globalThis as unknown as {
   onmessage: ((event: MessageEvent<InitMessage>) => void) | null;
@@ -200,15 +207,20 @@ export function serveShardWorker(openRunner: OpenRunner): void {
   scope.onmessage = async (event: MessageEvent<InitMessage>) => {
     const init = event.data;
     scope.onmessage = null;
+    const control = new ControlBlock(init.sizes, init.control);
     let runner: ShardRunner;
     try {
       runner = await openRunner(init);
     } catch (error) {
-      scope.postMessage({ type: "error", index: init.index, err: serializeError(error) });
+      const err = serializeError(error);
+      control.writeError(init.index, err);
+      Atomics.store(control.header, Header.startFailed, 1);
+      countStarted(control.header);
+      scope.postMessage({ type: "error", index: init.index, err });
       return;
     }
-    const control = new ControlBlock(init.sizes, init.control);
     const generation = Atomics.load(control.header, Header.generation);
+    countStarted(control.header);
     scope.postMessage({ type: "ready", index: init.index });
     await takeSteps(init.index, control, runner, generation);
     try {

@@ -4,7 +4,8 @@
  *
  * Workers are spawned once, get the arenas and the control block once, and
  * are ended by `close()`. A step is one bump of the control block's
- * generation; the main thread awaits `done` with `Atomics.waitAsync`.
+ * generation; the main thread awaits `done` with `Atomics.waitAsync`, or
+ * blocks on it in `Atomics.wait` for a synchronous step.
  *
  * @module
  */
@@ -34,8 +35,12 @@ export interface WorkerPoolOptions {
   readonly backend: BackendName;
   /** Where the workers' runners keep exp_avg between steps. */
   readonly stateLives: StateResidence;
-  /** What each worker's runner is made from (settles once the gpu.js mode is known). */
-  readonly runner: Promise<RunnerSpec>;
+  /**
+   * What each worker's runner is made from: known at once (the CPU
+   * backends: workers spawn in the constructor, so a synchronous first step
+   * can wait for them), or once the gpu.js mode is known.
+   */
+  readonly runner: RunnerSpec | Promise<RunnerSpec>;
   /** The store's arenas (shared memories). */
   readonly arenas: readonly Arena[];
   /** Parameter groups (fixed for the optimizer's life). */
@@ -49,6 +54,12 @@ export interface WorkerPoolOptions {
 const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
 /** How long stopping workers may take before they are terminated regardless. */
 const STOP_GRACE_MS = 2_000;
+/**
+ * How long a synchronous step waits for the workers to start, and then for
+ * them to finish, before it gives up: a thread blocked in `Atomics.wait`
+ * cannot hear that a worker died, so it needs a limit.
+ */
+export const SYNC_LIMIT_MS = 120_000;
 
 /** Waits until `header[index]` reaches `value`, without blocking the thread. */
 async function waitFor(header: Int32Array, index: number, value: number): Promise<void> {
@@ -60,6 +71,21 @@ async function waitFor(header: Int32Array, index: number, value: number): Promis
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
+}
+
+/**
+ * Blocks until `header[index]` reaches `value` or `limitMs` pass.
+ *
+ * @returns Whether it was reached.
+ */
+function waitForSync(header: Int32Array, index: number, value: number, limitMs: number): boolean {
+  const deadline = performance.now() + limitMs;
+  for (let seen = Atomics.load(header, index); seen < value; seen = Atomics.load(header, index)) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(header, index, seen, left);
+  }
+  return true;
 }
 
 /** Shards steps across Web Workers. */
@@ -107,11 +133,72 @@ export class WorkerPool implements StepEngine {
   async run(request: StepRequest): Promise<StepResult> {
     await this.#ready;
     if (this.#death.error) throw this.#death.error;
-    const control = this.#control;
-    if (request.plan !== this.#lastPlan) this.#writePlan(request.plan);
-    control.writeStep(request);
+    this.#begin(request);
     await this.#dispatch();
+    return this.#result(request);
+  }
 
+  runSync(request: StepRequest): StepResult {
+    if (this.stateLives !== "host") {
+      throw new RangeError(
+        `Cannot step synchronously on the ${this.backend} backend, whose workers read back from a device asynchronously: use step()`,
+      );
+    }
+    this.#awaitStartSync();
+    this.#begin(request);
+    const { header } = this.#control;
+    if (!waitForSync(header, Header.done, this.workers, SYNC_LIMIT_MS)) {
+      const error = new ShardError(
+        `Step did not finish within ${
+          SYNC_LIMIT_MS / 1000
+        } s on ${this.workers} workers: a worker may have died, which a thread blocked in Atomics.wait cannot hear`,
+      );
+      this.#death.error ??= error;
+      throw error;
+    }
+    if (Atomics.load(header, Header.failed) !== 0) throw this.#failure();
+    return this.#result(request);
+  }
+
+  started(): Promise<void> {
+    return (this.#ready ?? Promise.resolve()).catch(() => {});
+  }
+
+  /**
+   * Blocks until every worker has started: workers count themselves in the
+   * control block, as no message reaches a blocked thread.
+   */
+  #awaitStartSync(): void {
+    if (this.#death.error) throw this.#death.error;
+    if (this.#workers.length === 0) {
+      throw new RangeError(
+        "Cannot step synchronously before the workers are spawned: await opt.ready() first",
+      );
+    }
+    const { header } = this.#control;
+    if (!waitForSync(header, Header.started, this.workers, SYNC_LIMIT_MS)) {
+      throw new ShardError(
+        `Cannot step synchronously as the shard workers did not start within ${
+          SYNC_LIMIT_MS / 1000
+        } s: where a thread cannot start workers while it blocks (browsers), await opt.ready() before the first step`,
+      );
+    }
+    if (Atomics.load(header, Header.startFailed) !== 0) {
+      const error = this.#failure();
+      this.#death.error ??= error;
+      throw error;
+    }
+  }
+
+  /** Writes the step (and the plan, when it changed) into the control block and starts it. */
+  #begin(request: StepRequest): void {
+    if (request.plan !== this.#lastPlan) this.#writePlan(request.plan);
+    this.#control.writeStep(request);
+    this.#start();
+  }
+
+  #result(request: StepRequest): StepResult {
+    const control = this.#control;
     const blockCount = request.plan.blocks.length;
     const scanned = gateNeedsScan(request.gate);
     // without a scan every worker took the same decision alone, from no sums
@@ -130,11 +217,12 @@ export class WorkerPool implements StepEngine {
     await this.#ready;
     if (this.#death.error) throw this.#death.error;
     this.#control.writePull();
+    this.#start();
     await this.#dispatch();
   }
 
-  /** Starts what the control block holds on every worker and waits until all are done. */
-  async #dispatch(): Promise<void> {
+  /** Clears the step's counters and bumps the generation: every worker starts what the control block holds. */
+  #start(): void {
     const { header } = this.#control;
     Atomics.store(header, Header.done, 0);
     Atomics.store(header, Header.scanArrived, 0);
@@ -144,6 +232,11 @@ export class WorkerPool implements StepEngine {
     Atomics.store(header, Header.failed, 0);
     Atomics.add(header, Header.generation, 1);
     Atomics.notify(header, Header.generation);
+  }
+
+  /** Waits until every worker is done with what #start() started. */
+  async #dispatch(): Promise<void> {
+    const { header } = this.#control;
 
     const died = new Promise<never>((_, reject) => (this.#death.reject = reject));
     try {
@@ -214,10 +307,11 @@ export class WorkerPool implements StepEngine {
   }
 
   #spawn(): void {
+    const { runner } = this.#options;
     // gpujs: the mode is settled (adapter probed) once, here, for all workers
-    this.#ready = this.#options.runner.then((runner) =>
-      this.#closed ? undefined : this.#spawnWorkers(runner)
-    );
+    this.#ready = runner instanceof Promise
+      ? runner.then((spec) => this.#closed ? undefined : this.#spawnWorkers(spec))
+      : this.#spawnWorkers(runner);
     this.#ready.catch(() => {}); // reported by the first step
   }
 
