@@ -1,0 +1,498 @@
+/**
+ * {@linkcode DecoupledLionWOptimizer}: DecoupledLionW as a TensorFlow.js
+ * optimizer. tfjs computes the gradients; each step copies them into a
+ * {@linkcode ParameterStore} that mirrors the variables by name, steps the
+ * inner {@linkcode DecoupledLionW} there (on its shard workers or inline),
+ * and assigns the new values back to the variables.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs-core";
+import { checkOptions } from "../src/_options.ts";
+import { formatValue } from "../src/_format.ts";
+import { DecoupledLionW } from "../src/decoupled_lionw.ts";
+import type { DecoupledLionWOptions } from "../src/options.ts";
+import type { ParamGroupOptions } from "../src/param_group.ts";
+import type { Parameter } from "../src/parameter.ts";
+import { ParameterStore } from "../src/parameter_store.ts";
+import type { LionParameterState } from "../src/state_dict.ts";
+import { threadMayBlock } from "./thread_may_block.ts";
+
+/** A tensor and its name, as `tf.Optimizer.getWeights()` returns them (tfjs-core does not export the type). */
+export interface NamedTensor {
+  /** The name. */
+  name: string;
+  /** The tensor. */
+  tensor: tf.Tensor;
+}
+
+/** The suffix of a moment's name in {@linkcode DecoupledLionWOptimizer.getWeights}. */
+export const EXP_AVG_SUFFIX = "/exp_avg";
+
+/** Options of {@linkcode DecoupledLionWOptimizer}: those of `DecoupledLionW`, and the groups. */
+export interface DecoupledLionWOptimizerOptions extends DecoupledLionWOptions {
+  /**
+   * Splits the parameters into groups once the variables are known (the
+   * optimizer is built from the first gradients it sees), for example with
+   * `decayGroups`. Not saved by `getConfig()`.
+   *
+   * @default {one group}
+   */
+  groups?: (params: readonly Parameter[]) => readonly ParamGroupOptions[];
+  /**
+   * Compute the per-parameter metrics in every step (see `DecoupledLionW.getMetrics`);
+   * {@linkcode DecoupledLionWOptimizer.metrics} changes it between steps.
+   *
+   * @default {false}
+   */
+  metrics?: boolean;
+}
+
+/** A gradient and the variable it is for. */
+interface GradientEntry {
+  readonly name: string;
+  readonly variable: tf.Variable;
+  readonly gradient: tf.Tensor | null;
+}
+
+/** What `setWeights()` gave before the optimizer was built. */
+interface PendingWeights {
+  readonly iterations: number;
+  readonly expAvg: Map<string, Float32Array>;
+}
+
+const SERIALIZED_KEYS = [
+  "lr",
+  "betas",
+  "weightDecay",
+  "initialLr",
+  "maximize",
+  "cautious",
+  "workers",
+  "backend",
+  "gpuMode",
+  "fma",
+  "nonFinite",
+  "maxGradNorm",
+  "metrics",
+] as const;
+
+/**
+ * DecoupledLionW as a `tf.Optimizer`: `model.compile({ optimizer })`,
+ * `optimizer.minimize(f)` and `applyGradients()` work as with tfjs's own.
+ *
+ * The optimizer is built from the variables of the first `applyGradients()`
+ * (or {@linkcode DecoupledLionWOptimizer.prepare}): one `ParameterStore`
+ * mirrors them by name. A variable that is not among them is refused later:
+ * build a new optimizer for a new set of variables. Steps are synchronous,
+ * as tfjs requires: with workers, the calling thread blocks in
+ * `Atomics.wait` while they run the step (Deno, Node and workers may; on a
+ * browser's main thread the optimizer runs inline instead).
+ *
+ * @example Minimize a loss
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import "@tensorflow/tfjs-layers"; // registers the ops' gradients, which tfjs-core alone lacks
+ * import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
+ * import assert from "node:assert/strict";
+ *
+ * await tf.setBackend("cpu");
+ * const w = tf.variable(tf.tensor1d([1, -1]), true, "doc.w");
+ * const optimizer = new DecoupledLionWOptimizer({ lr: 0.1, weightDecay: 0 });
+ * for (let i = 0; i < 3; i++) optimizer.minimize(() => tf.sum(tf.square(w)));
+ * // Lion moves each weight by lr per step, against its gradient's sign
+ * assert.deepEqual([...w.dataSync()].map((x) => x.toFixed(4)), ["0.7000", "-0.7000"]);
+ * assert.equal(optimizer.iterations, 3);
+ * await optimizer.close();
+ * w.dispose();
+ * ```
+ */
+export class DecoupledLionWOptimizer extends tf.Optimizer {
+  /** The name tfjs serializes this class under. */
+  static get className(): string {
+    return "DecoupledLionW";
+  }
+
+  /**
+   * Computes the per-parameter metrics in the coming steps (read them with
+   * `optimizer.optimizer.getMetrics()`).
+   */
+  metrics: boolean;
+  readonly #options: DecoupledLionWOptions;
+  readonly #groups: ((params: readonly Parameter[]) => readonly ParamGroupOptions[]) | undefined;
+  #inner: DecoupledLionW | undefined;
+  #store: ParameterStore | undefined;
+  /** Parameters by variable name, in the order the optimizer was built with. */
+  #params = new Map<string, Parameter>();
+  /** The tensor data each variable held after our last write: another means a write from outside. */
+  #written = new Map<string, object>();
+  #pending: PendingWeights | undefined;
+  #closed = false;
+
+  /**
+   * Checks the options; the optimizer itself is built at the first step.
+   *
+   * @param options The options of `DecoupledLionW`, and the groups.
+   * @throws {TypeError} When an option has the wrong type.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(options: DecoupledLionWOptimizerOptions = {}) {
+    super();
+    const { groups, metrics, ...rest } = options;
+    if (groups !== undefined && typeof groups !== "function") {
+      throw new TypeError(
+        `Cannot create optimizer as 'groups' must be a function: current value is ${
+          formatValue(groups)
+        }`,
+      );
+    }
+    if (metrics !== undefined && typeof metrics !== "boolean") {
+      throw new TypeError(
+        `Cannot create optimizer as 'metrics' must be a boolean: current value is ${
+          formatValue(metrics)
+        }`,
+      );
+    }
+    checkOptions(rest); // bad options fail here, not at the first step
+    this.#options = rest;
+    this.#groups = groups;
+    this.metrics = metrics ?? false;
+    this.iterations_ = 0;
+  }
+
+  /**
+   * The inner optimizer, for metrics, schedules, clipping and checkpoints.
+   *
+   * @throws {Error} Before the first step (or `prepare()`), which builds it.
+   */
+  get optimizer(): DecoupledLionW {
+    if (this.#inner === undefined) {
+      throw new Error(
+        "The inner optimizer is built from the variables of the first applyGradients(): step once, or await prepare(variables) first",
+      );
+    }
+    return this.#inner;
+  }
+
+  /** The parameter store mirroring the variables (after the first step). */
+  get store(): ParameterStore | undefined {
+    return this.#store;
+  }
+
+  /**
+   * Builds the inner optimizer from `variables` now, and waits until its
+   * workers have started: needed before the first step where a thread
+   * cannot start workers while it blocks (a browser's worker).
+   *
+   * @param variables Every variable the optimizer will update.
+   * @returns The inner optimizer.
+   */
+  async prepare(variables: readonly tf.Variable[]): Promise<DecoupledLionW> {
+    this.#build(variables.map((variable) => ({ name: variable.name, variable, gradient: null })));
+    await this.#inner!.ready();
+    return this.#inner!;
+  }
+
+  /**
+   * Applies one DecoupledLionW step with these gradients: copies them into
+   * the store, steps, and assigns the new values to the variables.
+   * Variables with a `null` gradient (or none) keep their values and state.
+   *
+   * @param variableGradients Gradients by variable name, as a map or a list.
+   * @throws {RangeError} When a name is not a registered variable, a
+   * gradient's shape or dtype is wrong, or a variable was not among those
+   * the optimizer was built with; nothing changes then.
+   */
+  applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.#assertOpen();
+    const entries = gradientEntries(variableGradients);
+    if (this.#inner === undefined) this.#build(entries);
+    const inner = this.#inner!;
+    for (const entry of entries) this.#checkKnown(entry);
+    inner.zeroGrad();
+    for (const { name, variable, gradient } of entries) {
+      const param = this.#params.get(name)!;
+      this.#syncWrittenVariable(name, variable, param);
+      if (gradient !== null) param.grad = gradient.dataSync() as Float32Array;
+    }
+    inner.stepSync({ metrics: this.metrics });
+    if (inner.lastStep.applied) this.#assignBack(entries);
+    this.iterations_ = inner.iterations;
+  }
+
+  /**
+   * `iter` first, then `${variable}/exp_avg` for each variable with state,
+   * in the order the optimizer was built with (as tfjs's own optimizers).
+   *
+   * @returns New tensors; the caller disposes them.
+   */
+  override getWeights(): Promise<NamedTensor[]> {
+    const weights: NamedTensor[] = [{ name: "iter", tensor: tf.scalar(this.iterations, "int32") }];
+    const inner = this.#inner;
+    if (inner === undefined) return Promise.resolve(weights);
+    return inner.pullState().then(() => {
+      for (const [name, param] of this.#params) {
+        const state = inner.state(param);
+        if (state === undefined) continue;
+        weights.push({
+          name: `${name}${EXP_AVG_SUFFIX}`,
+          tensor: tf.tensor(state.expAvg.slice(), [...param.shape]),
+        });
+      }
+      return weights;
+    });
+  }
+
+  /**
+   * Loads what {@linkcode DecoupledLionWOptimizer.getWeights} saved (the
+   * values are copied). Before the optimizer is built, the weights wait for
+   * the first step.
+   *
+   * @param weightValues `iter`, then `${variable}/exp_avg` tensors.
+   * @throws {RangeError} When a name is not `${variable}/exp_avg` of a
+   * variable of this optimizer, or a size does not fit; nothing changes then.
+   */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const [iter, ...moments] = weightValues;
+    if (iter === undefined || iter.name !== "iter") {
+      throw new RangeError(
+        `Cannot set weights as the first must be "iter": current value is ${
+          formatValue(iter?.name)
+        }`,
+      );
+    }
+    const iterations = (await iter.tensor.data())[0]!;
+    const expAvg = new Map<string, Float32Array>();
+    for (const { name, tensor } of moments) {
+      if (!name.endsWith(EXP_AVG_SUFFIX)) {
+        throw new RangeError(
+          `Cannot set weights as "${name}" is not named <variable>${EXP_AVG_SUFFIX}`,
+        );
+      }
+      expAvg.set(name.slice(0, -EXP_AVG_SUFFIX.length), Float32Array.from(await tensor.data()));
+    }
+    const pending = { iterations, expAvg };
+    if (this.#inner === undefined) {
+      this.#pending = pending;
+      this.iterations_ = iterations;
+      return;
+    }
+    this.#load(pending);
+  }
+
+  /**
+   * The options (without `groups` and `logger`, which are functions), for
+   * `model.save(..., { includeOptimizer: true })`.
+   *
+   * @returns The serializable options.
+   */
+  override getConfig(): tf.serialization.ConfigDict {
+    const config: tf.serialization.ConfigDict = {};
+    const options = this.#options as Record<string, unknown>;
+    for (const key of SERIALIZED_KEYS) {
+      const value = key === "metrics" ? this.metrics : options[key];
+      if (value === undefined || value === Infinity) continue; // JSON has no Infinity: the default
+      config[key] = (Array.isArray(value) ? [...value] : value) as tf.serialization.ConfigDictValue;
+    }
+    if (this.#options.workerUrl !== undefined) config.workerUrl = String(this.#options.workerUrl);
+    return config;
+  }
+
+  /**
+   * Builds an optimizer from {@linkcode DecoupledLionWOptimizer.getConfig}'s
+   * options (how tfjs-layers restores a saved model's optimizer).
+   *
+   * @param cls This class.
+   * @param config The options.
+   * @returns The optimizer.
+   */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    // only the options: tfjs-layers adds keys of its own (customObjects)
+    const options = Object.fromEntries(
+      Object.entries(config).filter(([key]) =>
+        SERIALIZED_KEYS.includes(key as never) || key === "workerUrl"
+      ),
+    );
+    return new cls(options);
+  }
+
+  /** Ends the inner optimizer's workers (without waiting; see {@linkcode DecoupledLionWOptimizer.close}). */
+  override dispose(): void {
+    void this.close();
+    super.dispose();
+  }
+
+  /** Ends the inner optimizer's workers; idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#inner?.close();
+  }
+
+  /** Same as {@linkcode DecoupledLionWOptimizer.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error("Cannot apply gradients as the optimizer is closed");
+  }
+
+  /** Mirrors the variables in a new store and builds the inner optimizer over it. */
+  #build(entries: readonly GradientEntry[]): void {
+    this.#assertOpen();
+    if (this.#inner !== undefined) {
+      throw new Error("Cannot prepare the optimizer twice: it is built already");
+    }
+    const pending = this.#pending;
+    const store = new ParameterStore();
+    const params = new Map<string, Parameter>();
+    for (const { name, variable } of entries) {
+      checkFloat32(name, variable);
+      params.set(name, store.add(name, variable.shape, variable.dataSync() as Float32Array));
+    }
+    const list = [...params.values()];
+    const options = this.#workersThatCanRun(this.#options);
+    this.#inner = new DecoupledLionW(this.#groups?.(list) ?? list, options);
+    this.#params = params;
+    this.#store = store;
+    for (const { name, variable } of entries) this.#written.set(name, variable.dataId);
+    if (pending !== undefined) {
+      this.#pending = undefined;
+      this.#load(pending);
+    }
+  }
+
+  /** Where this thread may not block, workers could never step: run inline, and say so when asked for. */
+  #workersThatCanRun(options: DecoupledLionWOptions): DecoupledLionWOptions {
+    if (options.workers === 0 || threadMayBlock()) return options;
+    if (typeof options.workers === "number") {
+      (options.logger === undefined ? console : options.logger)?.warn(
+        `Running inline instead of on ${options.workers} workers as this thread may not block in Atomics.wait (a browser's main thread), which tfjs's synchronous applyGradients() needs: train in a worker to use workers`,
+      );
+    }
+    return { ...options, workers: 0 };
+  }
+
+  #checkKnown({ name, variable, gradient }: GradientEntry): void {
+    const param = this.#params.get(name);
+    if (param === undefined) {
+      throw new RangeError(
+        `Cannot apply gradients as variable "${name}" is not among the ${this.#params.size} this optimizer was built with: build a new optimizer for a new set of variables`,
+      );
+    }
+    if (!sameShape(variable.shape, param.shape)) {
+      throw new RangeError(
+        `Cannot apply gradients as variable "${name}" has shape [${variable.shape}], not [${param.shape}] as when the optimizer was built`,
+      );
+    }
+    if (gradient === null) return;
+    if (gradient.dtype !== "float32" || !sameShape(gradient.shape, param.shape)) {
+      throw new RangeError(
+        `Cannot apply gradients as the gradient of "${name}" must be float32 of shape [${param.shape}]: current value is ${gradient.dtype} of shape [${gradient.shape}]`,
+      );
+    }
+  }
+
+  /** A variable assigned from outside since our last write (loaded weights): copy it in. */
+  #syncWrittenVariable(name: string, variable: tf.Variable, param: Parameter): void {
+    if (this.#written.get(name) === variable.dataId) return;
+    param.data.set(variable.dataSync() as Float32Array);
+    param.markWritten();
+    this.#written.set(name, variable.dataId);
+  }
+
+  #assignBack(entries: readonly GradientEntry[]): void {
+    tf.tidy(() => {
+      for (const { name, variable, gradient } of entries) {
+        if (gradient === null) continue;
+        const param = this.#params.get(name)!;
+        variable.assign(tf.tensor(param.data.slice(), variable.shape, "float32"));
+        this.#written.set(name, variable.dataId);
+      }
+    });
+  }
+
+  /**
+   * Loads saved moments into the inner optimizer's state (sizes checked
+   * there). By name; where the names are not this optimizer's but there is
+   * one moment per variable, by position, as tfjs's own optimizers load
+   * (a model reloaded in the same process gets suffixed variable names).
+   */
+  #load({ iterations, expAvg }: PendingWeights): void {
+    const inner = this.#inner!;
+    const names = [...this.#params.keys()];
+    const saved = [...expAvg.keys()];
+    const byName = saved.every((name) => this.#params.has(name));
+    if (!byName && saved.length !== names.length) {
+      const unknown = saved.find((name) => !this.#params.has(name));
+      throw new RangeError(
+        `Cannot set weights as "${unknown}${EXP_AVG_SUFFIX}" names no variable of this optimizer (${
+          names.map((name) => `"${name}"`).join(", ")
+        }), and there are ${saved.length} moments for ${names.length} variables`,
+      );
+    }
+    const current = inner.stateDict();
+    const state: Record<string, LionParameterState> = { ...current.state };
+    saved.forEach((name, i) => (state[byName ? name : names[i]!] = { expAvg: expAvg.get(name)! }));
+    inner.loadStateDict({ ...current, state, iterations });
+    this.iterations_ = inner.iterations;
+  }
+}
+
+tf.serialization.registerClass(DecoupledLionWOptimizer);
+
+/**
+ * `new DecoupledLionWOptimizer(options)`, in the style of `tf.train.adam()`.
+ *
+ * @example In a tfjs-layers model
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { lionw } from "@decoupled/lionw/tfjs";
+ * import assert from "node:assert/strict";
+ *
+ * await tf.setBackend("cpu");
+ * const optimizer = lionw({ lr: 3e-4, weightDecay: 0.1 });
+ * assert.equal(optimizer.getClassName(), "DecoupledLionW");
+ * assert.deepEqual(optimizer.getConfig(), { lr: 3e-4, weightDecay: 0.1, metrics: false });
+ * ```
+ *
+ * @param options As for {@linkcode DecoupledLionWOptimizer}.
+ * @returns The optimizer.
+ */
+export function lionw(options: DecoupledLionWOptimizerOptions = {}): DecoupledLionWOptimizer {
+  return new DecoupledLionWOptimizer(options);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((size, i) => size === b[i]);
+}
+
+function checkFloat32(name: string, variable: tf.Variable): void {
+  if (variable.dtype !== "float32") {
+    throw new RangeError(
+      `Cannot build the optimizer as variable "${name}" is ${variable.dtype}: DecoupledLionW updates float32 variables`,
+    );
+  }
+}
+
+/** The gradients as entries, with their registered variables. */
+function gradientEntries(gradients: tf.NamedTensorMap | NamedTensor[]): GradientEntry[] {
+  const named: [string, tf.Tensor | null | undefined][] = Array.isArray(gradients)
+    ? gradients.map(({ name, tensor }) => [name, tensor])
+    : Object.entries(gradients);
+  return named.map(([name, gradient]) => {
+    const variable = tf.engine().registeredVariables[name];
+    if (variable === undefined) {
+      throw new RangeError(
+        `Cannot apply gradients as "${name}" is not a registered variable`,
+      );
+    }
+    return { name, variable, gradient: gradient ?? null };
+  });
+}
