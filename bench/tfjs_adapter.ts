@@ -1,0 +1,116 @@
+/**
+ * `deno task bench:tfjs`: what the tfjs adapter costs on top of the
+ * optimizer step. Per step, `applyGradients` copies every gradient out of
+ * tfjs into the parameter store and assigns every new value back; this times
+ * that against the inner `stepSync()` alone (gradients already in the
+ * store), on tfjs's cpu and wasm backends, for the demo's model and for
+ * larger ones. Prints a table and writes `bench/.build/tfjs_adapter.json`.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
+import { parseArgs } from "node:util";
+import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
+
+/** Models to time: tensor shapes. */
+const MODELS: Record<string, number[][]> = {
+  "demo MLP (15,659)": [[27, 16], [48, 200], [200], [200, 27], [27]],
+  "1M (1024×1024)": [[1024, 1024], [1024]],
+  "16M (4096×4096)": [[4096, 4096], [4096]],
+};
+
+interface Row {
+  tfjsBackend: string;
+  model: string;
+  parameters: number;
+  applyGradientsMs: number;
+  stepOnlyMs: number;
+  copyMs: number;
+  copyShare: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Median ms of `fn` over enough repetitions for ~0.5 s (at least 5). */
+function time(fn: () => void): number {
+  fn(); // warm
+  const samples: number[] = [];
+  const start = performance.now();
+  while (samples.length < 5 || (performance.now() - start < 500 && samples.length < 200)) {
+    const t0 = performance.now();
+    fn();
+    samples.push(performance.now() - t0);
+  }
+  return median(samples);
+}
+
+async function measure(backend: string, model: string, shapes: number[][]): Promise<Row> {
+  const prefix = `${backend}.${model.split(" ")[0]}`;
+  const variables = shapes.map((shape, i) =>
+    tf.variable(tf.randomNormal(shape, 0, 1, "float32", i), true, `${prefix}.v${i}`)
+  );
+  const grads: tf.NamedTensorMap = Object.fromEntries(
+    variables.map((v, i) => [v.name, tf.randomNormal(v.shape, 0, 1, "float32", 100 + i)]),
+  );
+  const optimizer = new DecoupledLionWOptimizer({ lr: 1e-4, workers: 0, logger: null });
+  optimizer.applyGradients(grads);
+  const applyGradientsMs = time(() => optimizer.applyGradients(grads));
+  const inner = optimizer.optimizer;
+  const stepOnlyMs = time(() => inner.stepSync()); // the gradients stay in the store
+  await optimizer.close();
+  tf.dispose([...variables, ...Object.values(grads)]);
+  const parameters = shapes.reduce((total, s) => total + s.reduce((a, b) => a * b, 1), 0);
+  const copyMs = applyGradientsMs - stepOnlyMs;
+  return {
+    tfjsBackend: backend,
+    model,
+    parameters,
+    applyGradientsMs,
+    stepOnlyMs,
+    copyMs,
+    copyShare: copyMs / applyGradientsMs,
+  };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { quick: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(
+      "deno task bench:tfjs [--quick]\n\nTimes the tfjs adapter's copies against the optimizer step (--quick: the demo model only).",
+    );
+    Deno.exit(0);
+  }
+  tf.env().set("PROD", true);
+  setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
+  const rows: Row[] = [];
+  const models = values.quick ? Object.entries(MODELS).slice(0, 1) : Object.entries(MODELS);
+  for (const backend of ["cpu", "wasm"]) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    for (const [model, shapes] of models) rows.push(await measure(backend, model, shapes));
+  }
+  console.log("tfjs backend | model             | applyGradients | step alone | copies   | share");
+  for (const r of rows) {
+    console.log(
+      `${r.tfjsBackend.padEnd(12)} | ${r.model.padEnd(17)} | ${
+        r.applyGradientsMs.toFixed(3).padStart(11)
+      } ms | ${r.stepOnlyMs.toFixed(3).padStart(7)} ms | ${r.copyMs.toFixed(3).padStart(6)} ms | ${
+        (100 * r.copyShare).toFixed(0).padStart(4)
+      }%`,
+    );
+  }
+  await Deno.mkdir(new URL(".build/", import.meta.url), { recursive: true });
+  await Deno.writeTextFile(
+    new URL(".build/tfjs_adapter.json", import.meta.url),
+    JSON.stringify({ tfjs: tf.version_core, rows }, null, 1),
+  );
+}

