@@ -4,7 +4,8 @@
  * tfjs into the parameter store and assigns every new value back; this times
  * that against the inner `stepSync()` alone (gradients already in the
  * store), on tfjs's cpu and wasm backends, for the demo's model and for
- * larger ones. Prints a table and writes `bench/.build/tfjs_adapter.json`.
+ * larger ones, with tfjs's own Adam on the same variables for scale.
+ * Prints a table and writes `bench/.build/tfjs_adapter.json`.
  *
  * @module
  */
@@ -30,6 +31,8 @@ interface Row {
   stepOnlyMs: number;
   copyMs: number;
   copyShare: number;
+  /** tfjs's own Adam on the same variables and gradients, for scale. */
+  adamMs: number;
 }
 
 function median(values: number[]): number {
@@ -64,6 +67,9 @@ async function measure(backend: string, model: string, shapes: number[][]): Prom
   const inner = optimizer.optimizer;
   const stepOnlyMs = time(() => inner.stepSync()); // the gradients stay in the store
   await optimizer.close();
+  const adam = tf.train.adam(1e-3);
+  const adamMs = time(() => adam.applyGradients(grads as tf.NamedVariableMap));
+  adam.dispose();
   tf.dispose([...variables, ...Object.values(grads)]);
   const parameters = shapes.reduce((total, s) => total + s.reduce((a, b) => a * b, 1), 0);
   const copyMs = applyGradientsMs - stepOnlyMs;
@@ -75,6 +81,7 @@ async function measure(backend: string, model: string, shapes: number[][]): Prom
     stepOnlyMs,
     copyMs,
     copyShare: copyMs / applyGradientsMs,
+    adamMs,
   };
 }
 
@@ -98,14 +105,16 @@ if (import.meta.main) {
     await tf.ready();
     for (const [model, shapes] of models) rows.push(await measure(backend, model, shapes));
   }
-  console.log("tfjs backend | model             | applyGradients | step alone | copies   | share");
+  console.log(
+    "tfjs backend | model             | applyGradients | step alone | copies     | share | tfjs Adam",
+  );
   for (const r of rows) {
     console.log(
       `${r.tfjsBackend.padEnd(12)} | ${r.model.padEnd(17)} | ${
         r.applyGradientsMs.toFixed(3).padStart(11)
-      } ms | ${r.stepOnlyMs.toFixed(3).padStart(7)} ms | ${r.copyMs.toFixed(3).padStart(6)} ms | ${
+      } ms | ${r.stepOnlyMs.toFixed(3).padStart(7)} ms | ${r.copyMs.toFixed(3).padStart(8)} ms | ${
         (100 * r.copyShare).toFixed(0).padStart(4)
-      }%`,
+      }% | ${r.adamMs.toFixed(3).padStart(9)} ms`,
     );
   }
   await Deno.mkdir(new URL(".build/", import.meta.url), { recursive: true });

@@ -17,6 +17,7 @@ import type { ParamGroupOptions } from "../src/param_group.ts";
 import type { Parameter } from "../src/parameter.ts";
 import { ParameterStore } from "../src/parameter_store.ts";
 import type { LionParameterState } from "../src/state_dict.ts";
+import { tensorOf, valuesOf } from "./_tensor_io.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
 
 /** A tensor and its name, as `tf.Optimizer.getWeights()` returns them (tfjs-core does not export the type). */
@@ -215,7 +216,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     for (const { name, variable, gradient } of entries) {
       const param = this.#params.get(name)!;
       this.#syncWrittenVariable(name, variable, param);
-      if (gradient !== null) param.grad = gradient.dataSync() as Float32Array;
+      if (gradient !== null) param.grad = valuesOf(gradient);
     }
     inner.stepSync({ metrics: this.metrics });
     if (inner.lastStep.applied) this.#assignBack(entries);
@@ -353,7 +354,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     const params = new Map<string, Parameter>();
     for (const { name, variable } of entries) {
       checkFloat32(name, variable);
-      params.set(name, store.add(name, variable.shape, variable.dataSync() as Float32Array));
+      params.set(name, store.add(name, variable.shape, valuesOf(variable)));
     }
     const list = [...params.values()];
     const options = this.#workersThatCanRun(this.#options);
@@ -401,7 +402,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   /** A variable assigned from outside since our last write (loaded weights): copy it in. */
   #syncWrittenVariable(name: string, variable: tf.Variable, param: Parameter): void {
     if (this.#written.get(name) === variable.dataId) return;
-    param.data.set(variable.dataSync() as Float32Array);
+    param.data.set(valuesOf(variable));
     param.markWritten();
     this.#written.set(name, variable.dataId);
   }
@@ -411,7 +412,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       for (const { name, variable, gradient } of entries) {
         if (gradient === null) continue;
         const param = this.#params.get(name)!;
-        variable.assign(tf.tensor(param.data.slice(), variable.shape, "float32"));
+        variable.assign(tensorOf(param.data, variable.shape));
         this.#written.set(name, variable.dataId);
       }
     });
