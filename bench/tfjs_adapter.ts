@@ -68,7 +68,9 @@ async function measure(backend: string, model: string, shapes: number[][]): Prom
   const stepOnlyMs = time(() => inner.stepSync()); // the gradients stay in the store
   await optimizer.close();
   const adam = tf.train.adam(1e-3);
-  const adamMs = time(() => adam.applyGradients(grads as tf.NamedVariableMap));
+  const adamMs = time(() =>
+    adam.applyGradients(grads as Parameters<typeof adam.applyGradients>[0])
+  );
   adam.dispose();
   tf.dispose([...variables, ...Object.values(grads)]);
   const parameters = shapes.reduce((total, s) => total + s.reduce((a, b) => a * b, 1), 0);

@@ -34,7 +34,10 @@ export function lossSpec(history: DemoHistory): TopLevelSpec {
   );
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: "Character-level name model: cross-entropy (nats per character)",
+    title: {
+      text: "Character-level name model: cross-entropy (nats per character)",
+      subtitle: "solid: training (a fixed sample), dashed: validation (every held-out name)",
+    },
     width: 560,
     height: 320,
     data: { values },
@@ -43,7 +46,7 @@ export function lossSpec(history: DemoHistory): TopLevelSpec {
       x: { field: "step", type: "quantitative", title: "step" },
       y: { field: "loss", type: "quantitative", title: "loss", scale: { zero: false } },
       color: { field: "optimizer", type: "nominal" },
-      strokeDash: { field: "split", type: "nominal" },
+      strokeDash: { field: "split", type: "nominal", legend: null },
     },
   };
 }

@@ -119,8 +119,10 @@ export interface DemoHistory {
   lionw: RunHistory & {
     /** The steps LionW's metrics were taken at (the evaluations after step 0). */
     metricSteps: number[];
-    /** `getMetrics()` at those steps, a series per key. */
+    /** `getMetrics()` at those steps, a series per key (of the clipped gradients). */
     metrics: Record<string, number[]>;
+    /** The global gradient norm before clipping at those steps (`lastStep.gradNorm`). */
+    gradNorm: number[];
   };
   adam: RunHistory;
 }
@@ -182,7 +184,7 @@ export class DemoTrainer {
     this.#val = tensorsOf(data.val.context, data.val);
     this.history = {
       evalSteps: [],
-      lionw: { ...emptyHistory(), metricSteps: [], metrics: {} },
+      lionw: { ...emptyHistory(), metricSteps: [], metrics: {}, gradNorm: [] },
       adam: emptyHistory(),
     };
   }
@@ -295,7 +297,10 @@ export class DemoTrainer {
       run.stepsTimed = 0;
     }
     const metrics = this.#step === 0 ? {} : this.#lionw.optimizer.getMetrics();
-    if (Object.keys(metrics).length > 0) this.history.lionw.metricSteps.push(this.#step);
+    if (Object.keys(metrics).length > 0) {
+      this.history.lionw.metricSteps.push(this.#step);
+      this.history.lionw.gradNorm.push(this.#lionw.optimizer.lastStep.gradNorm ?? NaN);
+    }
     for (const [key, value] of Object.entries(metrics)) {
       const series = (this.history.lionw.metrics[key] ??= []);
       series.push(value);
