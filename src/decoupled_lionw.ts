@@ -359,8 +359,9 @@ export class DecoupledLionW implements AsyncDisposable {
    * device asynchronously; and as `step()` does.
    * @throws {TypeError} As `step()` does.
    * @throws {Error} As `step()` does; and a `ShardError` when the workers
-   * do not start or finish within two minutes (a blocked thread cannot hear
-   * that a worker died).
+   * do not start within 30 s or finish within two minutes (a blocked thread
+   * cannot hear that a worker died), or, in Deno, at once when they may not
+   * read their module (no `--allow-read`).
    */
   stepSync(options?: SyncStepOptions): void {
     if (typeof options === "function" || (options as StepOptions<unknown>)?.closure !== undefined) {

@@ -103,3 +103,15 @@ Deno.test("stepSync() and step() take turns on one optimizer", async () => {
   assert.deepEqual([...mixed.data], [...expected.data]);
   assert.equal(b.iterations, 4);
 });
+
+Deno.test("stepSync() on workers that may not read their module fails at once, saying why", async () => {
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-check", new URL("./_sync_no_read_child.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "null", // Deno also reports the workers' own failure there
+  }).output();
+  const result = JSON.parse(new TextDecoder().decode(stdout));
+  assert.match(result.message, /may not be read: run with --allow-read, or use workers: 0/);
+  assert.ok(result.ms < 5_000, `${result.ms} ms`);
+  assert.deepEqual(result.data, [1, 2, 3, 4]);
+});

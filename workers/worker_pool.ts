@@ -55,11 +55,13 @@ const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
 /** How long stopping workers may take before they are terminated regardless. */
 const STOP_GRACE_MS = 2_000;
 /**
- * How long a synchronous step waits for the workers to start, and then for
- * them to finish, before it gives up: a thread blocked in `Atomics.wait`
- * cannot hear that a worker died, so it needs a limit.
+ * How long a synchronous step waits for the workers to finish before it
+ * gives up: a thread blocked in `Atomics.wait` cannot hear that a worker
+ * died, so it needs a limit.
  */
 export const SYNC_LIMIT_MS = 120_000;
+/** How long a synchronous step waits for the workers to start (they start in well under a second). */
+export const SYNC_START_LIMIT_MS = 30_000;
 
 /** Waits until `header[index]` reaches `value`, without blocking the thread. */
 async function waitFor(header: Int32Array, index: number, value: number): Promise<void> {
@@ -176,15 +178,35 @@ export class WorkerPool implements StepEngine {
       );
     }
     const { header } = this.#control;
-    if (!waitForSync(header, Header.started, this.workers, SYNC_LIMIT_MS)) {
+    if (Atomics.load(header, Header.started) < this.workers) this.#assertWorkerReadable();
+    if (!waitForSync(header, Header.started, this.workers, SYNC_START_LIMIT_MS)) {
       throw new ShardError(
         `Cannot step synchronously as the shard workers did not start within ${
-          SYNC_LIMIT_MS / 1000
-        } s: where a thread cannot start workers while it blocks (browsers), await opt.ready() before the first step`,
+          SYNC_START_LIMIT_MS / 1000
+        } s: where a thread cannot start workers while it blocks (browsers), await opt.ready() before the first step; a worker that failed to start says why in an awaited step()`,
       );
     }
     if (Atomics.load(header, Header.startFailed) !== 0) {
       const error = this.#failure();
+      this.#death.error ??= error;
+      throw error;
+    }
+  }
+
+  /**
+   * A worker that cannot read its module dies with an error event, which a
+   * blocked thread never hears: in Deno, ask for the permission up front.
+   */
+  #assertWorkerReadable(): void {
+    const url = this.#options.workerUrl ?? WORKER_URL;
+    const permissions = (globalThis as {
+      Deno?: { permissions?: { querySync?(d: { name: "read"; path: URL }): { state: string } } };
+    }).Deno?.permissions;
+    if (url.protocol !== "file:" || permissions?.querySync === undefined) return;
+    if (permissions.querySync({ name: "read", path: url }).state !== "granted") {
+      const error = new ShardError(
+        `Cannot step on ${this.workers} workers as their module ${url.pathname} may not be read: run with --allow-read, or use workers: 0`,
+      );
       this.#death.error ??= error;
       throw error;
     }
