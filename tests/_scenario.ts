@@ -10,6 +10,8 @@ import {
   ParameterStore,
   type ParameterStoreOptions,
 } from "../mod.ts";
+import assert from "node:assert/strict";
+import { assertBitsEqual } from "./_fixtures.ts";
 import { recordingLogger, seededValues } from "./_util.ts";
 
 /** What a run produced: every param and exp_avg bit pattern, and the metrics. */
@@ -78,4 +80,20 @@ export async function runScenario(
   } finally {
     await opt.close();
   }
+}
+
+/**
+ * Asserts two scenario runs are bit-identical: params, exp_avg and metrics.
+ *
+ * @param actual The run under test.
+ * @param expected The reference run.
+ * @param what What the run was, for the message.
+ */
+export function assertSameResult(actual: ScenarioResult, expected: ScenarioResult, what: string) {
+  assertBitsEqual(
+    new Float32Array(new Uint32Array(actual.bits).buffer),
+    new Float32Array(new Uint32Array(expected.bits).buffer),
+    `${what} params and exp_avg`,
+  );
+  assert.deepEqual(actual.metrics, expected.metrics, `${what}: metrics must be bit-identical`);
 }

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { DecoupledLionW, ParameterStore } from "../mod.ts";
-import { assertBitsEqual } from "./_fixtures.ts";
-import { runScenario, type ScenarioResult } from "./_scenario.ts";
+import { assertSameResult, runScenario } from "./_scenario.ts";
 import { recordingLogger } from "./_util.ts";
-
-function assertSameResult(actual: ScenarioResult, expected: ScenarioResult, what: string) {
-  assertBitsEqual(
-    new Float32Array(new Uint32Array(actual.bits).buffer),
-    new Float32Array(new Uint32Array(expected.bits).buffer),
-    `${what} params and exp_avg`,
-  );
-  assert.deepEqual(actual.metrics, expected.metrics, `${what}: metrics must be bit-identical`);
-}
 
 Deno.test("stepSync() gives what step() gives, inline and on workers, from the first step", async () => {
   for (const backend of ["wasm", "js"] as const) {

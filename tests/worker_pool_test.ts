@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { DecoupledLionW, ParameterStore } from "../mod.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
-import { runScenario, type ScenarioResult } from "./_scenario.ts";
+import { assertSameResult, runScenario, type ScenarioResult } from "./_scenario.ts";
 import { runWorkerFault } from "./_worker_fault.ts";
 import { recordingLogger, runChild, seededValues } from "./_util.ts";
-
-function assertSameResult(actual: ScenarioResult, expected: ScenarioResult, what: string) {
-  assertBitsEqual(
-    new Float32Array(new Uint32Array(actual.bits).buffer),
-    new Float32Array(new Uint32Array(expected.bits).buffer),
-    `${what} params and exp_avg`,
-  );
-  assert.deepEqual(actual.metrics, expected.metrics, `${what}: metrics must be bit-identical`);
-}
 
 Deno.test("params, exp_avg and metrics are bit-identical for 0, 1, 2 and 3 workers", async () => {
   const inline = await runScenario({ workers: 0 });

@@ -9,7 +9,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { checkOptions } from "../src/_options.ts";
+import { checkOptions, OPTION_KEYS } from "../src/_options.ts";
 import { formatValue } from "../src/_format.ts";
 import { DecoupledLionW } from "../src/decoupled_lionw.ts";
 import type { DecoupledLionWOptions } from "../src/options.ts";
@@ -63,21 +63,11 @@ interface PendingWeights {
   readonly expAvg: Map<string, Float32Array>;
 }
 
-const SERIALIZED_KEYS = [
-  "lr",
-  "betas",
-  "weightDecay",
-  "initialLr",
-  "maximize",
-  "cautious",
-  "workers",
-  "backend",
-  "gpuMode",
-  "fma",
-  "nonFinite",
-  "maxGradNorm",
+/** The options `getConfig()` saves: all but the functions (`logger`; `groups` is not an option of the core). */
+const SERIALIZED_KEYS: readonly string[] = [
+  ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl"),
   "metrics",
-] as const;
+];
 
 /**
  * DecoupledLionW as a `tf.Optimizer`: `model.compile({ optimizer })`,
@@ -316,7 +306,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     // only the options: tfjs-layers adds keys of its own (customObjects)
     const options = Object.fromEntries(
       Object.entries(config).filter(([key]) =>
-        SERIALIZED_KEYS.includes(key as never) || key === "workerUrl"
+        SERIALIZED_KEYS.includes(key) || key === "workerUrl"
       ),
     );
     return new cls(options);
