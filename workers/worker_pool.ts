@@ -330,10 +330,19 @@ export class WorkerPool implements StepEngine {
 
   #spawn(): void {
     const { runner } = this.#options;
-    // gpujs: the mode is settled (adapter probed) once, here, for all workers
-    this.#ready = runner instanceof Promise
-      ? runner.then((spec) => this.#closed ? undefined : this.#spawnWorkers(spec))
-      : this.#spawnWorkers(runner);
+    try {
+      // gpujs: the mode is settled (adapter probed) once, here, for all workers
+      this.#ready = runner instanceof Promise
+        ? runner.then((spec) => this.#closed ? undefined : this.#spawnWorkers(spec))
+        : this.#spawnWorkers(runner);
+    } catch (error) {
+      // `new Worker` refused at once (a bad workerUrl): the first step reports it, as a later failure
+      const cause = error instanceof Error ? error : new Error(String(error));
+      this.#death.error = new ShardError(`Shard workers could not start: ${cause.message}`, {
+        cause,
+      });
+      this.#ready = Promise.reject(this.#death.error);
+    }
     this.#ready.catch(() => {}); // reported by the first step
   }
 
