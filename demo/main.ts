@@ -146,11 +146,20 @@ async function readCheckpoint(
       `--resume: the checkpoint is at step ${state.step} already; pass --steps above it to train on`,
     );
   }
+  const read = async (file: string) => {
+    try {
+      return await Deno.readFile(`${dir}/${file}`);
+    } catch (error) {
+      throw new UsageError(
+        `--resume: the checkpoint in ${dir} lacks ${file}: ${(error as Error).message}`,
+      );
+    }
+  };
   const saved: DemoCheckpoint = {
     step: state.step,
     history: state.history,
-    lionw: await Deno.readFile(`${dir}/lionw.safetensors`),
-    adam: { data: await Deno.readFile(`${dir}/adam.bin`), specs: state.adamSpecs },
+    lionw: await read("lionw.safetensors"),
+    adam: { data: await read("adam.bin"), specs: state.adamSpecs },
   };
   // the run is the saved one (its schedule ends where it did); only how it runs may change
   const config = {

@@ -122,5 +122,19 @@ Deno.test("bad options get a clear message and exit code 2; --help exits 0", asy
   const resume = await demo("--resume", "--out", empty);
   assert.equal(resume.code, 2);
   assert.match(resume.stderr, /--resume found no checkpoint in/);
+  // a checkpoint missing a file: named, not a stack trace
+  await Deno.mkdir(`${empty}/checkpoint`);
+  await Deno.writeTextFile(
+    `${empty}/checkpoint/state.json`,
+    JSON.stringify({
+      step: 20,
+      config: { batch: 64, seed: 42, steps: 40 },
+      history: {},
+      adamSpecs: [],
+    }),
+  );
+  const partial = await demo("--resume", "--steps", "40", "--out", empty);
+  assert.equal(partial.code, 2);
+  assert.match(partial.stderr, /the checkpoint in .* lacks lionw.safetensors/);
   await Deno.remove(empty, { recursive: true });
 });
