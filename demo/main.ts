@@ -230,6 +230,11 @@ async function run(command: Command): Promise<void> {
   const { config, saved } = command.resume
     ? await readCheckpoint(out, command.config)
     : { config: command.config, saved: undefined };
+  if (saved !== undefined && command.stopAt <= saved.step) {
+    throw new UsageError(
+      `--stop-at ${command.stopAt} is not past the checkpoint's step ${saved.step}`,
+    );
+  }
   const scheduleSteps = config.steps; // the cosine's length: the saved run's when resuming
   const trainer = await DemoTrainer.create(names, config);
   try {

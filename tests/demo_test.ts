@@ -87,7 +87,10 @@ Deno.test("--resume finishes an interrupted run with the numbers of an uninterru
   }
   assert.deepEqual(actual.lionw.metrics, expected.lionw.metrics);
   assert.deepEqual(actual.names, expected.names);
-  // nothing left to do: a clear refusal
+  // stopping before the checkpoint, or nothing left to do: a clear refusal
+  const early = await demo("--steps", "60", "--stop-at", "30", "--resume", "--out", resumed);
+  assert.equal(early.code, 2);
+  assert.match(early.stderr, /--stop-at 30 is not past the checkpoint's step 40/);
   const again = await demo(...SHORT, "--resume", "--out", resumed);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /the checkpoint is at step 40 already; pass --steps above it/);
