@@ -47,3 +47,15 @@ export async function timeSteps(
   }
   return ms;
 }
+
+/**
+ * The median of `values` (the mean of the middle two for an even count).
+ *
+ * @param values At least one value.
+ * @returns The median.
+ */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

@@ -20,7 +20,7 @@ import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts"
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";
 import { renderTable } from "./_table.ts";
-import { timeSteps, warmUp } from "./_timing.ts";
+import { median, timeSteps, warmUp } from "./_timing.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
 
 const HELP = `deno task bench [options]
@@ -295,12 +295,6 @@ async function peerRows(): Promise<Row[]> {
 
 function messageOf(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Timed steps per row and round: 5 at 64M elements, up to 40 for small sizes (10 when quick). */

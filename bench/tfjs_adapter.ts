@@ -15,6 +15,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { parseArgs } from "node:util";
 import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
+import { median, timeSteps, warmUp } from "./_timing.ts";
 
 /** Models to time: tensor shapes. */
 const MODELS: Record<string, number[][]> = {
@@ -35,22 +36,10 @@ interface Row {
   adamMs: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Median ms of `fn` over enough repetitions for ~0.5 s (at least 5). */
-function time(fn: () => void): number {
-  fn(); // warm
-  const samples: number[] = [];
-  const start = performance.now();
-  while (samples.length < 5 || (performance.now() - start < 500 && samples.length < 200)) {
-    const t0 = performance.now();
-    fn();
-    samples.push(performance.now() - t0);
-  }
-  return median(samples);
+/** Median ms of `fn` after a warm-up, over up to 200 calls or about 0.5 s (at least 3). */
+async function time(fn: () => void): Promise<number> {
+  await warmUp(fn, 1, 0);
+  return median(await timeSteps(200, fn, 500));
 }
 
 async function measure(backend: string, model: string, shapes: number[][]): Promise<Row> {
@@ -63,12 +52,12 @@ async function measure(backend: string, model: string, shapes: number[][]): Prom
   );
   const optimizer = new DecoupledLionWOptimizer({ lr: 1e-4, workers: 0, logger: null });
   optimizer.applyGradients(grads);
-  const applyGradientsMs = time(() => optimizer.applyGradients(grads));
+  const applyGradientsMs = await time(() => optimizer.applyGradients(grads));
   const inner = optimizer.optimizer;
-  const stepOnlyMs = time(() => inner.stepSync()); // the gradients stay in the store
+  const stepOnlyMs = await time(() => inner.stepSync()); // the gradients stay in the store
   await optimizer.close();
   const adam = tf.train.adam(1e-3);
-  const adamMs = time(() =>
+  const adamMs = await time(() =>
     adam.applyGradients(grads as Parameters<typeof adam.applyGradients>[0])
   );
   adam.dispose();

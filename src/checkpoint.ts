@@ -15,6 +15,7 @@
 import { formatValue } from "./_format.ts";
 import { parseUntrustedJson } from "./_json_keys.ts";
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "./_safetensors.ts";
+import { sameShape } from "./_shape.ts";
 import type { DecoupledLionW } from "./decoupled_lionw.ts";
 import type { LrScheduler } from "./lr_scheduler.ts";
 import type { Parameter } from "./parameter.ts";
@@ -191,10 +192,6 @@ function float32Copy(bytes: Uint8Array): Float32Array {
   const out = new Float32Array(bytes.length / 4);
   new Uint8Array(out.buffer).set(bytes);
   return out;
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Matches the file's tensors to the optimizer's parameters: every one present, nothing else. */

@@ -16,6 +16,7 @@ import type { DecoupledLionWOptions } from "../src/options.ts";
 import type { ParamGroupOptions } from "../src/param_group.ts";
 import type { Parameter } from "../src/parameter.ts";
 import { ParameterStore } from "../src/parameter_store.ts";
+import { sameShape } from "../src/_shape.ts";
 import type { LionParameterState } from "../src/state_dict.ts";
 import { tensorOf, valuesOf } from "./_tensor_io.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
@@ -458,10 +459,6 @@ tf.serialization.registerClass(DecoupledLionWOptimizer);
  */
 export function lionw(options: DecoupledLionWOptimizerOptions = {}): DecoupledLionWOptimizer {
   return new DecoupledLionWOptimizer(options);
-}
-
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((size, i) => size === b[i]);
 }
 
 function checkFloat32(name: string, variable: tf.Variable): void {
