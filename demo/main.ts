@@ -19,8 +19,8 @@ import {
   type DemoConfig,
   demoConfig,
   DemoTrainer,
-  RUNS,
 } from "./trainer.ts";
+import { RUN_LABELS, RUNS } from "./runs.ts";
 
 const USAGE = `deno task demo [options]
 
@@ -171,23 +171,19 @@ async function readCheckpoint(
   return { config, saved };
 }
 
-async function writeCheckpoint(
-  out: string,
-  trainer: DemoTrainer,
-  scheduleSteps: number,
-): Promise<void> {
+/** Writes the trainer's checkpoint; its config's `steps` is the schedule's length, which a resumed run keeps. */
+async function writeCheckpoint(out: string, trainer: DemoTrainer): Promise<void> {
   const dir = `${out}/checkpoint`;
   await Deno.mkdir(dir, { recursive: true });
   const saved = await trainer.checkpoint();
   await Deno.writeFile(`${dir}/lionw.safetensors`, saved.lionw);
   await Deno.writeFile(`${dir}/adam.bin`, saved.adam.data);
-  const config = { ...trainer.config, steps: scheduleSteps };
   // written last: a checkpoint is whole once state.json names its step
   await Deno.writeTextFile(
     `${dir}/state.json`,
     JSON.stringify({
       step: saved.step,
-      config,
+      config: trainer.config,
       history: saved.history,
       adamSpecs: saved.adam.specs,
     }),
@@ -235,7 +231,6 @@ async function run(command: Command): Promise<void> {
       `--stop-at ${command.stopAt} is not past the checkpoint's step ${saved.step}`,
     );
   }
-  const scheduleSteps = config.steps; // the cosine's length: the saved run's when resuming
   const trainer = await DemoTrainer.create(names, config);
   try {
     if (saved !== undefined) await trainer.restore(saved);
@@ -251,7 +246,7 @@ async function run(command: Command): Promise<void> {
     console.log(
       `  LionW: lr ${config.lionLr}, betas ${
         config.betas.join("/")
-      }, weight decay ${config.weightDecay} on weight matrices, clip ${config.maxGradNorm}, warmup ${config.warmup} + cosine to ${config.alphaF}× over ${scheduleSteps} steps; backend ${inner.backend}, ${inner.workers} workers`,
+      }, weight decay ${config.weightDecay} on weight matrices, clip ${config.maxGradNorm}, warmup ${config.warmup} + cosine to ${config.alphaF}× over ${config.steps} steps; backend ${inner.backend}, ${inner.workers} workers`,
     );
     console.log(
       `  Adam:  lr ${config.adamLr} (${
@@ -265,13 +260,10 @@ async function run(command: Command): Promise<void> {
     const t0 = performance.now();
     let stepTimes = { lionw: 0, adam: 0 };
     while (trainer.step < command.stopAt) {
-      const next = trainer.step + 1;
-      const evaluates = next % config.evalEvery === 0 || next === command.stopAt;
-      const times = trainer.trainStep({ metrics: evaluates });
+      const { times, evaluated } = trainer.advance(command.stopAt);
       stepTimes = { lionw: stepTimes.lionw + times.lionw, adam: stepTimes.adam + times.adam };
       const rate = ((trainer.step - started) / ((performance.now() - t0) / 1000)).toFixed(1);
-      if (evaluates) {
-        trainer.evaluate();
+      if (evaluated) {
         const { lionw, adam } = trainer.history;
         bar.evaluated(
           trainer.step,
@@ -279,7 +271,7 @@ async function run(command: Command): Promise<void> {
           format(lionw.valLoss.at(-1)),
           format(adam.valLoss.at(-1)),
         );
-        await writeCheckpoint(out, trainer, scheduleSteps);
+        await writeCheckpoint(out, trainer);
       } else if (trainer.step % 10 === 0) {
         bar.tick(trainer.step, rate);
       }
@@ -291,7 +283,6 @@ async function run(command: Command): Promise<void> {
       wallSeconds: seconds,
       stepsPerSecond: stepsRun / seconds,
       optimizerStepMs: { lionw: stepTimes.lionw / stepsRun, adam: stepTimes.adam / stepsRun },
-      scheduleSteps,
     });
   } finally {
     await trainer.close();
@@ -302,7 +293,6 @@ interface Timing {
   wallSeconds: number;
   stepsPerSecond: number;
   optimizerStepMs: { lionw: number; adam: number };
-  scheduleSteps: number;
 }
 
 async function writeOutputs(out: string, trainer: DemoTrainer, timing: Timing): Promise<void> {
@@ -316,9 +306,8 @@ async function writeOutputs(out: string, trainer: DemoTrainer, timing: Timing): 
   );
   console.log("                   train loss  val loss  optimizer step");
   for (const run of RUNS) {
-    const label = run === "lionw" ? "DecoupledLionW" : "Adam (tfjs)   ";
     console.log(
-      `  ${label}     ${format(history[run].trainLoss.at(-1))}     ${
+      `  ${RUN_LABELS[run].padEnd(14)}     ${format(history[run].trainLoss.at(-1))}     ${
         format(history[run].valLoss.at(-1))
       }    ${timing.optimizerStepMs[run].toFixed(3)} ms`,
     );
@@ -339,13 +328,15 @@ async function writeOutputs(out: string, trainer: DemoTrainer, timing: Timing): 
     `${out}/names.txt`,
     RUNS.map((run) => `# ${run}\n${names[run].join("\n")}\n`).join("\n"),
   );
+  // the trainer's steps are the schedule's length (the saved run's, when resumed)
+  const scheduleSteps = trainer.config.steps;
   const report = {
-    config: { ...trainer.config, steps: trainer.step, scheduleSteps: timing.scheduleSteps },
+    config: { ...trainer.config, steps: trainer.step, scheduleSteps },
     lionwBackend: { backend: inner.backend, workers: inner.workers },
     evalSteps: history.evalSteps,
     lionw: history.lionw,
     adam: history.adam,
-    timing,
+    timing: { ...timing, scheduleSteps },
     names,
   };
   await Deno.writeTextFile(`${out}/run.json`, JSON.stringify(report, null, 1));

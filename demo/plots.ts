@@ -8,11 +8,8 @@
 
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
+import { RUN_LABELS, RUNS } from "./runs.ts";
 import type { DemoHistory } from "./trainer.ts";
-
-/** The runs and their labels (no import of the trainer's values: the page bundles this file without tfjs). */
-const OPTIMIZER_LABELS = { lionw: "DecoupledLionW", adam: "Adam (tfjs)" } as const;
-const RUNS = ["lionw", "adam"] as const;
 
 /**
  * Training and validation loss of both optimizers against the step.
@@ -23,10 +20,10 @@ const RUNS = ["lionw", "adam"] as const;
 export function lossSpec(history: DemoHistory): TopLevelSpec {
   const values = RUNS.flatMap((run) =>
     history.evalSteps.flatMap((step, i) => [
-      { step, optimizer: OPTIMIZER_LABELS[run], split: "train", loss: history[run].trainLoss[i] },
+      { step, optimizer: RUN_LABELS[run], split: "train", loss: history[run].trainLoss[i] },
       {
         step,
-        optimizer: OPTIMIZER_LABELS[run],
+        optimizer: RUN_LABELS[run],
         split: "validation",
         loss: history[run].valLoss[i],
       },

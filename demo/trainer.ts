@@ -21,6 +21,7 @@ import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
 import { type Examples, gather, type NameDataset, splitNames } from "./dataset.ts";
 import { initialWeights, type ModelShape, NameModel } from "./model.ts";
 import { seededRandom } from "./rng.ts";
+import { type RunName, RUNS } from "./runs.ts";
 
 /** Everything a run is made from. */
 export interface DemoConfig {
@@ -94,11 +95,6 @@ export function demoConfig(
   const config = { ...DEFAULT_CONFIG, ...changes };
   return { ...config, warmup: Math.min(DEFAULT_CONFIG.warmup, Math.floor(config.steps / 10)) };
 }
-
-/** The two optimizers, as named in the outputs. */
-export const RUNS = ["lionw", "adam"] as const;
-/** One of {@linkcode RUNS}. */
-export type RunName = typeof RUNS[number];
 
 /** One optimizer's curves, a point per evaluation. */
 export interface RunHistory {
@@ -256,22 +252,35 @@ export class DemoTrainer {
   }
 
   /**
+   * One step of each optimizer and, when the step ends at an evaluation
+   * (every `evalEvery` steps, and at `stopAt`), the evaluation, with LionW's
+   * metrics computed in that step: the rule the command line and the page
+   * both follow, so that a seed gives one history.
+   *
+   * @param stopAt The step the run stops at.
+   * @returns How long each optimizer step took, and whether it evaluated.
+   */
+  advance(stopAt: number): { times: StepTimes; evaluated: boolean } {
+    const next = this.#step + 1;
+    const evaluated = next % this.config.evalEvery === 0 || next === stopAt;
+    const times = this.#trainStep(evaluated);
+    if (evaluated) this.evaluate();
+    return { times, evaluated };
+  }
+
+  /**
    * One step of each optimizer on the step's batch (drawn from the seed and
    * the step number alone, so a resumed run draws the same batches).
-   *
-   * @param options `metrics`: LionW computes its metrics in this step
-   * (default: when the step ends at an evaluation).
-   * @returns How long each optimizer step took.
    */
-  trainStep(options: { metrics?: boolean } = {}): StepTimes {
-    const { batch, seed, evalEvery } = this.config;
+  #trainStep(metrics: boolean): StepTimes {
+    const { batch, seed } = this.config;
     const random = seededRandom(seed, 1_000_000 + this.#step);
     const rows = Int32Array.from(
       { length: batch },
       () => Math.floor(random() * this.data.train.count),
     );
     const { x, y } = tensorsOf(this.data.train.context, gather(this.data.train, rows));
-    this.#lionw.metrics = options.metrics ?? (this.#step + 1) % evalEvery === 0;
+    this.#lionw.metrics = metrics;
     const times = {
       lionw: this.#optimizerStep(this.#runs.lionw, x, y),
       adam: this.#optimizerStep(this.#runs.adam, x, y),

@@ -45,12 +45,7 @@ async function train(start: StartMessage): Promise<void> {
     trainer.evaluate();
     post();
     while (trainer.step < config.steps) {
-      // as the command line does: LionW's metrics in each step that ends at an evaluation
-      const next = trainer.step + 1;
-      const evaluates = next % config.evalEvery === 0 || next === config.steps;
-      trainer.trainStep({ metrics: evaluates });
-      if (evaluates) {
-        trainer.evaluate();
+      if (trainer.advance(config.steps).evaluated) {
         post();
         await new Promise((resolve) => setTimeout(resolve, 0)); // let the page's messages in
       }
