@@ -171,12 +171,7 @@ export class WorkerPool implements StepEngine {
    * control block, as no message reaches a blocked thread.
    */
   #awaitStartSync(): void {
-    if (this.#death.error) throw this.#death.error;
-    if (this.#workers.length === 0) {
-      throw new RangeError(
-        "Cannot step synchronously before the workers are spawned: await opt.ready() first",
-      );
-    }
+    if (this.#death.error) throw this.#death.error; // a spawn that failed, a worker that died
     const { header } = this.#control;
     if (Atomics.load(header, Header.started) < this.workers) this.#assertWorkerReadable();
     if (!waitForSync(header, Header.started, this.workers, SYNC_START_LIMIT_MS)) {
