@@ -97,6 +97,8 @@ export type { ClipGradNormOptions } from "./src/clip_grad_norm.ts";
 export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/decay_groups.ts";
 export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
 export { ShardError } from "./src/shard_error.ts";
+export type { BlockingCollectives, Collective, CollectiveBuffer } from "./src/collective.ts";
+export { LocalCollective } from "./src/local_collective.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
 export type { GpuAdapterReport } from "./gpu/adapter.ts";
 export { recommendBackend } from "./gpu/recommend_backend.ts";

@@ -28,6 +28,7 @@ import {
 import type { ParamGroupOptions } from "./param_group.ts";
 import { Parameter } from "./parameter.ts";
 import { type ParameterSlots, parameterSlots } from "./_slots.ts";
+import type { Collective } from "./collective.ts";
 
 /** The start of every constructor error message. */
 export const CREATE = "Cannot create optimizer";
@@ -45,6 +46,9 @@ export interface EngineOptions {
   readonly nonFinite: NonFinitePolicy;
   readonly maxGradNorm: number;
   readonly workerUrl: URL | undefined;
+  readonly collective: Collective | undefined;
+  readonly shardState: boolean;
+  readonly checkRanksEvery: number;
 }
 
 /** Joins names as `"a", "b" or "c"`. */
@@ -101,8 +105,47 @@ export function checkOptions(
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
     maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
     workerUrl: checkWorkerUrl(options.workerUrl),
+    ...checkDataParallel(options),
   };
   return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
+}
+
+/** `collective`, `shardState`, `checkRanksEvery`. */
+function checkDataParallel(
+  options: DecoupledLionWOptions,
+): Pick<EngineOptions, "collective" | "shardState" | "checkRanksEvery"> {
+  const { collective, shardState = false, checkRanksEvery = 0 } = options;
+  if (
+    collective !== undefined &&
+    (collective === null || typeof collective !== "object" ||
+      !Number.isInteger(collective.rank) || !Number.isInteger(collective.worldSize) ||
+      collective.worldSize < 1 || collective.rank < 0 || collective.rank >= collective.worldSize ||
+      typeof collective.allReduceSum !== "function")
+  ) {
+    throw new TypeError(
+      `${CREATE} as 'collective' must be a Collective (rank, worldSize, allReduceSum, …): current value is ${
+        formatValue(collective)
+      }`,
+    );
+  }
+  if (typeof shardState !== "boolean") {
+    throw new TypeError(
+      `${CREATE} as 'shardState' must be a boolean: current value is ${formatValue(shardState)}`,
+    );
+  }
+  if (shardState && collective === undefined) {
+    throw new RangeError(
+      `${CREATE} as 'shardState' shards the state across the ranks of a 'collective', and none was given`,
+    );
+  }
+  if (!Number.isInteger(checkRanksEvery) || checkRanksEvery < 0) {
+    throw new RangeError(
+      `${CREATE} as 'checkRanksEvery' must be a non-negative integer: current value is ${
+        formatValue(checkRanksEvery)
+      }`,
+    );
+  }
+  return { collective, shardState, checkRanksEvery };
 }
 
 /** `workerUrl`: a URL, or a string that parses as one (relative to the page, where there is one). */

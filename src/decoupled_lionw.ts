@@ -28,10 +28,12 @@ import {
   type SlotOwner,
   type StoreMemory,
 } from "./_slots.ts";
+import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
+import { DataParallel } from "./data_parallel.ts";
 import type { StepEngine, StepRequest, StepResult } from "./engine.ts";
-import { type StartedEngine, startEngine } from "./engine_factory.ts";
+import { hostKernel, type StartedEngine, startEngine } from "./engine_factory.ts";
 import { kernelConstants, saveValues, warnAboutValues } from "./hyperparameters.ts";
-import type { GroupConstants } from "./kernel.ts";
+import { type GroupConstants, PARTIAL_COUNT, scaleGradients } from "./kernel.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
 import type {
@@ -46,10 +48,18 @@ import type {
 import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from "./param_group.ts";
 import type { Parameter } from "./parameter.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
-import { globalGradNorm, type StepDecision } from "./step_decision.ts";
+import { type ShardPlan, shardPlan } from "./shard_plan.ts";
+import {
+  decideStep,
+  gateNeedsScan,
+  globalGradNorm,
+  type StepDecision,
+  type StepGate,
+} from "./step_decision.ts";
 import {
   type ActiveParameter,
   BLOCK_ELEMENTS,
+  blocksByArena,
   nonFiniteParameters,
   partialsByParameter,
   planStep,
@@ -64,6 +74,11 @@ const NO_STEP: StepReport = Object.freeze({
   gradScale: 1,
 });
 const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
+/** The gate of an update whose decision was taken across the ranks. */
+const DECIDED: StepGate = Object.freeze({ nonFinite: "ignore", maxGradNorm: Infinity });
+
+/** What a data-parallel step waits for: collectives, or the engine. */
+type StepWait = { readonly ops: readonly CollectiveOp[] } | { readonly request: StepRequest };
 
 /**
  * The DecoupledLionW optimizer over parameters of one {@linkcode ParameterStore}.
@@ -151,6 +166,17 @@ export class DecoupledLionW implements AsyncDisposable {
   #plan: StepPlan | undefined;
   /** The plan whose parameters all have state (so the step needs no state bookkeeping). */
   #planWithState: StepPlan | undefined;
+  /** The ranks' exchanges, in data-parallel training. */
+  readonly #ranks: DataParallel | undefined;
+  readonly #checkRanksEvery: number;
+  /** The wasm kernel's fma mode (sharded state scans on the calling thread). */
+  readonly #fma: "auto" | "exact";
+  /** This rank's part of the last plan, with sharded state. */
+  #shard:
+    | { readonly plan: StepPlan; readonly buckets: unknown; readonly part: ShardPlan }
+    | undefined;
+  /** Sharded state: this rank holds only its part of exp_avg (until `pullState()` gathers it). */
+  #stateSharded = false;
 
   /**
    * Builds the optimizer. Parameters must all come from one store, which
@@ -183,6 +209,16 @@ export class DecoupledLionW implements AsyncDisposable {
       group.params.map((param) => ({ param, slots: this.#slots.get(param)!, group: g }))
     );
     this.#takesPart = new Uint8Array(this.#entries.length);
+    this.#fma = engine.fma;
+    this.#checkRanksEvery = engine.checkRanksEvery;
+    if (engine.shardState && engine.backend === "gpujs") {
+      throw new RangeError(
+        `${CREATE} as 'shardState' needs a backend that updates the store in place ("wasm" or "js"): current value of 'backend' is "gpujs"`,
+      );
+    }
+    this.#ranks = engine.collective === undefined
+      ? undefined
+      : new DataParallel(this.#entries, engine.collective, engine.shardState);
     const sizes = [...this.#slots.values()].map((slots) => slots.dataView.length);
     this.#started = startEngine({
       options: engine,
@@ -266,6 +302,18 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   /**
+   * The exp_avg elements this rank keeps up to date: every stepped
+   * parameter's, or with `shardState` only this rank's part of the last
+   * step's (its memory per rank is `4 × stateElements` bytes of exp_avg).
+   */
+  get stateElements(): number {
+    if (this.#ranks?.shardState === true) return this.#shard?.part.elements ?? 0;
+    let elements = 0;
+    for (const param of this.#withState) elements += param.size;
+    return elements;
+  }
+
+  /**
    * Clears the gradients of every parameter of the optimizer.
    *
    * @param options `setToNone` (default `true`, torch 2's default) marks
@@ -326,7 +374,9 @@ export class DecoupledLionW implements AsyncDisposable {
         }
       }
       this.#assertOpen("step");
-      await this.#applyStep(metrics, maxGradNorm ?? this.#maxGradNorm);
+      const clipTo = maxGradNorm ?? this.#maxGradNorm;
+      if (this.#ranks === undefined) await this.#applyStep(metrics, clipTo);
+      else await this.#driveAsync(this.#stepAcrossRanks(metrics, clipTo));
       return loss;
     } finally {
       this.#busy = false;
@@ -377,7 +427,12 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#busy = true;
     this.#guard.stepInFlight = true;
     try {
-      const request = this.#prepareStep(metrics, maxGradNorm ?? this.#maxGradNorm);
+      const clipTo = maxGradNorm ?? this.#maxGradNorm;
+      if (this.#ranks !== undefined) {
+        this.#driveSync(this.#stepAcrossRanks(metrics, clipTo));
+        return;
+      }
+      const request = this.#prepareStep(metrics, clipTo);
       if (request === undefined) return;
       this.#finishStep(request, this.#runEngine(() => this.#engine.runSync(request)));
     } finally {
@@ -480,6 +535,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#planWithState = undefined;
     this.#stateWritten = true; // the device's copy, if any, is stale now
     this.#stateOnDevice = false;
+    this.#stateSharded = false;
     for (const [param, slots] of this.#slots) {
       const entry = dict.state[param.name];
       if (entry === undefined) continue;
@@ -517,6 +573,16 @@ export class DecoupledLionW implements AsyncDisposable {
    */
   async pullState(): Promise<void> {
     this.#assertIdle("pull state");
+    if (this.#stateSharded) {
+      this.#busy = true;
+      try {
+        await runOps(this.#ranks!.collective, this.#ranks!.gatherOps("expAvg"));
+        this.#stateSharded = false;
+      } finally {
+        this.#busy = false;
+      }
+      return;
+    }
     if (!this.#stateOnDevice) return;
     this.#busy = true;
     try {
@@ -564,6 +630,11 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   #assertStateOnHost(action: string): void {
+    if (this.#stateSharded) {
+      throw new Error(
+        `Cannot ${action} as exp_avg is sharded across the ranks (shardState): await opt.pullState() on every rank first`,
+      );
+    }
     if (this.#stateOnDevice) {
       throw new Error(
         `Cannot ${action} as the ${this.#engine.backend} backend keeps exp_avg on the device between steps: await opt.pullState() first`,
@@ -610,11 +681,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#warnIfDecayFlipsSigns(constants);
     // A parameter's first step starts from m = 0. Zeroing before the step is
     // harmless if the step is refused: a parameter without state has no m.
-    if (plan !== this.#planWithState) {
-      for (const { param, slots } of plan.params) {
-        if (!this.#withState.has(param)) slots.expAvgView.fill(0);
-      }
-    }
+    if (plan !== this.#planWithState) this.#startState(plan);
     const writes = {
       params: plan.params.some(({ slots }) => slots.written),
       state: this.#stateWritten,
@@ -626,6 +693,145 @@ export class DecoupledLionW implements AsyncDisposable {
       metrics,
       writes,
     };
+  }
+
+  /**
+   * Zeroes the exp_avg of the plan's parameters that have no state yet;
+   * with sharded state only this rank's blocks, so the memory of the other
+   * ranks' parts is never touched (and never committed by the OS).
+   */
+  #startState(plan: StepPlan): void {
+    const fresh = new Set(plan.params.filter(({ param }) => !this.#withState.has(param)));
+    if (fresh.size === 0) return;
+    if (this.#ranks?.shardState !== true) {
+      for (const { slots } of fresh) slots.expAvgView.fill(0);
+      return;
+    }
+    const part = this.#shardOf(plan).plan;
+    for (const p of part.params) {
+      if (![...fresh].some((f) => f.param === p.param)) continue;
+      for (let b = p.firstBlock; b < p.firstBlock + p.blockCount; b++) {
+        const block = part.blocks[b]!;
+        const { buffer } = this.#memory.arenas[block.arena]!.memory;
+        new Float32Array(buffer, block.expAvg * 4, block.length).fill(0);
+      }
+    }
+  }
+
+  /**
+   * One data-parallel step, as what it waits for: the first step's layout
+   * check, the gradient exchange, then the step as on one process (or, with
+   * sharded state, {@linkcode DecoupledLionW.#shardedStep}), then the
+   * divergence check when it is due. `step()` and `stepSync()` drive it.
+   */
+  *#stepAcrossRanks(metrics: boolean, maxGradNorm: number): Generator<StepWait, void, StepResult> {
+    const ranks = this.#ranks!;
+    const layout = ranks.layoutOps();
+    if (layout.length > 0) yield { ops: layout };
+    yield { ops: ranks.exchangeOps() };
+    ranks.settle();
+    const request = this.#prepareStep(metrics, maxGradNorm);
+    if (request === undefined) return;
+    if (ranks.shardState) yield* this.#shardedStep(request);
+    else this.#finishStep(request, yield { request });
+    const every = this.#checkRanksEvery;
+    if (this.#lastStep.applied && every > 0 && this.#iterations % every === 0) {
+      yield { ops: ranks.divergenceOps(!ranks.shardState, this.#iterations) };
+    }
+  }
+
+  /**
+   * The step with sharded state (ZeRO-1), after the reduce-scatter: scan
+   * this rank's blocks, all-reduce the per-block sums so that every rank
+   * takes the same decision, update this rank's blocks, then all-reduce
+   * the metric partials (once, packed) and all-gather the parameters.
+   */
+  *#shardedStep(request: StepRequest): Generator<StepWait, void, StepResult> {
+    const part = this.#shardOf(request.plan);
+    const cautious = this.#groups.findIndex((group) => group.cautious);
+    if (cautious >= 0) {
+      throw new RangeError(
+        `Cannot step as paramGroups[${cautious}] is cautious, which sharded state (shardState) does not support: its caution factor needs every block of a parameter`,
+      );
+    }
+    let gradSquares: Float64Array | null = null;
+    if (gateNeedsScan(request.gate)) {
+      const own = new Float64Array(part.plan.blocks.length);
+      const kernel = hostKernel(this.#engine.backend, this.#fma);
+      for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
+        kernel.sumSquaredGradients(this.#memory.arenas[arena]!.memory, segments, own);
+      }
+      gradSquares = new Float64Array(request.plan.blocks.length);
+      part.stepBlock.forEach((block, i) => (gradSquares![block] = own[i]!));
+      yield { ops: [{ kind: "allReduceSum", buffer: gradSquares }] };
+    }
+    const decision = decideStep(request.gate, gradSquares);
+    if (decision.action !== "update") {
+      this.#finishStep(request, { decision, gradSquares, partials: null });
+      return;
+    }
+    const result = yield {
+      request: {
+        ...request,
+        plan: part.plan,
+        groups: scaleGradients(request.groups, decision.gradScale),
+        gate: DECIDED,
+      },
+    };
+    const ops = this.#ranks!.gatherOps("data");
+    let sums: Float64Array | undefined;
+    if (result.partials !== null) {
+      const mine = partialsByParameter(part.plan, result.partials).sums;
+      sums = new Float64Array(request.plan.params.length * PARTIAL_COUNT);
+      part.stepParam.forEach((p, i) =>
+        sums!.set(mine.subarray(i * PARTIAL_COUNT, (i + 1) * PARTIAL_COUNT), p * PARTIAL_COUNT)
+      );
+      ops.unshift({ kind: "allReduceSum", buffer: sums });
+    }
+    yield { ops };
+    this.#finishStep(request, { decision, gradSquares, partials: null });
+    this.#stateSharded = true;
+    if (sums !== undefined) {
+      this.#partials = { names: request.plan.params.map(({ param }) => param.name), sums };
+      this.#metrics = finalizeMetrics(this.#partials);
+    }
+  }
+
+  /** This rank's part of `plan`, with sharded state (kept while the plan and buckets are). */
+  #shardOf(plan: StepPlan): ShardPlan {
+    const { buckets, collective } = this.#ranks!;
+    if (this.#shard?.plan !== plan || this.#shard.buckets !== buckets) {
+      this.#shard = { plan, buckets, part: shardPlan(plan, buckets, collective.rank) };
+    }
+    return this.#shard.part;
+  }
+
+  async #driveAsync(steps: Generator<StepWait, void, StepResult>): Promise<void> {
+    const { collective } = this.#ranks!;
+    let next = steps.next();
+    while (!next.done) {
+      const wait = next.value;
+      if ("ops" in wait) {
+        await runOps(collective, wait.ops);
+        next = steps.next(undefined as never);
+      } else {
+        next = steps.next(await this.#runEngine(() => this.#engine.run(wait.request)));
+      }
+    }
+  }
+
+  #driveSync(steps: Generator<StepWait, void, StepResult>): void {
+    const { collective } = this.#ranks!;
+    let next = steps.next();
+    while (!next.done) {
+      const wait = next.value;
+      if ("ops" in wait) {
+        runOpsSync(collective, wait.ops);
+        next = steps.next(undefined as never);
+      } else {
+        next = steps.next(this.#runEngine(() => this.#engine.runSync(wait.request)));
+      }
+    }
   }
 
   /** Runs the engine; a failure there is a fault that refuses later steps. */

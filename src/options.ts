@@ -11,6 +11,7 @@
  */
 
 import type { GroupHyperparameters } from "./hyperparameters.ts";
+import type { Collective } from "./collective.ts";
 import type { Logger } from "./logger.ts";
 
 /** The keys of a record with one entry per member of `T` (the compiler checks there are no more, no fewer). */
@@ -192,6 +193,40 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    */
   workerUrl?: string | URL;
   /**
+   * Data-parallel training: the ranks that step this same optimizer, each
+   * on its own batch (`MpiCollective` from `@decoupled/lionw/mpi`, or a
+   * {@linkcode Collective} of your own). Each step first sums the
+   * gradients over the ranks and divides them by the world size, in
+   * float32, so every rank takes the same decisions and updates to the
+   * same parameters, state and metrics, bit for bit. A rank without a
+   * gradient for a parameter adds zeros. Every rank must build the same
+   * optimizer over the same initial values (checked at the first step).
+   *
+   * @default {undefined (one process)}
+   */
+  collective?: Collective;
+  /**
+   * Sharded optimizer state (ZeRO-1), with a `collective`: each rank keeps
+   * exp_avg for about 1/worldSize of the elements and updates only those;
+   * the gradients are reduce-scattered and the parameters all-gathered.
+   * Parameters stay bit-identical to the unsharded run, metrics equal
+   * within float64 rounding. `stateDict()` and `state()` need
+   * `await pullState()` on every rank first (it gathers exp_avg). Not for
+   * the `gpujs` backend or cautious groups.
+   *
+   * @default {false}
+   */
+  shardState?: boolean;
+  /**
+   * With a `collective`, every this many applied steps, compare a checksum
+   * of every parameter (and, unsharded, of exp_avg) across the ranks, and
+   * throw on every rank, naming the ranks and parameters that drifted from
+   * rank 0. `0` never checks.
+   *
+   * @default {0}
+   */
+  checkRanksEvery?: number;
+  /**
    * Where warnings go; `null` silences them.
    *
    * @default {console}
@@ -208,6 +243,9 @@ export const ENGINE_OPTION_KEYS: readonly string[] = [
   "nonFinite",
   "maxGradNorm",
   "workerUrl",
+  "collective",
+  "shardState",
+  "checkRanksEvery",
   "logger",
 ];
 

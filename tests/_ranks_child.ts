@@ -1,0 +1,55 @@
+// One rank of a data-parallel test job (tests/data_parallel_test.ts runs it
+// under mpiexec.mpich): builds tests/_ranks_model.ts, steps it on this rank's
+// gradients, and writes what it ended with to <out>/rank<r>.bin and .json.
+import { DecoupledLionW } from "../mod.ts";
+import { MpiCollective } from "../mpi/mod.ts";
+import { buildModel, rankGradient, SCENARIO_STEPS, snapshot } from "./_ranks_model.ts";
+
+const [scenario = "same", out = "."] = Deno.args;
+const comm = await MpiCollective.init({ timeoutMs: scenario === "hang" ? 3_000 : 20_000 });
+const { rank } = comm;
+
+if (scenario === "throw" && rank === 1) throw new Error("rank 1 fails on purpose");
+if (scenario === "kill" && rank === 1) Deno.kill(Deno.pid, "SIGKILL");
+if (scenario === "hang" && rank === 1) await new Promise(() => setInterval(() => {}, 1000));
+
+const sharded = scenario === "sharded";
+const model = buildModel(scenario === "layout" && rank === 1 ? { extra: true } : {});
+if (scenario === "drift" && rank === 1) model.params[0]!.data[3]! += 1;
+const opt = new DecoupledLionW(model.groups, {
+  lr: 0.01,
+  workers: scenario === "workers" ? 1 : 0,
+  nonFinite: "skip",
+  maxGradNorm: 40,
+  collective: comm,
+  shardState: sharded,
+  checkRanksEvery: scenario === "drift" ? 1 : 0,
+  logger: null,
+});
+const report = [];
+try {
+  for (let step = 0; step < SCENARIO_STEPS; step++) {
+    for (const [i, param] of model.params.entries()) {
+      const grad = rankGradient(rank, step, i, param.size);
+      param.grad = grad; // null: this rank has none
+    }
+    const metrics = step % 2 === 1;
+    if (scenario === "sync") opt.stepSync({ metrics });
+    else await opt.step({ metrics });
+    report.push({
+      lastStep: opt.lastStep,
+      metrics: opt.getMetrics(),
+      stateElements: opt.stateElements,
+    });
+  }
+} catch (error) {
+  console.log(`rank ${rank} caught: ${(error as Error).message}`);
+  await opt.close();
+  await comm.close();
+  Deno.exit(0);
+}
+await opt.pullState();
+await Deno.writeFile(`${out}/rank${rank}.bin`, snapshot(model, opt));
+await Deno.writeTextFile(`${out}/rank${rank}.json`, JSON.stringify(report));
+await opt.close();
+await comm.close();

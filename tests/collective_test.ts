@@ -1,0 +1,189 @@
+// The collective contract on one process: LocalCollective, the optimizer's
+// data-parallel options, and how gradient buckets are split between ranks.
+// (Real ranks: data_parallel_test.ts.)
+import assert from "node:assert/strict";
+import { type Collective, DecoupledLionW, LocalCollective, ParameterStore } from "../mod.ts";
+import { gradientBuckets } from "../src/gradient_buckets.ts";
+import { parameterSlots } from "../src/_slots.ts";
+import { planStep } from "../src/step_plan.ts";
+import { shardPlan } from "../src/shard_plan.ts";
+import { seededValues } from "./_util.ts";
+
+Deno.test("LocalCollective leaves buffers as they are and checks its arguments", async (t) => {
+  const comm = new LocalCollective();
+  const x = new Float32Array([1, -2, 3]);
+  await comm.allReduceSum(x);
+  await comm.reduceScatter(x, [3]);
+  await comm.allGather(x, [3]);
+  await comm.broadcast(x, 0);
+  await comm.barrier();
+  comm.blocking.allReduceSum(x);
+  assert.deepEqual([...x], [1, -2, 3]);
+  await t.step("counts that do not split the buffer are refused, naming them", async () => {
+    await assert.rejects(
+      comm.reduceScatter(x, [2]),
+      /Cannot reduce-scatter as the counts add up to 2 but the buffer holds 3 elements/,
+    );
+    await assert.rejects(
+      comm.allGather(x, [1, 2]),
+      /one count per rank \(1\): current length is 2/,
+    );
+    assert.throws(
+      () => comm.blocking.allGather(x, [-3]),
+      /'counts\[0\]' must be a non-negative integer/,
+    );
+    await assert.rejects(
+      comm.broadcast(x, 1),
+      /'root' must be 0 in a group of one: current value is 1/,
+    );
+  });
+  await comm.close();
+});
+
+function model(): {
+  store: ParameterStore;
+  w: ReturnType<ParameterStore["add"]>;
+  b: ReturnType<ParameterStore["add"]>;
+} {
+  const store = new ParameterStore();
+  const w = store.add("w", [40_000], seededValues(40_000, 1));
+  const b = store.add("b", [7], seededValues(7, 2));
+  return { store, w, b };
+}
+
+for (const shardState of [false, true]) {
+  Deno.test(`one rank with a collective${shardState ? " and sharded state" : ""} steps bit for bit as without`, async () => {
+    const plain = model();
+    const ranked = model();
+    const options = { lr: 0.01, weightDecay: 0.1, maxGradNorm: 5, workers: 0, logger: null };
+    await using a = new DecoupledLionW([plain.w, plain.b], options);
+    await using b = new DecoupledLionW([ranked.w, ranked.b], {
+      ...options,
+      collective: new LocalCollective(),
+      shardState,
+      checkRanksEvery: 1,
+    });
+    for (let step = 0; step < 3; step++) {
+      for (const m of [plain, ranked]) {
+        m.w.grad = seededValues(40_000, 10 + step);
+        m.b.grad = step === 1 ? null : seededValues(7, 20 + step);
+      }
+      await a.step({ metrics: true });
+      if (step === 2) b.stepSync({ metrics: true });
+      else await b.step({ metrics: true });
+      assert.deepEqual(b.getMetrics(), a.getMetrics());
+      assert.deepEqual(b.lastStep, a.lastStep);
+    }
+    assert.deepEqual(ranked.w.data, plain.w.data);
+    assert.deepEqual(ranked.b.data, plain.b.data);
+    if (shardState) {
+      assert.throws(
+        () => b.stateDict(),
+        /exp_avg is sharded across the ranks \(shardState\): await opt.pullState\(\) on every rank first/,
+      );
+      await b.pullState();
+    }
+    assert.deepEqual(b.stateDict(), a.stateDict());
+    assert.equal(b.stateElements, 40_007);
+  });
+}
+
+Deno.test("data-parallel options are checked, naming the bad value", async (t) => {
+  const { w } = model();
+  await t.step("shardState needs a collective", () => {
+    assert.throws(
+      () => new DecoupledLionW([w], { shardState: true }),
+      /Cannot create optimizer as 'shardState' shards the state across the ranks of a 'collective', and none was given/,
+    );
+  });
+  await t.step("a collective must look like one", () => {
+    assert.throws(
+      () =>
+        new DecoupledLionW([w], { collective: { rank: 2, worldSize: 2 } as unknown as Collective }),
+      /'collective' must be a Collective \(rank, worldSize, allReduceSum, …\)/,
+    );
+  });
+  await t.step("checkRanksEvery is a non-negative integer", () => {
+    assert.throws(
+      () => new DecoupledLionW([w], { collective: new LocalCollective(), checkRanksEvery: -1 }),
+      /'checkRanksEvery' must be a non-negative integer: current value is -1/,
+    );
+  });
+  await t.step("sharded state needs a backend that updates in place", () => {
+    assert.throws(
+      () =>
+        new DecoupledLionW([w], {
+          collective: new LocalCollective(),
+          shardState: true,
+          backend: "gpujs",
+        }),
+      /'shardState' needs a backend that updates the store in place/,
+    );
+  });
+  await t.step(
+    "a collective without blocking collectives cannot step synchronously; nothing changes",
+    async () => {
+      const { blocking: _, ...asyncOnly } = Object.assign(Object.create(null), {
+        rank: 0,
+        worldSize: 1,
+        allReduceSum: () => Promise.resolve(),
+        reduceScatter: () => Promise.resolve(),
+        allGather: () => Promise.resolve(),
+        broadcast: () => Promise.resolve(),
+        barrier: () => Promise.resolve(),
+        close: () => Promise.resolve(),
+        blocking: undefined,
+      });
+      const before = w.data.slice();
+      await using opt = new DecoupledLionW([w], {
+        collective: asyncOnly as Collective,
+        workers: 0,
+      });
+      w.grad = new Float32Array(w.size).fill(1);
+      assert.throws(
+        () => opt.stepSync(),
+        /Cannot step synchronously as the collective has no blocking form/,
+      );
+      assert.deepEqual(w.data, before);
+      assert.equal(opt.iterations, 0);
+    },
+  );
+});
+
+Deno.test("gradient buckets: each block in exactly one rank's part, the parts laid end to end", () => {
+  const store = new ParameterStore();
+  const params = [
+    store.add("a", [50_000]),
+    store.add("frozen", [100]),
+    store.add("b", [3, 5]),
+    store.add("c", [20_000]),
+    store.add("d", [1]),
+  ];
+  params[1]!.requiresGrad = false;
+  const entries = params.map((param) => ({ param, slots: parameterSlots(param), group: 0 }));
+  for (const worldSize of [1, 2, 3, 5]) {
+    const buckets = gradientBuckets(entries, worldSize, 20_000);
+    for (const bucket of buckets) {
+      assert.equal(bucket.counts.reduce((x, y) => x + y, 0), bucket.length);
+      assert.equal(bucket.owners.length, worldSize + 1);
+      assert.ok(bucket.length <= 20_000 || bucket.blocks.length === 1);
+    }
+    const plan = planStep(entries.filter(({ slots }) => slots.requiresGrad));
+    const seen = new Int32Array(plan.blocks.length);
+    let elements = 0;
+    for (let r = 0; r < worldSize; r++) {
+      const part = shardPlan(plan, buckets, r);
+      for (const block of part.stepBlock) seen[block]!++;
+      elements += part.elements;
+      part.plan.blocks.forEach((block, i) => assert.equal(block.block, i));
+    }
+    assert.deepEqual([...seen], new Array(plan.blocks.length).fill(1), `world size ${worldSize}`);
+    assert.equal(elements, 50_000 + 15 + 20_000 + 1);
+  }
+  // no bucket moves the gradient of the frozen parameter
+  const frozen = parameterSlots(params[1]!);
+  for (const bucket of gradientBuckets(entries, 1)) {
+    if (bucket.arena !== frozen.arena) continue;
+    assert.ok(frozen.grad + 100 <= bucket.grad || frozen.grad >= bucket.grad + bucket.length);
+  }
+});

@@ -1,0 +1,271 @@
+// Data-parallel training across real MPI ranks: jobs of tests/_ranks_child.ts
+// under mpiexec.mpich, checked against each other and against one process
+// stepping the averaged gradients (computed here, without MPI). Skipped
+// where MPICH is not installed, unless LIONW_REQUIRE_MPI=1 (CI sets it).
+import assert from "node:assert/strict";
+import { DecoupledLionW, type MetricRecord, type StepReport } from "../mod.ts";
+import { buildModel, rankGradient, SCENARIO_STEPS, snapshot } from "./_ranks_model.ts";
+
+const MPIEXEC = "mpiexec.mpich";
+const available = await new Deno.Command(MPIEXEC, { args: ["--version"], stdout: "null" })
+  .output().then((out) => out.success, () => false);
+const required = Deno.env.get("LIONW_REQUIRE_MPI") === "1";
+const ignore = !available && !required;
+const CHILD = new URL("./_ranks_child.ts", import.meta.url).pathname;
+/** Every job must end by then, hung or not (the children's watchdog is 20 s, 3 s where a rank hangs on purpose). */
+const JOB_LIMIT_MS = 90_000;
+
+interface Job {
+  code: number;
+  output: string;
+  dir: string;
+  ms: number;
+}
+
+async function runJob(ranks: number, scenario: string): Promise<Job> {
+  const dir = await Deno.makeTempDir({ prefix: `lionw_${scenario}_` });
+  const start = performance.now();
+  const child = new Deno.Command(MPIEXEC, {
+    args: [
+      "-n",
+      String(ranks),
+      Deno.execPath(),
+      "run",
+      "--no-check",
+      "--quiet",
+      "--allow-ffi",
+      "--allow-env",
+      "--allow-read",
+      `--allow-write=${dir}`,
+      CHILD,
+      scenario,
+      dir,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    signal: AbortSignal.timeout(JOB_LIMIT_MS),
+  });
+  const out = await child.output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return {
+    code: out.code,
+    output: decode(out.stdout) + decode(out.stderr),
+    dir,
+    ms: performance.now() - start,
+  };
+}
+
+interface RankReport {
+  lastStep: StepReport;
+  metrics: MetricRecord;
+  stateElements: number;
+}
+
+async function readRank(
+  job: Job,
+  rank: number,
+): Promise<{ bin: Uint8Array; report: RankReport[] }> {
+  return {
+    bin: await Deno.readFile(`${job.dir}/rank${rank}.bin`),
+    report: JSON.parse(await Deno.readTextFile(`${job.dir}/rank${rank}.json`)),
+  };
+}
+
+/** One process stepping the gradients averaged over `ranks` (sum, then ÷ ranks in float32). */
+async function singleProcess(ranks: number): Promise<{ bin: Uint8Array; report: RankReport[] }> {
+  const model = buildModel();
+  await using opt = new DecoupledLionW(model.groups, {
+    lr: 0.01,
+    workers: 0,
+    nonFinite: "skip",
+    maxGradNorm: 40,
+    logger: null,
+  });
+  const report: RankReport[] = [];
+  for (let step = 0; step < SCENARIO_STEPS; step++) {
+    for (const [i, param] of model.params.entries()) {
+      const grads = Array.from({ length: ranks }, (_, r) => rankGradient(r, step, i, param.size));
+      if (grads.every((g) => g === null)) {
+        param.grad = null;
+        continue;
+      }
+      const mean = new Float32Array(param.size);
+      for (let k = 0; k < param.size; k++) {
+        let sum = 0; // exact: multiples of 1/64, few of them
+        for (const g of grads) sum += g?.[k] ?? 0;
+        mean[k] = sum / ranks;
+      }
+      param.grad = mean;
+    }
+    await opt.step({ metrics: step % 2 === 1 });
+    report.push({
+      lastStep: opt.lastStep,
+      metrics: opt.getMetrics(),
+      stateElements: opt.stateElements,
+    });
+  }
+  return { bin: snapshot(model, opt), report: JSON.parse(JSON.stringify(report)) };
+}
+
+function assertJobPassed(job: Job): void {
+  assert.equal(job.code, 0, `the job failed:\n${job.output}`);
+}
+
+for (const ranks of [2, 3]) {
+  Deno.test({
+    name:
+      `data parallel, ${ranks} ranks: every rank bit-identical to one process stepping the averaged gradients`,
+    ignore,
+    async fn() {
+      const job = await runJob(ranks, "same");
+      assertJobPassed(job);
+      const expected = await singleProcess(ranks);
+      for (let r = 0; r < ranks; r++) {
+        const got = await readRank(job, r);
+        assert.ok(
+          got.bin.length === expected.bin.length && got.bin.every((b, i) => b === expected.bin[i]),
+          `rank ${r}'s parameters and state differ`,
+        );
+        assert.deepEqual(got.report, expected.report, `rank ${r}'s reports and metrics differ`);
+      }
+      // the step with a NaN on one rank was skipped on every rank; the bias lacked rank 1's gradient at step 2
+      assert.equal(expected.report[3]!.lastStep.applied, false);
+      assert.deepEqual(expected.report[3]!.lastStep.nonFinite, ["emb"]);
+      assert.ok(expected.report[1]!.metrics["l2_norm/grad/fc.weight"]! > 0);
+    },
+  });
+
+  Deno.test({
+    name:
+      `sharded state (ZeRO-1), ${ranks} ranks: parameters and state bit-identical to the unsharded run, metrics within float64 rounding, each rank keeps its part`,
+    ignore,
+    async fn() {
+      const [plain, sharded] = [await runJob(ranks, "same"), await runJob(ranks, "sharded")];
+      assertJobPassed(plain);
+      assertJobPassed(sharded);
+      const reference = await readRank(plain, 0);
+      let kept = 0;
+      for (let r = 0; r < ranks; r++) {
+        const got = await readRank(sharded, r);
+        assert.ok(
+          got.bin.every((b, i) => b === reference.bin[i]),
+          `rank ${r} differs from the unsharded run`,
+        );
+        got.report.forEach((step, s) => {
+          const want = reference.report[s]!;
+          assert.deepEqual(step.lastStep, want.lastStep);
+          assert.deepEqual(Object.keys(step.metrics), Object.keys(want.metrics));
+          for (const [key, value] of Object.entries(want.metrics)) {
+            assert.ok(
+              Math.abs(step.metrics[key]! - value) <= 1e-12 * Math.abs(value),
+              `${key}: ${step.metrics[key]} vs ${value}`,
+            );
+          }
+        });
+        const part = got.report.at(-1)!.stateElements;
+        assert.ok(
+          part < reference.report.at(-1)!.stateElements / ranks * 1.2,
+          `rank ${r} keeps ${part} elements`,
+        );
+        kept += part;
+      }
+      assert.equal(
+        kept,
+        reference.report.at(-1)!.stateElements,
+        "the parts cover every element once",
+      );
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "data parallel: stepSync (blocking collectives) and shard workers give the same bits as step()",
+  ignore,
+  async fn() {
+    const reference = await readRank(await runJob(2, "same"), 0);
+    for (const scenario of ["sync", "workers"]) {
+      const job = await runJob(2, scenario);
+      assertJobPassed(job);
+      for (const r of [0, 1]) {
+        const got = await readRank(job, r);
+        assert.ok(
+          got.bin.every((b, i) => b === reference.bin[i]),
+          `${scenario}: rank ${r} differs`,
+        );
+        assert.deepEqual(got.report, reference.report);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "data parallel: a drifted rank is named by the divergence check on every rank",
+  ignore,
+  async fn() {
+    const job = await runJob(2, "drift");
+    assertJobPassed(job);
+    for (const r of [0, 1]) {
+      assert.match(
+        job.output,
+        new RegExp(
+          `rank ${r} caught: The ranks drifted apart by step 1: rank 1 differs from rank 0 in fc\\.weight\\. `,
+        ),
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "data parallel: ranks that built different optimizers are refused at the first step, on every rank",
+  ignore,
+  async fn() {
+    const job = await runJob(2, "layout");
+    assertJobPassed(job);
+    for (const r of [0, 1]) {
+      assert.match(
+        job.output,
+        new RegExp(
+          `rank ${r} caught: Cannot step as the ranks built different optimizers: the parameters of rank 1 .* differ from rank 0's`,
+        ),
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "data parallel: a rank that throws ends the whole job non-zero, without a hang",
+  ignore,
+  async fn() {
+    const job = await runJob(3, "throw");
+    assert.notEqual(job.code, 0);
+    assert.match(job.output, /rank 1 fails on purpose/);
+    assert.ok(job.ms < JOB_LIMIT_MS / 2, `took ${job.ms} ms`);
+  },
+});
+
+Deno.test({
+  name: "data parallel: a rank killed with SIGKILL ends the job non-zero",
+  ignore,
+  async fn() {
+    const job = await runJob(2, "kill");
+    assert.notEqual(job.code, 0, job.output);
+    assert.ok(job.ms < JOB_LIMIT_MS / 2, `took ${job.ms} ms`);
+  },
+});
+
+Deno.test({
+  name:
+    "data parallel: a hung rank trips the watchdog, which names the collective and aborts the job",
+  ignore,
+  async fn() {
+    const job = await runJob(2, "hang");
+    assert.notEqual(job.code, 0);
+    assert.match(
+      job.output,
+      /rank 0: allGather of 2 float64 did not complete within \d+ ms \(timeoutMs 3000\)/,
+    );
+  },
+});
