@@ -14,6 +14,9 @@ const ENGINE: EngineOptions = {
   nonFinite: "error",
   maxGradNorm: Infinity,
   workerUrl: undefined,
+  collective: undefined,
+  shardState: false,
+  checkRanksEvery: 0,
 };
 
 function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {
