@@ -21,6 +21,7 @@ import {
   DemoTrainer,
 } from "./trainer.ts";
 import { RUN_LABELS, RUNS } from "./runs.ts";
+import { MpiCollective } from "@decoupled/lionw/mpi";
 
 const USAGE = `deno task demo [options]
 
@@ -42,6 +43,10 @@ Options:
   --resume         go on from DIR/checkpoint to --steps (the schedule stays the saved run's)
   --stop-at N      stop after step N of the run, as an interrupted run would
                    (the checkpoint lets --resume finish it)
+  --mpi            run as one rank of an mpiexec job: each rank trains on its share
+                   of every batch, both optimizers on the gradients averaged over
+                   the ranks; rank 0 reports and writes (deno task demo:dist
+                   launches it; needs --allow-ffi)
   -h, --help       this text`;
 
 /** A bad command line: the message is printed with the usage hint and the exit code is 2. */
@@ -53,6 +58,7 @@ interface Command {
   readonly out: string;
   readonly resume: boolean;
   readonly stopAt: number;
+  readonly mpi: boolean;
 }
 
 function positiveInteger(name: string, text: string | undefined, fallback: number): number {
@@ -80,6 +86,7 @@ function parseCommand(args: string[]): Command | "help" {
         "eval-every": { type: "string" },
         out: { type: "string" },
         resume: { type: "boolean" },
+        mpi: { type: "boolean" },
         "stop-at": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -116,7 +123,13 @@ function parseCommand(args: string[]): Command | "help" {
     seed: Number(seedText),
     evalEvery,
   });
-  return { config, out: values.out ?? "demo/out", resume: values.resume ?? false, stopAt };
+  return {
+    config,
+    out: values.out ?? "demo/out",
+    resume: values.resume ?? false,
+    stopAt,
+    mpi: values.mpi ?? false,
+  };
 }
 
 /** The saved run, checked against what the command line asks. */
@@ -190,8 +203,9 @@ async function writeCheckpoint(out: string, trainer: DemoTrainer): Promise<void>
   );
 }
 
-/** Progress: a bar on a terminal, a line per evaluation elsewhere (CI logs). */
-function progress(total: number, start: number) {
+/** Progress: a bar on a terminal, a line per evaluation elsewhere (CI logs), or `silent`. */
+function progress(total: number, start: number, silent = false) {
+  if (silent) return { tick: () => {}, evaluated: () => {}, stop: () => {} };
   if (Deno.stdout.isTerminal()) {
     const bar = new cliProgress.SingleBar({
       format:
@@ -231,7 +245,15 @@ async function run(command: Command): Promise<void> {
       `--stop-at ${command.stopAt} is not past the checkpoint's step ${saved.step}`,
     );
   }
-  const trainer = await DemoTrainer.create(names, config);
+  const collective = command.mpi ? await MpiCollective.init() : undefined;
+  // with several ranks, rank 0 speaks and writes; the others train in step with it
+  const lead = (collective?.rank ?? 0) === 0;
+  const console = lead ? globalThis.console : { log: () => {} };
+  const trainer = await DemoTrainer.create(
+    names,
+    config,
+    collective === undefined ? {} : { collective },
+  );
   try {
     if (saved !== undefined) await trainer.restore(saved);
     else trainer.evaluate();
@@ -253,10 +275,17 @@ async function run(command: Command): Promise<void> {
         config.adamLr / config.lionLr
       }× LionW's), the same schedule; tfjs ${tf.version_core}, cpu backend`,
     );
+    if (collective !== undefined) {
+      console.log(
+        `  data-parallel over ${collective.worldSize} ranks (${collective.library}): ${
+          config.batch / collective.worldSize
+        } examples of each batch of ${config.batch} per rank, gradients averaged`,
+      );
+    }
     if (saved !== undefined) console.log(`  resumed from step ${saved.step} (${out}/checkpoint)`);
 
     const started = trainer.step;
-    const bar = progress(command.stopAt, started);
+    const bar = lead ? progress(command.stopAt, started) : progress(0, 0, true);
     const t0 = performance.now();
     let stepTimes = { lionw: 0, adam: 0 };
     while (trainer.step < command.stopAt) {
@@ -271,7 +300,7 @@ async function run(command: Command): Promise<void> {
           format(lionw.valLoss.at(-1)),
           format(adam.valLoss.at(-1)),
         );
-        await writeCheckpoint(out, trainer);
+        if (lead) await writeCheckpoint(out, trainer);
       } else if (trainer.step % 10 === 0) {
         bar.tick(trainer.step, rate);
       }
@@ -279,6 +308,7 @@ async function run(command: Command): Promise<void> {
     bar.stop();
     const seconds = (performance.now() - t0) / 1000;
     const stepsRun = trainer.step - started;
+    if (!lead) return;
     await writeOutputs(out, trainer, {
       wallSeconds: seconds,
       stepsPerSecond: stepsRun / seconds,
@@ -286,6 +316,7 @@ async function run(command: Command): Promise<void> {
     });
   } finally {
     await trainer.close();
+    await collective?.close();
   }
 }
 

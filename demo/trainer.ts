@@ -10,6 +10,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import {
+  type Collective,
   cosineAnnealingWithWarmupSchedule,
   decayGroups,
   decodeCheckpoint,
@@ -159,6 +160,8 @@ export class DemoTrainer {
   readonly #schedule: Schedule;
   readonly #trainSample: { x: tf.Tensor2D; y: tf.Tensor1D };
   readonly #val: { x: tf.Tensor2D; y: tf.Tensor1D };
+  /** The ranks of a data-parallel run (each takes its share of every batch). */
+  readonly #collective: Collective | undefined;
   #step = 0;
 
   private constructor(
@@ -167,8 +170,10 @@ export class DemoTrainer {
     runs: Record<RunName, Run>,
     lionw: DecoupledLionWOptimizer,
     schedule: Schedule,
+    collective: Collective | undefined,
   ) {
     this.config = config;
+    this.#collective = collective;
     this.data = data;
     this.#runs = runs;
     this.#lionw = lionw;
@@ -191,14 +196,23 @@ export class DemoTrainer {
    *
    * @param names The names to learn.
    * @param config The run.
-   * @param options `workerUrl`: the shard worker's module, for a bundled page.
+   * @param options `workerUrl`: the shard worker's module, for a bundled
+   * page; `collective`: train data-parallel, each rank on its share of
+   * every batch, both optimizers on the gradients averaged over the ranks
+   * (the batch must split evenly).
    * @returns The trainer, before its first step.
    */
   static async create(
     names: readonly string[],
     config: DemoConfig,
-    options: { workerUrl?: string | URL } = {},
+    options: { workerUrl?: string | URL; collective?: Collective } = {},
   ): Promise<DemoTrainer> {
+    const { collective } = options;
+    if (collective !== undefined && config.batch % collective.worldSize !== 0) {
+      throw new RangeError(
+        `Cannot split a batch of ${config.batch} evenly over ${collective.worldSize} ranks: pass a batch that is a multiple of ${collective.worldSize}`,
+      );
+    }
     const data = splitNames(names, {
       context: config.model.context,
       valFraction: config.valFraction,
@@ -216,6 +230,7 @@ export class DemoTrainer {
       backend: config.backend,
       groups: (params) => decayGroups(params, { weightDecay: config.weightDecay }).groups,
       ...(options.workerUrl === undefined ? {} : { workerUrl: options.workerUrl }),
+      ...(collective === undefined ? {} : { collective }),
     });
     await lionw.prepare(lionModel.variables);
     const schedule = cosineAnnealingWithWarmupSchedule({
@@ -233,6 +248,7 @@ export class DemoTrainer {
       },
       lionw,
       schedule,
+      collective,
     );
   }
 
@@ -279,7 +295,10 @@ export class DemoTrainer {
       { length: batch },
       () => Math.floor(random() * this.data.train.count),
     );
-    const { x, y } = tensorsOf(this.data.train.context, gather(this.data.train, rows));
+    const { x, y } = tensorsOf(
+      this.data.train.context,
+      gather(this.data.train, this.#myShare(rows)),
+    );
     this.#lionw.metrics = metrics;
     const times = {
       lionw: this.#optimizerStep(this.#runs.lionw, x, y),
@@ -384,15 +403,42 @@ export class DemoTrainer {
     tf.dispose([this.#trainSample.x, this.#trainSample.y, this.#val.x, this.#val.y]);
   }
 
+  /** This rank's rows of a batch: all of them on one process. */
+  #myShare(rows: Int32Array): Int32Array {
+    if (this.#collective === undefined) return rows;
+    const { rank, worldSize } = this.#collective;
+    const share = rows.length / worldSize;
+    return rows.subarray(rank * share, (rank + 1) * share);
+  }
+
   #optimizerStep(run: Run, x: tf.Tensor2D, y: tf.Tensor1D): number {
-    const { value, grads } = tf.variableGrads(() => run.model.loss(x, y), run.model.variables);
+    const { value, grads: mine } = tf.variableGrads(
+      () => run.model.loss(x, y),
+      run.model.variables,
+    );
     const start = performance.now();
+    // LionW averages its gradients over the ranks itself (its collective option); Adam's are averaged here
+    const grads = run.optimizer === this.#lionw ? mine : this.#averaged(mine);
     run.optimizer.applyGradients(grads);
     const ms = performance.now() - start;
     run.stepMs += ms;
     run.stepsTimed++;
-    tf.dispose([value, ...Object.values(grads)]);
+    tf.dispose([value, ...Object.values(grads), ...Object.values(mine)]);
     return ms;
+  }
+
+  /** Gradients summed over the ranks and divided by their number, in float32, as LionW does. */
+  #averaged(grads: tf.NamedTensorMap): tf.NamedTensorMap {
+    const collective = this.#collective;
+    if (collective === undefined) return grads;
+    return Object.fromEntries(
+      Object.entries(grads).map(([name, grad]) => {
+        const values = Float32Array.from(grad.dataSync());
+        collective.blocking!.allReduceSum(values);
+        for (let i = 0; i < values.length; i++) values[i] = values[i]! / collective.worldSize;
+        return [name, tf.tensor(values, grad.shape)];
+      }),
+    );
   }
 
   /** Adam follows LionW's schedule: lr = adamLr × α(t), set before step t as `LrScheduler` does. */

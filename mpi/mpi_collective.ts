@@ -28,6 +28,7 @@ import {
   MPI_SUM,
   MPI_THREAD_MULTIPLE,
   type MpiSymbols,
+  specialPointer,
 } from "./mpich_abi.ts";
 import { mpiLibraryPath, openMpiLibrary, readEnv } from "./mpi_library.ts";
 import { check, type ProgressMode, waitAsync, type WaitPolicy, waitSync } from "./request_wait.ts";
@@ -302,7 +303,7 @@ export class MpiCollective implements Collective {
       what: ` of ${describe(buffer)}`,
       start: (request) =>
         this.#symbols.MPI_Iallreduce(
-          MPI_IN_PLACE,
+          specialPointer(MPI_IN_PLACE),
           pointer(buffer),
           count,
           type,
@@ -347,7 +348,7 @@ export class MpiCollective implements Collective {
       what: ` of ${describe(buffer)}`,
       start: (request) =>
         this.#symbols.MPI_Ireduce_scatter(
-          MPI_IN_PLACE,
+          specialPointer(MPI_IN_PLACE),
           pointer(buffer),
           Deno.UnsafePointer.of(recvCounts),
           type,
@@ -374,7 +375,7 @@ export class MpiCollective implements Collective {
       what: ` of ${describe(buffer)}`,
       start: (request) =>
         this.#symbols.MPI_Iallgatherv(
-          MPI_IN_PLACE,
+          specialPointer(MPI_IN_PLACE),
           0,
           type,
           pointer(buffer),

@@ -25,10 +25,22 @@ export const MPI_MAX_LIBRARY_VERSION_STRING = 8192;
 /** The largest count of one call: MPI counts are C `int`s. */
 export const MPI_MAX_COUNT = 2 ** 31 - 1;
 
-/** `MPI_IN_PLACE`: `(void *) -1`. */
-export const MPI_IN_PLACE: Deno.PointerValue = Deno.UnsafePointer.create(-1n);
-/** `MPI_STATUS_IGNORE`: `(MPI_Status *) 1`. */
-export const MPI_STATUS_IGNORE: Deno.PointerValue = Deno.UnsafePointer.create(1n);
+/** The address of `MPI_IN_PLACE`: `(void *) -1`. */
+export const MPI_IN_PLACE = -1n;
+/** The address of `MPI_STATUS_IGNORE`: `(MPI_Status *) 1`. */
+export const MPI_STATUS_IGNORE = 1n;
+
+/**
+ * A pointer to a special address. Made when called, not when this module
+ * loads: making a pointer needs the FFI permission, which importing the
+ * library must not.
+ *
+ * @param address One of the addresses above.
+ * @returns The pointer.
+ */
+export function specialPointer(address: bigint): Deno.PointerValue {
+  return Deno.UnsafePointer.create(address);
+}
 
 /** The functions this binding calls; handles are `int`, buffers pointers. */
 export const MPI_SYMBOLS = {

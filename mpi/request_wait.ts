@@ -13,7 +13,7 @@
  * @module
  */
 
-import { MPI_STATUS_IGNORE, MPI_SUCCESS, type MpiSymbols } from "./mpich_abi.ts";
+import { MPI_STATUS_IGNORE, MPI_SUCCESS, type MpiSymbols, specialPointer } from "./mpich_abi.ts";
 
 /** How a rank waits for a collective. */
 export type ProgressMode = "block" | "poll";
@@ -59,7 +59,7 @@ export async function waitAsync(
     try {
       check(
         "MPI_Wait",
-        await Promise.race([symbols.MPI_Wait_off_thread(request, MPI_STATUS_IGNORE), watchdog]),
+        await Promise.race([symbols.MPI_Wait_off_thread(request, specialPointer(MPI_STATUS_IGNORE)), watchdog]),
       );
     } finally {
       clearTimeout(timer);
@@ -105,9 +105,10 @@ function test(
   policy: WaitPolicy,
 ): boolean {
   const spinUntil = start + policy.spinMicros / 1000;
+  const ignore = specialPointer(MPI_STATUS_IGNORE);
   do {
     for (let i = 0; i < TESTS_PER_CHECK; i++) {
-      check("MPI_Test", symbols.MPI_Test(request, flag, MPI_STATUS_IGNORE));
+      check("MPI_Test", symbols.MPI_Test(request, flag, ignore));
       if (flag[0] !== 0) return true;
     }
     const now = performance.now();

@@ -64,9 +64,9 @@ interface PendingWeights {
   readonly expAvg: Map<string, Float32Array>;
 }
 
-/** The options `getConfig()` saves: all but the functions (`logger`; `groups` is not an option of the core). */
+/** The options `getConfig()` saves: all but the objects of this run (`logger`, `collective`; `groups` is not an option of the core). */
 const SERIALIZED_KEYS: readonly string[] = [
-  ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl"),
+  ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl" && key !== "collective"),
   "metrics",
 ];
 

@@ -1,0 +1,143 @@
+/**
+ * `deno task demo:dist`: the demo, data-parallel. Launches
+ * `mpiexec.mpich -n RANKS` over `demo/main.ts --mpi` (each rank trains on
+ * its share of every batch, both optimizers on the gradients averaged over
+ * the ranks), then sets its losses beside a single-process run's of the
+ * same config: they agree within the float rounding of the averaged
+ * gradients. Every option but `--ranks` and `--compare` goes to the demo.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { RUN_LABELS, RUNS } from "./runs.ts";
+
+const USAGE = `deno task demo:dist [--ranks N] [--compare RUN_JSON] [demo options]
+
+Trains the demo's model data-parallel: mpiexec.mpich starts N ranks of
+deno task demo --mpi, each on batch/N examples of every batch. Then sets
+the losses beside a single-process run of the same config.
+
+Options:
+  --ranks N          ranks (default 2); the batch must be a multiple of N
+  --compare FILE     the single-process run.json to compare with (default: the
+                     committed docs/results/demo/run.json, or DIR/../run.json)
+  --out DIR          output folder (default demo/out/dist)
+  the demo's options (deno task demo --help): --steps --batch --seed --eval-every ...
+
+Needs MPICH (apt-get install mpich): mpiexec.mpich, and libmpich.so.12 (or
+LIONW_MPI_LIBRARY).`;
+
+interface RunJson {
+  config: { steps: number; batch: number; seed: number; evalEvery: number };
+  evalSteps: number[];
+  lionw: { trainLoss: number[]; valLoss: number[] };
+  adam: { trainLoss: number[]; valLoss: number[] };
+}
+
+const { values, tokens } = parseArgs({
+  args: Deno.args,
+  strict: false,
+  tokens: true,
+  options: {
+    ranks: { type: "string" },
+    compare: { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+const ranks = Number(values.ranks ?? 2);
+if (!Number.isInteger(ranks) || ranks < 1) {
+  console.error(`error: --ranks must be a positive integer: got "${values.ranks}"`);
+  Deno.exit(2);
+}
+const out = String(values.out ?? "demo/out/dist");
+const ours = new Set(["ranks", "compare", "out", "help"]);
+const passed = tokens.flatMap((token) => {
+  if (token.kind === "positional") return [token.value];
+  if (token.kind !== "option" || ours.has(token.name)) return [];
+  return token.value === undefined ? [token.rawName] : [token.rawName, token.value];
+});
+
+const mpiexec = await new Deno.Command("mpiexec.mpich", { args: ["--version"], stdout: "null" })
+  .output().then((o) => o.success, () => false);
+if (!mpiexec) {
+  console.error(
+    "error: mpiexec.mpich was not found: install MPICH (apt-get install mpich) to run the demo data-parallel",
+  );
+  Deno.exit(1);
+}
+
+const main = new URL("./main.ts", import.meta.url).pathname;
+const job = await new Deno.Command("mpiexec.mpich", {
+  args: [
+    "-n",
+    String(ranks),
+    Deno.execPath(),
+    "run",
+    "--no-check",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-ffi",
+    main,
+    "--mpi",
+    "--out",
+    out,
+    ...passed,
+  ],
+  stdin: "null",
+}).spawn().status;
+if (!job.success) Deno.exit(job.code || 1);
+
+const dist: RunJson = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
+const compareWith = values.compare !== undefined
+  ? String(values.compare)
+  : "docs/results/demo/run.json";
+let single: RunJson;
+try {
+  single = JSON.parse(await Deno.readTextFile(compareWith));
+} catch {
+  console.log(`\n(no single-process run at ${compareWith} to compare with: pass --compare)`);
+  Deno.exit(0);
+}
+const same = (["steps", "batch", "seed", "evalEvery"] as const).every((k) =>
+  single.config[k] === dist.config[k]
+);
+if (!same) {
+  console.log(
+    `\n(${compareWith} is another config: run deno task demo with the same --steps --batch --seed --eval-every, and pass its run.json with --compare)`,
+  );
+  Deno.exit(0);
+}
+console.log(
+  `\nValidation loss, one process (${compareWith}) and ${ranks} ranks (${out}/run.json):`,
+);
+console.log(
+  `   step  ${
+    RUNS.map((run) => `${RUN_LABELS[run].padEnd(14)} 1 proc  ${ranks} ranks     diff`).join("   ")
+  }`,
+);
+let worst = 0;
+const every = Math.max(1, Math.floor(dist.evalSteps.length / 10));
+dist.evalSteps.forEach((step, i) => {
+  const cells = RUNS.map((run) => {
+    const [a, b] = [single[run].valLoss[i]!, dist[run].valLoss[i]!];
+    worst = Math.max(worst, Math.abs(a - b));
+    return `${"".padEnd(14)} ${a.toFixed(4)}  ${b.toFixed(4)}  ${
+      (b - a).toExponential(1).padStart(7)
+    }`;
+  });
+  if (i % every === 0 || i === dist.evalSteps.length - 1) {
+    console.log(`  ${String(step).padStart(5)}  ${cells.join("   ")}`);
+  }
+});
+console.log(
+  `  largest difference over every evaluation: ${
+    worst.toExponential(2)
+  } nats (the float rounding of averaged gradients)`,
+);
