@@ -68,7 +68,8 @@ function libraryVersion(symbols: MpiSymbols): string {
   const text = new Uint8Array(MPI_MAX_LIBRARY_VERSION_STRING);
   const length = new Int32Array(1);
   symbols.MPI_Get_library_version(text, length);
-  return new TextDecoder().decode(text.subarray(0, length[0])).split("\n")[0]!.replace(/\s+/g, " ").trim();
+  return new TextDecoder().decode(text.subarray(0, length[0])).split("\n")[0]!.replace(/\s+/g, " ")
+    .trim();
 }
 
 /** An environment variable, or `undefined` when it is unset or may not be read. */

@@ -50,6 +50,10 @@ export async function waitAsync(
   policy: WaitPolicy,
 ): Promise<void> {
   const start = performance.now();
+  const flag = new Int32Array(1);
+  // small collectives complete within the spin: handing a wait to another
+  // thread and back costs about a millisecond
+  if (test(symbols, request, flag, start, { ...policy, mode: "poll" })) return;
   if (policy.mode === "block") {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const watchdog = new Promise<never>((_, reject) => {
@@ -59,14 +63,16 @@ export async function waitAsync(
     try {
       check(
         "MPI_Wait",
-        await Promise.race([symbols.MPI_Wait_off_thread(request, specialPointer(MPI_STATUS_IGNORE)), watchdog]),
+        await Promise.race([
+          symbols.MPI_Wait_off_thread(request, specialPointer(MPI_STATUS_IGNORE)),
+          watchdog,
+        ]),
       );
     } finally {
       clearTimeout(timer);
     }
     return;
   }
-  const flag = new Int32Array(1);
   let sleepMs = 0.5;
   while (!test(symbols, request, flag, start, policy)) {
     await new Promise((resolve) => setTimeout(resolve, sleepMs));

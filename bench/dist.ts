@@ -1,0 +1,139 @@
+/**
+ * `deno task bench:dist`: data parallelism over MPI on this machine. Runs
+ * bench/dist_rank.ts under `mpiexec.mpich -n 1, 2, 3` (and 2 ranks again in
+ * `poll` progress, to show what freeing the core costs), and prints the
+ * all-reduce bandwidth beside a memcpy of the same size, and the step of a
+ * 16M-parameter model unsharded and with sharded state (ZeRO-1).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const USAGE = `deno task bench:dist [--reps N] [--elements N] [--ranks 1,2,3] [--out DIR]
+
+Needs MPICH (apt-get install mpich). Ranks beyond this machine's cores
+oversubscribe it (they wait in "poll" progress, which frees the core).`;
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    reps: { type: "string" },
+    elements: { type: "string" },
+    ranks: { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+
+interface RankResult {
+  ranks: number;
+  progress: string;
+  library: string;
+  modelElements: number;
+  allReduce: { bytes: number; allReduceMs: number; memcpyMs: number }[];
+  unsharded: { stepMs: number; stateMiB: number; rssMiB: number };
+  sharded: { stepMs: number; stateMiB: number; rssMiB: number };
+}
+
+const mpiexec = await new Deno.Command("mpiexec.mpich", { args: ["--version"], stdout: "null" })
+  .output().then((o) => o.success, () => false);
+if (!mpiexec) {
+  console.error("error: mpiexec.mpich was not found: install MPICH (apt-get install mpich)");
+  Deno.exit(1);
+}
+
+const rankModule = new URL("./dist_rank.ts", import.meta.url).pathname;
+const passOn = [
+  ...(values.reps ? ["--reps", values.reps] : []),
+  ...(values.elements ? ["--elements", values.elements] : []),
+];
+const jobs: { ranks: number; progress?: string }[] = (values.ranks ?? "1,2,3").split(",")
+  .map(Number).flatMap((ranks) =>
+    ranks === 2 ? [{ ranks }, { ranks, progress: "poll" }] : [{ ranks }]
+  );
+
+const results: RankResult[] = [];
+for (const { ranks, progress } of jobs) {
+  const out = await new Deno.Command("mpiexec.mpich", {
+    args: [
+      "-n",
+      String(ranks),
+      Deno.execPath(),
+      "run",
+      "--no-check",
+      "--allow-read",
+      "--allow-env",
+      "--allow-ffi",
+      rankModule,
+      ...passOn,
+      ...(progress ? ["--progress", progress] : []),
+    ],
+    stdin: "null",
+    stderr: "inherit",
+  }).output();
+  const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
+    l.startsWith("BENCH_JSON ")
+  );
+  if (!out.success || line === undefined) {
+    console.error(`error: the ${ranks}-rank job failed (exit ${out.code})`);
+    Deno.exit(1);
+  }
+  results.push(JSON.parse(line.slice("BENCH_JSON ".length)));
+  console.error(`  ${ranks} rank(s)${progress ? `, ${progress}` : ""}: done`);
+}
+
+const mib = (bytes: number) => `${bytes / 2 ** 20} MiB`;
+const gbps = (bytes: number, ms: number) => (bytes / 1e9 / (ms / 1000)).toFixed(2);
+const first = results[0]!;
+console.log(
+  `\n${first.library}, ${navigator.hardwareConcurrency} cores; medians; GB/s = bytes / time of the call\n`,
+);
+console.log("All-reduce (in place, float32 sum) against a memcpy of the same size:\n");
+console.log(
+  `| ranks | progress | ${
+    first.allReduce.map((r) => `${mib(r.bytes)} all-reduce`).join(" | ")
+  } | memcpy ${mib(first.allReduce.at(-1)!.bytes)} |`,
+);
+console.log(`|---|---|${first.allReduce.map(() => "---:|").join("")}---:|`);
+for (const r of results) {
+  // one rank has nothing to reduce: MPI returns at once
+  const cells = r.allReduce.map((a) =>
+    r.ranks === 1
+      ? "(nothing to reduce)"
+      : `${a.allReduceMs.toFixed(2)} ms, ${gbps(a.bytes, a.allReduceMs)} GB/s`
+  );
+  const copy = r.allReduce.at(-1)!;
+  console.log(
+    `| ${r.ranks} | ${r.progress} | ${cells.join(" | ")} | ${copy.memcpyMs.toFixed(2)} ms, ${
+      gbps(copy.bytes, copy.memcpyMs)
+    } GB/s |`,
+  );
+}
+console.log(
+  `\nA data-parallel step of ${
+    first.modelElements / 2 ** 20
+  }M parameters (16 tensors, wasm kernel on the calling thread, gradients averaged every step):\n`,
+);
+console.log(
+  "| ranks | progress | step | ZeRO-1 step | exp_avg per rank | ZeRO-1 exp_avg per rank | memory the model added | ZeRO-1 |",
+);
+console.log("|---|---|---:|---:|---:|---:|---:|---:|");
+for (const r of results) {
+  console.log(
+    `| ${r.ranks} | ${r.progress} | ${r.unsharded.stepMs.toFixed(1)} ms | ${
+      r.sharded.stepMs.toFixed(1)
+    } ms | ${r.unsharded.stateMiB.toFixed(0)} MiB | ${r.sharded.stateMiB.toFixed(1)} MiB | ${
+      r.unsharded.rssMiB.toFixed(0)
+    } MiB | ${r.sharded.rssMiB.toFixed(0)} MiB |`,
+  );
+}
+if (values.out !== undefined) {
+  await Deno.mkdir(values.out, { recursive: true });
+  await Deno.writeTextFile(`${values.out}/dist.json`, JSON.stringify(results, null, 1));
+  console.log(`\nWrote ${values.out}/dist.json`);
+}
