@@ -246,6 +246,11 @@ async function run(command: Command): Promise<void> {
     );
   }
   const collective = command.mpi ? await MpiCollective.init() : undefined;
+  if (collective !== undefined && config.batch % collective.worldSize !== 0) {
+    throw new UsageError(
+      `--batch ${config.batch} does not split evenly over ${collective.worldSize} ranks: pass a multiple of ${collective.worldSize}`,
+    );
+  }
   // with several ranks, rank 0 speaks and writes; the others train in step with it
   const lead = (collective?.rank ?? 0) === 0;
   const console = lead ? globalThis.console : { log: () => {} };

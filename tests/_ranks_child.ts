@@ -1,7 +1,7 @@
 // One rank of a data-parallel test job (tests/data_parallel_test.ts runs it
 // under mpiexec.mpich): builds tests/_ranks_model.ts, steps it on this rank's
 // gradients, and writes what it ended with to <out>/rank<r>.bin and .json.
-import { DecoupledLionW } from "../mod.ts";
+import { DecoupledLionW, loadCheckpoint, saveCheckpoint } from "../mod.ts";
 import { MpiCollective } from "../mpi/mod.ts";
 import { buildModel, rankGradient, SCENARIO_STEPS, snapshot } from "./_ranks_model.ts";
 
@@ -13,10 +13,10 @@ if (scenario === "throw" && rank === 1) throw new Error("rank 1 fails on purpose
 if (scenario === "kill" && rank === 1) Deno.kill(Deno.pid, "SIGKILL");
 if (scenario === "hang" && rank === 1) await new Promise(() => setInterval(() => {}, 1000));
 
-const sharded = scenario === "sharded";
+const sharded = scenario === "sharded" || scenario === "checkpoint";
 const model = buildModel(scenario === "layout" && rank === 1 ? { extra: true } : {});
 if (scenario === "drift" && rank === 1) model.params[0]!.data[3]! += 1;
-const opt = new DecoupledLionW(model.groups, {
+const options = {
   lr: 0.01,
   workers: scenario === "workers" ? 1 : 0,
   nonFinite: "skip",
@@ -25,7 +25,8 @@ const opt = new DecoupledLionW(model.groups, {
   shardState: sharded,
   checkRanksEvery: scenario === "drift" ? 1 : 0,
   logger: null,
-});
+} as const;
+const opt = new DecoupledLionW(model.groups, options);
 const report = [];
 try {
   for (let step = 0; step < SCENARIO_STEPS; step++) {
@@ -48,7 +49,24 @@ try {
   await comm.close();
   Deno.exit(0);
 }
-await opt.pullState();
+await opt.pullState(); // every rank: with sharded state, it gathers exp_avg
+if (scenario === "checkpoint") {
+  // rank 0 writes the gathered state; every rank resumes from it, sharded again
+  if (rank === 0) await saveCheckpoint(opt, `${out}/checkpoint.safetensors`);
+  await comm.barrier();
+  const resumed = buildModel();
+  const again = new DecoupledLionW(resumed.groups, options);
+  await loadCheckpoint(again, `${out}/checkpoint.safetensors`);
+  for (const [m, o] of [[model, opt], [resumed, again]] as const) {
+    m.params.forEach((param, i) => (param.grad = rankGradient(rank, 0, i, param.size)));
+    await o.step();
+    await o.pullState();
+  }
+  const [a, b] = [snapshot(model, opt), snapshot(resumed, again)];
+  const same = a.length === b.length && a.every((byte, i) => byte === b[i]);
+  console.log(`rank ${rank}: the resumed run ${same ? "matches" : "DIFFERS"}`);
+  await again.close();
+}
 await Deno.writeFile(`${out}/rank${rank}.bin`, snapshot(model, opt));
 await Deno.writeTextFile(`${out}/rank${rank}.json`, JSON.stringify(report));
 await opt.close();

@@ -201,6 +201,19 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "sharded state: pullState on every rank, rank 0 saves the checkpoint, every rank resumes from it bit for bit",
+  ignore,
+  async fn() {
+    const job = await runJob(2, "checkpoint");
+    assertJobPassed(job);
+    for (const r of [0, 1]) {
+      assert.match(job.output, new RegExp(`rank ${r}: the resumed run matches`));
+    }
+  },
+});
+
+Deno.test({
   name: "data parallel: a drifted rank is named by the divergence check on every rank",
   ignore,
   async fn() {

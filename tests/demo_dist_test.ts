@@ -1,0 +1,101 @@
+// deno task demo:dist: the demo over two MPI ranks matches a single-process
+// run of the same config. Skipped where MPICH is not installed, unless
+// LIONW_REQUIRE_MPI=1 (CI sets it).
+import assert from "node:assert/strict";
+
+const available = await new Deno.Command("mpiexec.mpich", { args: ["--version"], stdout: "null" })
+  .output().then((out) => out.success, () => false);
+const ignore = !available && Deno.env.get("LIONW_REQUIRE_MPI") !== "1";
+
+async function run(module: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-check",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+      new URL(module, import.meta.url).pathname,
+      ...args,
+    ],
+    stdin: "null",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  return text;
+}
+
+Deno.test({
+  name: "demo:dist: two ranks, each on half of every batch, follow the single-process run's losses",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lionw_demo_dist_" });
+    try {
+      const config = ["--steps", "24", "--eval-every", "12", "--seed", "7"];
+      await run("../demo/main.ts", [...config, "--out", `${dir}/single`]);
+      const printed = await run("../demo/dist.ts", [
+        ...config,
+        "--out",
+        `${dir}/dist`,
+        "--compare",
+        `${dir}/single/run.json`,
+      ]);
+      assert.match(
+        printed,
+        /data-parallel over 2 ranks \(MPICH[^)]*\): 32 examples of each batch of 64 per rank/,
+      );
+      assert.match(printed, /largest difference over every evaluation: /);
+      const [single, dist] = await Promise.all(
+        ["single", "dist"].map(async (name) =>
+          JSON.parse(await Deno.readTextFile(`${dir}/${name}/run.json`))
+        ),
+      );
+      assert.deepEqual(dist.evalSteps, [0, 12, 24]);
+      for (const run of ["lionw", "adam"]) {
+        for (const series of ["trainLoss", "valLoss"]) {
+          dist[run][series].forEach((loss: number, i: number) =>
+            assert.ok(
+              Math.abs(loss - single[run][series][i]) < 1e-3,
+              `${run} ${series}[${i}]: ${loss} vs ${single[run][series][i]}`,
+            )
+          );
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "demo:dist: a batch the ranks cannot split evenly is refused, naming both",
+  ignore,
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-check",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-run",
+        new URL("../demo/dist.ts", import.meta.url).pathname,
+        "--ranks",
+        "3",
+        "--steps",
+        "2",
+        "--out",
+        await Deno.makeTempDir(),
+      ],
+      stdin: "null",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    assert.notEqual(out.code, 0);
+    assert.match(
+      new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout),
+      /--batch 64 does not split evenly over 3 ranks: pass a multiple of 3/,
+    );
+  },
+});
