@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { DecoupledLionW, ParameterStore } from "../mod.ts";
+import { DecoupledLionW, LocalCollective, ParameterStore } from "../mod.ts";
 import {
   DecoupledLionWOptimizer,
   type DecoupledLionWOptimizerOptions,
@@ -304,4 +304,13 @@ Deno.test("where the thread may not block, workers asked for run inline, with a 
   );
   await optimizer.close();
   w.dispose();
+});
+
+Deno.test("getConfig() leaves out the collective (an object of this run) and keeps the data-parallel options", () => {
+  const optimizer = lionw({ lr: 0.01, collective: new LocalCollective(), checkRanksEvery: 10 });
+  const config = optimizer.getConfig();
+  assert.equal("collective" in config, false);
+  assert.equal(config.checkRanksEvery, 10);
+  assert.equal(JSON.parse(JSON.stringify(config)).lr, 0.01);
+  optimizer.dispose();
 });
