@@ -9,6 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { MPIEXEC, mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
 
 const USAGE = `deno task bench:dist [--reps N] [--elements N] [--ranks 1,2,3] [--out DIR]
 
@@ -40,10 +41,8 @@ interface RankResult {
   sharded: { stepMs: number; stateMiB: number; rssMiB: number };
 }
 
-const mpiexec = await new Deno.Command("mpiexec.mpich", { args: ["--version"], stdout: "null" })
-  .output().then((o) => o.success, () => false);
-if (!mpiexec) {
-  console.error("error: mpiexec.mpich was not found: install MPICH (apt-get install mpich)");
+if (!(await mpiexecAvailable())) {
+  console.error(`error: ${MPIEXEC} was not found: install MPICH (apt-get install mpich)`);
   Deno.exit(1);
 }
 
@@ -59,23 +58,13 @@ const jobs: { ranks: number; progress?: string }[] = (values.ranks ?? "1,2,3").s
 
 const results: RankResult[] = [];
 for (const { ranks, progress } of jobs) {
-  const out = await new Deno.Command("mpiexec.mpich", {
-    args: [
-      "-n",
-      String(ranks),
-      Deno.execPath(),
-      "run",
-      "--no-check",
-      "--allow-read",
-      "--allow-env",
-      "--allow-ffi",
-      rankModule,
-      ...passOn,
-      ...(progress ? ["--progress", progress] : []),
-    ],
-    stdin: "null",
-    stderr: "inherit",
-  }).output();
+  const out = await mpiJob(
+    ranks,
+    rankModule,
+    [...passOn, ...(progress ? ["--progress", progress] : [])],
+    [],
+    { stderr: "inherit" },
+  ).output();
   const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
     l.startsWith("BENCH_JSON ")
   );

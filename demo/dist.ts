@@ -11,6 +11,7 @@
 
 import { parseArgs } from "node:util";
 import { RUN_LABELS, RUNS } from "./runs.ts";
+import { MPIEXEC, mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
 
 const USAGE = `deno task demo:dist [--ranks N] [--compare RUN_JSON] [demo options]
 
@@ -63,35 +64,16 @@ const passed = tokens.flatMap((token) => {
   return token.value === undefined ? [token.rawName] : [token.rawName, token.value];
 });
 
-const mpiexec = await new Deno.Command("mpiexec.mpich", { args: ["--version"], stdout: "null" })
-  .output().then((o) => o.success, () => false);
-if (!mpiexec) {
+if (!(await mpiexecAvailable())) {
   console.error(
-    "error: mpiexec.mpich was not found: install MPICH (apt-get install mpich) to run the demo data-parallel",
+    `error: ${MPIEXEC} was not found: install MPICH (apt-get install mpich) to run the demo data-parallel`,
   );
   Deno.exit(1);
 }
 
 const main = new URL("./main.ts", import.meta.url).pathname;
-const job = await new Deno.Command("mpiexec.mpich", {
-  args: [
-    "-n",
-    String(ranks),
-    Deno.execPath(),
-    "run",
-    "--no-check",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-ffi",
-    main,
-    "--mpi",
-    "--out",
-    out,
-    ...passed,
-  ],
-  stdin: "null",
-}).spawn().status;
+const job = await mpiJob(ranks, main, ["--mpi", "--out", out, ...passed], ["--allow-write"])
+  .spawn().status;
 if (!job.success) Deno.exit(job.code || 1);
 
 const dist: RunJson = JSON.parse(await Deno.readTextFile(`${out}/run.json`));

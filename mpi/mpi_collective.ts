@@ -112,6 +112,8 @@ export class MpiCollective implements Collective {
   readonly #timeoutMs: number;
   readonly #spinMicros: number;
   #tail: Promise<void> = Promise.resolve();
+  #scratch32 = new Float32Array(0);
+  #scratch64 = new Float64Array(0);
   #inFlight = 0;
   #closed = false;
 
@@ -344,23 +346,33 @@ export class MpiCollective implements Collective {
     const recvCounts = Int32Array.from(counts);
     const offset = counts.slice(0, this.rank).reduce((a, b) => a + b, 0);
     const own = counts[this.rank]!;
+    // Not MPI_IN_PLACE: MPICH 4.0's in-place reduce-scatter copies a rank's
+    // sums to the buffer's start with memcpy and aborts where the two overlap
+    const sums = this.#scratch(buffer, own);
     return {
       what: ` of ${describe(buffer)}`,
       start: (request) =>
         this.#symbols.MPI_Ireduce_scatter(
-          specialPointer(MPI_IN_PLACE),
           pointer(buffer),
+          pointer(sums),
           Deno.UnsafePointer.of(recvCounts),
           type,
           MPI_SUM,
           MPI_COMM_WORLD,
           request,
         ),
-      // in place, MPI leaves this rank's sums at the start of the buffer
-      done: () => {
-        if (offset > 0 && own > 0) buffer.copyWithin(offset, 0, own);
-      },
+      done: () => buffer.set(sums, offset),
     };
+  }
+
+  /** A receive buffer of `length` elements of `like`'s type, reused from call to call (one runs at a time). */
+  #scratch(like: CollectiveBuffer, length: number): CollectiveBuffer {
+    if (like instanceof Float32Array) {
+      if (this.#scratch32.length < length) this.#scratch32 = new Float32Array(length);
+      return this.#scratch32.subarray(0, length);
+    }
+    if (this.#scratch64.length < length) this.#scratch64 = new Float64Array(length);
+    return this.#scratch64.subarray(0, length);
   }
 
   #allGather(buffer: CollectiveBuffer, counts: readonly number[]): Started {

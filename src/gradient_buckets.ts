@@ -8,10 +8,13 @@
  * step plan cuts them), at most {@linkcode BUCKET_ELEMENTS} long unless one
  * block is longer.
  *
- * Each bucket is also split between the ranks at block boundaries, for
- * sharded optimizer state: rank `r` owns the blocks of its part, and the
+ * The blocks are also shared out between the ranks, for sharded optimizer
+ * state: in memory order over all the buckets, each rank owning about
+ * 1/worldSize of the elements (a balance no block-by-block split of each
+ * bucket keeps, where buckets hold a few blocks each). Within a bucket the
  * parts of the ranks lie one after another (padding between parameters
- * included), as a reduce-scatter and an all-gather lay them out.
+ * included), as a reduce-scatter and an all-gather lay them out; a rank's
+ * part of a bucket may be empty.
  *
  * @module
  */
@@ -82,14 +85,12 @@ export function gradientBuckets(
     .map((entry) => ({ slots: entry.slots }))
     .filter(({ slots }) => slots.requiresGrad)
     .sort((a, b) => a.slots.arena - b.slots.arena || a.slots.grad - b.slots.grad);
-  const buckets: Bucket[] = [];
+  const runs: { first: ParameterSlots; blocks: BucketBlock[] }[] = [];
   let blocks: BucketBlock[] = [];
   let first: ParameterSlots | undefined;
   let end = 0;
   const close = () => {
-    if (first !== undefined && blocks.length > 0) {
-      buckets.push(splitBetweenRanks(first, blocks, worldSize));
-    }
+    if (first !== undefined && blocks.length > 0) runs.push({ first, blocks });
     blocks = [];
   };
   for (const { slots } of order) {
@@ -115,30 +116,36 @@ export function gradientBuckets(
     end = slots.grad + size;
   }
   close();
-  return buckets;
+  const total = runs.reduce((n, run) => n + run.blocks.reduce((m, b) => m + b.length, 0), 0);
+  let before = 0;
+  return runs.map((run) => {
+    // each block goes to the rank whose share of all the elements holds its middle
+    const ranks = run.blocks.map((block) => {
+      const middle = before + block.length / 2;
+      before += block.length;
+      return Math.min(worldSize - 1, Math.floor((middle * worldSize) / total));
+    });
+    return bucketOf(run.first, run.blocks, ranks, worldSize);
+  });
 }
 
-/** A bucket of `blocks`, split between the ranks by elements, at block boundaries. */
-function splitBetweenRanks(
+/** A bucket of `blocks`, each owned by the rank at its index in `ranks` (never decreasing). */
+function bucketOf(
   slots: ParameterSlots,
   blocks: readonly BucketBlock[],
+  ranks: readonly number[],
   worldSize: number,
 ): Bucket {
   const start = blocks[0]!.grad;
   const last = blocks.at(-1)!;
   const length = last.grad + last.length - start;
-  // rank r's part starts at the first block that starts at or after r/worldSize of the bucket
-  const owners = [0];
-  for (let r = 1; r < worldSize; r++) {
-    const target = start + (r * length) / worldSize;
-    let b = owners[r - 1]!;
-    while (b < blocks.length && blocks[b]!.grad < target) b++;
-    owners.push(b);
-  }
-  owners.push(blocks.length);
+  const owners = Array.from({ length: worldSize + 1 }, (_, r) => {
+    const b = ranks.findIndex((rank) => rank >= r);
+    return b < 0 ? blocks.length : b;
+  });
+  // a rank's part runs from its first block to the next rank's first block (padding included)
   const startOf = (b: number) => (b < blocks.length ? blocks[b]!.grad : start + length);
   const counts = owners.slice(0, -1).map((b, r) => startOf(owners[r + 1]!) - startOf(b));
-  // the first rank's part starts at the bucket's start
   return {
     arena: slots.arena,
     grad: start,

@@ -3,12 +3,24 @@
 // gradients, and writes what it ended with to <out>/rank<r>.bin and .json.
 import { DecoupledLionW, loadCheckpoint, saveCheckpoint } from "../mod.ts";
 import { MpiCollective } from "../mpi/mod.ts";
-import { buildModel, rankGradient, SCENARIO_STEPS, snapshot } from "./_ranks_model.ts";
+import {
+  buildModel,
+  checkCollectives,
+  rankGradient,
+  SCENARIO_STEPS,
+  snapshot,
+} from "./_ranks_model.ts";
 
 const [scenario = "same", out = "."] = Deno.args;
 const comm = await MpiCollective.init({ timeoutMs: scenario === "hang" ? 3_000 : 20_000 });
 const { rank } = comm;
 
+if (scenario === "collectives") {
+  await checkCollectives(comm);
+  console.log(`rank ${rank}: collectives agree with their definitions`);
+  await comm.close();
+  Deno.exit(0);
+}
 if (scenario === "throw" && rank === 1) throw new Error("rank 1 fails on purpose");
 if (scenario === "kill" && rank === 1) Deno.kill(Deno.pid, "SIGKILL");
 if (scenario === "hang" && rank === 1) await new Promise(() => setInterval(() => {}, 1000));

@@ -162,7 +162,7 @@ Deno.test("gradient buckets: each block in exactly one rank's part, the parts la
   params[1]!.requiresGrad = false;
   const entries = params.map((param) => ({ param, slots: parameterSlots(param), group: 0 }));
   for (const worldSize of [1, 2, 3, 5]) {
-    const buckets = gradientBuckets(entries, worldSize, 20_000);
+    const buckets = gradientBuckets(entries, worldSize, 20_000); // small buckets: a block or two each
     for (const bucket of buckets) {
       assert.equal(bucket.counts.reduce((x, y) => x + y, 0), bucket.length);
       assert.equal(bucket.owners.length, worldSize + 1);
@@ -171,14 +171,20 @@ Deno.test("gradient buckets: each block in exactly one rank's part, the parts la
     const plan = planStep(entries.filter(({ slots }) => slots.requiresGrad));
     const seen = new Int32Array(plan.blocks.length);
     let elements = 0;
+    const total = 50_000 + 15 + 20_000 + 1;
     for (let r = 0; r < worldSize; r++) {
       const part = shardPlan(plan, buckets, r);
       for (const block of part.stepBlock) seen[block]!++;
       elements += part.elements;
+      // balanced over all the buckets, to within a block
+      assert.ok(
+        Math.abs(part.elements - total / worldSize) <= 16_384,
+        `rank ${r} of ${worldSize}: ${part.elements}`,
+      );
       part.plan.blocks.forEach((block, i) => assert.equal(block.block, i));
     }
     assert.deepEqual([...seen], new Array(plan.blocks.length).fill(1), `world size ${worldSize}`);
-    assert.equal(elements, 50_000 + 15 + 20_000 + 1);
+    assert.equal(elements, total);
   }
   // no bucket moves the gradient of the frozen parameter
   const frozen = parameterSlots(params[1]!);

@@ -4,11 +4,10 @@
 // where MPICH is not installed, unless LIONW_REQUIRE_MPI=1 (CI sets it).
 import assert from "node:assert/strict";
 import { DecoupledLionW, type MetricRecord, type StepReport } from "../mod.ts";
+import { mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
 import { buildModel, rankGradient, SCENARIO_STEPS, snapshot } from "./_ranks_model.ts";
 
-const MPIEXEC = "mpiexec.mpich";
-const available = await new Deno.Command(MPIEXEC, { args: ["--version"], stdout: "null" })
-  .output().then((out) => out.success, () => false);
+const available = await mpiexecAvailable();
 const required = Deno.env.get("LIONW_REQUIRE_MPI") === "1";
 const ignore = !available && !required;
 const CHILD = new URL("./_ranks_child.ts", import.meta.url).pathname;
@@ -25,25 +24,9 @@ interface Job {
 async function runJob(ranks: number, scenario: string): Promise<Job> {
   const dir = await Deno.makeTempDir({ prefix: `lionw_${scenario}_` });
   const start = performance.now();
-  const child = new Deno.Command(MPIEXEC, {
-    args: [
-      "-n",
-      String(ranks),
-      Deno.execPath(),
-      "run",
-      "--no-check",
-      "--quiet",
-      "--allow-ffi",
-      "--allow-env",
-      "--allow-read",
-      `--allow-write=${dir}`,
-      CHILD,
-      scenario,
-      dir,
-    ],
+  const child = mpiJob(ranks, CHILD, [scenario, dir], [`--allow-write=${dir}`], {
     stdout: "piped",
     stderr: "piped",
-    stdin: "null",
     signal: AbortSignal.timeout(JOB_LIMIT_MS),
   });
   const out = await child.output();
@@ -113,6 +96,19 @@ function assertJobPassed(job: Job): void {
 }
 
 for (const ranks of [2, 3]) {
+  Deno.test({
+    name:
+      `MpiCollective, ${ranks} ranks: every collective, awaited and blocking, on parts of every shape, as defined`,
+    ignore,
+    async fn() {
+      const job = await runJob(ranks, "collectives");
+      assertJobPassed(job);
+      for (let r = 0; r < ranks; r++) {
+        assert.match(job.output, new RegExp(`rank ${r}: collectives agree with their definitions`));
+      }
+    },
+  });
+
   Deno.test({
     name:
       `data parallel, ${ranks} ranks: every rank bit-identical to one process stepping the averaged gradients`,

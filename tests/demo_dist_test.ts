@@ -2,12 +2,12 @@
 // run of the same config. Skipped where MPICH is not installed, unless
 // LIONW_REQUIRE_MPI=1 (CI sets it).
 import assert from "node:assert/strict";
+import { mpiexecAvailable } from "../mpi/_launch.ts";
 
-const available = await new Deno.Command("mpiexec.mpich", { args: ["--version"], stdout: "null" })
-  .output().then((out) => out.success, () => false);
-const ignore = !available && Deno.env.get("LIONW_REQUIRE_MPI") !== "1";
+const ignore = !(await mpiexecAvailable()) && Deno.env.get("LIONW_REQUIRE_MPI") !== "1";
 
-async function run(module: string, args: string[]): Promise<string> {
+/** Runs a demo module with the demo tasks' permissions; its exit code and everything it printed. */
+async function run(module: string, args: string[]): Promise<{ code: number; text: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -22,8 +22,13 @@ async function run(module: string, args: string[]): Promise<string> {
     stdin: "null",
     signal: AbortSignal.timeout(120_000),
   }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, text: decode(out.stdout) + decode(out.stderr) };
+}
+
+async function runOk(module: string, args: string[]): Promise<string> {
+  const { code, text } = await run(module, args);
+  assert.equal(code, 0, text);
   return text;
 }
 
@@ -34,8 +39,8 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "lionw_demo_dist_" });
     try {
       const config = ["--steps", "24", "--eval-every", "12", "--seed", "7"];
-      await run("../demo/main.ts", [...config, "--out", `${dir}/single`]);
-      const printed = await run("../demo/dist.ts", [
+      await runOk("../demo/main.ts", [...config, "--out", `${dir}/single`]);
+      const printed = await runOk("../demo/dist.ts", [
         ...config,
         "--out",
         `${dir}/dist`,
@@ -73,29 +78,17 @@ Deno.test({
   name: "demo:dist: a batch the ranks cannot split evenly is refused, naming both",
   ignore,
   async fn() {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-check",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-run",
-        new URL("../demo/dist.ts", import.meta.url).pathname,
-        "--ranks",
-        "3",
-        "--steps",
-        "2",
-        "--out",
-        await Deno.makeTempDir(),
-      ],
-      stdin: "null",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    assert.notEqual(out.code, 0);
-    assert.match(
-      new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout),
-      /--batch 64 does not split evenly over 3 ranks: pass a multiple of 3/,
-    );
+    const dir = await Deno.makeTempDir();
+    const { code, text } = await run("../demo/dist.ts", [
+      "--ranks",
+      "3",
+      "--steps",
+      "2",
+      "--out",
+      dir,
+    ]);
+    await Deno.remove(dir, { recursive: true });
+    assert.notEqual(code, 0);
+    assert.match(text, /--batch 64 does not split evenly over 3 ranks: pass a multiple of 3/);
   },
 });
