@@ -701,15 +701,16 @@ export class DecoupledLionW implements AsyncDisposable {
    * ranks' parts is never touched (and never committed by the OS).
    */
   #startState(plan: StepPlan): void {
-    const fresh = new Set(plan.params.filter(({ param }) => !this.#withState.has(param)));
-    if (fresh.size === 0) return;
+    const fresh = plan.params.filter(({ param }) => !this.#withState.has(param));
+    if (fresh.length === 0) return;
     if (this.#ranks?.shardState !== true) {
       for (const { slots } of fresh) slots.expAvgView.fill(0);
       return;
     }
+    const freshParams = new Set(fresh.map(({ param }) => param));
     const part = this.#shardOf(plan).plan;
     for (const p of part.params) {
-      if (![...fresh].some((f) => f.param === p.param)) continue;
+      if (!freshParams.has(p.param)) continue;
       for (let b = p.firstBlock; b < p.firstBlock + p.blockCount; b++) {
         const block = part.blocks[b]!;
         const { buffer } = this.#memory.arenas[block.arena]!.memory;

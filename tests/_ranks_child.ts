@@ -25,12 +25,12 @@ if (scenario === "throw" && rank === 1) throw new Error("rank 1 fails on purpose
 if (scenario === "kill" && rank === 1) Deno.kill(Deno.pid, "SIGKILL");
 if (scenario === "hang" && rank === 1) await new Promise(() => setInterval(() => {}, 1000));
 
-const sharded = scenario === "sharded" || scenario === "checkpoint";
+const sharded = scenario.startsWith("sharded") || scenario === "checkpoint";
 const model = buildModel(scenario === "layout" && rank === 1 ? { extra: true } : {});
 if (scenario === "drift" && rank === 1) model.params[0]!.data[3]! += 1;
 const options = {
   lr: 0.01,
-  workers: scenario === "workers" ? 1 : 0,
+  workers: scenario.endsWith("workers") ? 1 : 0,
   nonFinite: "skip",
   maxGradNorm: 40,
   collective: comm,
@@ -47,7 +47,7 @@ try {
       param.grad = grad; // null: this rank has none
     }
     const metrics = step % 2 === 1;
-    if (scenario === "sync") opt.stepSync({ metrics });
+    if (scenario.endsWith("sync")) opt.stepSync({ metrics });
     else await opt.step({ metrics });
     report.push({
       lastStep: opt.lastStep,

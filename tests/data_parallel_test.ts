@@ -177,20 +177,22 @@ for (const ranks of [2, 3]) {
 
 Deno.test({
   name:
-    "data parallel: stepSync (blocking collectives) and shard workers give the same bits as step()",
+    "data parallel: stepSync (blocking collectives) and shard workers give the same bits as step(), sharded or not",
   ignore,
   async fn() {
-    const reference = await readRank(await runJob(2, "same"), 0);
-    for (const scenario of ["sync", "workers"]) {
+    const [plain, sharded] = [await runJob(2, "same"), await runJob(2, "sharded")];
+    for (const scenario of ["sync", "workers", "sharded-sync", "sharded-workers"]) {
       const job = await runJob(2, scenario);
       assertJobPassed(job);
       for (const r of [0, 1]) {
+        // each rank keeps its own part of the state: compare it with the same rank of step()
+        const reference = await readRank(scenario.startsWith("sharded") ? sharded : plain, r);
         const got = await readRank(job, r);
         assert.ok(
           got.bin.every((b, i) => b === reference.bin[i]),
           `${scenario}: rank ${r} differs`,
         );
-        assert.deepEqual(got.report, reference.report);
+        assert.deepEqual(got.report, reference.report, scenario);
       }
     }
   },
