@@ -33,7 +33,17 @@ import {
 import { mpiLibraryPath, openMpiLibrary, readEnv } from "./mpi_library.ts";
 import { check, type ProgressMode, waitAsync, type WaitPolicy, waitSync } from "./request_wait.ts";
 
-/** Options of {@linkcode MpiCollective.init}. */
+/**
+ * Options of {@linkcode MpiCollective.init}.
+ *
+ * @example Ranks that outnumber the cores, and a shorter watchdog
+ * ```ts
+ * import type { MpiInitOptions } from "@decoupled/lionw/mpi";
+ *
+ * const options: MpiInitOptions = { progress: "poll", timeoutMs: 60_000 };
+ * console.log(options); // MpiCollective.init(options) under mpiexec.mpich
+ * ```
+ */
 export interface MpiInitOptions {
   /**
    * The MPICH library.
@@ -72,7 +82,18 @@ export interface MpiInitOptions {
   abortOnError?: boolean;
 }
 
-/** Exit code of a job the watchdog aborted. */
+/**
+ * Exit code of a job the watchdog aborted.
+ *
+ * @example Tell a timeout from other failures of a job
+ * ```ts
+ * import { TIMEOUT_EXIT_CODE } from "@decoupled/lionw/mpi";
+ * import assert from "node:assert/strict";
+ *
+ * const exitCode: number = 124; // what mpiexec.mpich returned
+ * assert.equal(exitCode === TIMEOUT_EXIT_CODE, true);
+ * ```
+ */
 export const TIMEOUT_EXIT_CODE = 124;
 
 let initialized: MpiCollective | undefined;

@@ -8,9 +8,27 @@
 
 import { MPI_MAX_LIBRARY_VERSION_STRING, MPI_SYMBOLS, type MpiSymbols } from "./mpich_abi.ts";
 
-/** Debian's and Ubuntu's MPICH (`apt-get install mpich`). */
+/**
+ * Debian's and Ubuntu's MPICH (`apt-get install mpich`), the library
+ * opened unless {@linkcode MPI_LIBRARY_ENV} names another.
+ *
+ * @example The library a job will open
+ * ```ts
+ * import { DEFAULT_MPI_LIBRARY, MPI_LIBRARY_ENV } from "@decoupled/lionw/mpi";
+ *
+ * console.log(Deno.env.get(MPI_LIBRARY_ENV) ?? DEFAULT_MPI_LIBRARY);
+ * ```
+ */
 export const DEFAULT_MPI_LIBRARY = "/usr/lib/x86_64-linux-gnu/libmpich.so.12";
-/** The environment variable that names another library. */
+/**
+ * The environment variable that names another MPICH-ABI library (Intel
+ * MPI, MVAPICH, a MPICH of your own build).
+ *
+ * @example Point a job at another MPICH
+ * ```sh
+ * LIONW_MPI_LIBRARY=/opt/mpich/lib/libmpi.so.12 mpiexec.mpich -n 4 deno run --allow-ffi --allow-env train.ts
+ * ```
+ */
 export const MPI_LIBRARY_ENV = "LIONW_MPI_LIBRARY";
 
 /** An opened MPI library. */

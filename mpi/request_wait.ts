@@ -15,7 +15,18 @@
 
 import { MPI_STATUS_IGNORE, MPI_SUCCESS, type MpiSymbols, specialPointer } from "./mpich_abi.ts";
 
-/** How a rank waits for a collective. */
+/**
+ * How a rank waits for a collective.
+ *
+ * @example Choose by cores
+ * ```ts
+ * import type { ProgressMode } from "@decoupled/lionw/mpi";
+ *
+ * const ranksHere = 3;
+ * const mode: ProgressMode = ranksHere > navigator.hardwareConcurrency ? "poll" : "block";
+ * console.log(mode);
+ * ```
+ */
 export type ProgressMode = "block" | "poll";
 
 /** How long and how to wait. */

@@ -11,13 +11,36 @@
  * @module
  */
 
-/** The buffers collectives move: float32 gradients and parameters, float64 sums. */
+/**
+ * The buffers collectives move: float32 gradients and parameters, float64 sums.
+ *
+ * @example Sum float64 partials over the ranks
+ * ```ts
+ * import { type CollectiveBuffer, LocalCollective } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const partials: CollectiveBuffer = new Float64Array([0.5, 2]);
+ * await new LocalCollective().allReduceSum(partials);
+ * assert.equal(partials[1], 2);
+ * ```
+ */
 export type CollectiveBuffer = Float32Array | Float64Array;
 
 /**
  * The collectives again, blocking the calling thread until they complete:
  * what a synchronous step (`stepSync()`, a TensorFlow.js optimizer's
  * `applyGradients`) needs. The semantics are those of {@linkcode Collective}.
+ *
+ * @example Block until every rank has its part of the sums
+ * ```ts
+ * import { LocalCollective } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const { blocking } = new LocalCollective();
+ * const grads = new Float32Array([1, 2, 3, 4]);
+ * blocking.reduceScatter(grads, [4]); // one rank: its part is the whole buffer
+ * assert.deepEqual([...grads], [1, 2, 3, 4]);
+ * ```
  */
 export interface BlockingCollectives {
   /** {@linkcode Collective.allReduceSum}, blocking. */

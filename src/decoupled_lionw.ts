@@ -336,6 +336,10 @@ export class DecoupledLionW implements AsyncDisposable {
    * parameter has a gradient applies nothing and is not counted in
    * {@linkcode DecoupledLionW.iterations} (`lastStep.applied` is `false`).
    *
+   * With a `collective`, this is a collective operation: every rank calls
+   * it, in the same order as its other collectives (the gradients are
+   * averaged over the ranks first).
+   *
    * Until the returned promise settles, do not write parameter values, and
    * do not set gradients, `zeroGrad()`, `markWritten()` or take a
    * `stateDict()`: workers are reading and updating that memory. Those calls
@@ -554,6 +558,9 @@ export class DecoupledLionW implements AsyncDisposable {
    * there between steps) back into the store's shared memory, so that
    * {@linkcode DecoupledLionW.state} and {@linkcode DecoupledLionW.stateDict}
    * can read it. Resolves at once for the CPU backends, which update in place.
+   * With `shardState`, it gathers every rank's part of exp_avg (an
+   * all-gather): call it on every rank, before a checkpoint that one rank
+   * writes.
    *
    * @example Save a checkpoint, whatever the backend
    * ```ts
