@@ -21,8 +21,23 @@ interface Job {
   ms: number;
 }
 
+/** The folders of the jobs run by the test in progress. */
+const jobDirs: string[] = [];
+
+/** A test's body, after which its jobs' folders are removed, passed or failed. */
+function cleaned(body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body();
+    } finally {
+      for (const dir of jobDirs.splice(0)) await Deno.remove(dir, { recursive: true });
+    }
+  };
+}
+
 async function runJob(ranks: number, scenario: string): Promise<Job> {
   const dir = await Deno.makeTempDir({ prefix: `lionw_${scenario}_` });
+  jobDirs.push(dir);
   const start = performance.now();
   const child = mpiJob(ranks, CHILD, [scenario, dir], [`--allow-write=${dir}`], {
     stdout: "piped",
@@ -100,20 +115,20 @@ for (const ranks of [2, 3]) {
     name:
       `MpiCollective, ${ranks} ranks: every collective, awaited and blocking, on parts of every shape, as defined`,
     ignore,
-    async fn() {
+    fn: cleaned(async () => {
       const job = await runJob(ranks, "collectives");
       assertJobPassed(job);
       for (let r = 0; r < ranks; r++) {
         assert.match(job.output, new RegExp(`rank ${r}: collectives agree with their definitions`));
       }
-    },
+    }),
   });
 
   Deno.test({
     name:
       `data parallel, ${ranks} ranks: every rank bit-identical to one process stepping the averaged gradients`,
     ignore,
-    async fn() {
+    fn: cleaned(async () => {
       const job = await runJob(ranks, "same");
       assertJobPassed(job);
       const expected = await singleProcess(ranks);
@@ -129,14 +144,14 @@ for (const ranks of [2, 3]) {
       assert.equal(expected.report[3]!.lastStep.applied, false);
       assert.deepEqual(expected.report[3]!.lastStep.nonFinite, ["emb"]);
       assert.ok(expected.report[1]!.metrics["l2_norm/grad/fc.weight"]! > 0);
-    },
+    }),
   });
 
   Deno.test({
     name:
       `sharded state (ZeRO-1), ${ranks} ranks: parameters and state bit-identical to the unsharded run, metrics within float64 rounding, each rank keeps its part`,
     ignore,
-    async fn() {
+    fn: cleaned(async () => {
       const [plain, sharded] = [await runJob(ranks, "same"), await runJob(ranks, "sharded")];
       assertJobPassed(plain);
       assertJobPassed(sharded);
@@ -171,7 +186,7 @@ for (const ranks of [2, 3]) {
         reference.report.at(-1)!.stateElements,
         "the parts cover every element once",
       );
-    },
+    }),
   });
 }
 
@@ -179,7 +194,7 @@ Deno.test({
   name:
     "data parallel: stepSync (blocking collectives) and shard workers give the same bits as step(), sharded or not",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const [plain, sharded] = [await runJob(2, "same"), await runJob(2, "sharded")];
     for (const scenario of ["sync", "workers", "sharded-sync", "sharded-workers"]) {
       const job = await runJob(2, scenario);
@@ -195,26 +210,26 @@ Deno.test({
         assert.deepEqual(got.report, reference.report, scenario);
       }
     }
-  },
+  }),
 });
 
 Deno.test({
   name:
     "sharded state: pullState on every rank, rank 0 saves the checkpoint, every rank resumes from it bit for bit",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const job = await runJob(2, "checkpoint");
     assertJobPassed(job);
     for (const r of [0, 1]) {
       assert.match(job.output, new RegExp(`rank ${r}: the resumed run matches`));
     }
-  },
+  }),
 });
 
 Deno.test({
   name: "data parallel: a drifted rank is named by the divergence check on every rank",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const job = await runJob(2, "drift");
     assertJobPassed(job);
     for (const r of [0, 1]) {
@@ -225,14 +240,14 @@ Deno.test({
         ),
       );
     }
-  },
+  }),
 });
 
 Deno.test({
   name:
     "data parallel: ranks that built different optimizers are refused at the first step, on every rank",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const job = await runJob(2, "layout");
     assertJobPassed(job);
     for (const r of [0, 1]) {
@@ -243,40 +258,40 @@ Deno.test({
         ),
       );
     }
-  },
+  }),
 });
 
 Deno.test({
   name: "data parallel: a rank that throws ends the whole job non-zero, without a hang",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const job = await runJob(3, "throw");
     assert.notEqual(job.code, 0);
     assert.match(job.output, /rank 1 fails on purpose/);
     assert.ok(job.ms < JOB_LIMIT_MS / 2, `took ${job.ms} ms`);
-  },
+  }),
 });
 
 Deno.test({
   name: "data parallel: a rank killed with SIGKILL ends the job non-zero",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const job = await runJob(2, "kill");
     assert.notEqual(job.code, 0, job.output);
     assert.ok(job.ms < JOB_LIMIT_MS / 2, `took ${job.ms} ms`);
-  },
+  }),
 });
 
 Deno.test({
   name:
     "data parallel: a hung rank trips the watchdog, which names the collective and aborts the job",
   ignore,
-  async fn() {
+  fn: cleaned(async () => {
     const job = await runJob(2, "hang");
     assert.notEqual(job.code, 0);
     assert.match(
       job.output,
       /rank 0: allGather of 2 float64 did not complete within \d+ ms \(timeoutMs 3000\)/,
     );
-  },
+  }),
 });
