@@ -3,7 +3,9 @@
  * bench/dist_rank.ts under `mpiexec.mpich -n 1, 2, 3` (and 2 ranks again in
  * `poll` progress, to show what freeing the core costs), and prints the
  * all-reduce bandwidth beside a memcpy of the same size, and the step of a
- * 16M-parameter model unsharded and with sharded state (ZeRO-1).
+ * 16M-parameter model unsharded and with sharded state (ZeRO-1). Where
+ * `mpicc` is installed, MPICH's own `MPI_Allreduce` from C
+ * (bench/allreduce.c) is timed beside the all-reduce.
  *
  * @module
  */
@@ -56,6 +58,29 @@ const jobs: { ranks: number; progress?: string }[] = (values.ranks ?? "1,2,3").s
     ranks === 2 ? [{ ranks }, { ranks, progress: "poll" }] : [{ ranks }]
   );
 
+/** MPICH's own MPI_Allreduce from C, built with mpicc where it is installed: the peer of the all-reduce rows. */
+async function buildCPeer(): Promise<string | undefined> {
+  const binary = "bench/.build/dist/allreduce";
+  await Deno.mkdir("bench/.build/dist", { recursive: true });
+  const source = new URL("./allreduce.c", import.meta.url).pathname;
+  const built = await new Deno.Command("mpicc", { args: ["-O2", "-o", binary, source] })
+    .output().catch(() => undefined);
+  return built?.success ? binary : undefined;
+}
+
+async function cAllReduce(binary: string, ranks: number): Promise<{ bytes: number; ms: number }[]> {
+  const out = await new Deno.Command(MPIEXEC, {
+    args: ["-n", String(ranks), binary, String(values.reps ?? 7)],
+    stdin: "null",
+  }).output();
+  const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
+    l.startsWith("ALLREDUCE_C ")
+  );
+  return line === undefined ? [] : JSON.parse(line.slice("ALLREDUCE_C ".length));
+}
+
+const cPeer = await buildCPeer();
+const cResults = new Map<number, { bytes: number; ms: number }[]>();
 const results: RankResult[] = [];
 for (const { ranks, progress } of jobs) {
   const out = await mpiJob(
@@ -73,6 +98,9 @@ for (const { ranks, progress } of jobs) {
     Deno.exit(1);
   }
   results.push(JSON.parse(line.slice("BENCH_JSON ".length)));
+  if (cPeer !== undefined && ranks > 1 && !cResults.has(ranks)) {
+    cResults.set(ranks, await cAllReduce(cPeer, ranks));
+  }
   console.error(`  ${ranks} rank(s)${progress ? `, ${progress}` : ""}: done`);
 }
 
@@ -103,6 +131,11 @@ for (const r of results) {
     } GB/s |`,
   );
 }
+for (const [ranks, rows] of cResults) {
+  const cells = rows.map((c) => `${c.ms.toFixed(2)} ms, ${gbps(c.bytes, c.ms)} GB/s`);
+  console.log(`| ${ranks} | C peer (MPI_Allreduce, blocking) | ${cells.join(" | ")} | |`);
+}
+if (cPeer === undefined) console.log("\n(the C peer was skipped: mpicc was not found)");
 console.log(
   `\nA data-parallel step of ${
     first.modelElements / 2 ** 20
@@ -123,6 +156,10 @@ for (const r of results) {
 }
 if (values.out !== undefined) {
   await Deno.mkdir(values.out, { recursive: true });
-  await Deno.writeTextFile(`${values.out}/dist.json`, JSON.stringify(results, null, 1));
+  const cPeerRows = Object.fromEntries(cResults);
+  await Deno.writeTextFile(
+    `${values.out}/dist.json`,
+    JSON.stringify({ results, cPeerRows }, null, 1),
+  );
   console.log(`\nWrote ${values.out}/dist.json`);
 }

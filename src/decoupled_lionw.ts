@@ -33,7 +33,7 @@ import { DataParallel } from "./data_parallel.ts";
 import type { StepEngine, StepRequest, StepResult } from "./engine.ts";
 import { hostKernel, type StartedEngine, startEngine } from "./engine_factory.ts";
 import { kernelConstants, saveValues, warnAboutValues } from "./hyperparameters.ts";
-import { type GroupConstants, PARTIAL_COUNT, scaleGradients } from "./kernel.ts";
+import { type GroupConstants, type LionKernel, PARTIAL_COUNT, scaleGradients } from "./kernel.ts";
 import type { Logger } from "./logger.ts";
 import { finalizeMetrics, type MetricPartials, type MetricRecord } from "./metrics.ts";
 import type {
@@ -171,6 +171,8 @@ export class DecoupledLionW implements AsyncDisposable {
   readonly #checkRanksEvery: number;
   /** The wasm kernel's fma mode (sharded state scans on the calling thread). */
   readonly #fma: "auto" | "exact";
+  /** The kernel that scans this rank's part, with sharded state. */
+  #scanKernel: LionKernel | undefined;
   /** This rank's part of the last plan, with sharded state. */
   #shard:
     | { readonly plan: StepPlan; readonly buckets: unknown; readonly part: ShardPlan }
@@ -765,7 +767,8 @@ export class DecoupledLionW implements AsyncDisposable {
     let gradSquares: Float64Array | null = null;
     if (gateNeedsScan(request.gate)) {
       const own = new Float64Array(part.plan.blocks.length);
-      const kernel = hostKernel(this.#engine.backend, this.#fma);
+      // the engine's own kernel, once per optimizer (it instantiates a module per arena)
+      const kernel = this.#scanKernel ??= hostKernel(this.#engine.backend, this.#fma);
       for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
         kernel.sumSquaredGradients(this.#memory.arenas[arena]!.memory, segments, own);
       }

@@ -8,13 +8,12 @@
  * step plan cuts them), at most {@linkcode BUCKET_ELEMENTS} long unless one
  * block is longer.
  *
- * The blocks are also shared out between the ranks, for sharded optimizer
- * state: in memory order over all the buckets, each rank owning about
- * 1/worldSize of the elements (a balance no block-by-block split of each
- * bucket keeps, where buckets hold a few blocks each). Within a bucket the
- * parts of the ranks lie one after another (padding between parameters
- * included), as a reduce-scatter and an all-gather lay them out; a rank's
- * part of a bucket may be empty.
+ * Each bucket is also split between the ranks at block boundaries, for
+ * sharded optimizer state: the parts of the ranks lie one after another
+ * (padding between parameters included), as a reduce-scatter and an
+ * all-gather lay them out. Each cut falls on the side of its ideal place
+ * that evens out the cuts before it, so each bucket is split about evenly
+ * and each rank owns about 1/worldSize of all the elements.
  *
  * @module
  */
@@ -116,35 +115,40 @@ export function gradientBuckets(
     end = slots.grad + size;
   }
   close();
-  const total = runs.reduce((n, run) => n + run.blocks.reduce((m, b) => m + b.length, 0), 0);
-  let before = 0;
-  return runs.map((run) => {
-    // each block goes to the rank whose share of all the elements holds its middle
-    const ranks = run.blocks.map((block) => {
-      const middle = before + block.length / 2;
-      before += block.length;
-      return Math.min(worldSize - 1, Math.floor((middle * worldSize) / total));
-    });
-    return bucketOf(run.first, run.blocks, ranks, worldSize);
-  });
+  // ranks below each cut hold this many elements more than their share so far
+  const excess = new Float64Array(worldSize);
+  return runs.map((run) => bucketOf(run.first, run.blocks, excess));
 }
 
-/** A bucket of `blocks`, each owned by the rank at its index in `ranks` (never decreasing). */
+/**
+ * A bucket of `blocks`, split between the ranks: each cut at the block
+ * boundary next to its ideal place (r/worldSize of the bucket), on the side
+ * that makes up for the cuts of the buckets before, so that every bucket is
+ * split about evenly (collectives of lopsided parts progress in many small
+ * stages) and every rank's total stays within about a block of its share.
+ */
 function bucketOf(
   slots: ParameterSlots,
   blocks: readonly BucketBlock[],
-  ranks: readonly number[],
-  worldSize: number,
+  excess: Float64Array,
 ): Bucket {
+  const worldSize = excess.length;
   const start = blocks[0]!.grad;
   const last = blocks.at(-1)!;
   const length = last.grad + last.length - start;
-  const owners = Array.from({ length: worldSize + 1 }, (_, r) => {
-    const b = ranks.findIndex((rank) => rank >= r);
-    return b < 0 ? blocks.length : b;
-  });
-  // a rank's part runs from its first block to the next rank's first block (padding included)
   const startOf = (b: number) => (b < blocks.length ? blocks[b]!.grad : start + length);
+  const owners = [0];
+  for (let r = 1; r < worldSize; r++) {
+    const ideal = start + (r * length) / worldSize;
+    let right = owners[r - 1]!;
+    while (right < blocks.length && startOf(right) < ideal) right++;
+    const left = Math.max(owners[r - 1]!, right - 1);
+    const cut = excess[r]! > 0 ? left : right;
+    owners.push(cut);
+    excess[r]! += startOf(cut) - ideal;
+  }
+  owners.push(blocks.length);
+  // a rank's part runs from its first block to the next rank's first block (padding included)
   const counts = owners.slice(0, -1).map((b, r) => startOf(owners[r + 1]!) - startOf(b));
   return {
     arena: slots.arena,

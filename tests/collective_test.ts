@@ -165,6 +165,10 @@ Deno.test("gradient buckets: each block in exactly one rank's part, the parts la
     const buckets = gradientBuckets(entries, worldSize, 20_000); // small buckets: a block or two each
     for (const bucket of buckets) {
       assert.equal(bucket.counts.reduce((x, y) => x + y, 0), bucket.length);
+      // each bucket split about evenly too: each cut within a block of its ideal place
+      for (const count of bucket.counts) {
+        assert.ok(Math.abs(count - bucket.length / worldSize) <= 2 * 16_384, `${bucket.counts}`);
+      }
       assert.equal(bucket.owners.length, worldSize + 1);
       assert.ok(bucket.length <= 20_000 || bucket.blocks.length === 1);
     }
