@@ -197,3 +197,61 @@ Deno.test("gradient buckets: each block in exactly one rank's part, the parts la
     assert.ok(frozen.grad + 100 <= bucket.grad || frozen.grad >= bucket.grad + bucket.length);
   }
 });
+
+/**
+ * Rank 0 of a job whose other ranks are simulated: their gradients are added
+ * by `allReduceSum`, their layout fingerprints copied from this rank's.
+ */
+function simulatedRanks(others: Float32Array[], entries: number): Collective {
+  const add = (buffer: Float32Array | Float64Array) => {
+    if (buffer.length === entries) {
+      buffer.forEach((x, i) => (buffer[i] = x + others.length)); // every rank has every gradient
+      return;
+    }
+    for (const other of others) {
+      for (let i = 0; i < buffer.length; i++) buffer[i] = Math.fround(buffer[i]! + other[i]!);
+    }
+  };
+  const gather = (buffer: Float32Array | Float64Array) => buffer.fill(buffer[0]!);
+  return {
+    rank: 0,
+    worldSize: others.length + 1,
+    allReduceSum: (buffer) => Promise.resolve(add(buffer)),
+    allGather: (buffer) => Promise.resolve(void gather(buffer)),
+    reduceScatter: () => Promise.reject(new Error("not simulated")),
+    broadcast: () => Promise.reject(new Error("not simulated")),
+    barrier: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+Deno.test("the averaged gradient is the float32 sum over the ranks divided by their number, rounded once", async () => {
+  // magnitudes from subnormal to large, both signs: a power-of-two world size
+  // multiplies by the reciprocal, any other divides; both must round as a division
+  const size = 4096;
+  const values = (seed: number) =>
+    Float32Array.from(seededValues(size, seed), (x, i) => x * 2 ** ((i % 300) - 149));
+  for (const worldSize of [2, 3, 4]) {
+    const mine = values(1);
+    const others = Array.from({ length: worldSize - 1 }, (_, r) => values(2 + r));
+    const w = new ParameterStore().add("w", [size]);
+    await using opt = new DecoupledLionW([w], {
+      lr: 1e-3,
+      workers: 0,
+      nonFinite: "ignore",
+      collective: simulatedRanks(others, 1),
+      logger: null,
+    });
+    w.grad = mine;
+    await opt.step();
+    for (let i = 0; i < size; i++) {
+      let sum = mine[i]!;
+      for (const other of others) sum = Math.fround(sum + other[i]!);
+      assert.equal(
+        w.grad![i],
+        Math.fround(sum / worldSize),
+        `world size ${worldSize}, element ${i}`,
+      );
+    }
+  }
+});
