@@ -30,6 +30,8 @@ import {
   type MpiSymbols,
   specialPointer,
 } from "./mpich_abi.ts";
+import { formatValue } from "../src/_format.ts";
+import { checkKnownKeys } from "../src/_validate.ts";
 import { mpiLibraryPath, openMpiLibrary, readEnv } from "./mpi_library.ts";
 import { check, type ProgressMode, waitAsync, type WaitPolicy, waitSync } from "./request_wait.ts";
 
@@ -192,18 +194,7 @@ export class MpiCollective implements Collective {
       return Promise.resolve(initialized);
     }
     try {
-      const timeoutMs = options.timeoutMs ?? 300_000;
-      if (!(timeoutMs > 0)) {
-        throw new RangeError(
-          `Cannot initialize MPI as 'timeoutMs' must be > 0: current value is ${timeoutMs}`,
-        );
-      }
-      const progress = options.progress ?? "auto";
-      if (!["auto", "block", "poll"].includes(progress)) {
-        throw new RangeError(
-          `Cannot initialize MPI as 'progress' must be "auto", "block" or "poll": current value is ${progress}`,
-        );
-      }
+      const { timeoutMs, progress, spinMicros } = checkInitOptions(options);
       const { symbols, version } = openMpiLibrary(mpiLibraryPath(options.library));
       const provided = new Int32Array(1);
       check("MPI_Init_thread", symbols.MPI_Init_thread(null, null, MPI_THREAD_MULTIPLE, provided));
@@ -215,13 +206,7 @@ export class MpiCollective implements Collective {
           }, and waiting off the calling thread needs MPI_THREAD_MULTIPLE (3)`,
         );
       }
-      const comm = new MpiCollective(
-        symbols,
-        version,
-        progress,
-        timeoutMs,
-        options.spinMicros ?? 200,
-      );
+      const comm = new MpiCollective(symbols, version, progress, timeoutMs, spinMicros);
       initialized = comm;
       if (options.abortOnError ?? true) comm.#abortOnError();
       return Promise.resolve(comm);
@@ -448,6 +433,55 @@ export class MpiCollective implements Collective {
       this.#symbols.MPI_Finalize();
     });
   }
+}
+
+const INIT = "Cannot initialize MPI";
+const INIT_KEYS = ["library", "progress", "timeoutMs", "spinMicros", "abortOnError"];
+
+/** The options, checked before anything is opened, with their defaults. */
+function checkInitOptions(
+  options: MpiInitOptions,
+): { timeoutMs: number; progress: ProgressMode | "auto"; spinMicros: number } {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `${INIT} as 'options' must be an object: current value is ${formatValue(options)}`,
+    );
+  }
+  checkKnownKeys(INIT, "options", options, INIT_KEYS);
+  const { timeoutMs = 300_000, progress = "auto", spinMicros = 200, abortOnError = true, library } =
+    options;
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {
+    throw new RangeError(
+      `${INIT} as 'timeoutMs' must be a number > 0 (Infinity: no watchdog): current value is ${
+        formatValue(timeoutMs)
+      }`,
+    );
+  }
+  if (!["auto", "block", "poll"].includes(progress)) {
+    throw new RangeError(
+      `${INIT} as 'progress' must be "auto", "block" or "poll": current value is ${
+        formatValue(progress)
+      }`,
+    );
+  }
+  if (typeof spinMicros !== "number" || !Number.isFinite(spinMicros) || spinMicros < 0) {
+    throw new RangeError(
+      `${INIT} as 'spinMicros' must be a finite number >= 0: current value is ${
+        formatValue(spinMicros)
+      }`,
+    );
+  }
+  if (typeof abortOnError !== "boolean") {
+    throw new TypeError(
+      `${INIT} as 'abortOnError' must be a boolean: current value is ${formatValue(abortOnError)}`,
+    );
+  }
+  if (library !== undefined && (typeof library !== "string" || library.length === 0)) {
+    throw new TypeError(
+      `${INIT} as 'library' must be a path: current value is ${formatValue(library)}`,
+    );
+  }
+  return { timeoutMs, progress, spinMicros };
 }
 
 /** A collective ready to start: the call, and what to do once it completed. */

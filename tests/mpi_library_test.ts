@@ -3,7 +3,12 @@
 // small C library (compiled here with cc) that answers MPI_Get_library_version
 // as Open MPI 4.1 does.
 import assert from "node:assert/strict";
-import { DEFAULT_MPI_LIBRARY, MPI_LIBRARY_ENV } from "../mpi/mod.ts";
+import {
+  DEFAULT_MPI_LIBRARY,
+  MPI_LIBRARY_ENV,
+  MpiCollective,
+  type MpiInitOptions,
+} from "../mpi/mod.ts";
 import { MPI_SYMBOLS } from "../mpi/mpich_abi.ts";
 import { mpiLibraryPath, openMpiLibrary } from "../mpi/mpi_library.ts";
 
@@ -61,4 +66,27 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("MpiCollective.init() checks its options before it opens anything, naming the bad value", async () => {
+  await assert.rejects(
+    MpiCollective.init({ timeoutMs: 0 }),
+    /Cannot initialize MPI as 'timeoutMs' must be a number > 0 \(Infinity: no watchdog\): current value is 0/,
+  );
+  await assert.rejects(
+    MpiCollective.init({ progress: "spin" as "poll" }),
+    /'progress' must be "auto", "block" or "poll": current value is "spin"/,
+  );
+  await assert.rejects(
+    MpiCollective.init({ spinMicros: -1 }),
+    /'spinMicros' must be a finite number >= 0: current value is -1/,
+  );
+  await assert.rejects(
+    MpiCollective.init({ progres: "poll" } as MpiInitOptions),
+    /Cannot initialize MPI as 'options' has an unknown key "progres": did you mean "progress"\?/,
+  );
+  await assert.rejects(
+    MpiCollective.init({ library: "/nonexistent/libmpich.so.12" }),
+    /Cannot open the MPI library \/nonexistent\/libmpich\.so\.12/,
+  );
 });
