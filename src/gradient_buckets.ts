@@ -81,9 +81,9 @@ export function gradientBuckets(
   bucketElements: number = BUCKET_ELEMENTS,
 ): Bucket[] {
   const order = entries
-    .map((entry) => ({ slots: entry.slots }))
-    .filter(({ slots }) => slots.requiresGrad)
-    .sort((a, b) => a.slots.arena - b.slots.arena || a.slots.grad - b.slots.grad);
+    .map(({ slots }) => slots)
+    .filter((slots) => slots.requiresGrad)
+    .sort((a, b) => a.arena - b.arena || a.grad - b.grad);
   const runs: { first: ParameterSlots; blocks: BucketBlock[] }[] = [];
   let blocks: BucketBlock[] = [];
   let first: ParameterSlots | undefined;
@@ -92,7 +92,7 @@ export function gradientBuckets(
     if (first !== undefined && blocks.length > 0) runs.push({ first, blocks });
     blocks = [];
   };
-  for (const { slots } of order) {
+  for (const slots of order) {
     const adjacent = first !== undefined && slots.arena === first.arena &&
       slots.grad >= end && slots.grad - end < 16 &&
       slots.grad - slots.data === first.grad - first.data;
