@@ -31,9 +31,15 @@ export interface CollectiveOp {
 export async function runOps(collective: Collective, ops: readonly CollectiveOp[]): Promise<void> {
   const started = ops.map((op) => start(collective, op));
   for (const promise of started) promise.catch(() => {}); // the first failure is thrown below
-  for (const [i, promise] of started.entries()) {
-    await promise;
-    ops[i]!.then?.();
+  try {
+    for (const [i, promise] of started.entries()) {
+      await promise;
+      ops[i]!.then?.();
+    }
+  } catch (error) {
+    // the collectives behind a failed one still write their buffers: let them finish first
+    await Promise.allSettled(started);
+    throw error;
   }
 }
 
