@@ -343,16 +343,25 @@ export class MpiCollective implements Collective {
     return { what: "", start: (request) => this.#symbols.MPI_Ibarrier(MPI_COMM_WORLD, request) };
   }
 
+  /**
+   * A collective over the ranks' parts of `buffer`: its MPI type, and the
+   * counts and offsets as MPI reads them (held until the request completes).
+   */
+  #parts(
+    action: string,
+    buffer: CollectiveBuffer,
+    counts: readonly number[],
+  ): { type: number; counts: Int32Array; offsets: Int32Array } {
+    const type = datatype(action, buffer);
+    checkCounts(action, counts, this.worldSize, checkedCount(action, buffer.length));
+    const offsets = new Int32Array(counts.length);
+    for (let r = 1; r < counts.length; r++) offsets[r] = offsets[r - 1]! + counts[r - 1]!;
+    return { type, counts: Int32Array.from(counts), offsets };
+  }
+
   #reduceScatter(buffer: CollectiveBuffer, counts: readonly number[]): Started {
-    const type = datatype("reduce-scatter", buffer);
-    checkCounts(
-      "reduce-scatter",
-      counts,
-      this.worldSize,
-      checkedCount("reduce-scatter", buffer.length),
-    );
-    const recvCounts = Int32Array.from(counts);
-    const offset = counts.slice(0, this.rank).reduce((a, b) => a + b, 0);
+    const { type, counts: recvCounts, offsets } = this.#parts("reduce-scatter", buffer, counts);
+    const offset = offsets[this.rank]!;
     const own = counts[this.rank]!;
     // Not MPI_IN_PLACE: MPICH 4.0's in-place reduce-scatter copies a rank's
     // sums to the buffer's start with memcpy and aborts where the two overlap
@@ -384,13 +393,11 @@ export class MpiCollective implements Collective {
   }
 
   #allGather(buffer: CollectiveBuffer, counts: readonly number[]): Started {
-    const type = datatype("all-gather", buffer);
-    checkCounts("all-gather", counts, this.worldSize, checkedCount("all-gather", buffer.length));
-    const recvCounts = Int32Array.from(counts);
-    const displacements = new Int32Array(counts.length);
-    for (let r = 1; r < counts.length; r++) {
-      displacements[r] = displacements[r - 1]! + counts[r - 1]!;
-    }
+    const { type, counts: recvCounts, offsets: displacements } = this.#parts(
+      "all-gather",
+      buffer,
+      counts,
+    );
     return {
       what: ` of ${describe(buffer)}`,
       start: (request) =>

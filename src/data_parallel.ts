@@ -40,8 +40,11 @@ export class DataParallel {
   /** Per entry: how many ranks have a gradient, after the exchange. */
   readonly #flags: Float32Array;
   #buckets: readonly Bucket[] = [];
-  /** Which entries required a gradient when the buckets were cut (and the layout checked). */
-  #layout = "";
+  /** Each entry's name, shape and group: fixed when the optimizer is built. */
+  readonly #described: readonly string[];
+  /** Which entries required a gradient when the layout was checked (and the buckets cut). */
+  readonly #checkedRequires: Uint8Array;
+  #checked = false;
 
   /**
    * @param entries Every parameter of the optimizer, in group order.
@@ -53,6 +56,10 @@ export class DataParallel {
     this.collective = collective;
     this.shardState = shardState;
     this.#flags = new Float32Array(entries.length);
+    this.#described = entries.map(({ param, group }) =>
+      `${param.name}:${param.shape.join("x")}:${group}`
+    );
+    this.#checkedRequires = new Uint8Array(entries.length);
   }
 
   /** The buckets of the current layout. */
@@ -69,15 +76,15 @@ export class DataParallel {
    * @returns The collectives; the last one's follow-up throws on a mismatch.
    */
   layoutOps(): CollectiveOp[] {
-    const layout = this.#entries
-      .map(({ param, slots, group }) =>
-        `${param.name}:${param.shape.join("x")}:${group}:${slots.requiresGrad ? 1 : 0}`
-      )
-      .join("|");
-    if (layout === this.#layout) return [];
+    // only requiresGrad can change after construction: compare it, flag by flag, every step
+    const requires = (i: number) => (this.#entries[i]!.slots.requiresGrad ? 1 : 0);
+    if (this.#checked && this.#checkedRequires.every((checked, i) => checked === requires(i))) {
+      return [];
+    }
+    const now = Uint8Array.from(this.#entries, (_, i) => requires(i));
     const { rank, worldSize } = this.collective;
     const prints = new Float64Array(worldSize);
-    prints[rank] = fingerprint(layout);
+    prints[rank] = fingerprint(this.#described.map((entry, i) => `${entry}:${now[i]}`).join("|"));
     return [{
       kind: "allGather",
       buffer: prints,
@@ -93,7 +100,8 @@ export class DataParallel {
             } (names, shapes, groups, requiresGrad) differ from rank 0's. Every rank must build the same optimizer`,
           );
         }
-        this.#layout = layout;
+        this.#checkedRequires.set(now);
+        this.#checked = true;
         this.#buckets = gradientBuckets(this.#entries, worldSize);
       },
     }];
