@@ -37,17 +37,19 @@ export interface ChildOutput {
  *
  * @param module The child module, beside the test.
  * @param args Its arguments.
- * @param options More `deno run` flags, and the environment.
+ * @param options More `deno run` flags, the environment, and a time limit
+ * after which the child is killed.
  * @returns What it printed.
  */
 export async function runChild(
   module: URL,
   args: string[] = [],
-  options: { flags?: string[]; env?: Record<string, string> } = {},
+  options: { flags?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<ChildOutput> {
   const child = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-check", "--allow-read", ...(options.flags ?? []), module.pathname, ...args],
     ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
     stdout: "piped",
     stderr: "piped",
   }).output();

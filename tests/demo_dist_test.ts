@@ -3,33 +3,16 @@
 // LIONW_REQUIRE_MPI=1 (CI sets it).
 import assert from "node:assert/strict";
 import { mpiexecAvailable } from "../mpi/_launch.ts";
+import { type ChildOutput, runChild } from "./_util.ts";
 
 const ignore = !(await mpiexecAvailable()) && Deno.env.get("LIONW_REQUIRE_MPI") !== "1";
 
-/** Runs a demo module with the demo tasks' permissions; its exit code and everything it printed. */
-async function run(module: string, args: string[]): Promise<{ code: number; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run",
-      new URL(module, import.meta.url).pathname,
-      ...args,
-    ],
-    stdin: "null",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: out.code, text: decode(out.stdout) + decode(out.stderr) };
-}
-
-async function runOk(module: string, args: string[]): Promise<string> {
-  const { code, text } = await run(module, args);
-  assert.equal(code, 0, text);
-  return text;
+/** Runs a demo module with the demo tasks' permissions; throws with its stderr unless it exits 0. */
+function demo(module: string, args: string[]): Promise<ChildOutput> {
+  return runChild(new URL(module, import.meta.url), args, {
+    flags: ["--allow-write", "--allow-env", "--allow-run"],
+    timeoutMs: 120_000,
+  });
 }
 
 Deno.test({
@@ -39,8 +22,8 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "lionw_demo_dist_" });
     try {
       const config = ["--steps", "24", "--eval-every", "12", "--seed", "7"];
-      await runOk("../demo/main.ts", [...config, "--out", `${dir}/single`]);
-      const printed = await runOk("../demo/dist.ts", [
+      await demo("../demo/main.ts", [...config, "--out", `${dir}/single`]);
+      const { stdout: printed } = await demo("../demo/dist.ts", [
         ...config,
         "--out",
         `${dir}/dist`,
@@ -79,16 +62,14 @@ Deno.test({
   ignore,
   async fn() {
     const dir = await Deno.makeTempDir();
-    const { code, text } = await run("../demo/dist.ts", [
-      "--ranks",
-      "3",
-      "--steps",
-      "2",
-      "--out",
-      dir,
-    ]);
-    await Deno.remove(dir, { recursive: true });
-    assert.notEqual(code, 0);
-    assert.match(text, /--batch 64 does not split evenly over 3 ranks: pass a multiple of 3/);
+    try {
+      // a non-zero exit rejects, with the child's stderr in the message
+      await assert.rejects(
+        demo("../demo/dist.ts", ["--ranks", "3", "--steps", "2", "--out", dir]),
+        /--batch 64 does not split evenly over 3 ranks: pass a multiple of 3/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });

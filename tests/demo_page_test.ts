@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { buildPage, servePage } from "../demo/serve.ts";
 import type { DemoState } from "../demo/web/page.ts";
+import { runChild } from "./_util.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const present = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -29,27 +30,14 @@ async function denoRun(): Promise<
   }
 > {
   const out = await Deno.makeTempDir();
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      new URL("../demo/main.ts", import.meta.url).pathname,
-      "--steps",
-      String(RUN.steps),
-      "--eval-every",
-      String(RUN.evalEvery),
-      "--seed",
-      String(RUN.seed),
-      "--out",
-      out,
+  await runChild(
+    new URL("../demo/main.ts", import.meta.url),
+    [
+      ...["--steps", String(RUN.steps), "--eval-every", String(RUN.evalEvery)],
+      ...["--seed", String(RUN.seed), "--out", out],
     ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
+    { flags: ["--allow-write", "--allow-env"] },
+  );
   const report = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
   await Deno.remove(out, { recursive: true });
   return report;
