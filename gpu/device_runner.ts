@@ -37,7 +37,7 @@ export async function openDeviceRunner(
       host.assign(blocks, writes);
       await shard.setSegments(memories, blocks, writes);
     },
-    scan: (out) => host.scan(out),
+    scan: (out, squares) => host.scan(out, squares),
     count() {
       // the optimizer refuses a cautious group on this backend before the step
       throw new RangeError("Cannot count for caution on the device: exp_avg is not on the host");

@@ -52,6 +52,7 @@ import { type ShardPlan, shardPlan } from "./shard_plan.ts";
 import {
   decideStep,
   gateNeedsScan,
+  gateNeedsSquares,
   globalGradNorm,
   type StepDecision,
   type StepGate,
@@ -770,7 +771,8 @@ export class DecoupledLionW implements AsyncDisposable {
       // the engine's own kernel, once per optimizer (it instantiates a module per arena)
       const kernel = this.#scanKernel ??= hostKernel(this.#engine.backend, this.#fma);
       for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
-        kernel.sumSquaredGradients(this.#memory.arenas[arena]!.memory, segments, own);
+        const squares = gateNeedsSquares(request.gate);
+        kernel.scanGradients(this.#memory.arenas[arena]!.memory, segments, own, squares);
       }
       gradSquares = new Float64Array(request.plan.blocks.length);
       part.stepBlock.forEach((block, i) => (gradSquares![block] = own[i]!));
@@ -862,8 +864,11 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   /** Books the engine's result: state, iterations, metrics, the report. */
-  #finishStep({ plan, metrics }: StepRequest, result: StepResult): void {
-    const gradNorm = result.gradSquares === null ? null : globalGradNorm(result.gradSquares);
+  #finishStep({ plan, metrics, gate }: StepRequest, result: StepResult): void {
+    // the norm exists where the scan summed squares; otherwise it found non-finite values only
+    const gradNorm = result.gradSquares === null || !gateNeedsSquares(gate)
+      ? null
+      : globalGradNorm(result.gradSquares);
     if (result.decision.action !== "update") {
       this.#refuse(result.decision, nonFiniteParameters(plan, result.gradSquares!), gradNorm);
       return;

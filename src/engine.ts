@@ -41,7 +41,7 @@ export interface HostWrites {
 export interface StepResult {
   /** The gate's decision (the update ran only for `"update"`). */
   readonly decision: StepDecision;
-  /** `Σg²` per block, when scanned. */
+  /** What the scan wrote per block, when it ran: `Σg²`, or the verdict alone (NaN or 0) when the gate needs no norm. */
   readonly gradSquares: Float64Array | null;
   /** `PARTIAL_COUNT` sums per block, when metrics were asked for and the update ran. */
   readonly partials: Float64Array | null;

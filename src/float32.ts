@@ -63,3 +63,52 @@ export function lerpF32(a: number, b: number, w: number): number {
 export function signF32(x: number): number {
   return x > 0 ? 1 : x < 0 ? -1 : 0;
 }
+
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
+/**
+ * The bfloat16 bits of a value rounded to float32 then to bfloat16, to
+ * nearest even, NaN as `0x7FC0`: c10's `round_to_nearest_even`, what
+ * `tensor.to(torch.bfloat16)` does.
+ *
+ * @example Rounding to nearest even
+ * ```ts
+ * import { bfloat16Bits } from "./float32.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(bfloat16Bits(1), 0x3f80);
+ * assert.equal(bfloat16Bits(1 + 2 ** -8), 0x3f80); // a tie: to the even 1
+ * assert.equal(bfloat16Bits(1 + 3 * 2 ** -8), 0x3f82); // a tie: up to the even
+ * assert.equal(bfloat16Bits(NaN), 0x7fc0);
+ * ```
+ *
+ * @param x The value.
+ * @returns Its 16 bits.
+ */
+export function bfloat16Bits(x: number): number {
+  scratch[0] = x;
+  const bits = scratchBits[0]!;
+  if (Number.isNaN(scratch[0])) return 0x7fc0;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/**
+ * The value of bfloat16 bits (exact: a bfloat16 is a float32's high half).
+ *
+ * @example
+ * ```ts
+ * import { fromBfloat16 } from "./float32.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(fromBfloat16(0x3f80), 1);
+ * assert.equal(fromBfloat16(0xc000), -2);
+ * ```
+ *
+ * @param bits The 16 bits.
+ * @returns The value.
+ */
+export function fromBfloat16(bits: number): number {
+  scratchBits[0] = bits << 16;
+  return scratch[0]!;
+}

@@ -11,7 +11,7 @@ import { PARTIAL_COUNT } from "./kernel.ts";
 import type { BackendName } from "./options.ts";
 import { shardFailure } from "./shard_error.ts";
 import { type ShardRunner, stepIsCautious, stepShard } from "./shard_runner.ts";
-import { decideStep, gateNeedsScan, type StepDecision } from "./step_decision.ts";
+import { decideStep, gateNeedsScan, gateNeedsSquares, type StepDecision } from "./step_decision.ts";
 import { cautionFactors, type StepPlan } from "./step_plan.ts";
 
 /** What the inline engine runs. */
@@ -92,6 +92,7 @@ export class InlineEngine implements StepEngine {
       runner,
       {
         scan: gradSquares !== null,
+        squares: gateNeedsSquares(gate),
         gradSquares: gradSquares ?? NO_SUMS,
         groups,
         writes,

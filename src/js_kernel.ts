@@ -6,7 +6,7 @@
  * @module
  */
 
-import { fmaF32, lerpF32, signF32 } from "./float32.ts";
+import { bfloat16Bits, fmaF32, fromBfloat16, lerpF32, signF32 } from "./float32.ts";
 import {
   type GroupConstants,
   type KernelSegment,
@@ -19,12 +19,17 @@ import {
 export const jsKernel: LionKernel = {
   name: "js",
 
-  sumSquaredGradients(arena, segments, out) {
+  scanGradients(arena, segments, out, squares) {
     const f32 = new Float32Array(arena.buffer);
     for (const segment of segments) {
       let sum = 0;
       const end = segment.grad + segment.length;
-      for (let i = segment.grad; i < end; i++) sum += f32[i]! * f32[i]!;
+      if (squares) {
+        for (let i = segment.grad; i < end; i++) sum += f32[i]! * f32[i]!;
+      } else {
+        // x - x is 0 for every finite x, NaN for NaN and ±Infinity
+        for (let i = segment.grad; i < end; i++) sum += f32[i]! - f32[i]!;
+      }
       out[segment.block] = sum;
     }
   },
@@ -53,17 +58,43 @@ export const jsKernel: LionKernel = {
   },
 };
 
+/** Reads and writes a segment's exp_avg, in float32 or in bfloat16. */
+interface Moments {
+  /** Element `i`'s value. */
+  read(i: number): number;
+  /** Stores `value` (bfloat16: rounded to nearest even) at element `i`. */
+  write(i: number, value: number): void;
+}
+
+/**
+ * The exp_avg of `segment` in the arena whose float32 view is `f32`: a
+ * float32 run at `expAvg`, or under `momentBfloat16` a bfloat16 run from
+ * the same byte.
+ */
+function momentsOf(f32: Float32Array, segment: KernelSegment, k: GroupConstants): Moments {
+  const start = segment.expAvg;
+  if (!k.momentBfloat16) {
+    return { read: (i) => f32[start + i]!, write: (i, v) => (f32[start + i] = v) };
+  }
+  const u16 = new Uint16Array(f32.buffer, f32.byteOffset);
+  return {
+    read: (i) => fromBfloat16(u16[2 * start + i]!),
+    write: (i, v) => (u16[2 * start + i] = bfloat16Bits(v)),
+  };
+}
+
 /**
  * The reference's `lionw` on one element run, the gradient first scaled:
  * `g *= gradScale; p *= 1 - decay·wd; p -= lr · sign(lerp(m, g, 1 - β1)); m = lerp(m, g, 1 - β2)`.
  */
 function updateSegment(f32: Float32Array, segment: KernelSegment, k: GroupConstants): void {
+  const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
-    const m = f32[segment.expAvg + i]!;
+    const m = moments.read(i);
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
     f32[segment.data + i] = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
-    f32[segment.expAvg + i] = lerpF32(m, g, k.momentWeight);
+    moments.write(i, lerpF32(m, g, k.momentWeight));
   }
 }
 
@@ -79,15 +110,15 @@ function updateSegmentWithPartials(
   partials: Float64Array,
 ): void {
   const sums = new Float64Array(PARTIAL_COUNT);
+  const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
-    const m = f32[segment.expAvg + i]!;
+    const m = moments.read(i);
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
     const p = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
-    const mNext = lerpF32(m, g, k.momentWeight);
     f32[segment.data + i] = p;
-    f32[segment.expAvg + i] = mNext;
-    addPartials(sums, k, mNext, p, g);
+    moments.write(i, lerpF32(m, g, k.momentWeight));
+    addPartials(sums, k, moments.read(i), p, g); // the stored (rounded) moment
   }
   partials.set(sums, segment.block * PARTIAL_COUNT);
 }
@@ -132,9 +163,10 @@ export function countAgreement(
   k: GroupConstants,
 ): number {
   let count = 0;
+  const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
-    if (agrees(lerpF32(f32[segment.expAvg + i]!, g, k.directionWeight), g)) count++;
+    if (agrees(lerpF32(moments.read(i), g, k.directionWeight), g)) count++;
   }
   return count;
 }
@@ -161,17 +193,17 @@ export function cautiousUpdate(
   partials: Float64Array | null,
 ): void {
   const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
+  const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
-    const m = f32[segment.expAvg + i]!;
+    const m = moments.read(i);
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
     const c = lerpF32(m, g, k.directionWeight);
     const u = signF32(c) * (agrees(c, g) ? factor : 0);
     const p = fmaF32(-k.lr, u, decayed);
-    const mNext = lerpF32(m, g, k.momentWeight);
     f32[segment.data + i] = p;
-    f32[segment.expAvg + i] = mNext;
-    if (sums !== null) addPartials(sums, k, mNext, p, g);
+    moments.write(i, lerpF32(m, g, k.momentWeight));
+    if (sums !== null) addPartials(sums, k, moments.read(i), p, g);
   }
   if (sums !== null) partials!.set(sums, segment.block * PARTIAL_COUNT);
 }

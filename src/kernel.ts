@@ -41,6 +41,13 @@ export interface GroupConstants {
    * parameter's caution factor; 0 otherwise.
    */
   readonly cautious: number;
+  /**
+   * 1 where exp_avg is stored as bfloat16 (the optimizer's
+   * `momentumDtype: "bfloat16"`): read as the float32 it widens to, the
+   * update computed in float32, then rounded to nearest even; 0 for
+   * float32.
+   */
+  readonly momentBfloat16: number;
 }
 
 /**
@@ -71,6 +78,7 @@ export function groupConstants(
     stepDecay: Math.fround(-weightDecay * decay),
     gradScale: 1,
     cautious: 0,
+    momentBfloat16: 0,
   };
 }
 
@@ -104,6 +112,7 @@ export const GROUP_CONSTANT_NAMES: readonly (keyof GroupConstants)[] = [
   "stepDecay",
   "gradScale",
   "cautious",
+  "momentBfloat16",
 ];
 
 /** Float32 values per group where constants are packed (the packing's stride). */
@@ -156,6 +165,7 @@ export interface KernelSegment {
   readonly group: number;
   /** The segment's block: its results go to `out[block]` for the gradient
    * scan, `partials[block * PARTIAL_COUNT + k]` for the update. */
+  // (exp_avg in bfloat16 starts at the same byte, `expAvg * 4`, two bytes an element)
   readonly block: number;
 }
 
@@ -195,15 +205,19 @@ export interface LionKernel {
   /** The backend name, as reported by the optimizer. */
   readonly name: string;
   /**
-   * Writes `Σ g²` of each segment's gradient to `out[segment.block]`, in
-   * float64. A non-finite sum means a NaN or infinite gradient (the square
-   * of a finite float32 cannot overflow float64), which is how the
-   * optimizer's `nonFinite` policy finds them before anything is written.
+   * The gradient scan: writes to `out[segment.block]`, when `squares`,
+   * `Σ g²` of each segment's gradient in float64 (a non-finite sum means a
+   * NaN or infinite gradient: the square of a finite float32 cannot
+   * overflow float64); otherwise the verdict alone, NaN where the segment
+   * holds a NaN or infinite gradient and 0 where it does not (a gate that
+   * uses no norm needs no squares). That is how the optimizer's `nonFinite`
+   * policy finds them before anything is written.
    */
-  sumSquaredGradients(
+  scanGradients(
     arena: WebAssembly.Memory,
     segments: readonly KernelSegment[],
     out: Float64Array,
+    squares: boolean,
   ): void;
   /**
    * Writes to `out[segment.block]` how many elements of each segment of a

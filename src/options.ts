@@ -324,7 +324,7 @@ export interface SyncStepOptions {
  *   applied: true,
  *   nonFinite: [],
  *   metrics: false,
- *   gradNorm: 1, // scanned for the default nonFinite: "error"
+ *   gradNorm: null, // no clipping: the scan only looked for NaN and Infinity
  *   gradScale: 1,
  * });
  * ```
@@ -341,9 +341,10 @@ export interface StepReport {
   readonly metrics: boolean;
   /**
    * The global L2 norm of the step's gradients before clipping (torch's
-   * `clip_grad_norm_` return value, in float32), when the step scanned them
-   * (`maxGradNorm` set, or a `nonFinite` policy other than `"ignore"`);
-   * `null` otherwise.
+   * `clip_grad_norm_` return value, in float32; NaN or Infinity where a
+   * gradient is), when the step clipped (`maxGradNorm` set); `null`
+   * otherwise: the `nonFinite` scan alone tests for NaN and Infinity and
+   * sums no squares (with metrics on, `l2_norm/grad/global` is the norm).
    */
   readonly gradNorm: number | null;
   /** The factor the gradients were multiplied by: the clipping coefficient, or 1. */

@@ -27,8 +27,12 @@ export interface ShardRunner {
    * @param writes What the host wrote since the last step.
    */
   assign(blocks: readonly PlannedBlock[], writes: HostWrites): void | Promise<void>;
-  /** Writes `Σg²` of each block to `out[block]`, in float64, on the host. */
-  scan(out: Float64Array): void;
+  /**
+   * The gradient scan, on the host: writes `Σg²` of each block to
+   * `out[block]` in float64 when `squares`, else the non-finite verdict
+   * alone (NaN or 0; see `LionKernel.scanGradients`).
+   */
+  scan(out: Float64Array, squares: boolean): void;
   /**
    * Writes the agreeing elements of each block of a cautious group to
    * `out[block]` (the caution mask's count), on the host.
@@ -75,9 +79,9 @@ export function inPlaceRunner(
     assign(blocks) {
       runs = blocksByArena(blocks);
     },
-    scan(out) {
+    scan(out, squares) {
       for (const { arena, segments } of runs) {
-        kernel.sumSquaredGradients(memories[arena]!, segments, out);
+        kernel.scanGradients(memories[arena]!, segments, out, squares);
       }
     },
     count(groups, out) {
@@ -99,7 +103,9 @@ export function inPlaceRunner(
 export interface ShardStep {
   /** Run the gradient scan first (the gate needs it). */
   readonly scan: boolean;
-  /** Where the scan writes `Σg²` per block (indexed by block). */
+  /** Whether the scan sums squares (a gate uses the norm), or finds non-finite values only. */
+  readonly squares: boolean;
+  /** Where the scan writes `Σg²` (or its verdict) per block (indexed by block). */
   readonly gradSquares: Float64Array;
   /** Float32 constants per group. */
   readonly groups: readonly GroupConstants[];
@@ -142,7 +148,7 @@ export function stepShard(
   step: ShardStep,
   meet: ShardMeetings,
 ): StepDecision | Promise<StepDecision> {
-  if (step.scan) runner.scan(step.gradSquares);
+  if (step.scan) runner.scan(step.gradSquares, step.squares);
   const decision = meet.decide();
   if (decision.action !== "update") return decision;
   const groups = scaleGradients(step.groups, decision.gradScale);

@@ -51,6 +51,18 @@ export function gateNeedsScan(gate: StepGate): boolean {
 }
 
 /**
+ * Whether the gate needs `Σg²` from the scan (the norm, for clipping), and
+ * not the non-finite verdict alone: without it, the scan only tests each
+ * gradient for NaN and ±Infinity, which costs a read and no arithmetic.
+ *
+ * @param gate The step's gate.
+ * @returns `true` when the scan must sum squares.
+ */
+export function gateNeedsSquares(gate: StepGate): boolean {
+  return gate.maxGradNorm !== Infinity;
+}
+
+/**
  * The global L2 norm of the step's gradients from the scan's `Σg²` per
  * block, rounded to float32 as torch's `clip_grad_norm_` returns it.
  *
@@ -81,11 +93,12 @@ export function clipCoefficient(maxNorm: number, total: number): number {
 /**
  * The step's decision, from the scan's `Σg²` of every block of the step (a
  * non-finite sum means a NaN or infinite gradient: squares of finite
- * float32 values cannot overflow float64): the `nonFinite` policy first,
- * then the clipping coefficient of `maxGradNorm`.
+ * float32 values cannot overflow float64), or its verdict alone where the
+ * gate needs no norm: the `nonFinite` policy first, then the clipping
+ * coefficient of `maxGradNorm`.
  *
  * @param gate The step's gate.
- * @param gradSquares `Σg²` per block, or `null` when the gate needs no scan.
+ * @param gradSquares `Σg²` (or the verdict) per block, or `null` when the gate needs no scan.
  * @returns The decision.
  */
 export function decideStep(gate: StepGate, gradSquares: Float64Array | null): StepDecision {

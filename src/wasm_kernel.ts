@@ -1,6 +1,9 @@
 /**
  * The `wasm` kernel: WebAssembly SIMD (f32x4) over the store's memory, in
- * place, bit-exact with the scalar kernel. Source: src/wasm/lion.wat.
+ * place, bit-exact with the scalar kernel. Source: src/wasm/lion.wat, built
+ * with relaxed SIMD (a hardware fused multiply-add where it rounds once)
+ * and without it (the "strict" module, for runtimes where a relaxed opcode
+ * does not validate: Node 20, older browsers), both bit-exact.
  *
  * @module
  */
@@ -8,7 +11,12 @@
 import { isShared } from "./arena.ts";
 import type { GroupConstants, LionKernel } from "./kernel.ts";
 import { PARTIAL_COUNT } from "./kernel.ts";
-import { LION_WASM_PLAIN, LION_WASM_SHARED } from "./wasm/lion_wasm.ts";
+import {
+  LION_WASM_PLAIN,
+  LION_WASM_SHARED,
+  LION_WASM_STRICT_PLAIN,
+  LION_WASM_STRICT_SHARED,
+} from "./wasm/lion_wasm.ts";
 import { cautiousUpdate, jsKernel } from "./js_kernel.ts";
 
 /** How the kernel computes torch's fused multiply-add. */
@@ -36,57 +44,142 @@ type UpdateExport = (
 /** The same with the step tensor's decay coefficient; returns the six sums. */
 type UpdateMetricsExport = (...args: [...Parameters<UpdateExport>, sd: number]) => number[];
 
-interface LionExports {
-  relaxed_madd_is_fused(): number;
-  update: UpdateExport;
+/** The six sums of a segment after its update, exactly in float64. */
+type MetricSumsExport = (
+  p: number,
+  g: number,
+  m: number,
+  n: number,
+  lr: number,
+  c1: number,
+  g1: number,
+  gs: number,
+  sd: number,
+) => number[];
+
+/** The exports of one moment type (float32, or bfloat16 with names ending in `_bf16`). */
+interface MomentExports {
+  /** Relaxed module only. */
+  update: UpdateExport | undefined;
+  /** Relaxed module only. */
+  update_metrics: UpdateMetricsExport | undefined;
   update_exact: UpdateExport;
-  update_metrics: UpdateMetricsExport;
   update_metrics_exact: UpdateMetricsExport;
+  metric_sums: MetricSumsExport;
+}
+
+interface LionExports {
+  /** Relaxed module only. */
+  relaxed_madd_is_fused?(): number;
+  find_non_finite(g: number, n: number): number;
   sum_squares(g: number, n: number): number;
+  [name: string]: unknown;
+}
+
+/** The exports of `exports` for one moment type. */
+function momentExports(exports: LionExports, bfloat16: boolean): MomentExports {
+  const suffix = bfloat16 ? "_bf16" : "";
+  const pick = <T>(name: string) => exports[name + suffix] as T;
+  return {
+    update: pick<UpdateExport | undefined>("update"),
+    update_metrics: pick<UpdateMetricsExport | undefined>("update_metrics"),
+    update_exact: pick<UpdateExport>("update_exact"),
+    update_metrics_exact: pick<UpdateMetricsExport>("update_metrics_exact"),
+    metric_sums: pick<MetricSumsExport>("metric_sums"),
+  };
 }
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
-const modules = new Map<boolean, WebAssembly.Module>();
+/** Which build of the module: with relaxed SIMD, or without a relaxed opcode. */
+export type WasmSimd = "relaxed" | "strict";
 
-function moduleFor(shared: boolean): WebAssembly.Module {
-  let module = modules.get(shared);
+const SOURCES: Record<WasmSimd, Record<"shared" | "plain", string>> = {
+  relaxed: { shared: LION_WASM_SHARED, plain: LION_WASM_PLAIN },
+  strict: { shared: LION_WASM_STRICT_SHARED, plain: LION_WASM_STRICT_PLAIN },
+};
+
+const modules = new Map<string, WebAssembly.Module>();
+
+function moduleFor(simd: WasmSimd, shared: boolean): WebAssembly.Module {
+  const key = `${simd}/${shared}`;
+  let module = modules.get(key);
   if (module === undefined) {
-    module = new WebAssembly.Module(decode(shared ? LION_WASM_SHARED : LION_WASM_PLAIN));
-    modules.set(shared, module);
+    module = new WebAssembly.Module(decode(SOURCES[simd][shared ? "shared" : "plain"]));
+    modules.set(key, module);
   }
   return module;
 }
 
-/**
- * Whether this runtime runs the kernel: WebAssembly with SIMD and relaxed
- * SIMD (V8 11.4+, Deno 1.34+, Node 20+... with the flag in older Nodes).
- *
- * @returns `true` when the module validates.
- */
-export function wasmKernelAvailable(): boolean {
+function validates(base64: string): boolean {
   try {
-    return typeof WebAssembly === "object" && WebAssembly.validate(decode(LION_WASM_PLAIN));
+    return typeof WebAssembly === "object" && WebAssembly.validate(decode(base64));
   } catch {
     return false;
   }
+}
+
+let probedSimd: WasmSimd | null | undefined;
+
+/**
+ * Which build of the kernel this runtime runs: `"relaxed"` where relaxed
+ * SIMD validates (V8 11.4+: Deno, Chrome 114+, Node 22+), `"strict"` where
+ * only SIMD does (Node 20, older browsers), `null` without WebAssembly SIMD.
+ *
+ * @returns The build, probed once per thread.
+ */
+export function wasmSimdSupport(): WasmSimd | null {
+  probedSimd ??= validates(LION_WASM_PLAIN)
+    ? "relaxed"
+    : validates(LION_WASM_STRICT_PLAIN)
+    ? "strict"
+    : null;
+  return probedSimd;
+}
+
+/**
+ * Whether this runtime runs the kernel: WebAssembly with SIMD (relaxed SIMD
+ * or not: both builds are bit-exact).
+ *
+ * @returns `true` when one of the modules validates.
+ */
+export function wasmKernelAvailable(): boolean {
+  return wasmSimdSupport() !== null;
 }
 
 let probedFused: boolean | undefined;
 
 /**
  * Whether `f32x4.relaxed_madd` rounds once here (it does on x86 with FMA
- * and on ARM64); probed once per thread.
+ * and on ARM64); probed once per thread. `false` where relaxed SIMD does
+ * not validate.
  */
 export function relaxedMaddIsFused(): boolean {
   if (probedFused === undefined) {
+    if (wasmSimdSupport() !== "relaxed") return (probedFused = false);
     const memory = new WebAssembly.Memory({ initial: 0, maximum: 1 });
-    const instance = new WebAssembly.Instance(moduleFor(false), { env: { memory } });
-    probedFused = (instance.exports as unknown as LionExports).relaxed_madd_is_fused() === 1;
+    const instance = new WebAssembly.Instance(moduleFor("relaxed", false), { env: { memory } });
+    probedFused = (instance.exports as unknown as LionExports).relaxed_madd_is_fused!() === 1;
   }
   return probedFused;
+}
+
+/**
+ * The smallest float64 sum of squares the float32 runs are trusted with:
+ * below it, products may have lost digits to float32's subnormal range.
+ */
+const TRUSTED_SUM_MIN = 2 ** -60;
+
+/** Whether the float32-run sums can stand: no overflow (finite), no lost digits (not tiny). */
+function runSumsTrusted(sums: readonly number[]): boolean {
+  // Σm², Σp², Σu², Σg²; the dot products are bounded by them (Cauchy–Schwarz)
+  for (let i = 0; i < 4; i++) {
+    const sum = sums[i]!;
+    if (!(sum >= TRUSTED_SUM_MIN && sum < Infinity)) return false;
+  }
+  return true;
 }
 
 /** lerp's branch resolved once: coefficient, and 1 when the base is g. */
@@ -94,10 +187,12 @@ function lerpTerms(weight: number): [number, number] {
   return weight < 0.5 ? [weight, 0] : [weight - 1, 1];
 }
 
-/** The wasm kernel, with its fma mode. */
+/** The wasm kernel, with its fma mode and module build. */
 export interface WasmKernel extends LionKernel {
   /** `"relaxed"`: hardware fma through relaxed_madd; `"exact"`: the f64x2 path. */
   readonly fma: FmaMode;
+  /** The module it runs: with relaxed SIMD, or without (`"exact"` fma then). */
+  readonly simd: WasmSimd;
 }
 
 /**
@@ -105,14 +200,31 @@ export interface WasmKernel extends LionKernel {
  *
  * @param fma `"auto"` probes relaxed_madd and takes the exact path where it
  * is not fused; the others force a path (tests use `"exact"`).
+ * @param simd `"auto"` takes the relaxed module where it validates, else the
+ * strict one; `"strict"` forces the module without relaxed opcodes (tests,
+ * the Node bench rows).
  * @returns The kernel.
- * @throws {RangeError} When `"relaxed"` is forced where it is not fused.
+ * @throws {RangeError} When `"relaxed"` is forced where it is not fused or
+ * does not validate, or when this runtime has no WebAssembly SIMD.
  */
-export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
-  const fused = relaxedMaddIsFused();
+export function createWasmKernel(
+  fma: FmaMode | "auto" = "auto",
+  simd: WasmSimd | "auto" = "auto",
+): WasmKernel {
+  const support = wasmSimdSupport();
+  if (support === null) {
+    throw new RangeError("Cannot make the wasm kernel as this runtime has no WebAssembly SIMD");
+  }
+  const build: WasmSimd = simd === "auto" ? support : simd;
+  if (build === "relaxed" && support !== "relaxed") {
+    throw new RangeError("Cannot use simd 'relaxed' as relaxed SIMD does not validate here");
+  }
+  const fused = build === "relaxed" && relaxedMaddIsFused();
   if (fma === "relaxed" && !fused) {
     throw new RangeError(
-      "Cannot use fma 'relaxed' as f32x4.relaxed_madd is not fused on this machine",
+      build === "relaxed"
+        ? "Cannot use fma 'relaxed' as f32x4.relaxed_madd is not fused on this machine"
+        : "Cannot use fma 'relaxed' with the strict module, which has no relaxed_madd",
     );
   }
   const mode: FmaMode = fma === "auto" ? (fused ? "relaxed" : "exact") : fma;
@@ -120,9 +232,8 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
   const exportsFor = (memory: WebAssembly.Memory): LionExports => {
     let exports = instances.get(memory);
     if (exports === undefined) {
-      const shared = isShared(memory.buffer);
-      const instance = new WebAssembly.Instance(moduleFor(shared), { env: { memory } });
-      exports = instance.exports as unknown as LionExports;
+      const module = moduleFor(build, isShared(memory.buffer));
+      exports = new WebAssembly.Instance(module, { env: { memory } }).exports as LionExports;
       instances.set(memory, exports);
     }
     return exports;
@@ -131,11 +242,17 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
   return {
     name: "wasm",
     fma: mode,
+    simd: build,
 
-    sumSquaredGradients(arena, segments, out) {
+    scanGradients(arena, segments, out, squares) {
       const wasm = exportsFor(arena);
       for (const segment of segments) {
-        out[segment.block] = wasm.sum_squares(segment.grad * 4, segment.length);
+        const { grad, length } = segment;
+        out[segment.block] = squares
+          ? wasm.sum_squares(grad * 4, length)
+          : wasm.find_non_finite(grad * 4, length) === 1
+          ? NaN
+          : 0;
       }
     },
 
@@ -145,39 +262,30 @@ export function createWasmKernel(fma: FmaMode | "auto" = "auto"): WasmKernel {
     },
 
     update(arena, segments, groups, partials, caution) {
-      const wasm = exportsFor(arena);
+      const exports = exportsFor(arena);
+      const byMoment = [momentExports(exports, false), momentExports(exports, true)];
       let f32: Float32Array | undefined;
-      const update = mode === "exact" ? wasm.update_exact : wasm.update;
-      const updateMetrics = mode === "exact" ? wasm.update_metrics_exact : wasm.update_metrics;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
+        const k = groups[segment.group]!;
         const factor = caution?.[segment.block] ?? 0;
         if (factor !== 0) {
           f32 ??= new Float32Array(arena.buffer);
-          cautiousUpdate(f32, segment, groups[segment.group]!, factor, partials);
+          cautiousUpdate(f32, segment, k, factor, partials);
           continue;
         }
+        const wasm = byMoment[k.momentBfloat16]!;
         const [lr, c1, g1, c2, g2, decay, gs, sd] = terms[segment.group]!;
-        const { data, grad, expAvg, length } = segment;
+        const [p, g, m, n] = [segment.data * 4, segment.grad * 4, segment.expAvg * 4, segment.length];
         if (partials === null) {
-          update(data * 4, grad * 4, expAvg * 4, length, lr, c1, g1, c2, g2, decay, gs);
-        } else {
-          const sums = updateMetrics(
-            data * 4,
-            grad * 4,
-            expAvg * 4,
-            length,
-            lr,
-            c1,
-            g1,
-            c2,
-            g2,
-            decay,
-            gs,
-            sd,
-          );
-          partials.set(sums, segment.block * PARTIAL_COUNT);
+          const update = mode === "exact" ? wasm.update_exact : wasm.update!;
+          update(p, g, m, n, lr, c1, g1, c2, g2, decay, gs);
+          continue;
         }
+        const updateMetrics = mode === "exact" ? wasm.update_metrics_exact : wasm.update_metrics!;
+        let sums = updateMetrics(p, g, m, n, lr, c1, g1, c2, g2, decay, gs, sd);
+        if (!runSumsTrusted(sums)) sums = wasm.metric_sums(p, g, m, n, lr, c1, g1, gs, sd);
+        partials.set(sums, segment.block * PARTIAL_COUNT);
       }
     },
   };

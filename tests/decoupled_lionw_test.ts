@@ -252,9 +252,14 @@ Deno.test("nonFinite: 'error' throws naming the parameter and changes nothing", 
   assert.equal(opt.state(fresh), undefined, "no state was created");
   assert.deepEqual([...fresh.data], [6, 7]);
   assert.equal(opt.iterations, 1);
-  const { gradNorm, ...report } = opt.lastStep;
-  assert.deepEqual(report, { applied: false, nonFinite: ["b"], metrics: false, gradScale: 1 });
-  assert.ok(!Number.isFinite(gradNorm)); // torch's clip_grad_norm_ would return it too
+  // without clipping the scan finds non-finite values and sums no squares: no norm
+  assert.deepEqual(opt.lastStep, {
+    applied: false,
+    nonFinite: ["b"],
+    metrics: false,
+    gradNorm: null,
+    gradScale: 1,
+  });
   assert.deepEqual(opt.getMetrics(), {});
   b.grad = [Infinity, -Infinity];
   a.grad = [NaN, 0, 0];
@@ -278,7 +283,7 @@ Deno.test("nonFinite: 'skip' skips the whole step and reports it", async () => {
     applied: false,
     nonFinite: ["b"],
     metrics: false,
-    gradNorm: Infinity,
+    gradNorm: null, // no clipping: the scan sums no squares
     gradScale: 1,
   });
   assert.equal(opt.iterations, 0);
@@ -291,7 +296,7 @@ Deno.test("nonFinite: 'skip' skips the whole step and reports it", async () => {
     applied: true,
     nonFinite: [],
     metrics: true,
-    gradNorm: Math.fround(Math.sqrt(3 + 2 + 2)), // a, b and fresh, in float32 as torch's
+    gradNorm: null,
     gradScale: 1,
   });
   assert.equal(opt.iterations, 1);
@@ -605,4 +610,20 @@ Deno.test("a cautious group is refused on gpujs before anything changes", async 
   opt.paramGroups[0]!.cautious = false;
   await opt.step(); // not broken
   assert.equal(opt.iterations, 1);
+});
+
+Deno.test("gradNorm is reported where the step clips, NaN or Infinity included", async () => {
+  const { a, b, fresh, opt } = twoParams("skip");
+  a.grad = [1, 1, 1];
+  b.grad = [Infinity, 1];
+  fresh.grad = [1, 1];
+  await opt.step({ maxGradNorm: 10 });
+  assert.equal(opt.lastStep.gradNorm, Infinity);
+  assert.equal(opt.lastStep.applied, false);
+  b.grad = [1, 1];
+  await opt.step({ maxGradNorm: 10 });
+  assert.equal(opt.lastStep.gradNorm, Math.fround(Math.sqrt(3 + 2 + 2))); // float32, as torch's
+  await opt.step(); // no clipping: no norm
+  assert.equal(opt.lastStep.gradNorm, null);
+  await opt.close();
 });

@@ -35,7 +35,7 @@ function runCut(cuts: number[]) {
   const partials = new Float64Array(segments.length * PARTIAL_COUNT);
   jsKernel.update(memory, segments, constants, partials, null);
   const gradSums = new Float64Array(segments.length);
-  jsKernel.sumSquaredGradients(memory, segments, gradSums);
+  jsKernel.scanGradients(memory, segments, gradSums, true);
   const parts = segments.map((_, i) => ({
     names: ["w"],
     sums: partials.slice(i * PARTIAL_COUNT, (i + 1) * PARTIAL_COUNT),

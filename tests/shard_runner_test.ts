@@ -29,6 +29,7 @@ function runnerFor(grad: number[]) {
   runner.assign(plan.blocks, WRITES);
   const step = {
     scan: false,
+    squares: false,
     gradSquares: new Float64Array(2),
     groups: GROUPS,
     writes: WRITES,
@@ -57,7 +58,7 @@ Deno.test("stepShard() scans, meets, then updates in place as decided", async ()
   let metWith: number[] = [];
   const decision = await stepShard(
     runner,
-    { scan: true, gradSquares, groups: GROUPS, writes: WRITES, partials, counts: null },
+    { scan: true, squares: true, gradSquares, groups: GROUPS, writes: WRITES, partials, counts: null },
     meetings(() => {
       metWith = [...gradSquares]; // the scan is done before the shards meet
       return { action: "update", gradScale: 1 };
@@ -99,8 +100,8 @@ Deno.test("the inline engine rejects a kernel's failure as a ShardError with the
   const { plan, memories } = setUp([1, 1, 1]);
   const failing: LionKernel = {
     name: "js",
-    sumSquaredGradients: (arena, segments, out) =>
-      jsKernel.sumSquaredGradients(arena, segments, out),
+    scanGradients: (arena, segments, out, squares) =>
+      jsKernel.scanGradients(arena, segments, out, squares),
     countAgreement: (arena, segments, groups, out) =>
       jsKernel.countAgreement(arena, segments, groups, out),
     update() {

@@ -55,7 +55,7 @@ function runKernel(kernel: LionKernel, betas: [number, number], sizes: number[])
   const groups = [groupConstants(3e-3, 1e-2, betas[0], betas[1], 0.1)];
   const memory = storeArenas(store)[0]!.memory;
   const gradSquares = new Float64Array(plan.blocks.length);
-  kernel.sumSquaredGradients(memory, plan.blocks, gradSquares);
+  kernel.scanGradients(memory, plan.blocks, gradSquares, true);
   const partials = new Float64Array(plan.blocks.length * PARTIAL_COUNT);
   kernel.update(memory, plan.blocks, groups, partials, null);
   kernel.update(memory, plan.blocks, groups, null, null); // a second step, without metrics
@@ -151,7 +151,7 @@ Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
     const plan = planStep([{ param: p, slots, group: 0 }]);
     const memory = storeArenas(store)[0]!.memory;
     const gradSquares = new Float64Array(1);
-    kernel.sumSquaredGradients(memory, plan.blocks, gradSquares);
+    kernel.scanGradients(memory, plan.blocks, gradSquares, true);
     const expected = values.reduce((sum, x) => sum + Math.fround(x) ** 2, 0);
     assert.ok(Math.abs(gradSquares[0]! - expected) <= 1e-12 * expected, `${kernel.name} Σg²`);
     const partials = new Float64Array(PARTIAL_COUNT);
@@ -166,7 +166,7 @@ Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
     p.grad = tiny;
     const plan = planStep([{ param: p, slots: parameterSlots(p), group: 0 }]);
     const out = new Float64Array(1);
-    kernel.sumSquaredGradients(storeArenas(store)[0]!.memory, plan.blocks, out);
+    kernel.scanGradients(storeArenas(store)[0]!.memory, plan.blocks, out, true);
     assert.ok(out[0]! > 0, `${kernel.name}: tiny gradients still count`);
   }
 });

@@ -21,6 +21,7 @@ import {
   ABORT,
   decideStep,
   gateNeedsScan,
+  gateNeedsSquares,
   type StepDecision,
   type StepGate,
 } from "../src/step_decision.ts";
@@ -166,6 +167,7 @@ async function takeSteps(
       }
       await stepShard(runner, {
         scan,
+        squares: gateNeedsSquares(step.gate),
         gradSquares: control.gradSquares,
         groups: step.groups,
         writes: step.writes,

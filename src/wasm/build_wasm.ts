@@ -1,10 +1,13 @@
 /**
  * Builds src/wasm/lion.wat into src/wasm/lion_wasm.ts (`deno task build:wasm`).
  *
- * Two binaries come from the one source: one imports a shared memory (the
- * store's arenas where SharedArrayBuffer exists), one a plain memory. They
- * are committed as base64 so users need no build step; a test rebuilds them
- * and compares.
+ * Four binaries come from the one source: a shared memory import (the
+ * store's arenas where SharedArrayBuffer exists) or a plain one, each with
+ * relaxed SIMD (the fused-multiply-add path) or "strict", without a relaxed
+ * opcode (for runtimes where relaxed SIMD does not validate: Node 20, older
+ * browsers). Functions marked `@moment` are written out for float32 and for
+ * bfloat16 moments. They are committed as base64 so users need no build
+ * step; a test rebuilds them and compares.
  *
  * @module
  */
@@ -17,24 +20,139 @@ const FEATURES = { simd: true, relaxed_simd: true, threads: true, multi_value: t
 const SHARED_IMPORT = '(import "env" "memory" (memory 0 65536 shared)) ;; MEMORY';
 const PLAIN_IMPORT = '(import "env" "memory" (memory 0 65536)) ;; MEMORY';
 
-/** The two binaries built from `wat`. */
-export async function buildLionWasm(
-  wat: string,
-): Promise<{ shared: Uint8Array; plain: Uint8Array }> {
+/** The four binaries built from `lion.wat`. */
+export interface LionWasmBinaries {
+  /** Relaxed SIMD, shared memory. */
+  shared: Uint8Array;
+  /** Relaxed SIMD, plain memory. */
+  plain: Uint8Array;
+  /** No relaxed opcode, shared memory. */
+  strictShared: Uint8Array;
+  /** No relaxed opcode, plain memory. */
+  strictPlain: Uint8Array;
+}
+
+/** The lines between `;; @name {` and `;; @name }`, each section passed through `edit`. */
+function editSections(wat: string, name: string, edit: (section: string) => string): string {
+  const open = `;; @${name} {`;
+  const close = `;; @${name} }`;
+  let out = "";
+  let at = 0;
+  for (;;) {
+    const start = wat.indexOf(open, at);
+    if (start < 0) return out + wat.slice(at);
+    const end = wat.indexOf(close, start);
+    if (end < 0) throw new Error(`lion.wat: ${open} is never closed`);
+    out += wat.slice(at, start) + edit(wat.slice(start + open.length, end));
+    at = end + close.length;
+  }
+}
+
+/** Where the parenthesized form that opens at `start` closes (one past it). */
+function formEnd(text: string, start: number): number {
+  let depth = 0;
+  for (let i = start; i < text.length; i++) {
+    if (text[i] === "(") depth++;
+    else if (text[i] === ")" && --depth === 0) return i + 1;
+  }
+  throw new Error(`lion.wat: unbalanced form at ${text.slice(start, start + 40)}`);
+}
+
+/** Replaces every `(NAME ...)` form by `expand(inner text)`. */
+function expandMacro(text: string, name: string, expand: (inner: string) => string): string {
+  const head = `(${name} `;
+  for (let at = text.indexOf(head); at >= 0; at = text.indexOf(head)) {
+    const end = formEnd(text, at);
+    text = text.slice(0, at) + expand(text.slice(at + head.length, end - 1).trim()) + text.slice(end);
+  }
+  return text;
+}
+
+/** A `@moment` section for float32 moments. */
+function float32Moments(section: string): string {
+  let text = section.replaceAll("{M}", "").replaceAll("M_BYTES", "16");
+  text = expandMacro(text, "LOAD_M", (address) => `(v128.load ${address})`);
+  return expandMacro(text, "STORE_M", (inner) => {
+    const [local, address] = splitLocal(inner);
+    return `(v128.store ${address} (local.get ${local}))`;
+  });
+}
+
+/**
+ * A `@moment` section for bfloat16 moments: four are loaded as 8 bytes and
+ * widened (a bfloat16 is a float32's high half); stores round to nearest
+ * even (NaN as 0x7FC0, c10's rule), keep the high halves, and leave the
+ * local holding the rounded values, which later reads of it need.
+ */
+function bfloat16Moments(section: string): string {
+  let text = section.replaceAll("{M}", "_bf16").replaceAll("M_BYTES", "8");
+  text = expandMacro(
+    text,
+    "LOAD_M",
+    (address) =>
+      `(i32x4.shl (i32x4.extend_low_i16x8_u (v128.load64_zero ${address})) (i32.const 16))`,
+  );
+  return expandMacro(text, "STORE_M", (inner) => {
+    const [local, address] = splitLocal(inner);
+    const get = `(local.get ${local})`;
+    return `(local.set ${local} (v128.bitselect (i32x4.splat (i32.const 0x7FC00000))
+      (i32x4.add ${get} (i32x4.add (i32x4.splat (i32.const 0x7FFF))
+        (v128.and (i32x4.shr_u ${get} (i32.const 16)) (i32x4.splat (i32.const 1)))))
+      (f32x4.ne ${get} ${get})))
+    (v128.store64_lane 0 ${address}
+      (i8x16.shuffle 2 3 6 7 10 11 14 15 2 3 6 7 10 11 14 15 ${get} ${get}))
+    (local.set ${local} (v128.and ${get} (i32x4.splat (i32.const -65536))))`;
+  });
+}
+
+function splitLocal(inner: string): [string, string] {
+  const space = inner.search(/\s/);
+  return [inner.slice(0, space), inner.slice(space).trim()];
+}
+
+/**
+ * The source with its macros expanded: `@moment` sections twice, `@relaxed`
+ * sections kept (relaxed) or dropped (strict).
+ *
+ * @param wat The source.
+ * @param relaxed Whether to keep the relaxed-SIMD sections.
+ * @returns The text wabt compiles.
+ */
+export function expandLionWat(wat: string, relaxed: boolean): string {
+  const moments = editSections(wat, "moment", (s) => float32Moments(s) + bfloat16Moments(s));
+  return editSections(moments, "relaxed", (section) => relaxed ? section : "");
+}
+
+/**
+ * Compiles the four binaries from `wat`.
+ *
+ * @param wat The source.
+ * @returns The binaries.
+ */
+export async function buildLionWasm(wat: string): Promise<LionWasmBinaries> {
   if (!wat.includes(SHARED_IMPORT)) throw new Error("lion.wat lost its MEMORY import line");
   const wabt = await wabtInit();
-  const compile = (text: string) => {
-    const module = wabt.parseWat("lion.wat", text, FEATURES);
+  const compile = (text: string, features: Record<string, boolean>) => {
+    const module = wabt.parseWat("lion.wat", text, features);
     try {
       module.resolveNames();
       // wabt.js validates with the features it is given (its typings miss the parameter)
-      (module.validate as (this: unknown, features: unknown) => void).call(module, FEATURES);
+      (module.validate as (this: unknown, features: unknown) => void).call(module, features);
       return new Uint8Array(module.toBinary({ write_debug_names: false }).buffer);
     } finally {
       module.destroy();
     }
   };
-  return { shared: compile(wat), plain: compile(wat.replace(SHARED_IMPORT, PLAIN_IMPORT)) };
+  const relaxed = expandLionWat(wat, true);
+  // the strict build is validated without relaxed SIMD: a relaxed opcode left in it fails here
+  const strict = expandLionWat(wat, false);
+  const strictFeatures = { ...FEATURES, relaxed_simd: false };
+  return {
+    shared: compile(relaxed, FEATURES),
+    plain: compile(relaxed.replace(SHARED_IMPORT, PLAIN_IMPORT), FEATURES),
+    strictShared: compile(strict, strictFeatures),
+    strictPlain: compile(strict.replace(SHARED_IMPORT, PLAIN_IMPORT), strictFeatures),
+  };
 }
 
 function base64(bytes: Uint8Array): string {
@@ -43,24 +161,36 @@ function base64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
-/** The TypeScript module that embeds the binaries. */
-export function renderLionWasmModule(binaries: { shared: Uint8Array; plain: Uint8Array }): string {
+/**
+ * The TypeScript module that embeds the binaries.
+ *
+ * @param binaries What {@linkcode buildLionWasm} built.
+ * @returns The module's text.
+ */
+export function renderLionWasmModule(binaries: LionWasmBinaries): string {
   return `// Generated by \`deno task build:wasm\` from src/wasm/lion.wat: do not edit.
 
-/** The kernel module importing a shared memory, base64. */
+/** The kernel module with relaxed SIMD, importing a shared memory, base64. */
 export const LION_WASM_SHARED: string =
   "${base64(binaries.shared)}";
 
-/** The kernel module importing a plain memory, base64. */
+/** The kernel module with relaxed SIMD, importing a plain memory, base64. */
 export const LION_WASM_PLAIN: string =
   "${base64(binaries.plain)}";
+
+/** The kernel module without relaxed SIMD, importing a shared memory, base64. */
+export const LION_WASM_STRICT_SHARED: string =
+  "${base64(binaries.strictShared)}";
+
+/** The kernel module without relaxed SIMD, importing a plain memory, base64. */
+export const LION_WASM_STRICT_PLAIN: string =
+  "${base64(binaries.strictPlain)}";
 `;
 }
 
 if (import.meta.main) {
   const binaries = await buildLionWasm(await Deno.readTextFile(SOURCE));
   await Deno.writeTextFile(OUTPUT, renderLionWasmModule(binaries));
-  console.log(
-    `wrote ${OUTPUT.pathname}: ${binaries.shared.length} + ${binaries.plain.length} bytes`,
-  );
+  const sizes = Object.values(binaries).map((b) => b.length).join(" + ");
+  console.log(`wrote ${OUTPUT.pathname}: ${sizes} bytes`);
 }

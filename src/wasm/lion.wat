@@ -2,8 +2,14 @@
 ;; the store's memory, with the metric partial sums in the same pass.
 ;;
 ;; Built by `deno task build:wasm` (src/wasm/build_wasm.ts, wabt) into
-;; src/wasm/lion_wasm.ts, twice: once importing a shared memory and once a
-;; plain one (the line marked MEMORY below). Bit-exact with the scalar `js`
+;; src/wasm/lion_wasm.ts. One source gives four binaries: a shared or a plain
+;; memory import (the line marked MEMORY), each with relaxed SIMD or
+;; without it (the "strict" build drops the sections marked @relaxed, for
+;; runtimes where a relaxed opcode does not validate: Node 20, older
+;; browsers). Each function marked @moment is written out twice: once with
+;; exp_avg in float32, once in bfloat16 (names end in _bf16; LOAD_M widens
+;; four bfloat16 values to float32, STORE_M rounds them back to nearest even,
+;; M_BYTES is the bytes of four moments). Bit-exact with the scalar `js`
 ;; kernel and so with PyTorch:
 ;;
 ;;   g = g * gs                 (the step's gradient scale: clipping, maximize)
@@ -16,7 +22,7 @@
 ;; coefficient `c` (w or w - 1) and whether the base is g (1) or m (0).
 ;;
 ;; Two ways to the fused multiply-add, both bit-exact:
-;; - `update`, `update_metrics`: `f32x4.relaxed_madd`, where
+;; - `update`, `update_metrics` (@relaxed): `f32x4.relaxed_madd`, where
 ;;   `relaxed_madd_is_fused()` says it rounds once (x86 with FMA, ARM64).
 ;;   Their loops are written out with no calls: V8 does not inline calls,
 ;;   and they would cost a third of the speed.
@@ -28,16 +34,22 @@
 ;; by nobody else; zero padding stays zero under the update (g = m = p = 0
 ;; gives 0) and adds 0 to every sum.
 ;;
-;; Sums (the metrics, the non-finite scan) are taken in float64: products
-;; of float32 values are exact there, and each lane adds them with
-;; f64x2.relaxed_madd. Squares in float32 would be faster (metrics on: 1.9×
-;; the time of metrics off instead of 2.3×) but overflow to Infinity for
-;; |x| > 1.8e19, which would flag a finite gradient as non-finite, and
-;; vanish for |x| < 1e-23.
+;; The metrics' six sums take float32 products, summed in float32 over runs
+;; of RUN_BYTES of parameters (16 vectors: each lane adds 16 products, a
+;; relative error under 1e-6), and the runs in float64. That is most of the
+;; speed of float32 sums, and the sums stay the same for any worker count
+;; (a block is one segment, its runs start at the segment). Where float32
+;; overflows (|x| > 1.8e19) or loses digits (sums under 2^-60), the caller
+;; recomputes the segment's sums exactly in float64 with `metric_sums`.
+;;
+;; The scan: `find_non_finite` is the non-finite verdict alone (x - x is 0
+;; for every finite x, NaN otherwise); `sum_squares` adds exact float64
+;; squares when a gate (clipping) needs the norm.
 
 (module
   (import "env" "memory" (memory 0 65536 shared)) ;; MEMORY
 
+  ;; @relaxed {
   ;; (1 + 2^-23)^2 - (1 + 2^-22) is 2^-46 when fused and 0 when rounded twice.
   (func (export "relaxed_madd_is_fused") (result i32)
     (f32.ne
@@ -47,6 +59,7 @@
           (f32x4.splat (f32.const 0x1.000002p+0))
           (f32x4.splat (f32.const -0x1.000004p+0))))
       (f32.const 0)))
+  ;; @relaxed }
 
   ;; ---- helpers --------------------------------------------------------
 
@@ -57,6 +70,12 @@
   ;; Byte length of n elements rounded up to whole 64-byte lines.
   (func $line_bytes (param $n i32) (result i32)
     (i32.and (i32.add (i32.shl (local.get $n) (i32.const 2)) (i32.const 63)) (i32.const -64)))
+
+  ;; The end of the run that starts at $p: RUN_BYTES on, or $end.
+  (func $run_end (param $p i32) (param $end i32) (result i32)
+    (local $next i32)
+    (local.set $next (i32.add (local.get $p) (i32.const 256))) ;; RUN_BYTES
+    (select (local.get $next) (local.get $end) (i32.lt_u (local.get $next) (local.get $end))))
 
   ;; lr * sign(x), exactly: lr, -lr or +0 (+0 for NaN, as torch 1.13's sign).
   ;; -lr by its sign bit, not by a subtraction: at lr = 0, torch's
@@ -73,6 +92,35 @@
 
   (func $lanes (param $v v128) (result f64)
     (f64.add (f64x2.extract_lane 0 (local.get $v)) (f64x2.extract_lane 1 (local.get $v))))
+
+  ;; $acc plus the four float32 lanes of $v, in float64.
+  (func $widen_add (param $acc v128) (param $v v128) (result v128)
+    (f64x2.add (local.get $acc)
+      (f64x2.add
+        (f64x2.promote_low_f32x4 (local.get $v))
+        (f64x2.promote_low_f32x4 (call $high (local.get $v))))))
+
+  ;; $acc + x * y over both halves, in float64: exact products (float32
+  ;; values), so a multiply and an add give what a fused one would.
+  (func $dot (param $acc v128) (param $x v128) (param $y v128) (result v128)
+    (f64x2.add
+      (f64x2.add (local.get $acc)
+        (f64x2.mul (f64x2.promote_low_f32x4 (local.get $x)) (f64x2.promote_low_f32x4 (local.get $y))))
+      (f64x2.mul
+        (f64x2.promote_low_f32x4 (call $high (local.get $x)))
+        (f64x2.promote_low_f32x4 (call $high (local.get $y))))))
+
+  ;; Four float32 values rounded to bfloat16 (nearest even, NaN as 0x7FC0,
+  ;; c10's rule) in the low 16 bits of each lane.
+  (func $bf16_bits (param $v v128) (result v128)
+    (v128.bitselect
+      (i32x4.splat (i32.const 0x7FC0))
+      (i32x4.shr_u
+        (i32x4.add (local.get $v)
+          (i32x4.add (i32x4.splat (i32.const 0x7FFF))
+            (v128.and (i32x4.shr_u (local.get $v) (i32.const 16)) (i32x4.splat (i32.const 1)))))
+        (i32.const 16))
+      (f32x4.ne (local.get $v) (local.get $v))))
 
   ;; c * d + b for two f64 lanes, rounded to odd: the float64 sum and its
   ;; exact error (TwoSum); an inexact finite sum with an even last bit moves
@@ -119,19 +167,83 @@
           (f64x2.promote_low_f32x4 (call $high (local.get $d)))
           (f64x2.promote_low_f32x4 (call $high (local.get $b)))))))
 
+  ;; ---- the gradient scan ---------------------------------------------
+
+  ;; 1 when any of n gradients at byte offset $g is NaN or infinite, else 0.
+  ;; A whole 64-byte line per iteration; OR keeps no dependency chain.
+  (func (export "find_non_finite") (param $g i32) (param $n i32) (result i32)
+    (local $end i32) (local $acc v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (local.set $acc
+          (v128.or (local.get $acc)
+            (v128.or
+              (v128.or
+                (f32x4.sub (v128.load offset=0 (local.get $g)) (v128.load offset=0 (local.get $g)))
+                (f32x4.sub (v128.load offset=16 (local.get $g)) (v128.load offset=16 (local.get $g))))
+              (v128.or
+                (f32x4.sub (v128.load offset=32 (local.get $g)) (v128.load offset=32 (local.get $g)))
+                (f32x4.sub (v128.load offset=48 (local.get $g)) (v128.load offset=48 (local.get $g)))))))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (br $next)))
+    (v128.any_true (local.get $acc)))
+
+;; Σg² of n elements at byte offset $g, in float64 (non-finite when any g is):
+  ;; products of float32 values are exact in float64, so this is the exact
+  ;; sum in its order. A whole 64-byte line per iteration, into four
+  ;; independent accumulators (one would make every vector wait for the
+  ;; previous one's add latency); written out, as calls are not inlined.
+  (func (export "sum_squares") (param $g i32) (param $n i32) (result f64)
+    (local $end i32) (local $lo v128) (local $hi v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=0 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=0 (local.get $g)) (v128.load offset=0 (local.get $g)))))
+        (local.set $a0 (f64x2.add (f64x2.add (local.get $a0) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=16 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=16 (local.get $g)) (v128.load offset=16 (local.get $g)))))
+        (local.set $a1 (f64x2.add (f64x2.add (local.get $a1) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=32 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=32 (local.get $g)) (v128.load offset=32 (local.get $g)))))
+        (local.set $a2 (f64x2.add (f64x2.add (local.get $a2) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=48 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=48 (local.get $g)) (v128.load offset=48 (local.get $g)))))
+        (local.set $a3 (f64x2.add (f64x2.add (local.get $a3) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (br $next)))
+    (call $lanes
+      (f64x2.add
+        (f64x2.add (local.get $a0) (local.get $a1))
+        (f64x2.add (local.get $a2) (local.get $a3)))))
+
   ;; ---- fused path -----------------------------------------------------
 
+  ;; @relaxed {
+  ;; @moment {
   ;; The update of n elements at byte offsets $p, $g, $m.
   ;; $c1/$g1: coefficient and base of the direction's lerp (1 - beta1);
   ;; $c2/$g2: of the moment's lerp (1 - beta2); $decay: 1 - decay * wd;
   ;; $gs: the gradient scale (1 leaves g exactly as it is).
-  (func (export "update")
+  (func (export "update{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
     (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
     (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $zero v128)
-    (local $gv v128) (local $mv v128) (local $d v128) (local $dir v128)
+    (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128) (local $dir v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
     (local.set $neglrv (f32x4.neg (local.get $lrv)))
@@ -145,45 +257,43 @@
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-        (local.set $mv (v128.load (local.get $m)))
+        (local.set $mv (LOAD_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
         (local.set $dir
           (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
         ;; p * decay - lr * sign(dir)
-        (v128.store (local.get $p)
+        (local.set $pv
           (f32x4.sub
             (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (v128.store (local.get $m)
+        (v128.store (local.get $p) (local.get $pv))
+        (local.set $mv
           (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
+        (STORE_M $mv (local.get $m))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
         (br $next))))
 
   ;; The update, plus the partial sums of the metrics over the post-step m
   ;; and p, the step's g and the reference's step tensor
   ;; u = lr * sign(lerp(m, g, 1 - beta1)) + $sd * p, with $sd = -wd * decay:
-  ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g.
-  (func (export "update_metrics")
+  ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g (float32 runs, see the top).
+  (func (export "update_metrics{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
     (param $sd f32)
     (result f64 f64 f64 f64 f64 f64)
     (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
-    (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $sdv v128) (local $zero v128)
-    (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128) (local $d v128) (local $dir v128)
-    (local $gl v128) (local $gh v128) (local $ml v128) (local $mh v128)
-    (local $pl v128) (local $ph v128) (local $ul v128) (local $uh v128)
-    ;; two accumulators per sum (low and high lanes): a single one would make
-    ;; every iteration wait for two dependent fma latencies
-    (local $mm v128) (local $pp v128) (local $uu v128) (local $gg v128) (local $ug v128) (local $mg v128)
-    (local $mm2 v128) (local $pp2 v128) (local $uu2 v128) (local $gg2 v128) (local $ug2 v128) (local $mg2 v128)
+    (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $zero v128)
+    (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128) (local $dir v128)
+    (local $run_end i32) (local $sdv v128) (local $uv v128)
+    (local $mm v128) (local $smm v128) (local $pp v128) (local $spp v128) (local $uu v128) (local $suu v128) (local $gg v128) (local $sgg v128) (local $ug v128) (local $sug v128) (local $mg v128) (local $smg v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
     (local.set $neglrv (f32x4.neg (local.get $lrv)))
@@ -195,25 +305,34 @@
     (local.set $gsv (f32x4.splat (local.get $gs)))
     (local.set $sdv (f32x4.splat (local.get $sd)))
     (block $done
-      (loop $next
+      (loop $run
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $run_end (call $run_end (local.get $p) (local.get $end)))
+       (local.set $smm (v128.const i64x2 0 0))
+       (local.set $spp (v128.const i64x2 0 0))
+       (local.set $suu (v128.const i64x2 0 0))
+       (local.set $sgg (v128.const i64x2 0 0))
+       (local.set $sug (v128.const i64x2 0 0))
+       (local.set $smg (v128.const i64x2 0 0))
+        (loop $next
         (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-        (local.set $mv (v128.load (local.get $m)))
+        (local.set $mv (LOAD_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
         (local.set $dir
           (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
+        ;; p * decay - lr * sign(dir)
         (local.set $pv
           (f32x4.sub
             (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
+        (v128.store (local.get $p) (local.get $pv))
         (local.set $mv
           (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (v128.store (local.get $p) (local.get $pv))
-        (v128.store (local.get $m) (local.get $mv))
+        (STORE_M $mv (local.get $m))
         ;; the reference's step tensor, from the post-step moment
         (local.set $dir
           (f32x4.relaxed_madd (local.get $c1v) (f32x4.sub (local.get $gv) (local.get $mv))
@@ -223,113 +342,55 @@
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        ;; float64 halves of each vector, then the six sums
-        (local.set $gl (f64x2.promote_low_f32x4 (local.get $gv)))
-        (local.set $gh (f64x2.promote_low_f32x4
-          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $gv) (local.get $gv))))
-        (local.set $ml (f64x2.promote_low_f32x4 (local.get $mv)))
-        (local.set $mh (f64x2.promote_low_f32x4
-          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $mv) (local.get $mv))))
-        (local.set $pl (f64x2.promote_low_f32x4 (local.get $pv)))
-        (local.set $ph (f64x2.promote_low_f32x4
-          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $pv) (local.get $pv))))
-        (local.set $ul (f64x2.promote_low_f32x4 (local.get $uv)))
-        (local.set $uh (f64x2.promote_low_f32x4
-          (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $uv) (local.get $uv))))
-        (local.set $mm (f64x2.relaxed_madd (local.get $ml) (local.get $ml) (local.get $mm)))
-        (local.set $mm2 (f64x2.relaxed_madd (local.get $mh) (local.get $mh) (local.get $mm2)))
-        (local.set $pp (f64x2.relaxed_madd (local.get $pl) (local.get $pl) (local.get $pp)))
-        (local.set $pp2 (f64x2.relaxed_madd (local.get $ph) (local.get $ph) (local.get $pp2)))
-        (local.set $uu (f64x2.relaxed_madd (local.get $ul) (local.get $ul) (local.get $uu)))
-        (local.set $uu2 (f64x2.relaxed_madd (local.get $uh) (local.get $uh) (local.get $uu2)))
-        (local.set $gg (f64x2.relaxed_madd (local.get $gl) (local.get $gl) (local.get $gg)))
-        (local.set $gg2 (f64x2.relaxed_madd (local.get $gh) (local.get $gh) (local.get $gg2)))
-        (local.set $ug (f64x2.relaxed_madd (local.get $ul) (local.get $gl) (local.get $ug)))
-        (local.set $ug2 (f64x2.relaxed_madd (local.get $uh) (local.get $gh) (local.get $ug2)))
-        (local.set $mg (f64x2.relaxed_madd (local.get $ml) (local.get $gl) (local.get $mg)))
-        (local.set $mg2 (f64x2.relaxed_madd (local.get $mh) (local.get $gh) (local.get $mg2)))
+        (local.set $smm (f32x4.add (local.get $smm) (f32x4.mul (local.get $mv) (local.get $mv))))
+        (local.set $spp (f32x4.add (local.get $spp) (f32x4.mul (local.get $pv) (local.get $pv))))
+        (local.set $suu (f32x4.add (local.get $suu) (f32x4.mul (local.get $uv) (local.get $uv))))
+        (local.set $sgg (f32x4.add (local.get $sgg) (f32x4.mul (local.get $gv) (local.get $gv))))
+        (local.set $sug (f32x4.add (local.get $sug) (f32x4.mul (local.get $uv) (local.get $gv))))
+        (local.set $smg (f32x4.add (local.get $smg) (f32x4.mul (local.get $mv) (local.get $gv))))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const 16)))
-        (br $next)))
-    (call $lanes (f64x2.add (local.get $mm) (local.get $mm2)))
-    (call $lanes (f64x2.add (local.get $pp) (local.get $pp2)))
-    (call $lanes (f64x2.add (local.get $uu) (local.get $uu2)))
-    (call $lanes (f64x2.add (local.get $gg) (local.get $gg2)))
-    (call $lanes (f64x2.add (local.get $ug) (local.get $ug2)))
-    (call $lanes (f64x2.add (local.get $mg) (local.get $mg2))))
-
-  ;; Σg² of n elements at byte offset $g, in float64 (non-finite when any g is).
-  ;; A whole 64-byte line per iteration, into four independent accumulators
-  ;; (one would make every vector wait for the previous one's fma latency).
-  (func (export "sum_squares") (param $g i32) (param $n i32) (result f64)
-    (local $end i32) (local $v v128) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
-    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
-        (local.set $v (v128.load offset=0 (local.get $g)))
-        (local.set $a0
-          (f64x2.relaxed_madd
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.relaxed_madd
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (local.get $a0))))
-        (local.set $v (v128.load offset=16 (local.get $g)))
-        (local.set $a1
-          (f64x2.relaxed_madd
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.relaxed_madd
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (local.get $a1))))
-        (local.set $v (v128.load offset=32 (local.get $g)))
-        (local.set $a2
-          (f64x2.relaxed_madd
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.relaxed_madd
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (local.get $a2))))
-        (local.set $v (v128.load offset=48 (local.get $g)))
-        (local.set $a3
-          (f64x2.relaxed_madd
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
-            (f64x2.relaxed_madd
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (f64x2.promote_low_f32x4 (local.get $v))
-              (local.get $a3))))
-        (local.set $g (i32.add (local.get $g) (i32.const 64)))
-        (br $next)))
-    (call $lanes
-      (f64x2.add
-        (f64x2.add (local.get $a0) (local.get $a1))
-        (f64x2.add (local.get $a2) (local.get $a3)))))
+        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
+          (br_if $next (i32.lt_u (local.get $p) (local.get $run_end))))
+       (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
+       (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
+       (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
+       (local.set $gg (call $widen_add (local.get $gg) (local.get $sgg)))
+       (local.set $ug (call $widen_add (local.get $ug) (local.get $sug)))
+       (local.set $mg (call $widen_add (local.get $mg) (local.get $smg)))
+        (br $run)))
+    (call $lanes (local.get $mm))
+    (call $lanes (local.get $pp))
+    (call $lanes (local.get $uu))
+    (call $lanes (local.get $gg))
+    (call $lanes (local.get $ug))
+    (call $lanes (local.get $mg))
+  )
+  ;; @moment }
+  ;; @relaxed }
 
   ;; ---- exact path (no hardware fma): the same rule through $fma_exact ----
 
-  ;; One vector of the update through the exact fma: stores p and m, returns
-  ;; nothing; $c1w/$c2w are the coefficients as f64x2.
-  (func $update_vector_exact
+  ;; The reference's step tensor of one vector: $sd * p + lr * sign(lerp(m, g, 1 - beta1))
+  ;; rounded once (as the fused path and the scalar kernel round it).
+  (func $step_tensor_exact (param $gv v128) (param $mv v128) (param $pv v128)
+    (param $lrv v128) (param $c1w v128) (param $sel1 v128) (param $sdw v128) (result v128)
+    (call $fma_exact (local.get $sdw) (local.get $pv)
+      (call $lr_sign
+        (call $fma_exact (local.get $c1w) (f32x4.sub (local.get $gv) (local.get $mv))
+          (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (local.get $lrv))))
+
+  ;; @moment {
+  ;; One vector of the update through the exact fma: stores p and m;
+  ;; $c1w/$c2w are the coefficients as f64x2.
+  (func $update_vector_exact{M}
     (param $p i32) (param $g i32) (param $m i32)
     (param $lrv v128) (param $c1w v128) (param $sel1 v128) (param $c2w v128) (param $sel2 v128)
     (param $decayv v128) (param $gsv v128)
     (local $gv v128) (local $mv v128) (local $d v128)
     (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-    (local.set $mv (v128.load (local.get $m)))
+    (local.set $mv (LOAD_M (local.get $m)))
     (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
     (v128.store (local.get $p)
       (f32x4.sub
@@ -338,12 +399,13 @@
           (call $fma_exact (local.get $c1w) (local.get $d)
             (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
           (local.get $lrv))))
-    (v128.store (local.get $m)
+    (local.set $mv
       (call $fma_exact (local.get $c2w) (local.get $d)
-        (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))))
+        (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
+    (STORE_M $mv (local.get $m)))
 
   ;; `update` without a hardware fma.
-  (func (export "update_exact")
+  (func (export "update_exact{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
@@ -353,58 +415,102 @@
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (call $update_vector_exact (local.get $p) (local.get $g) (local.get $m)
+        (call $update_vector_exact{M} (local.get $p) (local.get $g) (local.get $m)
           (f32x4.splat (local.get $lr))
           (f64x2.splat (f64.promote_f32 (local.get $c1))) (call $mask (local.get $g1))
           (f64x2.splat (f64.promote_f32 (local.get $c2))) (call $mask (local.get $g2))
           (f32x4.splat (local.get $decay)) (local.get $gsv))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
         (br $next))))
 
-  ;; $acc + x * y over both halves, in float64.
-  (func $dot (param $acc v128) (param $x v128) (param $y v128) (result v128)
-    (f64x2.relaxed_madd
-      (f64x2.promote_low_f32x4 (call $high (local.get $x)))
-      (f64x2.promote_low_f32x4 (call $high (local.get $y)))
-      (f64x2.relaxed_madd
-        (f64x2.promote_low_f32x4 (local.get $x))
-        (f64x2.promote_low_f32x4 (local.get $y))
-        (local.get $acc))))
-
   ;; `update_metrics` without a hardware fma: the update vector by vector,
-  ;; then the sums from what it stored.
-  (func (export "update_metrics_exact")
+  ;; then the sums from what it stored (float32 runs, see the top).
+  (func (export "update_metrics_exact{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
     (param $sd f32)
     (result f64 f64 f64 f64 f64 f64)
-    (local $end i32) (local $gsv v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128)
-    (local $mm v128) (local $pp v128) (local $uu v128) (local $gg v128) (local $ug v128) (local $mg v128)
+    (local $end i32) (local $run_end i32) (local $gsv v128) (local $gv v128) (local $mv v128) (local $pv v128)
+    (local $uv v128) (local $lrv v128) (local $c1w v128) (local $sel1 v128) (local $sdw v128)
+    (local $mm v128) (local $smm v128) (local $pp v128) (local $spp v128) (local $uu v128) (local $suu v128) (local $gg v128) (local $sgg v128) (local $ug v128) (local $sug v128) (local $mg v128) (local $smg v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $gsv (f32x4.splat (local.get $gs)))
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $sel1 (call $mask (local.get $g1)))
+    (local.set $sdw (f64x2.splat (f64.promote_f32 (local.get $sd))))
     (block $done
-      (loop $next
+      (loop $run
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (call $update_vector_exact (local.get $p) (local.get $g) (local.get $m)
-          (f32x4.splat (local.get $lr))
-          (f64x2.splat (f64.promote_f32 (local.get $c1))) (call $mask (local.get $g1))
+        (local.set $run_end (call $run_end (local.get $p) (local.get $end)))
+       (local.set $smm (v128.const i64x2 0 0))
+       (local.set $spp (v128.const i64x2 0 0))
+       (local.set $suu (v128.const i64x2 0 0))
+       (local.set $sgg (v128.const i64x2 0 0))
+       (local.set $sug (v128.const i64x2 0 0))
+       (local.set $smg (v128.const i64x2 0 0))
+        (loop $next
+        (call $update_vector_exact{M} (local.get $p) (local.get $g) (local.get $m)
+          (local.get $lrv) (local.get $c1w) (local.get $sel1)
           (f64x2.splat (f64.promote_f32 (local.get $c2))) (call $mask (local.get $g2))
           (f32x4.splat (local.get $decay)) (local.get $gsv))
         (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-        (local.set $mv (v128.load (local.get $m)))
+        (local.set $mv (LOAD_M (local.get $m)))
         (local.set $pv (v128.load (local.get $p)))
-        (local.set $uv
-          (f32x4.add
-            (f32x4.mul (f32x4.splat (local.get $sd)) (local.get $pv))
-            (call $lr_sign
-              (call $fma_exact
-                (f64x2.splat (f64.promote_f32 (local.get $c1)))
-                (f32x4.sub (local.get $gv) (local.get $mv))
-                (v128.bitselect (local.get $gv) (local.get $mv) (call $mask (local.get $g1))))
-              (f32x4.splat (local.get $lr)))))
+        (local.set $uv (call $step_tensor_exact (local.get $gv) (local.get $mv) (local.get $pv)
+          (local.get $lrv) (local.get $c1w) (local.get $sel1) (local.get $sdw)))
+        (local.set $smm (f32x4.add (local.get $smm) (f32x4.mul (local.get $mv) (local.get $mv))))
+        (local.set $spp (f32x4.add (local.get $spp) (f32x4.mul (local.get $pv) (local.get $pv))))
+        (local.set $suu (f32x4.add (local.get $suu) (f32x4.mul (local.get $uv) (local.get $uv))))
+        (local.set $sgg (f32x4.add (local.get $sgg) (f32x4.mul (local.get $gv) (local.get $gv))))
+        (local.set $sug (f32x4.add (local.get $sug) (f32x4.mul (local.get $uv) (local.get $gv))))
+        (local.set $smg (f32x4.add (local.get $smg) (f32x4.mul (local.get $mv) (local.get $gv))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
+          (br_if $next (i32.lt_u (local.get $p) (local.get $run_end))))
+       (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
+       (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
+       (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
+       (local.set $gg (call $widen_add (local.get $gg) (local.get $sgg)))
+       (local.set $ug (call $widen_add (local.get $ug) (local.get $sug)))
+       (local.set $mg (call $widen_add (local.get $mg) (local.get $smg)))
+        (br $run)))
+    (call $lanes (local.get $mm))
+    (call $lanes (local.get $pp))
+    (call $lanes (local.get $uu))
+    (call $lanes (local.get $gg))
+    (call $lanes (local.get $ug))
+    (call $lanes (local.get $mg))
+  )
+
+  ;; The six sums of n elements after their update, exactly in float64 (the
+  ;; fallback where the float32 runs overflow or lose digits): reads the
+  ;; post-step p and m and the step's g, writes nothing.
+  (func (export "metric_sums{M}")
+    (param $p i32) (param $g i32) (param $m i32) (param $n i32)
+    (param $lr f32) (param $c1 f32) (param $g1 i32) (param $gs f32) (param $sd f32)
+    (result f64 f64 f64 f64 f64 f64)
+    (local $end i32) (local $gsv v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128)
+    (local $lrv v128) (local $c1w v128) (local $sel1 v128) (local $sdw v128)
+    (local $mm v128) (local $pp v128) (local $uu v128) (local $gg v128) (local $ug v128) (local $mg v128)
+    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $sel1 (call $mask (local.get $g1)))
+    (local.set $sdw (f64x2.splat (f64.promote_f32 (local.get $sd))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M (local.get $m)))
+        (local.set $pv (v128.load (local.get $p)))
+        (local.set $uv (call $step_tensor_exact (local.get $gv) (local.get $mv) (local.get $pv)
+          (local.get $lrv) (local.get $c1w) (local.get $sel1) (local.get $sdw)))
         (local.set $mm (call $dot (local.get $mm) (local.get $mv) (local.get $mv)))
         (local.set $pp (call $dot (local.get $pp) (local.get $pv) (local.get $pv)))
         (local.set $uu (call $dot (local.get $uu) (local.get $uv) (local.get $uv)))
@@ -413,12 +519,14 @@
         (local.set $mg (call $dot (local.get $mg) (local.get $mv) (local.get $gv)))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
         (br $next)))
     (call $lanes (local.get $mm))
     (call $lanes (local.get $pp))
     (call $lanes (local.get $uu))
     (call $lanes (local.get $gg))
     (call $lanes (local.get $ug))
-    (call $lanes (local.get $mg)))
+    (call $lanes (local.get $mg))
+  )
+  ;; @moment }
 )
