@@ -51,6 +51,7 @@ export {
 } from "./src/metrics.ts";
 export type { MetricPartials, MetricRecord } from "./src/metrics.ts";
 export type { Logger } from "./src/logger.ts";
+export type { MomentumDtype } from "./src/moment_dtype.ts";
 export {
   constantSchedule,
   cosineAnnealingSchedule,

@@ -29,6 +29,7 @@ import type { ParamGroupOptions } from "./param_group.ts";
 import { Parameter } from "./parameter.ts";
 import { type ParameterSlots, parameterSlots } from "./_slots.ts";
 import type { Collective } from "./collective.ts";
+import { MOMENTUM_DTYPES, type MomentumDtype } from "./moment_dtype.ts";
 
 /** The start of every constructor error message. */
 export const CREATE = "Cannot create optimizer";
@@ -49,6 +50,7 @@ export interface EngineOptions {
   readonly collective: Collective | undefined;
   readonly shardState: boolean;
   readonly checkRanksEvery: number;
+  readonly momentumDtype: MomentumDtype;
 }
 
 /** Joins names as `"a", "b" or "c"`. */
@@ -102,6 +104,7 @@ export function checkOptions(
     backend: checkOneOf("backend", options.backend ?? "auto", ["auto", ...BACKEND_NAMES]),
     workers: checkWorkers(options.workers ?? "auto"),
     fma: checkOneOf("fma", options.fma ?? "auto", ["auto", "exact"]),
+    momentumDtype: checkOneOf("momentumDtype", options.momentumDtype ?? "float32", MOMENTUM_DTYPES),
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
     maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
     workerUrl: checkWorkerUrl(options.workerUrl),

@@ -1,5 +1,5 @@
 /**
- * The safetensors format (huggingface/safetensors), float32 only: an 8-byte
+ * The safetensors format (huggingface/safetensors), F32 and BF16: an 8-byte
  * little-endian header length, a JSON header (tensor name → dtype, shape,
  * data offsets; `__metadata__` → strings), padded with spaces to 8 bytes,
  * then the tensors' bytes, contiguous from offset 0.
@@ -17,15 +17,24 @@ import { parseUntrustedJson } from "./_json_keys.ts";
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
-/** A float32 tensor to write. */
-export interface TensorToWrite {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-}
+/** The dtypes read and written: float32, and bfloat16 (the moments of a bfloat16 optimizer). */
+export type TensorDtype = "F32" | "BF16";
 
-/** A tensor read: its shape and its bytes (a view into the file's bytes). */
+const DTYPE_BYTES: Record<TensorDtype, number> = { F32: 4, BF16: 2 };
+
+/** A tensor to write: float32 values, or bfloat16 bits. */
+export type TensorToWrite =
+  | { readonly name: string; readonly shape: readonly number[]; readonly data: Float32Array }
+  | {
+    readonly name: string;
+    readonly shape: readonly number[];
+    readonly dtype: "BF16";
+    readonly data: Uint16Array;
+  };
+
+/** A tensor read: its dtype, shape and bytes (a view into the file's bytes). */
 export interface TensorRead {
+  readonly dtype: TensorDtype;
   readonly shape: readonly number[];
   readonly bytes: Uint8Array;
 }
@@ -37,7 +46,7 @@ export interface SafetensorsContent {
 }
 
 /** The tensors' bytes as a little-endian float32 copy (every platform JavaScript runs on is little-endian). */
-function bytesOf(data: Float32Array): Uint8Array {
+function bytesOf(data: Float32Array | Uint16Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -56,7 +65,8 @@ export function encodeSafetensors(
   let offset = 0;
   for (const tensor of tensors) {
     const end = offset + tensor.data.byteLength;
-    header[tensor.name] = { dtype: "F32", shape: tensor.shape, data_offsets: [offset, end] };
+    const dtype = "dtype" in tensor ? tensor.dtype : "F32";
+    header[tensor.name] = { dtype, shape: tensor.shape, data_offsets: [offset, end] };
     offset = end;
   }
   let json = new TextEncoder().encode(JSON.stringify(header));
@@ -156,7 +166,7 @@ function checkMetadata(metadata: unknown): Record<string, string> {
 /**
  * Reads and checks a safetensors file of float32 tensors: header length
  * bounded and inside the bytes, JSON without repeated or forbidden keys,
- * dtype F32 only, shapes of integers >= 0, offsets inside the data,
+ * dtype F32 or BF16, shapes of integers >= 0, offsets inside the data,
  * contiguous from 0, not overlapping, covering the data, each of shape × 4
  * bytes, metadata strings only.
  *
@@ -168,7 +178,13 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   const { header, dataStart } = readHeader(bytes);
   const dataLength = bytes.length - dataStart;
   const metadata = checkMetadata(header[METADATA_KEY]);
-  const entries: { name: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: {
+    name: string;
+    dtype: TensorDtype;
+    shape: number[];
+    begin: number;
+    end: number;
+  }[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
     if (!isPlainObject(entry)) throw defect(`tensor "${name}" is not described by an object`);
@@ -176,20 +192,23 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
     if (keys !== "data_offsets, dtype, shape") {
       throw defect(`tensor "${name}" has the fields ${keys}, not data_offsets, dtype, shape`);
     }
-    if (entry.dtype !== "F32") {
-      throw defect(`tensor "${name}" has dtype ${formatValue(entry.dtype)}: only "F32" is read`);
+    if (entry.dtype !== "F32" && entry.dtype !== "BF16") {
+      throw defect(
+        `tensor "${name}" has dtype ${formatValue(entry.dtype)}: only "F32" and "BF16" are read`,
+      );
     }
+    const dtype: TensorDtype = entry.dtype;
     const shape = checkShape(name, entry.shape);
     const [begin, end] = checkOffsets(name, entry.data_offsets, dataLength);
     const elements = shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== elements * 4) {
+    if (end - begin !== elements * DTYPE_BYTES[dtype]) {
       throw defect(
         `tensor "${name}" of shape ${formatValue(shape)} needs ${
-          elements * 4
+          elements * DTYPE_BYTES[dtype]
         } bytes but its offsets hold ${end - begin}`,
       );
     }
-    entries.push({ name, shape, begin, end });
+    entries.push({ name, dtype, shape, begin, end });
   }
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = 0;
@@ -207,8 +226,8 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
     throw defect(`the data has ${dataLength - expected} bytes after the last tensor`);
   }
   const tensors = new Map<string, TensorRead>();
-  for (const { name, shape, begin, end } of entries) {
-    tensors.set(name, { shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
+  for (const { name, dtype, shape, begin, end } of entries) {
+    tensors.set(name, { dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
   }
   return { tensors, metadata };
 }

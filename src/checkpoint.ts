@@ -1,7 +1,8 @@
 /**
  * Checkpoints in the safetensors format: the parameters under their own
  * names (a PyTorch user loads the model weights directly), each exp_avg
- * under `exp_avg/<name>`, and in `__metadata__` the format, its version and,
+ * under `exp_avg/<name>` (F32, or BF16 for a `momentumDtype: "bfloat16"`
+ * optimizer), and in `__metadata__` the format, its version and,
  * as JSON, the groups' hyperparameters, the iteration count and an
  * {@linkcode LrScheduler}'s step.
  *
@@ -14,7 +15,13 @@
 
 import { formatValue } from "./_format.ts";
 import { parseUntrustedJson } from "./_json_keys.ts";
-import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "./_safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type TensorRead,
+  type TensorToWrite,
+} from "./_safetensors.ts";
+import { bfloat16Bits, fromBfloat16 } from "./float32.ts";
 import { sameShape } from "./_shape.ts";
 import type { DecoupledLionW } from "./decoupled_lionw.ts";
 import type { LrScheduler } from "./lr_scheduler.ts";
@@ -128,7 +135,12 @@ export async function encodeCheckpoint(
         `Cannot save checkpoint as the moment of '${param.name}' would be stored as '${name}', the name of a parameter`,
       );
     }
-    tensors.push({ name, shape: param.shape, data: entry.expAvg });
+    // a bfloat16 optimizer's moments are stored as BF16 (exact: they are bfloat16 values)
+    tensors.push(
+      opt.momentumDtype === "bfloat16"
+        ? { name, shape: param.shape, dtype: "BF16", data: bfloat16Array(entry.expAvg) }
+        : { name, shape: param.shape, data: entry.expAvg },
+    );
   }
   const saved: SavedState = {
     paramGroups: dict.paramGroups,
@@ -187,8 +199,18 @@ function savedStateOf(metadata: Readonly<Record<string, string>>): SavedState {
   return saved as SavedState;
 }
 
-/** A float32 copy of a tensor's little-endian bytes (the file's bytes may be unaligned). */
-function float32Copy(bytes: Uint8Array): Float32Array {
+/** The bfloat16 bits of values (exact for values read from a bfloat16 moment). */
+function bfloat16Array(values: Float32Array): Uint16Array {
+  return Uint16Array.from(values, bfloat16Bits);
+}
+
+/** A float32 copy of a tensor's little-endian bytes (the file's bytes may be unaligned); BF16 widened, exactly. */
+function float32Copy({ dtype, bytes }: TensorRead): Float32Array {
+  if (dtype === "BF16") {
+    const words = new Uint16Array(bytes.length / 2);
+    new Uint8Array(words.buffer).set(bytes);
+    return Float32Array.from(words, fromBfloat16);
+  }
   const out = new Float32Array(bytes.length / 4);
   new Uint8Array(out.buffer).set(bytes);
   return out;
@@ -197,7 +219,7 @@ function float32Copy(bytes: Uint8Array): Float32Array {
 /** Matches the file's tensors to the optimizer's parameters: every one present, nothing else. */
 function matchTensors(
   params: readonly Parameter[],
-  tensors: ReadonlyMap<string, { shape: readonly number[]; bytes: Uint8Array }>,
+  tensors: ReadonlyMap<string, TensorRead>,
 ): { data: Map<Parameter, Uint8Array>; state: Record<string, LionParameterState> } {
   const data = new Map<Parameter, Uint8Array>();
   const state: Record<string, LionParameterState> = {};
@@ -222,8 +244,10 @@ function matchTensors(
           } where parameter '${param.name}' has ${formatValue([...param.shape])}`,
         );
       }
-      if (isMoment) state[param.name] = { expAvg: float32Copy(tensor.bytes) };
-      else data.set(param, tensor.bytes);
+      if (isMoment) state[param.name] = { expAvg: float32Copy(tensor) };
+      else if (tensor.dtype !== "F32") {
+        throw invalid(`parameter tensor "${name}" has dtype ${tensor.dtype}: parameters are F32`);
+      } else data.set(param, tensor.bytes);
     }
   }
   for (const name of tensors.keys()) {

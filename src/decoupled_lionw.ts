@@ -11,6 +11,7 @@
  * @module
  */
 
+import { type MomentumDtype, readMoments, writeMoments } from "./moment_dtype.ts";
 import { formatValue } from "./_format.ts";
 import {
   checkOptions,
@@ -172,6 +173,7 @@ export class DecoupledLionW implements AsyncDisposable {
   readonly #checkRanksEvery: number;
   /** The wasm kernel's fma mode (sharded state scans on the calling thread). */
   readonly #fma: "auto" | "exact";
+  readonly #momentumDtype: MomentumDtype;
   /** The kernel that scans this rank's part, with sharded state. */
   #scanKernel: LionKernel | undefined;
   /** This rank's part of the last plan, with sharded state. */
@@ -214,6 +216,14 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#takesPart = new Uint8Array(this.#entries.length);
     this.#fma = engine.fma;
     this.#checkRanksEvery = engine.checkRanksEvery;
+    this.#momentumDtype = engine.momentumDtype;
+    if (engine.momentumDtype === "bfloat16" && (engine.backend === "gpujs" || engine.shardState)) {
+      throw new RangeError(
+        `${CREATE} as 'momentumDtype' "bfloat16" runs on the CPU kernels ("wasm" or "js") without sharded state: current value of ${
+          engine.shardState ? "'shardState' is true" : `'backend' is "gpujs"`
+        }`,
+      );
+    }
     if (engine.shardState && engine.backend === "gpujs") {
       throw new RangeError(
         `${CREATE} as 'shardState' needs a backend that updates the store in place ("wasm" or "js"): current value of 'backend' is "gpujs"`,
@@ -304,10 +314,16 @@ export class DecoupledLionW implements AsyncDisposable {
     return this.#lastStep;
   }
 
+  /** How exp_avg is stored (the `momentumDtype` option). */
+  get momentumDtype(): MomentumDtype {
+    return this.#momentumDtype;
+  }
+
   /**
    * The exp_avg elements this rank keeps up to date: every stepped
    * parameter's, or with `shardState` only this rank's part of the last
-   * step's (its memory per rank is `4 × stateElements` bytes of exp_avg).
+   * step's (its memory per rank is `4 × stateElements` bytes of exp_avg;
+   * under `momentumDtype: "bfloat16"` a step reads and writes half of it).
    */
   get stateElements(): number {
     if (this.#ranks?.shardState === true) return this.#shard?.part.elements ?? 0;
@@ -473,7 +489,8 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   /**
-   * The state of `param`: a live view of its exp_avg in shared memory.
+   * The state of `param`: a live view of its exp_avg in shared memory
+   * (with `momentumDtype: "bfloat16"`, an exact float32 copy).
    * Under `gpujs`, exp_avg lives on the device between steps: call
    * {@linkcode DecoupledLionW.pullState} first, and write state through
    * {@linkcode DecoupledLionW.loadStateDict}, not through the view.
@@ -491,7 +508,8 @@ export class DecoupledLionW implements AsyncDisposable {
         `Cannot get state as parameter ${formatValue(param?.name)} is not in this optimizer`,
       );
     }
-    return this.#withState.has(param) ? { expAvg: slots.expAvgView } : undefined;
+    if (!this.#withState.has(param)) return undefined;
+    return { expAvg: readMoments(slots.expAvgView, this.#momentumDtype) };
   }
 
   /**
@@ -508,7 +526,8 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#assertStateOnHost("get state dict");
     const state: Record<string, LionParameterState> = {};
     for (const [param, slots] of this.#slots) {
-      if (this.#withState.has(param)) state[param.name] = { expAvg: slots.expAvgView.slice() };
+      if (!this.#withState.has(param)) continue;
+      state[param.name] = { expAvg: readMoments(slots.expAvgView, this.#momentumDtype).slice() };
     }
     return {
       state,
@@ -525,6 +544,9 @@ export class DecoupledLionW implements AsyncDisposable {
    * `load_state_dict`. Everything is checked first: a bad dict changes nothing.
    * The groups are updated in place: `paramGroups[i]` is the same object
    * after a load, so a schedule holding it keeps working.
+   *
+   * With `momentumDtype: "bfloat16"`, exp_avg is rounded to bfloat16 (to
+   * nearest even; exact for a dict of a bfloat16 optimizer).
    *
    * @param dict A state dict of an optimizer with the same groups and names.
    * @throws {TypeError} When `dict` is not shaped like a state dict.
@@ -546,7 +568,7 @@ export class DecoupledLionW implements AsyncDisposable {
     for (const [param, slots] of this.#slots) {
       const entry = dict.state[param.name];
       if (entry === undefined) continue;
-      slots.expAvgView.set(entry.expAvg);
+      writeMoments(slots.expAvgView, entry.expAvg, this.#momentumDtype);
       this.#withState.add(param);
     }
     this.#iterations = dict.iterations;
@@ -681,7 +703,11 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#lastStep = NO_STEP;
       return undefined;
     }
-    const constants = this.#groups.map((group) => kernelConstants(groupValues(group)));
+    const momentBfloat16 = this.#momentumDtype === "bfloat16" ? 1 : 0;
+    const constants = this.#groups.map((group) => ({
+      ...kernelConstants(groupValues(group)),
+      momentBfloat16,
+    }));
     const cautious = this.#groups.findIndex((group) => group.cautious);
     if (cautious >= 0 && this.#engine.stateLives === "device") {
       throw new RangeError(
@@ -943,7 +969,10 @@ export class DecoupledLionW implements AsyncDisposable {
         changed = true;
       }
     });
-    if (changed) this.#plan = planStep(this.#entries.filter((_, i) => this.#takesPart[i] === 1));
+    if (changed) {
+      const active = this.#entries.filter((_, i) => this.#takesPart[i] === 1);
+      this.#plan = planStep(active, BLOCK_ELEMENTS, this.#momentumDtype);
+    }
     return this.#plan!;
   }
 }

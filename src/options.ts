@@ -13,6 +13,7 @@
 import type { GroupHyperparameters } from "./hyperparameters.ts";
 import type { Collective } from "./collective.ts";
 import type { Logger } from "./logger.ts";
+import type { MomentumDtype } from "./moment_dtype.ts";
 
 /** The keys of a record with one entry per member of `T` (the compiler checks there are no more, no fewer). */
 function namesOf<T extends string>(members: Record<T, 0>): readonly T[] {
@@ -227,6 +228,18 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    */
   checkRanksEvery?: number;
   /**
+   * How exp_avg is stored: `"float32"`, or `"bfloat16"`, which halves what
+   * the state reads and writes (16 instead of 20 bytes per element and
+   * step) and what checkpoints hold. The moment is read as the float32 it
+   * widens to, the update computed in float32, and the new moment rounded
+   * to nearest even (torch: `m.float().lerp(g, 1 - β2).to(torch.bfloat16)`).
+   * `state()` and `stateDict()` then give float32 copies, exact. Not for
+   * the `gpujs` backend or `shardState`.
+   *
+   * @default {"float32"}
+   */
+  momentumDtype?: MomentumDtype;
+  /**
    * Where warnings go; `null` silences them.
    *
    * @default {console}
@@ -246,6 +259,7 @@ export const ENGINE_OPTION_KEYS: readonly string[] = [
   "collective",
   "shardState",
   "checkRanksEvery",
+  "momentumDtype",
   "logger",
 ];
 

@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { MomentumDtype } from "./moment_dtype.ts";
 import { cautionFactor, type GroupConstants, type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
 import type { MetricPartials } from "./metrics.ts";
 import type { Parameter } from "./parameter.ts";
@@ -56,13 +57,18 @@ export interface StepPlan {
  * Cuts the active parameters into blocks.
  *
  * @param active The parameters that have a gradient and require one.
- * @param blockElements Elements per block (tests use small blocks).
+ * @param blockElements Elements per block (tests use small blocks; even).
+ * @param momentumDtype How exp_avg is stored: a bfloat16 block's first
+ * moment lies `2 · start` bytes into the slot, so its float32 offset
+ * (byte / 4) moves by `start / 2`.
  * @returns The plan.
  */
 export function planStep(
   active: readonly ActiveParameter[],
   blockElements: number = BLOCK_ELEMENTS,
+  momentumDtype: MomentumDtype = "float32",
 ): StepPlan {
+  const momentStride = momentumDtype === "bfloat16" ? 0.5 : 1;
   const blocks: PlannedBlock[] = [];
   const params: PlannedParameter[] = [];
   for (const entry of active) {
@@ -74,7 +80,7 @@ export function planStep(
         arena: slots.arena,
         data: slots.data + start,
         grad: slots.grad + start,
-        expAvg: slots.expAvg + start,
+        expAvg: slots.expAvg + start * momentStride,
         length: Math.min(blockElements, size - start),
         group,
         block: blocks.length,

@@ -276,7 +276,12 @@ export function createWasmKernel(
         }
         const wasm = byMoment[k.momentBfloat16]!;
         const [lr, c1, g1, c2, g2, decay, gs, sd] = terms[segment.group]!;
-        const [p, g, m, n] = [segment.data * 4, segment.grad * 4, segment.expAvg * 4, segment.length];
+        const [p, g, m, n] = [
+          segment.data * 4,
+          segment.grad * 4,
+          segment.expAvg * 4,
+          segment.length,
+        ];
         if (partials === null) {
           const update = mode === "exact" ? wasm.update_exact : wasm.update!;
           update(p, g, m, n, lr, c1, g1, c2, g2, decay, gs);

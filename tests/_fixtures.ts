@@ -56,6 +56,8 @@ export interface Fixtures {
   cases: FixtureCase[];
   /** Cases with `clip_grad_norm_` before each step. */
   clipped: FixtureCase[];
+  /** Cases with exp_avg in bfloat16 (`momentumDtype: "bfloat16"`), without metrics. */
+  bfloat16: FixtureCase[];
   preReduce: { input: Record<string, number>; output: Record<string, number> };
 }
 

@@ -17,6 +17,7 @@ const ENGINE: EngineOptions = {
   collective: undefined,
   shardState: false,
   checkRanksEvery: 0,
+  momentumDtype: "float32",
 };
 
 function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {

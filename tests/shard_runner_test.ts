@@ -58,7 +58,15 @@ Deno.test("stepShard() scans, meets, then updates in place as decided", async ()
   let metWith: number[] = [];
   const decision = await stepShard(
     runner,
-    { scan: true, squares: true, gradSquares, groups: GROUPS, writes: WRITES, partials, counts: null },
+    {
+      scan: true,
+      squares: true,
+      gradSquares,
+      groups: GROUPS,
+      writes: WRITES,
+      partials,
+      counts: null,
+    },
     meetings(() => {
       metWith = [...gradSquares]; // the scan is done before the shards meet
       return { action: "update", gradScale: 1 };

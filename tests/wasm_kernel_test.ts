@@ -6,7 +6,13 @@ import { parameterSlots } from "../src/_slots.ts";
 import { storeArenas } from "../src/parameter_store.ts";
 import { planStep } from "../src/step_plan.ts";
 import { buildLionWasm, renderLionWasmModule } from "../src/wasm/build_wasm.ts";
-import { createWasmKernel, relaxedMaddIsFused, wasmKernelAvailable } from "../src/wasm_kernel.ts";
+import {
+  createWasmKernel,
+  relaxedMaddIsFused,
+  wasmKernelAvailable,
+  wasmSimdSupport,
+} from "../src/wasm_kernel.ts";
+import { type MomentumDtype, readMoments, writeMoments } from "../src/moment_dtype.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
 
@@ -41,18 +47,31 @@ interface Run {
   padding: number[];
 }
 
-function runKernel(kernel: LionKernel, betas: [number, number], sizes: number[]): Run {
+function runKernel(
+  kernel: LionKernel,
+  betas: [number, number],
+  sizes: number[],
+  dtype: MomentumDtype = "float32",
+): Run {
   const store = new ParameterStore();
   const params = sizes.map((size, i) => store.add(`p${i}`, [size], hardValues(size, i)));
   params.forEach((p, i) => {
     p.grad = hardValues(p.size, 100 + i);
-    parameterSlots(p).expAvgView.set(hardValues(p.size, 200 + i).map((x) => x / 4));
+    writeMoments(
+      parameterSlots(p).expAvgView,
+      hardValues(p.size, 200 + i).map((x) => x / 4),
+      dtype,
+    );
   });
   const plan = planStep(
     params.map((param) => ({ param, slots: parameterSlots(param), group: 0 })),
     64,
+    dtype,
   );
-  const groups = [groupConstants(3e-3, 1e-2, betas[0], betas[1], 0.1)];
+  const groups = [{
+    ...groupConstants(3e-3, 1e-2, betas[0], betas[1], 0.1),
+    momentBfloat16: dtype === "bfloat16" ? 1 : 0,
+  }];
   const memory = storeArenas(store)[0]!.memory;
   const gradSquares = new Float64Array(plan.blocks.length);
   kernel.scanGradients(memory, plan.blocks, gradSquares, true);
@@ -61,15 +80,23 @@ function runKernel(kernel: LionKernel, betas: [number, number], sizes: number[])
   kernel.update(memory, plan.blocks, groups, null, null); // a second step, without metrics
   const all = new Float32Array(memory.buffer);
   const padding: number[] = [];
+  const words = new Uint16Array(memory.buffer);
   for (const p of params) {
     const s = parameterSlots(p);
     for (const start of [s.data, s.grad, s.expAvg]) {
       for (let i = start + p.size; i % 16 !== 0; i++) padding.push(all[i]!);
     }
+    // a bfloat16 moment fills its slot's first half: the rest stays zero too
+    if (dtype === "bfloat16") {
+      const end = 2 * (s.expAvg + Math.ceil(p.size / 16) * 16);
+      for (let i = 2 * s.expAvg + p.size; i < end; i++) padding.push(words[i]!);
+    }
   }
   return {
     data: Float32Array.from(params.flatMap((p) => [...p.data])),
-    expAvg: Float32Array.from(params.flatMap((p) => [...parameterSlots(p).expAvgView])),
+    expAvg: Float32Array.from(
+      params.flatMap((p) => [...readMoments(parameterSlots(p).expAvgView, dtype)]),
+    ),
     partials,
     gradSquares,
     padding,
@@ -78,33 +105,97 @@ function runKernel(kernel: LionKernel, betas: [number, number], sizes: number[])
 
 const SIZES = [1, 3, 4, 5, 17, 64, 65, 200, 1001];
 
-for (const fma of ["relaxed", "exact"] as const) {
-  for (const betas of [[0.9, 0.99], [0.3, 0.45], [0, 1], [1, 0]] as [number, number][]) {
-    Deno.test(`wasm kernel (${fma} fma) equals the js kernel bit for bit, betas ${betas}`, () => {
-      if (fma === "relaxed" && !relaxedMaddIsFused()) return; // the exact path covers this machine
-      const expected = runKernel(jsKernel, betas, SIZES);
-      const actual = runKernel(createWasmKernel(fma), betas, SIZES);
-      assertBitsEqual(actual.data, expected.data, "params");
-      assertBitsEqual(actual.expAvg, expected.expAvg, "exp_avg");
-      assert.deepEqual(actual.padding, actual.padding.map(() => 0), "padding stays zero");
-      for (let i = 0; i < expected.gradSquares.length; i++) {
-        const [a, e] = [actual.gradSquares[i]!, expected.gradSquares[i]!];
-        assert.ok(
-          Object.is(a, e) || Math.abs(a - e) <= 1e-12 * Math.abs(e) || (isNaN(a) && isNaN(e)),
-          `Σg² ${i}`,
-        );
-      }
-      for (let i = 0; i < expected.partials.length; i++) {
-        const [a, e] = [actual.partials[i]!, expected.partials[i]!];
-        if (Number.isNaN(e)) assert.ok(Number.isNaN(a), `partial ${i}`);
-        else {assert.ok(
-            a === e || Math.abs(a - e) <= 1e-6 * Math.abs(e) + 1e-300,
-            `partial ${i}: ${a} vs ${e}`,
-          );}
-      }
-    });
+const VARIANTS = [
+  { fma: "relaxed", simd: "relaxed" },
+  { fma: "exact", simd: "relaxed" },
+  { fma: "exact", simd: "strict" }, // the module without relaxed opcodes (Node 20)
+] as const;
+
+for (const { fma, simd } of VARIANTS) {
+  for (const dtype of ["float32", "bfloat16"] as const) {
+    for (const betas of [[0.9, 0.99], [0.3, 0.45], [0, 1], [1, 0]] as [number, number][]) {
+      Deno.test(
+        `wasm kernel (${fma} fma, ${simd} module, ${dtype} moments) equals the js kernel bit for bit, betas ${betas}`,
+        () => {
+          if (fma === "relaxed" && !relaxedMaddIsFused()) return; // the exact path covers this machine
+          const expected = runKernel(jsKernel, betas, SIZES, dtype);
+          const actual = runKernel(createWasmKernel(fma, simd), betas, SIZES, dtype);
+          assertBitsEqual(actual.data, expected.data, "params");
+          assertBitsEqual(actual.expAvg, expected.expAvg, "exp_avg");
+          assert.deepEqual(actual.padding, actual.padding.map(() => 0), "padding stays zero");
+          for (let i = 0; i < expected.gradSquares.length; i++) {
+            const [a, e] = [actual.gradSquares[i]!, expected.gradSquares[i]!];
+            assert.ok(
+              Object.is(a, e) || Math.abs(a - e) <= 1e-12 * Math.abs(e) || (isNaN(a) && isNaN(e)),
+              `Σg² ${i}`,
+            );
+          }
+          assertPartialsClose(actual.partials, expected.partials);
+        },
+      );
+    }
   }
 }
+
+/**
+ * The float32-run sums against the scalar kernel's float64 ones: squares
+ * within 2e-6 relative (16 float32 products a lane: under 1e-6, plus the
+ * rounding of each product), dot products within 2e-6 of √(Σx²·Σy²), the
+ * bound of a float32 sum of |x·y| (Cauchy–Schwarz).
+ */
+function assertPartialsClose(actual: Float64Array, expected: Float64Array): void {
+  const DOT = { 4: [2, 3], 5: [0, 3] } as Record<number, [number, number]>;
+  for (let i = 0; i < expected.length; i++) {
+    const [a, e] = [actual[i]!, expected[i]!];
+    if (!Number.isFinite(e)) {
+      assert.ok(
+        Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)),
+        `partial ${i}: ${a} vs ${e}`,
+      );
+      continue;
+    }
+    const block = i - (i % PARTIAL_COUNT);
+    const dot = DOT[i % PARTIAL_COUNT];
+    const scale = dot === undefined
+      ? Math.abs(e)
+      : Math.sqrt(expected[block + dot[0]]! * expected[block + dot[1]]!);
+    assert.ok(Math.abs(a - e) <= 2e-6 * scale + 1e-300, `partial ${i}: ${a} vs ${e}`);
+  }
+}
+
+Deno.test("the strict module validates without relaxed SIMD, and the kernel picks a build", () => {
+  assert.equal(wasmSimdSupport(), "relaxed"); // Deno's V8
+  assert.equal(createWasmKernel("exact", "strict").simd, "strict");
+  assert.equal(createWasmKernel().simd, "relaxed");
+  assert.throws(() => createWasmKernel("relaxed", "strict"), {
+    name: "RangeError",
+    message: "Cannot use fma 'relaxed' with the strict module, which has no relaxed_madd",
+  });
+});
+
+Deno.test("metric sums fall back to exact float64 where float32 runs overflow or lose digits", () => {
+  for (const scale of [1e25, 1e-25]) {
+    const values = Array.from({ length: 100 }, (_, i) => scale * (1 + i / 100) * (i % 2 ? -1 : 1));
+    const sums = [jsKernel, createWasmKernel("exact"), createWasmKernel("exact", "strict")].map(
+      (kernel) => {
+        const store = new ParameterStore();
+        const p = store.add("p", [100], values);
+        p.grad = values;
+        const plan = planStep([{ param: p, slots: parameterSlots(p), group: 0 }], 64);
+        const partials = new Float64Array(plan.blocks.length * PARTIAL_COUNT);
+        const groups = [groupConstants(1e-3, 1e-3, 0.9, 0.99, 0)];
+        kernel.update(storeArenas(store)[0]!.memory, plan.blocks, groups, partials, null);
+        return partials;
+      },
+    );
+    for (const wasm of sums.slice(1)) {
+      for (let k = 0; k < PARTIAL_COUNT; k++) {
+        const [a, e] = [wasm[k]!, sums[0]![k]!];
+        assert.ok(Number.isFinite(a) && Math.abs(a - e) <= 1e-12 * Math.abs(e), `${scale}: ${k}`);
+      }
+    }
+  }
+});
 
 Deno.test("every kernel rounds the moment's fma once where float64 would round twice", () => {
   // m = 1 + 2^-23, g = 2, so g - m = (2^23 - 1)·2^-23; with w = (2^23 + 1)·2^-47,

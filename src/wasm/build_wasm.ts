@@ -63,7 +63,8 @@ function expandMacro(text: string, name: string, expand: (inner: string) => stri
   const head = `(${name} `;
   for (let at = text.indexOf(head); at >= 0; at = text.indexOf(head)) {
     const end = formEnd(text, at);
-    text = text.slice(0, at) + expand(text.slice(at + head.length, end - 1).trim()) + text.slice(end);
+    text = text.slice(0, at) + expand(text.slice(at + head.length, end - 1).trim()) +
+      text.slice(end);
   }
   return text;
 }

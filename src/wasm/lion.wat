@@ -34,7 +34,8 @@
 ;; by nobody else; zero padding stays zero under the update (g = m = p = 0
 ;; gives 0) and adds 0 to every sum.
 ;;
-;; The metrics' six sums take float32 products, summed in float32 over runs
+;; The metrics' six sums take float32 products (fused with the add on the
+;; relaxed path, rounded apart on the exact one), summed in float32 over runs
 ;; of RUN_BYTES of parameters (16 vectors: each lane adds 16 products, a
 ;; relative error under 1e-6), and the runs in float64. That is most of the
 ;; speed of float32 sums, and the sums stay the same for any worker count
@@ -172,25 +173,25 @@
   ;; 1 when any of n gradients at byte offset $g is NaN or infinite, else 0.
   ;; A whole 64-byte line per iteration; OR keeps no dependency chain.
   (func (export "find_non_finite") (param $g i32) (param $n i32) (result i32)
-    (local $end i32) (local $acc v128)
+    (local $end i32) (local $acc v128) (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
     (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (local.set $v0 (v128.load offset=0 (local.get $g)))
+        (local.set $v1 (v128.load offset=16 (local.get $g)))
+        (local.set $v2 (v128.load offset=32 (local.get $g)))
+        (local.set $v3 (v128.load offset=48 (local.get $g)))
         (local.set $acc
           (v128.or (local.get $acc)
             (v128.or
-              (v128.or
-                (f32x4.sub (v128.load offset=0 (local.get $g)) (v128.load offset=0 (local.get $g)))
-                (f32x4.sub (v128.load offset=16 (local.get $g)) (v128.load offset=16 (local.get $g))))
-              (v128.or
-                (f32x4.sub (v128.load offset=32 (local.get $g)) (v128.load offset=32 (local.get $g)))
-                (f32x4.sub (v128.load offset=48 (local.get $g)) (v128.load offset=48 (local.get $g)))))))
+              (v128.or (f32x4.sub (local.get $v0) (local.get $v0)) (f32x4.sub (local.get $v1) (local.get $v1)))
+              (v128.or (f32x4.sub (local.get $v2) (local.get $v2)) (f32x4.sub (local.get $v3) (local.get $v3))))))
         (local.set $g (i32.add (local.get $g) (i32.const 64)))
         (br $next)))
     (v128.any_true (local.get $acc)))
 
-;; Σg² of n elements at byte offset $g, in float64 (non-finite when any g is):
+  ;; Σg² of n elements at byte offset $g, in float64 (non-finite when any g is):
   ;; products of float32 values are exact in float64, so this is the exact
   ;; sum in its order. A whole 64-byte line per iteration, into four
   ;; independent accumulators (one would make every vector wait for the
@@ -342,12 +343,12 @@
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (local.set $smm (f32x4.add (local.get $smm) (f32x4.mul (local.get $mv) (local.get $mv))))
-        (local.set $spp (f32x4.add (local.get $spp) (f32x4.mul (local.get $pv) (local.get $pv))))
-        (local.set $suu (f32x4.add (local.get $suu) (f32x4.mul (local.get $uv) (local.get $uv))))
-        (local.set $sgg (f32x4.add (local.get $sgg) (f32x4.mul (local.get $gv) (local.get $gv))))
-        (local.set $sug (f32x4.add (local.get $sug) (f32x4.mul (local.get $uv) (local.get $gv))))
-        (local.set $smg (f32x4.add (local.get $smg) (f32x4.mul (local.get $mv) (local.get $gv))))
+        (local.set $smm (f32x4.relaxed_madd (local.get $mv) (local.get $mv) (local.get $smm)))
+        (local.set $spp (f32x4.relaxed_madd (local.get $pv) (local.get $pv) (local.get $spp)))
+        (local.set $suu (f32x4.relaxed_madd (local.get $uv) (local.get $uv) (local.get $suu)))
+        (local.set $sgg (f32x4.relaxed_madd (local.get $gv) (local.get $gv) (local.get $sgg)))
+        (local.set $sug (f32x4.relaxed_madd (local.get $uv) (local.get $gv) (local.get $sug)))
+        (local.set $smg (f32x4.relaxed_madd (local.get $mv) (local.get $gv) (local.get $smg)))
         (local.set $p (i32.add (local.get $p) (i32.const 16)))
         (local.set $g (i32.add (local.get $g) (i32.const 16)))
         (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))

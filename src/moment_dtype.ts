@@ -1,0 +1,60 @@
+/**
+ * How exp_avg is stored: float32, or bfloat16 (half the state and 16 instead
+ * of 20 bytes of memory traffic per element and step). A bfloat16 moment
+ * occupies the first half of its float32 slot, element `i` at byte `2i`.
+ *
+ * @module
+ */
+
+import { bfloat16Bits, fromBfloat16 } from "./float32.ts";
+
+/**
+ * The storage type of exp_avg (`momentumDtype`): `"float32"`, or
+ * `"bfloat16"`, read as the float32 it widens to, the update computed in
+ * float32, and the new moment rounded to nearest even, as torch's
+ * `exp_avg.copy_(m.float().lerp(g, 1 - β2).to(torch.bfloat16))`.
+ */
+export type MomentumDtype = "float32" | "bfloat16";
+
+/** The storage types, in the order error messages list them. */
+export const MOMENTUM_DTYPES: readonly MomentumDtype[] = ["float32", "bfloat16"];
+
+/** The bfloat16 moments of a float32 slot, as 16-bit words. */
+function bfloat16Words(slot: Float32Array): Uint16Array {
+  return new Uint16Array(slot.buffer, slot.byteOffset, slot.length);
+}
+
+/**
+ * The moments of a slot as float32 values: the slot itself (a live view)
+ * for float32, an exact widened copy for bfloat16.
+ *
+ * @param slot The exp_avg slot.
+ * @param dtype How it is stored.
+ * @returns The values.
+ */
+export function readMoments(slot: Float32Array, dtype: MomentumDtype): Float32Array {
+  if (dtype === "float32") return slot;
+  const words = bfloat16Words(slot);
+  return Float32Array.from(words, fromBfloat16);
+}
+
+/**
+ * Writes float32 values into a slot, rounded to nearest even for bfloat16
+ * (exact for values that came from a bfloat16 moment).
+ *
+ * @param slot The exp_avg slot.
+ * @param values One value per element.
+ * @param dtype How it is stored.
+ */
+export function writeMoments(
+  slot: Float32Array,
+  values: ArrayLike<number>,
+  dtype: MomentumDtype,
+): void {
+  if (dtype === "float32") {
+    slot.set(values);
+    return;
+  }
+  const words = bfloat16Words(slot);
+  for (let i = 0; i < slot.length; i++) words[i] = bfloat16Bits(values[i]!);
+}
