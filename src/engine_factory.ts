@@ -17,10 +17,12 @@ import type { LionKernel } from "./kernel.ts";
 import type { Logger } from "./logger.ts";
 import type { BackendChoice, BackendName, GpuJsMode } from "./options.ts";
 import { inPlaceRunner, type ShardRunner } from "./shard_runner.ts";
-import { createWasmKernel, wasmKernelAvailable } from "./wasm_kernel.ts";
+import { createWasmKernel, wasmKernelAvailable, wasmSimdSupport } from "./wasm_kernel.ts";
+import { availableCores } from "./_node.ts";
 import { openDeviceRunner } from "../gpu/device_runner.ts";
 import { type ResolvedGpuMode, resolveGpuMode } from "../gpu/gpujs_runtime.ts";
 import { WorkerPool } from "../workers/worker_pool.ts";
+import { workerThreadsAvailable } from "../workers/worker_thread.ts";
 
 /** Elements per worker below which `workers: "auto"` adds no worker. */
 const ELEMENTS_PER_WORKER = 2 ** 18;
@@ -36,7 +38,7 @@ export interface RunnerSpec {
 }
 
 /**
- * The CPU kernel of a backend: `js`, or `wasm` where relaxed SIMD runs
+ * The CPU kernel of a backend: `js`, or `wasm` where WebAssembly SIMD runs
  * (`gpujs` scans gradients on the host with it).
  *
  * @param backend The backend.
@@ -91,13 +93,13 @@ export interface StartedEngine {
 
 /**
  * Builds the engine the options ask for: the backend (`"auto"`: `wasm`
- * where relaxed SIMD runs, else `js`), the worker count (`"auto"`: one per
+ * where WebAssembly SIMD runs, else `js`), the worker count (`"auto"`: one per
  * 2^18 elements, at most one per core, none without `Worker` or shared
  * memory) and, for `gpujs`, the gpu.js mode (resolved in the background).
  *
  * @param spec The options and the store.
  * @returns The engine.
- * @throws {RangeError} When `wasm` is asked for where relaxed SIMD does not run.
+ * @throws {RangeError} When `wasm` is asked for where WebAssembly SIMD does not run.
  */
 export function startEngine(spec: EngineSpec): StartedEngine {
   const { options, memory } = spec;
@@ -147,12 +149,12 @@ function workerUrl(asked: URL | undefined): { workerUrl?: URL } {
   return url === undefined ? {} : { workerUrl: url };
 }
 
-/** `backend`: `"auto"` takes `wasm` where relaxed SIMD runs, else `js`. */
+/** `backend`: `"auto"` takes `wasm` where WebAssembly SIMD runs, else `js`. */
 function resolveBackend(backend: BackendName | "auto"): BackendName {
   const wasm = wasmKernelAvailable();
   if (backend === "wasm" && !wasm) {
     throw new RangeError(
-      `Cannot create optimizer as backend "wasm" needs WebAssembly relaxed SIMD, which this runtime lacks: use "js" or "auto"`,
+      `Cannot create optimizer as backend "wasm" needs WebAssembly SIMD, which this runtime lacks: use "js" or "auto"`,
     );
   }
   if (backend !== "auto") return backend;
@@ -161,7 +163,7 @@ function resolveBackend(backend: BackendName | "auto"): BackendName {
 
 /** `workers`, with `"auto"` resolved and a warning where workers cannot run. */
 function resolveWorkers({ options, memory, elements, logger }: EngineSpec): number {
-  const canUseWorkers = typeof Worker === "function" && memory.shared;
+  const canUseWorkers = workerThreadsAvailable() && memory.shared;
   if (options.workers === "auto") return canUseWorkers ? autoWorkers(elements) : 0;
   if (options.workers > 0 && !canUseWorkers) {
     logger?.warn(
@@ -176,7 +178,7 @@ function resolveWorkers({ options, memory, elements, logger }: EngineSpec): numb
 
 /** `workers: "auto"`: one worker per 2^18 elements, at most one per core. */
 function autoWorkers(elements: number): number {
-  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+  const cores = availableCores();
   return Math.min(cores, Math.floor(elements / ELEMENTS_PER_WORKER));
 }
 
@@ -189,11 +191,16 @@ function autoWorkers(elements: number): number {
  */
 function autoChoice(backend: BackendName): BackendChoice {
   return backend === "wasm"
-    ? { backend, reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)" }
+    ? {
+      backend,
+      reason: `auto: WebAssembly SIMD runs here (the wasm kernel, ${
+        wasmSimdSupport() === "relaxed" ? "with relaxed SIMD" : "without relaxed SIMD"
+      })`,
+    }
     : {
       backend,
       reason:
-        "auto: this runtime lacks WebAssembly relaxed SIMD, which the wasm kernel needs, so the scalar js kernel",
+        "auto: this runtime lacks WebAssembly SIMD, which the wasm kernel needs, so the scalar js kernel",
     };
 }
 

@@ -139,7 +139,7 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
   /**
    * The kernel backend: `"wasm"` (WebAssembly SIMD), `"gpujs"` (gpu.js
    * kernels, see `gpuMode`) or `"js"` (the scalar oracle). `"auto"` takes
-   * `"wasm"` where WebAssembly relaxed SIMD runs, else `"js"`: only backends
+   * `"wasm"` where WebAssembly SIMD runs, else `"js"`: only backends
    * that update the store in place, so a program behaves the same on every
    * machine. `"gpujs"` keeps state on a device (pull it, announce host
    * writes), so it is used only when named; `recommendBackend()` measures
@@ -381,7 +381,7 @@ export interface StepReport {
 export interface Calibration {
   /** Elements of the scratch store (the store's size, at most 2^24). */
   readonly elements: number;
-  /** Median step of the CPU backend (`wasm`, or `js` without relaxed SIMD), ms. */
+  /** Median step of the CPU backend (`wasm`, or `js` without WebAssembly SIMD), ms. */
   readonly cpuMs: number;
   /** Median step of `gpujs` in `webgpu` mode, ms. */
   readonly gpujsMs: number;

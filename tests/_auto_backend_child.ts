@@ -4,7 +4,9 @@
  * prints its choice as JSON, with whether the WebGPU adapter was asked for.
  *
  * - "hardware-gpu": `navigator.gpu` offers a hardware adapter;
- * - "no-relaxed-simd": WebAssembly validates no relaxed SIMD (Node 20's V8).
+ * - "no-relaxed-simd": WebAssembly validates no relaxed SIMD (Node 20's V8):
+ *   a module exporting `relaxed_madd_is_fused` (the relaxed build) fails;
+ * - "no-simd": WebAssembly validates nothing of the kernel's.
  */
 
 const variant = Deno.args[0];
@@ -20,6 +22,13 @@ if (variant === "hardware-gpu") {
     },
   });
 } else if (variant === "no-relaxed-simd") {
+  const validate = WebAssembly.validate;
+  const marker = new TextEncoder().encode("relaxed_madd_is_fused");
+  const hasMarker = (bytes: Uint8Array) =>
+    bytes.some((_, i) => marker.every((b, j) => bytes[i + j] === b));
+  WebAssembly.validate = (bytes) =>
+    !hasMarker(new Uint8Array(bytes as ArrayBuffer)) && validate(bytes);
+} else if (variant === "no-simd") {
   WebAssembly.validate = () => false;
 }
 

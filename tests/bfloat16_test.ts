@@ -69,8 +69,8 @@ Deno.test("bfloat16 state reads as exact float32 copies and loads rounded to nea
   // lerp(0, g, 0.5) = g / 2, rounded to 8 significant bits
   assert.deepEqual([...opt.state(w)!.expAvg], [0.1669921875, -0.5, 2 ** -131]);
   const dict = opt.stateDict();
-  dict.state["w"] = { expAvg: Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, NaN) };
-  opt.loadStateDict(dict);
+  const expAvg = Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, NaN);
+  opt.loadStateDict({ ...dict, state: { w: { expAvg } } });
   const loaded = opt.state(w)!.expAvg;
   assert.deepEqual([...loaded.subarray(0, 2)], [1, 1 + 2 ** -6]); // ties to even
   assert.ok(Number.isNaN(loaded[2]));

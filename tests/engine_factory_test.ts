@@ -32,7 +32,7 @@ function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {
   };
 }
 
-Deno.test("startEngine() takes wasm where relaxed SIMD runs, inline for a small model", async () => {
+Deno.test("startEngine() takes wasm where WebAssembly SIMD runs, inline for a small model", async () => {
   const store = new ParameterStore();
   store.add("w", [1000]);
   const started = startEngine(specFor(store));

@@ -265,13 +265,13 @@ Deno.test("backend auto on this machine takes wasm, at any size", async () => {
     const choice = await opt.ready();
     assert.deepEqual(choice, {
       backend: "wasm",
-      reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)",
+      reason: "auto: WebAssembly SIMD runs here (the wasm kernel, with relaxed SIMD)",
     });
     assert.equal(opt.backend, "wasm");
   }
 });
 
-async function autoChoiceIn(variant: "hardware-gpu" | "no-relaxed-simd") {
+async function autoChoiceIn(variant: "hardware-gpu" | "no-relaxed-simd" | "no-simd") {
   const { stdout } = await runChild(new URL("./_auto_backend_child.ts", import.meta.url), [
     variant,
   ]);
@@ -283,17 +283,26 @@ Deno.test("backend auto on a hardware GPU still takes wasm, without probing the 
   assert.equal(backend, "wasm");
   assert.deepEqual(choice, {
     backend: "wasm",
-    reason: "auto: WebAssembly relaxed SIMD runs here (the wasm kernel)",
+    reason: "auto: WebAssembly SIMD runs here (the wasm kernel, with relaxed SIMD)",
   });
   assert.equal(adapterRequests, 0);
 });
 
-Deno.test("backend auto without relaxed SIMD (Node 20) takes js and says that is why", async () => {
+Deno.test("backend auto without relaxed SIMD (Node 20) takes the strict wasm build", async () => {
   const { choice, backend } = await autoChoiceIn("no-relaxed-simd");
+  assert.equal(backend, "wasm");
+  assert.equal(
+    choice.reason,
+    "auto: WebAssembly SIMD runs here (the wasm kernel, without relaxed SIMD)",
+  );
+});
+
+Deno.test("backend auto without WebAssembly SIMD takes js and says that is why", async () => {
+  const { choice, backend } = await autoChoiceIn("no-simd");
   assert.equal(backend, "js");
   assert.equal(
     choice.reason,
-    "auto: this runtime lacks WebAssembly relaxed SIMD, which the wasm kernel needs, so the scalar js kernel",
+    "auto: this runtime lacks WebAssembly SIMD, which the wasm kernel needs, so the scalar js kernel",
   );
 });
 

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { nodeWorkerThreads } from "../src/_node.ts";
 import { serializeError } from "../src/shard_error.ts";
 import type { GroupConstants } from "../src/kernel.ts";
 import { type ShardRunner, stepIsCautious, stepShard } from "../src/shard_runner.ts";
@@ -192,12 +193,45 @@ function countStarted(header: Int32Array): void {
   Atomics.notify(header, Header.started);
 }
 
-/** The worker's global scope, typed by what this file uses. */
-const scope = globalThis as unknown as {
-  onmessage: ((event: MessageEvent<InitMessage>) => void) | null;
+/** How this worker talks to the pool: its global scope, or Node's `parentPort`. */
+interface PoolPort {
+  /** Calls `listener` with the first message's data only. */
+  onceMessage(listener: (data: InitMessage) => void): void;
   postMessage(message: ReadyMessage): void;
   close(): void;
-};
+}
+
+function poolPort(): PoolPort {
+  const parentPort = nodeWorkerThreads()?.parentPort;
+  if (parentPort) {
+    return {
+      onceMessage(listener) {
+        const once = (data: unknown) => {
+          parentPort.off("message", once);
+          listener(data as InitMessage);
+        };
+        parentPort.on("message", once);
+      },
+      postMessage: (message) => parentPort.postMessage(message),
+      close: () => parentPort.close(),
+    };
+  }
+  const scope = globalThis as unknown as {
+    onmessage: ((event: MessageEvent<InitMessage>) => void) | null;
+    postMessage(message: ReadyMessage): void;
+    close(): void;
+  };
+  return {
+    onceMessage(listener) {
+      scope.onmessage = (event) => {
+        scope.onmessage = null;
+        listener(event.data);
+      };
+    },
+    postMessage: (message) => scope.postMessage(message),
+    close: () => scope.close(),
+  };
+}
 
 /**
  * Serves this worker: waits for `init`, opens the runner, replies `ready`
@@ -206,9 +240,8 @@ const scope = globalThis as unknown as {
  * @param openRunner Opens the runner the init message describes.
  */
 export function serveShardWorker(openRunner: OpenRunner): void {
-  scope.onmessage = async (event: MessageEvent<InitMessage>) => {
-    const init = event.data;
-    scope.onmessage = null;
+  const scope = poolPort();
+  scope.onceMessage(async (init) => {
     const control = new ControlBlock(init.sizes, init.control);
     let runner: ShardRunner;
     try {
@@ -231,5 +264,5 @@ export function serveShardWorker(openRunner: OpenRunner): void {
       scope.postMessage({ type: "closed", index: init.index });
       scope.close();
     }
-  };
+  });
 }

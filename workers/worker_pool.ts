@@ -10,6 +10,7 @@
  * @module
  */
 
+import { spawnWorkerThread, type WorkerThread } from "./worker_thread.ts";
 import type { Arena } from "../src/arena.ts";
 import type { StateResidence, StepEngine, StepRequest, StepResult } from "../src/engine.ts";
 import type { RunnerSpec } from "../src/engine_factory.ts";
@@ -51,7 +52,11 @@ export interface WorkerPoolOptions {
   readonly workerUrl?: URL;
 }
 
-const WORKER_URL = new URL("./shard_worker.ts", import.meta.url);
+// the npm package's modules are .js files (built from these .ts ones)
+const WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./shard_worker.ts" : "./shard_worker.js",
+  import.meta.url,
+);
 /** How long stopping workers may take before they are terminated regardless. */
 const STOP_GRACE_MS = 2_000;
 /**
@@ -94,7 +99,7 @@ function waitForSync(header: Int32Array, index: number, value: number, limitMs: 
 export class WorkerPool implements StepEngine {
   readonly #options: WorkerPoolOptions;
   #control: ControlBlock;
-  #workers: Worker[] = [];
+  #workers: WorkerThread[] = [];
   /** Settles when each worker has ended: said `closed`, failed to start, or died. */
   #ended: Promise<void>[] = [];
   #ready: Promise<void> | undefined;
@@ -345,13 +350,13 @@ export class WorkerPool implements StepEngine {
     const { workers, arenas } = this.#options;
     const memories = arenas.map((arena) => arena.memory);
     const starting = Array.from({ length: workers }, (_, index) => {
-      const worker = new Worker(this.#options.workerUrl ?? WORKER_URL, { type: "module" });
+      const worker = spawnWorkerThread(this.#options.workerUrl ?? WORKER_URL);
       this.#workers.push(worker);
       let end!: () => void;
       this.#ended.push(new Promise<void>((resolve) => (end = resolve)));
       return new Promise<void>((resolve, reject) => {
-        worker.onmessage = (event: MessageEvent<ReadyMessage>) => {
-          const reply = event.data;
+        worker.onMessage((data) => {
+          const reply = data as ReadyMessage;
           if (reply.type === "ready") resolve();
           else if (reply.type === "closed") end();
           else {
@@ -361,13 +366,10 @@ export class WorkerPool implements StepEngine {
               new ShardError(`Shard worker ${index} could not start: ${cause.message}`, { cause }),
             );
           }
-        };
-        // addEventListener, not onerror: Deno lets an uncaught worker error
-        // end the process unless a listener prevents it
-        worker.addEventListener("error", (event: ErrorEvent) => {
-          event.preventDefault();
+        });
+        worker.onError((message) => {
           const error = new ShardError(
-            `Shard worker ${index} (${this.#describeShard(index)}) died: ${event.message}`,
+            `Shard worker ${index} (${this.#describeShard(index)}) died: ${message}`,
           );
           this.#death.error ??= error;
           this.#death.reject?.(error);
