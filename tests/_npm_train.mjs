@@ -1,0 +1,51 @@
+// A tfjs-free training loop, run by tests/npm_package_test.ts under Deno
+// (from mod.ts) and under Node 20 (from the installed npm package): fits a
+// linear map with DecoupledLionW on 2 workers and prints the parameters'
+// bits, so the two runtimes can be compared bit for bit.
+export async function train({ DecoupledLionW, ParameterStore }) {
+  const [inputs, outputs] = [64, 4096]; // 2^18 weights: big enough to shard
+  const store = new ParameterStore();
+  const w = store.add("w", [inputs, outputs]);
+  const b = store.add("b", [outputs]);
+  const opt = new DecoupledLionW([{ params: [w], weightDecay: 0.1 }, { params: [b] }], {
+    lr: 1e-2,
+    workers: 2,
+    logger: null,
+  });
+  const x = Float32Array.from({ length: inputs }, (_, i) => Math.sin(i + 1));
+  const target = Float32Array.from({ length: outputs }, (_, j) => Math.cos(j));
+  const losses = [];
+  for (let step = 0; step < 20; step++) {
+    // y = x·W + b; loss = mean((y - target)^2); gradients by hand
+    const gw = w.ensureGrad(), gb = b.ensureGrad();
+    let loss = 0;
+    for (let j = 0; j < outputs; j++) {
+      let y = b.data[j];
+      for (let i = 0; i < inputs; i++) y += x[i] * w.data[i * outputs + j];
+      const dy = Math.fround((2 * (y - target[j])) / outputs);
+      loss += (y - target[j]) ** 2 / outputs;
+      gb[j] = dy;
+      for (let i = 0; i < inputs; i++) gw[i * outputs + j] = x[i] * dy;
+    }
+    losses.push(loss);
+    await opt.step({ metrics: step % 5 === 0 });
+  }
+  // FNV-1a over the float32 bits, and the first few bits in full
+  const bits = (a) => {
+    const words = new Uint32Array(a.slice().buffer);
+    let hash = 0x811c9dc5;
+    for (const word of words) hash = Math.imul(hash ^ word, 0x01000193) >>> 0;
+    return `${words.length}:${hash.toString(16)}:${[...words.subarray(0, 4)].join(",")}`;
+  };
+  const result = {
+    backend: opt.backend,
+    workers: opt.workers,
+    losses,
+    w: bits(w.data),
+    b: bits(b.data),
+    m: bits(opt.state(w).expAvg),
+    metrics: opt.getMetrics(),
+  };
+  await opt.close();
+  return result;
+}

@@ -1,0 +1,125 @@
+/**
+ * The npm package under Node 20: `deno task build:npm`, `npm pack`, the
+ * tarball installed into a temporary Node project, then there: the README's
+ * Node example runs, a training loop on 2 worker_threads gives the
+ * parameters and state a Deno run gives (bit for bit), and a TypeScript
+ * consumer type-checks against the package's declarations.
+ *
+ * Needs `node` and `npm` (CI installs them); the TypeScript used for the
+ * type check comes from the npm registry.
+ */
+
+import assert from "node:assert/strict";
+import * as lionw from "../mod.ts";
+import { buildNpm } from "../scripts/build_npm.ts";
+import { train } from "./_npm_train.mjs";
+
+const TYPESCRIPT = "typescript@5.9.3";
+
+async function run(command: string, args: string[], cwd: string): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(command, { args, cwd }).output();
+  const text = new TextDecoder();
+  if (code !== 0) {
+    throw new Error(`${command} ${args.join(" ")} exited ${code}:\n${text.decode(stderr)}`);
+  }
+  return text.decode(stdout);
+}
+
+/** The README's Node example: the ```js block under "### Node". */
+async function readmeNodeExample(): Promise<string> {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("### Node"));
+  const found = section.match(/```js\n([\s\S]*?)```/);
+  assert.ok(found, "README has a js example under ### Node");
+  return found[1]!;
+}
+
+Deno.test({
+  name: "the npm package installs into a Node 20 project; import, types, workers and results work",
+  // npm and node child processes outlive nothing, but their pipes close late
+  sanitizeResources: false,
+  async fn(t) {
+    const temp = await Deno.makeTempDir({ prefix: "lionw_npm_" });
+    try {
+      const version = (await run("node", ["--version"], temp)).trim();
+      assert.match(version, /^v2\d\./);
+      const out = new URL(`file://${temp}/package/`);
+      const files = await buildNpm(out);
+      assert.ok(files.includes("esm/workers/shard_worker.js"));
+      assert.ok(files.includes("esm/mod.d.ts") && files.includes("esm/tfjs/mod.d.ts"));
+      const packed =
+        (await run("npm", ["pack", "--silent", "--pack-destination", temp], out.pathname))
+          .trim().split("\n").at(-1)!;
+      const project = `${temp}/project`;
+      await Deno.mkdir(project);
+      await Deno.writeTextFile(
+        `${project}/package.json`,
+        '{ "type": "module", "private": true }\n',
+      );
+      await run("npm", [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        `${temp}/${packed}`,
+        TYPESCRIPT,
+      ], project);
+
+      await t.step("the README's Node example runs", async () => {
+        await Deno.writeTextFile(`${project}/readme.mjs`, await readmeNodeExample());
+        await run("node", ["readme.mjs"], project);
+      });
+
+      await t.step("a training loop on 2 worker_threads equals Deno's, bit for bit", async () => {
+        await Deno.copyFile(new URL("./_npm_train.mjs", import.meta.url), `${project}/train.mjs`);
+        await Deno.writeTextFile(
+          `${project}/main.mjs`,
+          'import * as lionw from "@decoupled/lionw";\nimport { train } from "./train.mjs";\nconsole.log(JSON.stringify(await train(lionw)));\n',
+        );
+        const node = JSON.parse(await run("node", ["main.mjs"], project));
+        const deno = await train(lionw);
+        assert.equal(node.backend, "wasm"); // the build without relaxed SIMD
+        assert.equal(node.workers, 2);
+        assert.deepEqual([node.w, node.b, node.m], [deno.w, deno.b, deno.m]);
+        assert.deepEqual(node.losses, deno.losses);
+        // metric sums: float32 products fused on Deno's relaxed build, rounded apart on Node's
+        for (const [name, value] of Object.entries(deno.metrics) as [string, number][]) {
+          assert.ok(Math.abs(node.metrics[name] - value) <= 1e-5 * Math.abs(value), name);
+        }
+      });
+
+      await t.step("a TypeScript consumer type-checks against the declarations", async () => {
+        await Deno.writeTextFile(
+          `${project}/consumer.ts`,
+          `import { DecoupledLionW, ParameterStore, type StepReport } from "@decoupled/lionw";
+import { lionw } from "@decoupled/lionw/tfjs";
+const w = new ParameterStore().add("w", [2]);
+const opt = new DecoupledLionW([w], { lr: 1e-3, momentumDtype: "bfloat16" });
+const report: StepReport = opt.lastStep;
+const made: typeof lionw = lionw;
+// @ts-expect-error: an unknown option is a type error
+new DecoupledLionW([w], { learningRate: 1 });
+export { made, report };
+`,
+        );
+        await Deno.writeTextFile(
+          `${project}/tsconfig.json`,
+          JSON.stringify({
+            compilerOptions: {
+              strict: true,
+              noEmit: true,
+              module: "nodenext",
+              target: "es2022",
+              lib: ["es2022", "dom"],
+              types: [],
+              skipLibCheck: true,
+            },
+            files: ["consumer.ts"],
+          }),
+        );
+        await run("node", ["node_modules/typescript/bin/tsc", "-p", "."], project);
+      });
+    } finally {
+      await Deno.remove(temp, { recursive: true });
+    }
+  },
+});
