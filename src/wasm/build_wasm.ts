@@ -6,7 +6,8 @@
  * relaxed SIMD (the fused-multiply-add path) or "strict", without a relaxed
  * opcode (for runtimes where relaxed SIMD does not validate: Node 20, older
  * browsers). Functions marked `@moment` are written out for float32 and for
- * bfloat16 moments. They are committed as base64 so users need no build
+ * bfloat16 moments; those marked `@kernel` also for each fma path (the
+ * relaxed one only in the relaxed build), their `@unroll` bodies four times. They are committed as base64 so users need no build
  * step; a test rebuilds them and compares.
  *
  * @module
@@ -69,9 +70,21 @@ function expandMacro(text: string, name: string, expand: (inner: string) => stri
   return text;
 }
 
+/** `OFFSET_M_k` (the moments of a line's vector k) at `bytes` per vector of four. */
+function momentOffsets(text: string, bytes: number): string {
+  return text.replace(/OFFSET_M_(\d)/g, (_, k) => String(Number(k) * bytes))
+    .replaceAll("LINE_MOMENT_BYTES", String(4 * bytes));
+}
+
+/** `offset=N address` as `["offset=N", address]` (no offset: `""`). */
+function splitOffset(address: string): [string, string] {
+  const found = address.match(/^(offset=\d+)\s+([\s\S]*)$/);
+  return found ? [found[1]!, found[2]!] : ["", address];
+}
+
 /** A `@moment` section for float32 moments. */
 function float32Moments(section: string): string {
-  let text = section.replaceAll("{M}", "").replaceAll("M_BYTES", "16");
+  let text = momentOffsets(section.replaceAll("{M}", "").replaceAll("M_BYTES", "16"), 16);
   text = expandMacro(text, "LOAD_M", (address) => `(v128.load ${address})`);
   return expandMacro(text, "STORE_M", (inner) => {
     const [local, address] = splitLocal(inner);
@@ -86,7 +99,7 @@ function float32Moments(section: string): string {
  * local holding the rounded values, which later reads of it need.
  */
 function bfloat16Moments(section: string): string {
-  let text = section.replaceAll("{M}", "_bf16").replaceAll("M_BYTES", "8");
+  let text = momentOffsets(section.replaceAll("{M}", "_bf16").replaceAll("M_BYTES", "8"), 8);
   text = expandMacro(
     text,
     "LOAD_M",
@@ -94,13 +107,14 @@ function bfloat16Moments(section: string): string {
       `(i32x4.shl (i32x4.extend_low_i16x8_u (v128.load64_zero ${address})) (i32.const 16))`,
   );
   return expandMacro(text, "STORE_M", (inner) => {
-    const [local, address] = splitLocal(inner);
+    const [local, target] = splitLocal(inner);
+    const [offset, address] = splitOffset(target);
     const get = `(local.get ${local})`;
     return `(local.set ${local} (v128.bitselect (i32x4.splat (i32.const 0x7FC00000))
       (i32x4.add ${get} (i32x4.add (i32x4.splat (i32.const 0x7FFF))
         (v128.and (i32x4.shr_u ${get} (i32.const 16)) (i32x4.splat (i32.const 1)))))
       (f32x4.ne ${get} ${get})))
-    (v128.store64_lane 0 ${address}
+    (v128.store64_lane ${offset} 0 ${address}
       (i8x16.shuffle 2 3 6 7 10 11 14 15 2 3 6 7 10 11 14 15 ${get} ${get}))
     (local.set ${local} (v128.and ${get} (i32x4.splat (i32.const -65536))))`;
   });
@@ -109,6 +123,97 @@ function bfloat16Moments(section: string): string {
 function splitLocal(inner: string): [string, string] {
   const space = inner.search(/\s/);
   return [inner.slice(0, space), inner.slice(space).trim()];
+}
+
+/** The top-level forms of `text` (a macro's operands). */
+function splitForms(text: string): string[] {
+  const forms: string[] = [];
+  let at = 0;
+  while (at < text.length) {
+    if (/\s/.test(text[at]!)) {
+      at++;
+      continue;
+    }
+    const end = text[at] === "(" ? formEnd(text, at) : text.slice(at).search(/\s|$/) + at;
+    forms.push(text.slice(at, end));
+    at = end;
+  }
+  return forms;
+}
+
+/** How a `@kernel` section computes torch's fused multiply-add. */
+type FmaPath = "relaxed" | "exact";
+
+/**
+ * `(FMA $dst $cv $cw d b)`: `$dst = c · d + b` rounded once (`$cv` the
+ * coefficient as f32x4, `$cw` as f64x2); `(SUM $acc x y)`: `$acc += x · y`
+ * in float32 lanes (fused on the relaxed path, rounded apart on the exact).
+ */
+function expandFma(text: string, path: FmaPath): string {
+  text = expandMacro(text, "FMA", (inner) => {
+    const [dst, cv, cw, d, b] = splitForms(inner);
+    if (path === "relaxed") {
+      return `(local.set ${dst} (f32x4.relaxed_madd (local.get ${cv}) ${d} ${b}))`;
+    }
+    return fmaExact(dst!, `(local.get ${cw})`, d!, b!);
+  });
+  return expandMacro(text, "SUM", (inner) => {
+    const [acc, x, y] = splitForms(inner);
+    return path === "relaxed"
+      ? `(local.set ${acc} (f32x4.relaxed_madd ${x} ${y} (local.get ${acc})))`
+      : `(local.set ${acc} (f32x4.add (local.get ${acc}) (f32x4.mul ${x} ${y})))`;
+  });
+}
+
+/**
+ * The exact fma without a hardware one, fast: float64 lanes hold \`c·d\`
+ * exactly (24-bit factors), and their sum with \`b\` rounded to float64
+ * then to float32 is correctly rounded unless the float64 sum is exactly a
+ * float32 midpoint (its low 29 bits 0x10000000) or lies in float32's
+ * subnormal range: a vector with such a lane (rare) takes \`$fma_exact\`'s
+ * round-to-odd instead. Scratch locals: $fx_d, $fx_b, $fx_lo, $fx_hi.
+ */
+function fmaExact(dst: string, c64: string, d: string, b: string): string {
+  const half = (v: string, high: boolean) =>
+    high
+      ? `(f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 ${v} ${v}))`
+      : `(f64x2.promote_low_f32x4 ${v})`;
+  const sum = (high: boolean) =>
+    `(f64x2.add (f64x2.mul ${c64} ${half("(local.get $fx_d)", high)}) ${
+      half("(local.get $fx_b)", high)
+    })`;
+  const suspect = (s: string) =>
+    `(v128.or
+      (i64x2.eq (v128.and ${s} (i64x2.splat (i64.const 0x1FFFFFFF))) (i64x2.splat (i64.const 0x10000000)))
+      (v128.and (f64x2.lt (f64x2.abs ${s}) (f64x2.splat (f64.const 0x1p-126)))
+        (f64x2.ne ${s} (f64x2.splat (f64.const 0)))))`;
+  return `(local.set $fx_d ${d})
+        (local.set $fx_b ${b})
+        (local.set $fx_lo ${sum(false)})
+        (local.set $fx_hi ${sum(true)})
+        (local.set ${dst}
+          (if (result v128)
+            (v128.any_true (v128.or ${suspect("(local.get $fx_lo)")} ${suspect("(local.get $fx_hi)")}))
+            (then (call $fma_exact ${c64} (local.get $fx_d) (local.get $fx_b)))
+            (else (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero (local.get $fx_lo))
+              (f32x4.demote_f64x2_zero (local.get $fx_hi))))))`;
+}
+
+/**
+ * A `@kernel` section: its `@unroll` bodies four times (`OFFSET_V`: the
+ * vector's byte offset in the line), then each fma path (the relaxed one
+ * marked `@relaxed`) and each moment type.
+ */
+function kernels(section: string): string {
+  section = editSections(section, "unroll", (body) =>
+    [0, 1, 2, 3].map((k) =>
+      body.replaceAll("OFFSET_V", String(16 * k)).replaceAll("OFFSET_M", `OFFSET_M_${k}`)
+    ).join(""));
+  const relaxed = expandFma(section.replaceAll("{F}", ""), "relaxed");
+  const exact = expandFma(section.replaceAll("{F}", "_exact"), "exact");
+  const moments = (text: string) => float32Moments(text) + bfloat16Moments(text);
+  return `;; @relaxed {${moments(relaxed)};; @relaxed }${moments(exact)}`;
 }
 
 /**
@@ -120,7 +225,8 @@ function splitLocal(inner: string): [string, string] {
  * @returns The text wabt compiles.
  */
 export function expandLionWat(wat: string, relaxed: boolean): string {
-  const moments = editSections(wat, "moment", (s) => float32Moments(s) + bfloat16Moments(s));
+  const expanded = editSections(wat, "kernel", kernels);
+  const moments = editSections(expanded, "moment", (s) => float32Moments(s) + bfloat16Moments(s));
   return editSections(moments, "relaxed", (section) => relaxed ? section : "");
 }
 

@@ -111,18 +111,6 @@
         (f64x2.promote_low_f32x4 (call $high (local.get $x)))
         (f64x2.promote_low_f32x4 (call $high (local.get $y))))))
 
-  ;; Four float32 values rounded to bfloat16 (nearest even, NaN as 0x7FC0,
-  ;; c10's rule) in the low 16 bits of each lane.
-  (func $bf16_bits (param $v v128) (result v128)
-    (v128.bitselect
-      (i32x4.splat (i32.const 0x7FC0))
-      (i32x4.shr_u
-        (i32x4.add (local.get $v)
-          (i32x4.add (i32x4.splat (i32.const 0x7FFF))
-            (v128.and (i32x4.shr_u (local.get $v) (i32.const 16)) (i32x4.splat (i32.const 1)))))
-        (i32.const 16))
-      (f32x4.ne (local.get $v) (local.get $v))))
-
   ;; c * d + b for two f64 lanes, rounded to odd: the float64 sum and its
   ;; exact error (TwoSum); an inexact finite sum with an even last bit moves
   ;; one ulp towards the error. Rounding that to float32 is correct.
@@ -230,135 +218,163 @@
         (f64x2.add (local.get $a0) (local.get $a1))
         (f64x2.add (local.get $a2) (local.get $a3)))))
 
-  ;; ---- fused path -----------------------------------------------------
+  ;; ---- the update ----------------------------------------------------
+  ;;
+  ;; A whole 64-byte line of parameters per iteration: the @unroll body
+  ;; four times (OFFSET_V: the vector's byte offset in the line, OFFSET_M:
+  ;; its moments'), which keeps the loop's own work off three vectors in four.
+  ;;
+  ;; @kernel sections are written out for each fma path and moment type:
+  ;; update{F}{M}, with {F} "" (FMA: f32x4.relaxed_madd; relaxed build
+  ;; only) or "_exact" (FMA: float64 lanes, see fmaExact in build_wasm.ts:
+  ;; a multiply and an add in float64, correctly rounded to float32 unless
+  ;; the sum lands exactly on a float32 midpoint, which sends that vector
+  ;; through $fma_exact's round-to-odd), and {M} "" or "_bf16".
 
-  ;; @relaxed {
-  ;; @moment {
+  ;; @kernel {
   ;; The update of n elements at byte offsets $p, $g, $m.
   ;; $c1/$g1: coefficient and base of the direction's lerp (1 - beta1);
   ;; $c2/$g2: of the moment's lerp (1 - beta2); $decay: 1 - decay * wd;
   ;; $gs: the gradient scale (1 leaves g exactly as it is).
-  (func (export "update{M}")
+  (func (export "update{F}{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
-    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
-    (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $zero v128)
-    (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128) (local $dir v128)
+    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128)
+    (local $c2v v128) (local $sel2 v128) (local $c1w v128) (local $c2w v128) (local $decayv v128)
+    (local $gsv v128) (local $zero v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128)
+    (local $dir v128) (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
     (local.set $neglrv (f32x4.neg (local.get $lrv)))
     (local.set $c1v (f32x4.splat (local.get $c1)))
-    (local.set $sel1 (call $mask (local.get $g1)))
     (local.set $c2v (f32x4.splat (local.get $c2)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $c2w (f64x2.splat (f64.promote_f32 (local.get $c2))))
+    (local.set $sel1 (call $mask (local.get $g1)))
     (local.set $sel2 (call $mask (local.get $g2)))
     (local.set $decayv (f32x4.splat (local.get $decay)))
     (local.set $gsv (f32x4.splat (local.get $gs)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-        (local.set $mv (LOAD_M (local.get $m)))
+        ;; @unroll {
+        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
+        (FMA $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
         ;; p * decay - lr * sign(dir)
-        (local.set $pv
+        (v128.store offset=OFFSET_V (local.get $p)
           (f32x4.sub
-            (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
+            (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (v128.store (local.get $p) (local.get $pv))
-        (local.set $mv
-          (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (STORE_M $mv (local.get $m))
-        (local.set $p (i32.add (local.get $p) (i32.const 16)))
-        (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
+        (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
+        (STORE_M $mv offset=OFFSET_M (local.get $m))
+        ;; @unroll }
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
         (br $next))))
 
   ;; The update, plus the partial sums of the metrics over the post-step m
   ;; and p, the step's g and the reference's step tensor
   ;; u = lr * sign(lerp(m, g, 1 - beta1)) + $sd * p, with $sd = -wd * decay:
   ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g (float32 runs, see the top).
-  (func (export "update_metrics{M}")
+  ;; Per run, the update first, then the sums over the run just written
+  ;; (in L1): one loop holding the update's constants and the twelve
+  ;; accumulators at once would not fit the registers.
+  (func (export "update_metrics{F}{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
     (param $sd f32)
     (result f64 f64 f64 f64 f64 f64)
-    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128) (local $c2v v128)
-    (local $sel2 v128) (local $decayv v128) (local $gsv v128) (local $zero v128)
-    (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128) (local $dir v128)
-    (local $run_end i32) (local $sdv v128) (local $uv v128)
+    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128)
+    (local $c2v v128) (local $sel2 v128) (local $c1w v128) (local $c2w v128) (local $decayv v128)
+    (local $gsv v128) (local $zero v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128)
+    (local $dir v128) (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
+    (local $run_end i32) (local $run_p i32) (local $run_g i32) (local $run_m i32)
+    (local $sdv v128) (local $sdw v128) (local $uv v128)
     (local $mm v128) (local $smm v128) (local $pp v128) (local $spp v128) (local $uu v128) (local $suu v128) (local $gg v128) (local $sgg v128) (local $ug v128) (local $sug v128) (local $mg v128) (local $smg v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
     (local.set $neglrv (f32x4.neg (local.get $lrv)))
     (local.set $c1v (f32x4.splat (local.get $c1)))
-    (local.set $sel1 (call $mask (local.get $g1)))
     (local.set $c2v (f32x4.splat (local.get $c2)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $c2w (f64x2.splat (f64.promote_f32 (local.get $c2))))
+    (local.set $sel1 (call $mask (local.get $g1)))
     (local.set $sel2 (call $mask (local.get $g2)))
     (local.set $decayv (f32x4.splat (local.get $decay)))
     (local.set $gsv (f32x4.splat (local.get $gs)))
     (local.set $sdv (f32x4.splat (local.get $sd)))
+    (local.set $sdw (f64x2.splat (f64.promote_f32 (local.get $sd))))
     (block $done
       (loop $run
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $run_end (call $run_end (local.get $p) (local.get $end)))
-       (local.set $smm (v128.const i64x2 0 0))
-       (local.set $spp (v128.const i64x2 0 0))
-       (local.set $suu (v128.const i64x2 0 0))
-       (local.set $sgg (v128.const i64x2 0 0))
-       (local.set $sug (v128.const i64x2 0 0))
-       (local.set $smg (v128.const i64x2 0 0))
-        (loop $next
-        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-        (local.set $mv (LOAD_M (local.get $m)))
+        (local.set $run_p (local.get $p))
+        (local.set $run_g (local.get $g))
+        (local.set $run_m (local.get $m))
+        (loop $update
+        ;; @unroll {
+        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
+        (FMA $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
         ;; p * decay - lr * sign(dir)
-        (local.set $pv
+        (v128.store offset=OFFSET_V (local.get $p)
           (f32x4.sub
-            (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
+            (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (v128.store (local.get $p) (local.get $pv))
-        (local.set $mv
-          (f32x4.relaxed_madd (local.get $c2v) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-        (STORE_M $mv (local.get $m))
-        ;; the reference's step tensor, from the post-step moment
-        (local.set $dir
-          (f32x4.relaxed_madd (local.get $c1v) (f32x4.sub (local.get $gv) (local.get $mv))
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1))))
-        (local.set $uv
-          (f32x4.relaxed_madd (local.get $sdv) (local.get $pv)
-            (v128.or
+        (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
+        (STORE_M $mv offset=OFFSET_M (local.get $m))
+        ;; @unroll }
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
+          (br_if $update (i32.lt_u (local.get $p) (local.get $run_end))))
+        ;; the sums over the run, from what the update stored
+        (local.set $p (local.get $run_p))
+        (local.set $g (local.get $run_g))
+        (local.set $m (local.get $run_m))
+        (local.set $smm (v128.const i64x2 0 0))
+        (local.set $spp (v128.const i64x2 0 0))
+        (local.set $suu (v128.const i64x2 0 0))
+        (local.set $sgg (v128.const i64x2 0 0))
+        (local.set $sug (v128.const i64x2 0 0))
+        (local.set $smg (v128.const i64x2 0 0))
+        (loop $sums
+        ;; @unroll {
+        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
+        (local.set $pv (v128.load offset=OFFSET_V (local.get $p)))
+        (FMA $dir $c1v $c1w (f32x4.sub (local.get $gv) (local.get $mv))
+          (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (FMA $uv $sdv $sdw (local.get $pv) (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (local.set $smm (f32x4.relaxed_madd (local.get $mv) (local.get $mv) (local.get $smm)))
-        (local.set $spp (f32x4.relaxed_madd (local.get $pv) (local.get $pv) (local.get $spp)))
-        (local.set $suu (f32x4.relaxed_madd (local.get $uv) (local.get $uv) (local.get $suu)))
-        (local.set $sgg (f32x4.relaxed_madd (local.get $gv) (local.get $gv) (local.get $sgg)))
-        (local.set $sug (f32x4.relaxed_madd (local.get $uv) (local.get $gv) (local.get $sug)))
-        (local.set $smg (f32x4.relaxed_madd (local.get $mv) (local.get $gv) (local.get $smg)))
-        (local.set $p (i32.add (local.get $p) (i32.const 16)))
-        (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
-          (br_if $next (i32.lt_u (local.get $p) (local.get $run_end))))
-       (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
-       (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
-       (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
-       (local.set $gg (call $widen_add (local.get $gg) (local.get $sgg)))
-       (local.set $ug (call $widen_add (local.get $ug) (local.get $sug)))
-       (local.set $mg (call $widen_add (local.get $mg) (local.get $smg)))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv))))
+        (SUM $smm (local.get $mv) (local.get $mv))
+        (SUM $spp (local.get $pv) (local.get $pv))
+        (SUM $suu (local.get $uv) (local.get $uv))
+        (SUM $sgg (local.get $gv) (local.get $gv))
+        (SUM $sug (local.get $uv) (local.get $gv))
+        (SUM $smg (local.get $mv) (local.get $gv))
+        ;; @unroll }
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
+          (br_if $sums (i32.lt_u (local.get $p) (local.get $run_end))))
+        (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
+        (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
+        (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
+        (local.set $gg (call $widen_add (local.get $gg) (local.get $sgg)))
+        (local.set $ug (call $widen_add (local.get $ug) (local.get $sug)))
+        (local.set $mg (call $widen_add (local.get $mg) (local.get $smg)))
         (br $run)))
     (call $lanes (local.get $mm))
     (call $lanes (local.get $pp))
@@ -367,13 +383,12 @@
     (call $lanes (local.get $ug))
     (call $lanes (local.get $mg))
   )
-  ;; @moment }
-  ;; @relaxed }
+  ;; @kernel }
 
-  ;; ---- exact path (no hardware fma): the same rule through $fma_exact ----
+  ;; ---- the exact sums (the fallback of the float32 runs) ---------------
 
   ;; The reference's step tensor of one vector: $sd * p + lr * sign(lerp(m, g, 1 - beta1))
-  ;; rounded once (as the fused path and the scalar kernel round it).
+  ;; rounded once (as the update paths and the scalar kernel round it).
   (func $step_tensor_exact (param $gv v128) (param $mv v128) (param $pv v128)
     (param $lrv v128) (param $c1w v128) (param $sel1 v128) (param $sdw v128) (result v128)
     (call $fma_exact (local.get $sdw) (local.get $pv)
@@ -383,111 +398,6 @@
         (local.get $lrv))))
 
   ;; @moment {
-  ;; One vector of the update through the exact fma: stores p and m;
-  ;; $c1w/$c2w are the coefficients as f64x2.
-  (func $update_vector_exact{M}
-    (param $p i32) (param $g i32) (param $m i32)
-    (param $lrv v128) (param $c1w v128) (param $sel1 v128) (param $c2w v128) (param $sel2 v128)
-    (param $decayv v128) (param $gsv v128)
-    (local $gv v128) (local $mv v128) (local $d v128)
-    (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-    (local.set $mv (LOAD_M (local.get $m)))
-    (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-    (v128.store (local.get $p)
-      (f32x4.sub
-        (f32x4.mul (v128.load (local.get $p)) (local.get $decayv))
-        (call $lr_sign
-          (call $fma_exact (local.get $c1w) (local.get $d)
-            (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
-          (local.get $lrv))))
-    (local.set $mv
-      (call $fma_exact (local.get $c2w) (local.get $d)
-        (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2))))
-    (STORE_M $mv (local.get $m)))
-
-  ;; `update` without a hardware fma.
-  (func (export "update_exact{M}")
-    (param $p i32) (param $g i32) (param $m i32) (param $n i32)
-    (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
-    (param $gs f32)
-    (local $end i32) (local $gsv v128)
-    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
-    (local.set $gsv (f32x4.splat (local.get $gs)))
-    (block $done
-      (loop $next
-        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (call $update_vector_exact{M} (local.get $p) (local.get $g) (local.get $m)
-          (f32x4.splat (local.get $lr))
-          (f64x2.splat (f64.promote_f32 (local.get $c1))) (call $mask (local.get $g1))
-          (f64x2.splat (f64.promote_f32 (local.get $c2))) (call $mask (local.get $g2))
-          (f32x4.splat (local.get $decay)) (local.get $gsv))
-        (local.set $p (i32.add (local.get $p) (i32.const 16)))
-        (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
-        (br $next))))
-
-  ;; `update_metrics` without a hardware fma: the update vector by vector,
-  ;; then the sums from what it stored (float32 runs, see the top).
-  (func (export "update_metrics_exact{M}")
-    (param $p i32) (param $g i32) (param $m i32) (param $n i32)
-    (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
-    (param $gs f32)
-    (param $sd f32)
-    (result f64 f64 f64 f64 f64 f64)
-    (local $end i32) (local $run_end i32) (local $gsv v128) (local $gv v128) (local $mv v128) (local $pv v128)
-    (local $uv v128) (local $lrv v128) (local $c1w v128) (local $sel1 v128) (local $sdw v128)
-    (local $mm v128) (local $smm v128) (local $pp v128) (local $spp v128) (local $uu v128) (local $suu v128) (local $gg v128) (local $sgg v128) (local $ug v128) (local $sug v128) (local $mg v128) (local $smg v128)
-    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
-    (local.set $gsv (f32x4.splat (local.get $gs)))
-    (local.set $lrv (f32x4.splat (local.get $lr)))
-    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
-    (local.set $sel1 (call $mask (local.get $g1)))
-    (local.set $sdw (f64x2.splat (f64.promote_f32 (local.get $sd))))
-    (block $done
-      (loop $run
-        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-        (local.set $run_end (call $run_end (local.get $p) (local.get $end)))
-       (local.set $smm (v128.const i64x2 0 0))
-       (local.set $spp (v128.const i64x2 0 0))
-       (local.set $suu (v128.const i64x2 0 0))
-       (local.set $sgg (v128.const i64x2 0 0))
-       (local.set $sug (v128.const i64x2 0 0))
-       (local.set $smg (v128.const i64x2 0 0))
-        (loop $next
-        (call $update_vector_exact{M} (local.get $p) (local.get $g) (local.get $m)
-          (local.get $lrv) (local.get $c1w) (local.get $sel1)
-          (f64x2.splat (f64.promote_f32 (local.get $c2))) (call $mask (local.get $g2))
-          (f32x4.splat (local.get $decay)) (local.get $gsv))
-        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
-        (local.set $mv (LOAD_M (local.get $m)))
-        (local.set $pv (v128.load (local.get $p)))
-        (local.set $uv (call $step_tensor_exact (local.get $gv) (local.get $mv) (local.get $pv)
-          (local.get $lrv) (local.get $c1w) (local.get $sel1) (local.get $sdw)))
-        (local.set $smm (f32x4.add (local.get $smm) (f32x4.mul (local.get $mv) (local.get $mv))))
-        (local.set $spp (f32x4.add (local.get $spp) (f32x4.mul (local.get $pv) (local.get $pv))))
-        (local.set $suu (f32x4.add (local.get $suu) (f32x4.mul (local.get $uv) (local.get $uv))))
-        (local.set $sgg (f32x4.add (local.get $sgg) (f32x4.mul (local.get $gv) (local.get $gv))))
-        (local.set $sug (f32x4.add (local.get $sug) (f32x4.mul (local.get $uv) (local.get $gv))))
-        (local.set $smg (f32x4.add (local.get $smg) (f32x4.mul (local.get $mv) (local.get $gv))))
-        (local.set $p (i32.add (local.get $p) (i32.const 16)))
-        (local.set $g (i32.add (local.get $g) (i32.const 16)))
-        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
-          (br_if $next (i32.lt_u (local.get $p) (local.get $run_end))))
-       (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
-       (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
-       (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
-       (local.set $gg (call $widen_add (local.get $gg) (local.get $sgg)))
-       (local.set $ug (call $widen_add (local.get $ug) (local.get $sug)))
-       (local.set $mg (call $widen_add (local.get $mg) (local.get $smg)))
-        (br $run)))
-    (call $lanes (local.get $mm))
-    (call $lanes (local.get $pp))
-    (call $lanes (local.get $uu))
-    (call $lanes (local.get $gg))
-    (call $lanes (local.get $ug))
-    (call $lanes (local.get $mg))
-  )
-
   ;; The six sums of n elements after their update, exactly in float64 (the
   ;; fallback where the float32 runs overflow or lose digits): reads the
   ;; post-step p and m and the step's g, writes nothing.
