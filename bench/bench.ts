@@ -13,6 +13,8 @@
 
 import { parseArgs } from "node:util";
 import { DecoupledLionW, type NonFinitePolicy, ParameterStore } from "../mod.ts";
+import type { MomentumDtype } from "../src/moment_dtype.ts";
+import { buildNpm } from "../scripts/build_npm.ts";
 import { relaxedMaddIsFused } from "../src/wasm_kernel.ts";
 import { adapterReport } from "../gpu/gpujs_runtime.ts";
 import type { GpuJsMode } from "../src/options.ts";
@@ -36,7 +38,8 @@ Options:
   --rounds N          rounds; each runs every row once (default 5; --quick: 1)
   --quick             small sizes, 1 round, fewer steps: every kind of row once,
                       in about a minute
-  --peers LIST        roof,torch,tfjs or none (default roof,torch,tfjs)
+  --peers LIST        roof,torch,tfjs,node or none (default roof,torch,tfjs,node;
+                      node: the npm package under the node on PATH)
   --gpujs LIST        gpu.js modes of the gpujs rows: webgpu,webasm,cpu or none
                       (default webgpu,webasm,cpu)
   --no-js             leave out the scalar js kernel's row
@@ -61,7 +64,7 @@ function parseOptions() {
         rounds: { type: "string" },
         quick: { type: "boolean", default: false },
         out: { type: "string" },
-        peers: { type: "string", default: "roof,torch,tfjs" },
+        peers: { type: "string", default: "roof,torch,tfjs,node" },
         "no-js": { type: "boolean", default: false },
         gpujs: { type: "string", default: "webgpu,webasm,cpu" },
         "gpu-peak-gbps": { type: "string" },
@@ -172,15 +175,19 @@ function lionRow(
   metrics: boolean,
   gpuMode: GpuJsMode = "webasm",
   maxGradNorm = Infinity,
+  momentumDtype: MomentumDtype = "float32",
 ): Row {
   const where = workers === 0 ? "inline" : `×${workers}`;
   const name = backend === "gpujs" ? `gpujs-${gpuMode}` : backend;
   const clip = maxGradNorm !== Infinity;
+  const bf16 = momentumDtype === "bfloat16";
   return {
-    id: `lionw-${name}-${workers}w-${nonFinite}${metrics ? "-metrics" : ""}${clip ? "-clip" : ""}`,
+    id: `lionw-${name}-${workers}w-${nonFinite}${metrics ? "-metrics" : ""}${clip ? "-clip" : ""}${
+      bf16 ? "-bf16" : ""
+    }`,
     label: `lionw ${name.replace("-", " ")} ${where} ${nonFinite}${metrics ? " +metrics" : ""}${
       clip ? " +clip" : ""
-    }`,
+    }${bf16 ? " bf16 m" : ""}`,
     open(size) {
       const store = storeFor(size);
       return Promise.resolve({
@@ -192,6 +199,7 @@ function lionRow(
             workers,
             nonFinite,
             maxGradNorm,
+            momentumDtype,
             lr: 1e-4,
             weightDecay: 1e-4,
             logger: null,
@@ -218,13 +226,57 @@ function unavailableRow(id: string, label: string, reason: string): Row {
   return { id, label, unavailable: reason, open: () => Promise.reject(new Error(reason)) };
 }
 
+/**
+ * Rows under Node (a `node` on PATH): the npm package, built into
+ * bench/.build/npm, stepping one tensor on the same worker count, with the
+ * wasm build Node runs (without relaxed SIMD on Node 20).
+ */
+async function nodeRows(): Promise<Row[]> {
+  const label = (policy: string, metrics: boolean) =>
+    `node lionw wasm ×${maxWorkers} ${policy}${metrics ? " +metrics" : ""}`;
+  const kinds = [["ignore", false], ["error", false], ["error", true]] as const;
+  let version: string;
+  try {
+    const { stdout } = await new Deno.Command("node", { args: ["--version"] }).output();
+    version = new TextDecoder().decode(stdout).trim();
+  } catch {
+    return kinds.map(([policy, metrics]) =>
+      unavailableRow(
+        `node-${policy}${metrics ? "-metrics" : ""}`,
+        label(policy, metrics),
+        "no node",
+      )
+    );
+  }
+  const dir = new URL("./.build/npm/", import.meta.url);
+  await buildNpm(dir);
+  const script = new URL("./node_peer.mjs", import.meta.url).pathname;
+  return kinds.map(([policy, metrics]) => ({
+    id: `node-${policy}${metrics ? "-metrics" : ""}`,
+    label: `${label(policy, metrics)} (${version})`,
+    async open(size) {
+      const peer = await PeerProcess.start("node", [
+        script,
+        dir.pathname,
+        String(size.count * size.size),
+        String(maxWorkers),
+        policy,
+        metrics ? "metrics" : "",
+      ], true);
+      return { run: (steps) => peer.run(steps), close: () => peer.close() };
+    },
+  }));
+}
+
 async function peerRows(): Promise<Row[]> {
   const rows: Row[] = [];
   if (peers.has("roof")) {
     const label = `C/OpenMP roof ×${maxWorkers}`;
     const roof = await buildRoof();
-    if ("reason" in roof) rows.push(unavailableRow("roof", label, roof.reason));
-    else {
+    if ("reason" in roof) {
+      rows.push(unavailableRow("roof", label, roof.reason));
+      rows.push(unavailableRow("roof-metrics", `${label} +metrics`, roof.reason));
+    } else {
       rows.push({
         id: "roof",
         label,
@@ -239,8 +291,25 @@ async function peerRows(): Promise<Row[]> {
           };
         },
       });
+      // with the six metric sums in double, vectorized: the limit of a step with metrics
+      rows.push({
+        id: "roof-metrics",
+        label: `${label} +metrics`,
+        async open(size) {
+          const peer = await PeerProcess.start(roof.program, [
+            String(size.count * size.size),
+            String(maxWorkers),
+            "metrics",
+          ], false);
+          return {
+            run: async (steps) => (await peer.run(steps + 3)).slice(3),
+            close: () => peer.close(),
+          };
+        },
+      });
     }
   }
+  if (peers.has("node")) rows.push(...await nodeRows());
   if (peers.has("torch")) {
     const found = await findTorchPython();
     const label = `PyTorch Lion ×${maxWorkers} threads`;
@@ -315,6 +384,9 @@ rows.push(lionRow("wasm", maxWorkers, "error", true));
 // the "error" policy runs anyway gives the norm, the update scales g in its pass
 rows.push(lionRow("wasm", maxWorkers, "error", false, "webasm", 1e-3));
 rows.push(lionRow("wasm", maxWorkers, "ignore", true));
+// exp_avg in bfloat16: 16 instead of 20 bytes of traffic per element
+rows.push(lionRow("wasm", maxWorkers, "ignore", false, "webasm", Infinity, "bfloat16"));
+rows.push(lionRow("wasm", maxWorkers, "error", false, "webasm", Infinity, "bfloat16"));
 if (!args["no-js"]) rows.push(lionRow("js", maxWorkers, "ignore", false));
 const adapter = await adapterReport();
 for (const mode of gpujsModes as GpuJsMode[]) {

@@ -3,7 +3,11 @@
 // update is memory-bandwidth bound: p, g and m are read, p and m written.
 //
 // Build: cc -O3 -march=native -fopenmp bench/roof.c -o roof -lm
-// Usage: roof ELEMENTS THREADS, then one line per request on stdin:
+// With a third argument "metrics", each step also takes the six partial
+// sums of the metrics (Σm², Σp², Σu², Σg², Σu·g, Σm·g) in double, vectorized
+// by OpenMP reductions: the limit of a step with metrics.
+//
+// Usage: roof ELEMENTS THREADS [metrics], then one line per request on stdin:
 //   "K" runs K steps and prints {"ms": [...]} (one time per step);
 //   "quit" (or end of input) exits.
 
@@ -29,8 +33,8 @@ static double now_ms(void) {
 static float *slots(long n) { return aligned_alloc(64, ((n * 4 + 63) / 64) * 64); }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: roof ELEMENTS THREADS\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: roof ELEMENTS THREADS [metrics]\n");
     return 2;
   }
   long n = atol(argv[1]);
@@ -43,6 +47,8 @@ int main(int argc, char **argv) {
     g[i] = cosf((float)i);
     m[i] = 0.0f;
   }
+  const int metrics = argc == 4;
+  double sums[6] = {0};
   const float lr = 1e-4f, w1 = 1.0f - 0.9f, w2 = 1.0f - 0.99f, decay = 1.0f - 1e-4f;
   char line[64];
   while (fgets(line, sizeof line, stdin) && line[0] != 'q') {
@@ -50,18 +56,39 @@ int main(int argc, char **argv) {
     printf("{\"ms\": [");
     for (int s = 0; s < steps; s++) {
       double t0 = now_ms();
+      if (metrics) {
+        double mm = 0, pp = 0, uu = 0, gg = 0, ug = 0, mg = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : mm, pp, uu, gg, ug, mg)
+        for (long i = 0; i < n; i++) {
+          float gi = g[i], mi = m[i];
+          float pi = p[i] * decay - lr * sign(lerp(mi, gi, w1));
+          mi = lerp(mi, gi, w2);
+          p[i] = pi;
+          m[i] = mi;
+          float ui = fmaf(-1e-4f, pi, lr * sign(lerp(mi, gi, w1)));
+          mm += (double)mi * mi;
+          pp += (double)pi * pi;
+          uu += (double)ui * ui;
+          gg += (double)gi * gi;
+          ug += (double)ui * gi;
+          mg += (double)mi * gi;
+        }
+        sums[0] += mm, sums[1] += pp, sums[2] += uu, sums[3] += gg, sums[4] += ug, sums[5] += mg;
+      } else {
 #pragma omp parallel for schedule(static)
-      for (long i = 0; i < n; i++) {
-        float gi = g[i], mi = m[i];
-        float pi = p[i] * decay;
-        p[i] = pi - lr * sign(lerp(mi, gi, w1));
-        m[i] = lerp(mi, gi, w2);
+        for (long i = 0; i < n; i++) {
+          float gi = g[i], mi = m[i];
+          float pi = p[i] * decay;
+          p[i] = pi - lr * sign(lerp(mi, gi, w1));
+          m[i] = lerp(mi, gi, w2);
+        }
       }
       printf("%s%.4f", s ? ", " : "", now_ms() - t0);
     }
     printf("]}\n");
     fflush(stdout);
   }
+  if (metrics) fprintf(stderr, "roof sums: %g\n", sums[0] + sums[1] + sums[2] + sums[3]); // keep them live
   free(p);
   free(g);
   free(m);

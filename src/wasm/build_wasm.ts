@@ -193,7 +193,9 @@ function fmaExact(dst: string, c64: string, d: string, b: string): string {
         (local.set $fx_hi ${sum(true)})
         (local.set ${dst}
           (if (result v128)
-            (v128.any_true (v128.or ${suspect("(local.get $fx_lo)")} ${suspect("(local.get $fx_hi)")}))
+            (v128.any_true (v128.or ${suspect("(local.get $fx_lo)")} ${
+    suspect("(local.get $fx_hi)")
+  }))
             (then (call $fma_exact ${c64} (local.get $fx_d) (local.get $fx_b)))
             (else (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
               (f32x4.demote_f64x2_zero (local.get $fx_lo))
@@ -206,10 +208,14 @@ function fmaExact(dst: string, c64: string, d: string, b: string): string {
  * marked `@relaxed`) and each moment type.
  */
 function kernels(section: string): string {
-  section = editSections(section, "unroll", (body) =>
-    [0, 1, 2, 3].map((k) =>
-      body.replaceAll("OFFSET_V", String(16 * k)).replaceAll("OFFSET_M", `OFFSET_M_${k}`)
-    ).join(""));
+  section = editSections(
+    section,
+    "unroll",
+    (body) =>
+      [0, 1, 2, 3].map((k) =>
+        body.replaceAll("OFFSET_V", String(16 * k)).replaceAll("OFFSET_M", `OFFSET_M_${k}`)
+      ).join(""),
+  );
   const relaxed = expandFma(section.replaceAll("{F}", ""), "relaxed");
   const exact = expandFma(section.replaceAll("{F}", "_exact"), "exact");
   const moments = (text: string) => float32Moments(text) + bfloat16Moments(text);

@@ -282,9 +282,6 @@
   ;; and p, the step's g and the reference's step tensor
   ;; u = lr * sign(lerp(m, g, 1 - beta1)) + $sd * p, with $sd = -wd * decay:
   ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g (float32 runs, see the top).
-  ;; Per run, the update first, then the sums over the run just written
-  ;; (in L1): one loop holding the update's constants and the twelve
-  ;; accumulators at once would not fit the registers.
   (func (export "update_metrics{F}{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
@@ -295,8 +292,7 @@
     (local $c2v v128) (local $sel2 v128) (local $c1w v128) (local $c2w v128) (local $decayv v128)
     (local $gsv v128) (local $zero v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128)
     (local $dir v128) (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
-    (local $run_end i32) (local $run_p i32) (local $run_g i32) (local $run_m i32)
-    (local $sdv v128) (local $sdw v128) (local $uv v128)
+    (local $run_end i32) (local $sdv v128) (local $sdw v128) (local $uv v128)
     (local $mm v128) (local $smm v128) (local $pp v128) (local $spp v128) (local $uu v128) (local $suu v128) (local $gg v128) (local $sgg v128) (local $ug v128) (local $sug v128) (local $mg v128) (local $smg v128)
     (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
     (local.set $lrv (f32x4.splat (local.get $lr)))
@@ -315,44 +311,28 @@
       (loop $run
         (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
         (local.set $run_end (call $run_end (local.get $p) (local.get $end)))
-        (local.set $run_p (local.get $p))
-        (local.set $run_g (local.get $g))
-        (local.set $run_m (local.get $m))
-        (loop $update
-        ;; @unroll {
-        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
-        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
-        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (FMA $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
-        ;; p * decay - lr * sign(dir)
-        (v128.store offset=OFFSET_V (local.get $p)
-          (f32x4.sub
-            (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
-            (v128.or
-              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
-              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
-        (STORE_M $mv offset=OFFSET_M (local.get $m))
-        ;; @unroll }
-        (local.set $p (i32.add (local.get $p) (i32.const 64)))
-        (local.set $g (i32.add (local.get $g) (i32.const 64)))
-        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
-          (br_if $update (i32.lt_u (local.get $p) (local.get $run_end))))
-        ;; the sums over the run, from what the update stored
-        (local.set $p (local.get $run_p))
-        (local.set $g (local.get $run_g))
-        (local.set $m (local.get $run_m))
         (local.set $smm (v128.const i64x2 0 0))
         (local.set $spp (v128.const i64x2 0 0))
         (local.set $suu (v128.const i64x2 0 0))
         (local.set $sgg (v128.const i64x2 0 0))
         (local.set $sug (v128.const i64x2 0 0))
         (local.set $smg (v128.const i64x2 0 0))
-        (loop $sums
+        (loop $next
         ;; @unroll {
         (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
         (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
-        (local.set $pv (v128.load offset=OFFSET_V (local.get $p)))
+        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
+        (FMA $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (local.set $pv
+          (f32x4.sub
+            (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
+            (v128.or
+              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
+        (v128.store offset=OFFSET_V (local.get $p) (local.get $pv))
+        (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
+        (STORE_M $mv offset=OFFSET_M (local.get $m))
+        ;; the reference's step tensor, from the post-step moment
         (FMA $dir $c1v $c1w (f32x4.sub (local.get $gv) (local.get $mv))
           (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
         (FMA $uv $sdv $sdw (local.get $pv) (v128.or
@@ -368,7 +348,7 @@
         (local.set $p (i32.add (local.get $p) (i32.const 64)))
         (local.set $g (i32.add (local.get $g) (i32.const 64)))
         (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
-          (br_if $sums (i32.lt_u (local.get $p) (local.get $run_end))))
+          (br_if $next (i32.lt_u (local.get $p) (local.get $run_end))))
         (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
         (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
         (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
