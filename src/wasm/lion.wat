@@ -26,8 +26,11 @@
 ;;   `relaxed_madd_is_fused()` says it rounds once (x86 with FMA, ARM64).
 ;;   Their loops are written out with no calls: V8 does not inline calls,
 ;;   and they would cost a third of the speed.
-;; - `update_exact`, `update_metrics_exact`: float64 lanes rounded to odd,
-;;   then to float32, which is correct rounding without a hardware fma.
+;; - `update_exact`, `update_metrics_exact`: the product and sum in float64
+;;   lanes (the product is exact), then rounded to float32: correct unless
+;;   the float64 sum is exactly a float32 midpoint (or float32-subnormal),
+;;   where that vector is redone rounding to odd ($fma_exact). The only path
+;;   of the strict build.
 ;;
 ;; Memory: a segment of n elements is processed as whole 64-byte lines. The
 ;; store's slots are 64-byte aligned and their padding is zero and written
