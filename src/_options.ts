@@ -50,7 +50,8 @@ export interface EngineOptions {
   readonly collective: Collective | undefined;
   readonly shardState: boolean;
   readonly checkRanksEvery: number;
-  readonly momentumDtype: MomentumDtype;
+  /** `undefined`: the store's. */
+  readonly momentumDtype: MomentumDtype | undefined;
 }
 
 /** Joins names as `"a", "b" or "c"`. */
@@ -104,7 +105,9 @@ export function checkOptions(
     backend: checkOneOf("backend", options.backend ?? "auto", ["auto", ...BACKEND_NAMES]),
     workers: checkWorkers(options.workers ?? "auto"),
     fma: checkOneOf("fma", options.fma ?? "auto", ["auto", "exact"]),
-    momentumDtype: checkOneOf("momentumDtype", options.momentumDtype ?? "float32", MOMENTUM_DTYPES),
+    momentumDtype: options.momentumDtype === undefined
+      ? undefined
+      : checkOneOf("momentumDtype", options.momentumDtype, MOMENTUM_DTYPES),
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
     maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
     workerUrl: checkWorkerUrl(options.workerUrl),

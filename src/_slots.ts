@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { MomentumDtype } from "./moment_dtype.ts";
 import { formatValue } from "./_format.ts";
 import type { Arena } from "./arena.ts";
 
@@ -17,6 +18,8 @@ export interface StoreMemory {
   readonly arenas: Arena[];
   /** Whether the arenas are shared memories (workers can use them). */
   readonly shared: boolean;
+  /** The exp_avg slots' type: float32-sized, or bfloat16-sized (half). */
+  readonly momentumDtype: MomentumDtype;
   /** Optimizers using the store (no `add` while > 0). */
   users: number;
 }
@@ -48,7 +51,11 @@ export interface ParameterSlots {
   readonly dataView: Float32Array;
   /** The gradient slot, meaningful only while `hasGrad`. */
   readonly gradView: Float32Array;
-  /** The exp_avg slot, meaningful only while an optimizer holds state. */
+  /**
+   * The exp_avg slot, meaningful only while an optimizer holds state: `size`
+   * float32 values, or in a bfloat16 store the float32 words that hold its
+   * `size` bfloat16 values (read them with `readMoments`).
+   */
   readonly expAvgView: Float32Array;
   /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
   hasGrad: boolean;

@@ -216,8 +216,13 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#takesPart = new Uint8Array(this.#entries.length);
     this.#fma = engine.fma;
     this.#checkRanksEvery = engine.checkRanksEvery;
-    this.#momentumDtype = engine.momentumDtype;
-    if (engine.momentumDtype === "bfloat16" && (engine.backend === "gpujs" || engine.shardState)) {
+    this.#momentumDtype = engine.momentumDtype ?? this.#memory.momentumDtype;
+    if (this.#memory.momentumDtype === "bfloat16" && this.#momentumDtype !== "bfloat16") {
+      throw new RangeError(
+        `${CREATE} as the store's exp_avg slots are bfloat16-sized (ParameterStore momentumDtype "bfloat16"): 'momentumDtype' must be "bfloat16", current value is "${this.#momentumDtype}"`,
+      );
+    }
+    if (this.#momentumDtype === "bfloat16" && (engine.backend === "gpujs" || engine.shardState)) {
       throw new RangeError(
         `${CREATE} as 'momentumDtype' "bfloat16" runs on the CPU kernels ("wasm" or "js") without sharded state: current value of ${
           engine.shardState ? "'shardState' is true" : `'backend' is "gpujs"`
@@ -509,7 +514,7 @@ export class DecoupledLionW implements AsyncDisposable {
       );
     }
     if (!this.#withState.has(param)) return undefined;
-    return { expAvg: readMoments(slots.expAvgView, this.#momentumDtype) };
+    return { expAvg: readMoments(slots.expAvgView, this.#momentumDtype, param.size) };
   }
 
   /**
@@ -527,7 +532,8 @@ export class DecoupledLionW implements AsyncDisposable {
     const state: Record<string, LionParameterState> = {};
     for (const [param, slots] of this.#slots) {
       if (!this.#withState.has(param)) continue;
-      state[param.name] = { expAvg: readMoments(slots.expAvgView, this.#momentumDtype).slice() };
+      const expAvg = readMoments(slots.expAvgView, this.#momentumDtype, param.size);
+      state[param.name] = { expAvg: expAvg.slice() };
     }
     return {
       state,

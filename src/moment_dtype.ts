@@ -1,7 +1,9 @@
 /**
- * How exp_avg is stored: float32, or bfloat16 (half the state and 16 instead
- * of 20 bytes of memory traffic per element and step). A bfloat16 moment
- * occupies the first half of its float32 slot, element `i` at byte `2i`.
+ * How exp_avg is stored: float32, or bfloat16 (16 instead of 20 bytes of
+ * memory traffic per element and step; half the state in a store made with
+ * `momentumDtype: "bfloat16"`). Element `i` of a bfloat16 moment lies at
+ * byte `2i` of its slot: a bfloat16-sized slot, or the first half of a
+ * float32 one.
  *
  * @module
  */
@@ -19,9 +21,9 @@ export type MomentumDtype = "float32" | "bfloat16";
 /** The storage types, in the order error messages list them. */
 export const MOMENTUM_DTYPES: readonly MomentumDtype[] = ["float32", "bfloat16"];
 
-/** The bfloat16 moments of a float32 slot, as 16-bit words. */
-function bfloat16Words(slot: Float32Array): Uint16Array {
-  return new Uint16Array(slot.buffer, slot.byteOffset, slot.length);
+/** The `size` bfloat16 moments of a slot, as 16-bit words. */
+function bfloat16Words(slot: Float32Array, size: number): Uint16Array {
+  return new Uint16Array(slot.buffer, slot.byteOffset, size);
 }
 
 /**
@@ -30,11 +32,12 @@ function bfloat16Words(slot: Float32Array): Uint16Array {
  *
  * @param slot The exp_avg slot.
  * @param dtype How it is stored.
+ * @param size The parameter's elements.
  * @returns The values.
  */
-export function readMoments(slot: Float32Array, dtype: MomentumDtype): Float32Array {
+export function readMoments(slot: Float32Array, dtype: MomentumDtype, size: number): Float32Array {
   if (dtype === "float32") return slot;
-  const words = bfloat16Words(slot);
+  const words = bfloat16Words(slot, size);
   return Float32Array.from(words, fromBfloat16);
 }
 
@@ -43,7 +46,7 @@ export function readMoments(slot: Float32Array, dtype: MomentumDtype): Float32Ar
  * (exact for values that came from a bfloat16 moment).
  *
  * @param slot The exp_avg slot.
- * @param values One value per element.
+ * @param values One value per element of the parameter.
  * @param dtype How it is stored.
  */
 export function writeMoments(
@@ -55,6 +58,6 @@ export function writeMoments(
     slot.set(values);
     return;
   }
-  const words = bfloat16Words(slot);
-  for (let i = 0; i < slot.length; i++) words[i] = bfloat16Bits(values[i]!);
+  const words = bfloat16Words(slot, values.length);
+  for (let i = 0; i < values.length; i++) words[i] = bfloat16Bits(values[i]!);
 }

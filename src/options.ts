@@ -234,9 +234,11 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    * widens to, the update computed in float32, and the new moment rounded
    * to nearest even (torch: `m.float().lerp(g, 1 - β2).to(torch.bfloat16)`).
    * `state()` and `stateDict()` then give float32 copies, exact. Not for
-   * the `gpujs` backend or `shardState`.
+   * the `gpujs` backend or `shardState`. A store made with
+   * `momentumDtype: "bfloat16"` holds half-size exp_avg slots (the memory
+   * halves too) and needs it.
    *
-   * @default {"float32"}
+   * @default {the store's: "float32" unless it was made for bfloat16}
    */
   momentumDtype?: MomentumDtype;
   /**

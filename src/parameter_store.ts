@@ -5,6 +5,7 @@
  * @module
  */
 
+import { MOMENTUM_DTYPES, type MomentumDtype } from "./moment_dtype.ts";
 import { formatValue } from "./_format.ts";
 import { checkNumbers } from "./_validate.ts";
 import {
@@ -50,6 +51,15 @@ export interface ParameterStoreOptions {
    * @default {true where the runtime has SharedArrayBuffer}
    */
   shared?: boolean;
+  /**
+   * The size of the exp_avg slots: `"float32"` (4 bytes an element), or
+   * `"bfloat16"` (2 bytes: 10 instead of 12 bytes per parameter), for
+   * optimizers with `momentumDtype: "bfloat16"`, which a store of float32
+   * slots also serves (in half of each slot).
+   *
+   * @default {"float32"}
+   */
+  momentumDtype?: MomentumDtype;
 }
 
 const memoryOf = new WeakMap<ParameterStore, StoreMemory>();
@@ -70,6 +80,8 @@ interface Chunk {
   readonly capacity: number;
   /** Bytes from one region to the next: the capacity plus a skew. */
   readonly stride: number;
+  /** Bytes of one exp_avg element: 4, or 2 in a bfloat16 store. */
+  readonly momentBytes: number;
   /** Elements handed out. */
   used: number;
 }
@@ -134,6 +146,7 @@ export class ParameterStore implements Iterable<Parameter> {
   readonly #byName = new Map<string, Parameter>();
   readonly #arenaBytes: number;
   readonly #shared: boolean;
+  readonly #momentumDtype: MomentumDtype;
   #size = 0;
   #chunk: Chunk | undefined;
   #nextChunk = FIRST_CHUNK_ELEMENTS;
@@ -172,14 +185,28 @@ export class ParameterStore implements Iterable<Parameter> {
         "Cannot create parameter store as 'shared' is true but this runtime has no shared WebAssembly memory",
       );
     }
+    const momentumDtype = options.momentumDtype ?? "float32";
+    if (!MOMENTUM_DTYPES.includes(momentumDtype)) {
+      throw new RangeError(
+        `Cannot create parameter store as 'momentumDtype' must be "float32" or "bfloat16": current value is ${
+          formatValue(momentumDtype)
+        }`,
+      );
+    }
     this.#arenaBytes = arenaBytes;
     this.#shared = shared;
-    memoryOf.set(this, { arenas: [], shared, users: 0 });
+    this.#momentumDtype = momentumDtype;
+    memoryOf.set(this, { arenas: [], shared, momentumDtype, users: 0 });
   }
 
   /** Whether the memory is shared (a `SharedArrayBuffer`), so workers can use it. */
   get shared(): boolean {
     return this.#shared;
+  }
+
+  /** The size of the exp_avg slots (the `momentumDtype` option). */
+  get momentumDtype(): MomentumDtype {
+    return this.#momentumDtype;
   }
 
   /** The total number of elements over all parameters. */
@@ -218,17 +245,18 @@ export class ParameterStore implements Iterable<Parameter> {
    */
   add(name: string, shape: readonly number[], initial?: ArrayLike<number>): Parameter {
     const size = this.#validate(name, shape, initial);
-    const { arenaIndex, arena, data, stride } = this.#place(name, size);
+    const { arenaIndex, arena, data, stride, expAvg } = this.#place(name, size);
+    const momentWords = this.#momentumDtype === "bfloat16" ? Math.ceil(size / 2) : size;
     const slots: ParameterSlots = {
       memory: memoryOf.get(this)!,
       index: this.#parameters.length,
       arena: arenaIndex,
       data: data / 4,
       grad: (data + stride) / 4,
-      expAvg: (data + 2 * stride) / 4,
+      expAvg: expAvg / 4,
       dataView: arena.view(data, size),
       gradView: arena.view(data + stride, size),
-      expAvgView: arena.view(data + 2 * stride, size),
+      expAvgView: arena.view(expAvg, momentWords),
       hasGrad: false,
       written: false,
       requiresGrad: true,
@@ -300,11 +328,10 @@ export class ParameterStore implements Iterable<Parameter> {
       }
     }
     const size = shape.reduce((product: number, dim: number) => product * dim, 1);
-    if (3 * alignUp(size * 4, SLOT_ALIGN) > this.#arenaBytes) {
+    const slotBytes = (2 * 4 + this.#momentBytes()) * alignUp(size, SLOT_ALIGN / 4);
+    if (slotBytes > this.#arenaBytes) {
       throw new RangeError(
-        `Cannot add parameter '${name}' as its ${size} elements need ${
-          3 * alignUp(size * 4, SLOT_ALIGN)
-        } bytes of slots, more than one arena holds (${this.#arenaBytes} bytes)`,
+        `Cannot add parameter '${name}' as its ${size} elements need ${slotBytes} bytes of slots, more than one arena holds (${this.#arenaBytes} bytes)`,
       );
     }
     if (initial !== undefined) {
@@ -330,17 +357,20 @@ export class ParameterStore implements Iterable<Parameter> {
    * else in a new chunk (a parameter at least as large as the next chunk
    * gets one of its own, and the open chunk stays open for small ones).
    *
-   * @returns The arena, the data slot's byte offset, and the distance in
-   * bytes from each slot to the next (the chunk's region size).
+   * @returns The arena, the data slot's byte offset, the distance in bytes
+   * from it to the gradient slot (the chunk's region size), and the exp_avg
+   * slot's byte offset.
    */
   #place(
     name: string,
     size: number,
-  ): { arenaIndex: number; arena: Arena; data: number; stride: number } {
+  ): { arenaIndex: number; arena: Arena; data: number; stride: number; expAvg: number } {
     const elements = alignUp(size, SLOT_ALIGN / 4);
     let chunk = this.#chunk;
     if (chunk === undefined || chunk.used + elements > chunk.capacity) {
-      const maxCapacity = Math.floor(this.#arenaBytes / 12 / (SLOT_ALIGN / 4)) * (SLOT_ALIGN / 4);
+      const bytesPerElement = 2 * 4 + this.#momentBytes();
+      const maxCapacity = Math.floor(this.#arenaBytes / bytesPerElement / (SLOT_ALIGN / 4)) *
+        (SLOT_ALIGN / 4);
       const next = Math.min(this.#nextChunk, maxCapacity);
       const own = elements >= next;
       chunk = this.#openChunk(name, own ? elements : next);
@@ -350,15 +380,23 @@ export class ParameterStore implements Iterable<Parameter> {
       }
     }
     const data = chunk.base + chunk.used * 4;
+    const expAvg = chunk.base + 2 * chunk.stride + chunk.used * chunk.momentBytes;
     chunk.used += elements;
     const arena = storeArenas(this)[chunk.arena]!;
-    return { arenaIndex: chunk.arena, arena, data, stride: chunk.stride };
+    return { arenaIndex: chunk.arena, arena, data, stride: chunk.stride, expAvg };
+  }
+
+  /** Bytes of one exp_avg element in this store's slots. */
+  #momentBytes(): number {
+    return this.#momentumDtype === "bfloat16" ? 2 : 4;
   }
 
   /** Allocates a chunk of `capacity` elements per region from the last arena, or a new one. */
   #openChunk(name: string, capacity: number): Chunk {
     const stride = regionStride(capacity, this.#arenaBytes);
-    const bytes = 3 * stride;
+    const momentBytes = this.#momentBytes();
+    // the exp_avg region: a float32 region's stride, or half a region (64-byte aligned)
+    const bytes = 2 * stride + (momentBytes === 4 ? stride : alignUp(capacity * 2, SLOT_ALIGN));
     const arenas = memoryOf.get(this)!.arenas;
     try {
       const last = arenas.at(-1);
@@ -367,7 +405,7 @@ export class ParameterStore implements Iterable<Parameter> {
         arenas.push(Arena.open(bytes, this.#arenaBytes, this.#shared, last?.limitBytes ?? 0));
         base = arenas.at(-1)!.allocate(bytes)!;
       }
-      return { arena: arenas.length - 1, base, capacity, stride, used: 0 };
+      return { arena: arenas.length - 1, base, capacity, stride, momentBytes, used: 0 };
     } catch (error) {
       throw new RangeError(
         `Cannot add parameter '${name}' as ${bytes} bytes of memory could not be allocated: ${

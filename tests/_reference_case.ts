@@ -12,6 +12,7 @@ import {
   type DecoupledLionWOptions,
   type Parameter,
   ParameterStore,
+  type ParameterStoreOptions,
 } from "../mod.ts";
 import { assertBitsEqual, decodeF32, type FixtureCase } from "./_fixtures.ts";
 
@@ -33,8 +34,9 @@ export const ENGINES: { name: string; options: DecoupledLionWOptions }[] = [
 export function buildCase(
   fixture: FixtureCase,
   options: DecoupledLionWOptions = {},
+  storeOptions: ParameterStoreOptions = {},
 ): { opt: DecoupledLionW; params: Map<string, Parameter> } {
-  const store = new ParameterStore();
+  const store = new ParameterStore(storeOptions);
   const params = new Map<string, Parameter>();
   for (const spec of fixture.params) {
     const param = store.add(spec.name, spec.shape, decodeF32(spec.initial));

@@ -117,3 +117,53 @@ Deno.test("momentumDtype is checked, and refused where the state cannot be bfloa
     /current value of 'shardState' is true/,
   );
 });
+
+for (const engine of [ENGINES[0]!, ENGINES[1]!, ENGINES[4]!]) {
+  Deno.test(`a bfloat16 store's half-size slots give torch's bits too (${engine.name})`, async () => {
+    const fixture = fixtures.bfloat16[0]!;
+    const { opt, params } = buildCase(fixture, engine.options, { momentumDtype: "bfloat16" });
+    try {
+      assert.equal(opt.momentumDtype, "bfloat16"); // the store's, by default
+      for (const [index, step] of fixture.steps.entries()) {
+        feedStep(opt, params, step);
+        await opt.step({ metrics: index % 2 === 0 });
+        assertStepMatches(opt, params, step, `step ${index + 1}`);
+      }
+    } finally {
+      await opt.close();
+    }
+  });
+}
+
+Deno.test("a bfloat16 store holds 10 bytes per parameter, and only bfloat16 optimizers", async () => {
+  const sizes = [2 ** 20, 33, 1];
+  const bytes = (momentumDtype: "float32" | "bfloat16") => {
+    const store = new ParameterStore({ momentumDtype });
+    sizes.forEach((size, i) => store.add(`p${i}`, [size]));
+    return store;
+  };
+  const [f32, bf16] = [bytes("float32"), bytes("bfloat16")];
+  assert.equal(bf16.momentumDtype, "bfloat16");
+  // the large parameter dominates: 12 bytes an element against 10
+  assert.ok(Math.abs(bf16.byteLength / f32.byteLength - 10 / 12) < 0.01, `${bf16.byteLength}`);
+  assert.throws(() => new DecoupledLionW(bf16.parameters, { momentumDtype: "float32" }), {
+    name: "RangeError",
+    message:
+      `Cannot create optimizer as the store's exp_avg slots are bfloat16-sized (ParameterStore momentumDtype "bfloat16"): 'momentumDtype' must be "bfloat16", current value is "float32"`,
+  });
+  assert.throws(() => new ParameterStore({ momentumDtype: "half" as "float32" }), RangeError);
+  // neighbours' moments do not overlap: each parameter steps as it would alone
+  const [a, b] = [bf16.parameters[1]!, bf16.parameters[2]!];
+  await using opt = new DecoupledLionW([a, b], { logger: null, backend: "wasm", workers: 0 });
+  a.grad = Array.from({ length: 33 }, (_, i) => i - 16);
+  b.grad = [3];
+  await opt.step();
+  await opt.step();
+  const alone = new ParameterStore({ momentumDtype: "bfloat16" }).add("b", [1]);
+  await using single = new DecoupledLionW([alone], { logger: null, backend: "js", workers: 0 });
+  alone.grad = [3];
+  await single.step();
+  await single.step();
+  assertBitsEqual(opt.state(b)!.expAvg, single.state(alone)!.expAvg, "b's moment");
+  assertBitsEqual(b.data, alone.data, "b");
+});

@@ -17,7 +17,7 @@ const ENGINE: EngineOptions = {
   collective: undefined,
   shardState: false,
   checkRanksEvery: 0,
-  momentumDtype: "float32",
+  momentumDtype: undefined,
 };
 
 function specFor(store: ParameterStore, options: Partial<EngineOptions> = {}) {

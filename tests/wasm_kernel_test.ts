@@ -95,7 +95,7 @@ function runKernel(
   return {
     data: Float32Array.from(params.flatMap((p) => [...p.data])),
     expAvg: Float32Array.from(
-      params.flatMap((p) => [...readMoments(parameterSlots(p).expAvgView, dtype)]),
+      params.flatMap((p) => [...readMoments(parameterSlots(p).expAvgView, dtype, p.size)]),
     ),
     partials,
     gradSquares,
