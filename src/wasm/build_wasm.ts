@@ -150,6 +150,14 @@ type FmaPath = "relaxed" | "exact";
  * in float32 lanes (fused on the relaxed path, rounded apart on the exact).
  */
 function expandFma(text: string, path: FmaPath): string {
+  // (FMA_SIGN ...): as FMA where only the result's sign is used (the update direction)
+  text = expandMacro(text, "FMA_SIGN", (inner) => {
+    const [dst, cv, cw, d, b] = splitForms(inner);
+    if (path === "relaxed") {
+      return `(local.set ${dst} (f32x4.relaxed_madd (local.get ${cv}) ${d} ${b}))`;
+    }
+    return fmaSign(dst!, cv!, `(local.get ${cw})`, d!, b!);
+  });
   text = expandMacro(text, "FMA", (inner) => {
     const [dst, cv, cw, d, b] = splitForms(inner);
     if (path === "relaxed") {
@@ -200,6 +208,30 @@ function fmaExact(dst: string, c64: string, d: string, b: string): string {
             (else (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
               (f32x4.demote_f64x2_zero (local.get $fx_lo))
               (f32x4.demote_f64x2_zero (local.get $fx_hi))))))`;
+}
+
+/**
+ * A value with the sign of \`c·d + b\` rounded once, for the update
+ * direction, whose sign alone is used: \`r = (c·d) + b\` in float32, two
+ * roundings. The product's rounding moves the sum by at most 2^-24·|c·d|
+ * (plus 2^-150 where it underflows), so where \`|r| > 2^-22·|c·d|\` and
+ * \`|r| ≥ 2^-100\`, or \`d = 0\` (then \`r = b\` exactly), \`r\` has the exact
+ * result's sign; a vector with another lane (a near-cancellation, NaN,
+ * ±Infinity) takes \`$fma_exact\`. Scratch locals: $fx_d, $fx_b, $fx_lo.
+ */
+function fmaSign(dst: string, cv: string, c64: string, d: string, b: string): string {
+  const abs = (v: string) => `(f32x4.abs ${v})`;
+  return `(local.set $fx_d ${d})
+        (local.set $fx_b ${b})
+        (local.set $fx_lo (f32x4.mul (local.get ${cv}) (local.get $fx_d)))
+        (local.set ${dst} (f32x4.add (local.get $fx_lo) (local.get $fx_b)))
+        (if (i32.eqz (i32x4.all_true (v128.or
+            (f32x4.eq (local.get $fx_d) (f32x4.splat (f32.const 0)))
+            (v128.and
+              (f32x4.gt ${abs(`(local.get ${dst})`)} (f32x4.mul ${abs("(local.get $fx_lo)")}
+                (f32x4.splat (f32.const 0x1p-22))))
+              (f32x4.ge ${abs(`(local.get ${dst})`)} (f32x4.splat (f32.const 0x1p-100)))))))
+          (then (local.set ${dst} (call $fma_exact ${c64} (local.get $fx_d) (local.get $fx_b)))))`;
 }
 
 /**

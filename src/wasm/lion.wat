@@ -265,7 +265,7 @@
         (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
         (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (FMA $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
         ;; p * decay - lr * sign(dir)
         (v128.store offset=OFFSET_V (local.get $p)
           (f32x4.sub
@@ -325,7 +325,7 @@
         (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
         (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (FMA $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
         (local.set $pv
           (f32x4.sub
             (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
@@ -336,7 +336,7 @@
         (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
         (STORE_M $mv offset=OFFSET_M (local.get $m))
         ;; the reference's step tensor, from the post-step moment
-        (FMA $dir $c1v $c1w (f32x4.sub (local.get $gv) (local.get $mv))
+        (FMA_SIGN $dir $c1v $c1w (f32x4.sub (local.get $gv) (local.get $mv))
           (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
         (FMA $uv $sdv $sdw (local.get $pv) (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
