@@ -24,6 +24,9 @@ export class PeerProcess {
   static async start(command: string, args: string[], ready: boolean): Promise<PeerProcess> {
     const child = new Deno.Command(command, {
       args,
+      // OpenMP's idle threads spin for up to ~0.1 s by default: a peer that
+      // just ran would slow the next row down; let them sleep soon instead
+      env: { GOMP_SPINCOUNT: "10000" },
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
