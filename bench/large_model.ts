@@ -3,13 +3,14 @@
  * pool: checks that a store that large works (one 3 GiB arena here; more
  * arenas past 4 GiB) and reports the step time.
  *
- * `deno task bench:large [--elements 268435456] [--tensors 256] [--workers 2]`
+ * `deno task bench:large [--elements 268435456] [--tensors 256] [--workers 2] [--momentum bfloat16]`
+ * (`bfloat16`: a store of half-size exp_avg slots, 10 instead of 12 bytes a parameter)
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { DecoupledLionW, ParameterStore } from "../mod.ts";
+import { DecoupledLionW, type MomentumDtype, ParameterStore } from "../mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -18,12 +19,19 @@ const { values } = parseArgs({
     tensors: { type: "string", default: "256" },
     workers: { type: "string", default: "2" },
     steps: { type: "string", default: "5" },
+    momentum: { type: "string", default: "float32" },
   },
 });
+const momentumDtype = values.momentum as MomentumDtype;
+if (momentumDtype !== "float32" && momentumDtype !== "bfloat16") {
+  throw new RangeError(
+    `--momentum must be float32 or bfloat16: current value is ${values.momentum}`,
+  );
+}
 const elements = Number(values.elements), tensors = Number(values.tensors);
 const size = Math.ceil(elements / tensors);
 const t0 = performance.now();
-const store = new ParameterStore();
+const store = new ParameterStore({ momentumDtype });
 const params = Array.from({ length: tensors }, (_, i) => {
   const p = store.add(`layer${i}.weight`, [size]);
   p.ensureGrad().fill(i % 2 ? 0.5 : -0.25);
@@ -48,6 +56,7 @@ times.sort((a, b) => a - b);
 const median = times[times.length >> 1]!;
 console.log(JSON.stringify({
   elements: store.size,
+  momentumDtype,
   arenas: store.arenaCount,
   gib: store.byteLength / 2 ** 30,
   workers: opt.workers,
