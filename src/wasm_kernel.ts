@@ -22,23 +22,25 @@ import { cautiousUpdate, jsKernel } from "./js_kernel.ts";
 /** How the kernel computes torch's fused multiply-add. */
 export type FmaMode = "relaxed" | "exact";
 
+/** Where a segment lies: byte offsets of p, g and m, and its element count. */
+type SegmentArgs = [p: number, g: number, m: number, n: number];
+
 /**
- * An update export: byte offsets of p, g and m, the element count, then
- * lr, lerp coefficient and base of the direction (c1, g1) and of the moment
- * (c2, g2), the decay multiplier and the gradient scale.
+ * An update export: the segment, then lr, lerp coefficient and base of the
+ * direction (c1, g1) and of the moment (c2, g2), the decay multiplier and
+ * the gradient scale.
  */
 type UpdateExport = (
-  p: number,
-  g: number,
-  m: number,
-  n: number,
-  lr: number,
-  c1: number,
-  g1: number,
-  c2: number,
-  g2: number,
-  decay: number,
-  gradScale: number,
+  ...args: [
+    ...SegmentArgs,
+    lr: number,
+    c1: number,
+    g1: number,
+    c2: number,
+    g2: number,
+    decay: number,
+    gradScale: number,
+  ]
 ) => void;
 
 /** The same with the step tensor's decay coefficient; returns the six sums. */
@@ -46,15 +48,7 @@ type UpdateMetricsExport = (...args: [...Parameters<UpdateExport>, sd: number]) 
 
 /** The six sums of a segment after its update, exactly in float64. */
 type MetricSumsExport = (
-  p: number,
-  g: number,
-  m: number,
-  n: number,
-  lr: number,
-  c1: number,
-  g1: number,
-  gs: number,
-  sd: number,
+  ...args: [...SegmentArgs, lr: number, c1: number, g1: number, gs: number, sd: number]
 ) => number[];
 
 /** The exports of one moment type (float32, or bfloat16 with names ending in `_bf16`). */
