@@ -70,16 +70,21 @@ interface LionExports {
   [name: string]: unknown;
 }
 
-/** The exports of `exports` for one moment type. */
-function momentExports(exports: LionExports, bfloat16: boolean): MomentExports {
-  const suffix = bfloat16 ? "_bf16" : "";
-  const pick = <T>(name: string) => exports[name + suffix] as T;
+/**
+ * The exports of `exports` for one moment type and lerp bases: `baseM`
+ * takes the kernels specialized for groups whose two lerps both start from
+ * m (names with `_mm`: no base masks).
+ */
+function momentExports(exports: LionExports, bfloat16: boolean, baseM: boolean): MomentExports {
+  const moment = bfloat16 ? "_bf16" : "";
+  const bases = baseM ? "_mm" : "";
+  const pick = <T>(name: string) => exports[name + bases + moment] as T;
   return {
     update: pick<UpdateExport | undefined>("update"),
     update_metrics: pick<UpdateMetricsExport | undefined>("update_metrics"),
     update_exact: pick<UpdateExport>("update_exact"),
     update_metrics_exact: pick<UpdateMetricsExport>("update_metrics_exact"),
-    metric_sums: pick<MetricSumsExport>("metric_sums"),
+    metric_sums: exports[`metric_sums${moment}`] as MetricSumsExport,
   };
 }
 
@@ -257,7 +262,10 @@ export function createWasmKernel(
 
     update(arena, segments, groups, partials, caution) {
       const exports = exportsFor(arena);
-      const byMoment = [momentExports(exports, false), momentExports(exports, true)];
+      // [moment bfloat16][both bases m]
+      const variants = [false, true].map((bf16) =>
+        [false, true].map((baseM) => momentExports(exports, bf16, baseM))
+      );
       let f32: Float32Array | undefined;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
@@ -268,8 +276,8 @@ export function createWasmKernel(
           cautiousUpdate(f32, segment, k, factor, partials);
           continue;
         }
-        const wasm = byMoment[k.momentBfloat16]!;
         const [lr, c1, g1, c2, g2, decay, gs, sd] = terms[segment.group]!;
+        const wasm = variants[k.momentBfloat16]![g1 === 0 && g2 === 0 ? 1 : 0]!;
         const [p, g, m, n] = [
           segment.data * 4,
           segment.grad * 4,

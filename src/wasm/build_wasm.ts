@@ -7,7 +7,8 @@
  * opcode (for runtimes where relaxed SIMD does not validate: Node 20, older
  * browsers). Functions marked `@moment` are written out for float32 and for
  * bfloat16 moments; those marked `@kernel` also for each fma path (the
- * relaxed one only in the relaxed build), their `@unroll` bodies four times. They are committed as base64 so users need no build
+ * relaxed one only in the relaxed build) and for groups whose lerps both
+ * take base m (`_mm`), their `@unroll` bodies four times. They are committed as base64 so users need no build
  * step; a test rebuilds them and compares.
  *
  * @module
@@ -248,6 +249,14 @@ function kernels(section: string): string {
         body.replaceAll("OFFSET_V", String(16 * k)).replaceAll("OFFSET_M", `OFFSET_M_${k}`)
       ).join(""),
   );
+  // (BASE $sel): a lerp's base, g where the mask is set, else m; "_mm": m
+  const bases = (text: string) =>
+    expandMacro(
+      text.replaceAll("{B}", ""),
+      "BASE",
+      (sel) => `(v128.bitselect (local.get $gv) (local.get $mv) (local.get ${sel}))`,
+    ) + expandMacro(text.replaceAll("{B}", "_mm"), "BASE", () => "(local.get $mv)");
+  section = bases(section);
   const relaxed = expandFma(section.replaceAll("{F}", ""), "relaxed");
   const exact = expandFma(section.replaceAll("{F}", "_exact"), "exact");
   const moments = (text: string) => float32Moments(text) + bfloat16Moments(text);

@@ -232,14 +232,17 @@
   ;; only) or "_exact" (FMA: float64 lanes, see fmaExact in build_wasm.ts:
   ;; a multiply and an add in float64, correctly rounded to float32 unless
   ;; the sum lands exactly on a float32 midpoint, which sends that vector
-  ;; through $fma_exact's round-to-odd), and {M} "" or "_bf16".
+  ;; through $fma_exact's round-to-odd), {B} "" (each lerp's base, g or m,
+  ;; chosen by a mask: BASE) or "_mm" (both bases m, as for betas under 0.5
+  ;; from 1, the usual ones: no masks, two registers and three selects
+  ;; fewer), and {M} "" or "_bf16".
 
   ;; @kernel {
   ;; The update of n elements at byte offsets $p, $g, $m.
   ;; $c1/$g1: coefficient and base of the direction's lerp (1 - beta1);
   ;; $c2/$g2: of the moment's lerp (1 - beta2); $decay: 1 - decay * wd;
   ;; $gs: the gradient scale (1 leaves g exactly as it is).
-  (func (export "update{F}{M}")
+  (func (export "update{F}{B}{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
@@ -265,7 +268,7 @@
         (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
         (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (FMA_SIGN $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (BASE $sel1))
         ;; p * decay - lr * sign(dir)
         (v128.store offset=OFFSET_V (local.get $p)
           (f32x4.sub
@@ -273,7 +276,7 @@
             (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
-        (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
+        (FMA $mv $c2v $c2w (local.get $d) (BASE $sel2))
         (STORE_M $mv offset=OFFSET_M (local.get $m))
         ;; @unroll }
         (local.set $p (i32.add (local.get $p) (i32.const 64)))
@@ -285,7 +288,7 @@
   ;; and p, the step's g and the reference's step tensor
   ;; u = lr * sign(lerp(m, g, 1 - beta1)) + $sd * p, with $sd = -wd * decay:
   ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g (float32 runs, see the top).
-  (func (export "update_metrics{F}{M}")
+  (func (export "update_metrics{F}{B}{M}")
     (param $p i32) (param $g i32) (param $m i32) (param $n i32)
     (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
     (param $gs f32)
@@ -325,7 +328,7 @@
         (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
         (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
         (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
-        (FMA_SIGN $dir $c1v $c1w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (BASE $sel1))
         (local.set $pv
           (f32x4.sub
             (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
@@ -333,11 +336,11 @@
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
         (v128.store offset=OFFSET_V (local.get $p) (local.get $pv))
-        (FMA $mv $c2v $c2w (local.get $d) (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel2)))
+        (FMA $mv $c2v $c2w (local.get $d) (BASE $sel2))
         (STORE_M $mv offset=OFFSET_M (local.get $m))
         ;; the reference's step tensor, from the post-step moment
         (FMA_SIGN $dir $c1v $c1w (f32x4.sub (local.get $gv) (local.get $mv))
-          (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+          (BASE $sel1))
         (FMA $uv $sdv $sdw (local.get $pv) (v128.or
               (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
               (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv))))
