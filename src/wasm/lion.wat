@@ -233,8 +233,8 @@
   ;; a multiply and an add in float64, correctly rounded to float32 unless
   ;; the sum lands exactly on a float32 midpoint, which sends that vector
   ;; through $fma_exact's round-to-odd), {B} "" (each lerp's base, g or m,
-  ;; chosen by a mask: BASE) or "_mm" (both bases m, as for betas under 0.5
-  ;; from 1, the usual ones: no masks, two registers and three selects
+  ;; chosen by a mask: BASE) or "_mm" (both bases m, as for betas above 0.5,
+  ;; the usual ones: no masks, two registers and three selects
   ;; fewer), and {M} "" or "_bf16".
 
   ;; @kernel {
