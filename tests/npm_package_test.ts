@@ -36,8 +36,6 @@ async function readmeNodeExample(): Promise<string> {
 
 Deno.test({
   name: "the npm package installs into a Node 20 project; import, types, workers and results work",
-  // npm and node child processes outlive nothing, but their pipes close late
-  sanitizeResources: false,
   async fn(t) {
     const temp = await Deno.makeTempDir({ prefix: "lionw_npm_" });
     try {
