@@ -130,11 +130,13 @@ let probedSimd: WasmSimd | null | undefined;
  * @returns The build, probed once per thread.
  */
 export function wasmSimdSupport(): WasmSimd | null {
-  probedSimd ??= validates(LION_WASM_PLAIN)
-    ? "relaxed"
-    : validates(LION_WASM_STRICT_PLAIN)
-    ? "strict"
-    : null;
+  if (probedSimd === undefined) {
+    probedSimd = validates(LION_WASM_PLAIN)
+      ? "relaxed"
+      : validates(LION_WASM_STRICT_PLAIN)
+      ? "strict"
+      : null;
+  }
   return probedSimd;
 }
 
@@ -227,15 +229,20 @@ export function createWasmKernel(
     );
   }
   const mode: FmaMode = fma === "auto" ? (fused ? "relaxed" : "exact") : fma;
-  const instances = new Map<WebAssembly.Memory, LionExports>();
-  const exportsFor = (memory: WebAssembly.Memory): LionExports => {
-    let exports = instances.get(memory);
-    if (exports === undefined) {
+  /** Per memory: the instance's exports, and its kernels by [moment bfloat16][both bases m]. */
+  const instances = new Map<WebAssembly.Memory, [LionExports, MomentExports[][]]>();
+  const instanceFor = (memory: WebAssembly.Memory): [LionExports, MomentExports[][]] => {
+    let instance = instances.get(memory);
+    if (instance === undefined) {
       const module = moduleFor(build, isShared(memory.buffer));
-      exports = new WebAssembly.Instance(module, { env: { memory } }).exports as LionExports;
-      instances.set(memory, exports);
+      const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as LionExports;
+      const variants = [false, true].map((bf16) =>
+        [false, true].map((baseM) => momentExports(exports, bf16, baseM))
+      );
+      instance = [exports, variants];
+      instances.set(memory, instance);
     }
-    return exports;
+    return instance;
   };
 
   return {
@@ -244,7 +251,7 @@ export function createWasmKernel(
     simd: build,
 
     scanGradients(arena, segments, out, squares) {
-      const wasm = exportsFor(arena);
+      const [wasm] = instanceFor(arena);
       for (const segment of segments) {
         const { grad, length } = segment;
         out[segment.block] = squares
@@ -261,11 +268,7 @@ export function createWasmKernel(
     },
 
     update(arena, segments, groups, partials, caution) {
-      const exports = exportsFor(arena);
-      // [moment bfloat16][both bases m]
-      const variants = [false, true].map((bf16) =>
-        [false, true].map((baseM) => momentExports(exports, bf16, baseM))
-      );
+      const [, variants] = instanceFor(arena);
       let f32: Float32Array | undefined;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
