@@ -11,6 +11,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { DecoupledLionW, type NonFinitePolicy, ParameterStore } from "../mod.ts";
 import type { MomentumDtype } from "../src/moment_dtype.ts";
@@ -250,14 +251,14 @@ async function nodeRows(): Promise<Row[]> {
   }
   const dir = new URL("./.build/npm/", import.meta.url);
   await buildNpm(dir);
-  const script = new URL("./node_peer.mjs", import.meta.url).pathname;
+  const script = fileURLToPath(new URL("./node_peer.mjs", import.meta.url));
   return kinds.map(([policy, metrics]) => ({
     id: `node-${policy}${metrics ? "-metrics" : ""}`,
     label: `${label(policy, metrics)} (${version})`,
     async open(size) {
       const peer = await PeerProcess.start("node", [
         script,
-        dir.pathname,
+        fileURLToPath(dir),
         String(size.count * size.size),
         String(maxWorkers),
         policy,

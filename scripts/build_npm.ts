@@ -11,6 +11,8 @@
  */
 
 import ts from "npm:typescript@5.9.3";
+import { dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 const ROOT = new URL("../", import.meta.url);
@@ -76,23 +78,23 @@ function packageJson(version: string): string {
 export async function buildNpm(out: URL): Promise<string[]> {
   await Deno.remove(out, { recursive: true }).catch(() => {});
   const esm = new URL("esm/", out);
-  const rootNames = ENTRIES.map((entry) => new URL(entry, ROOT).pathname);
+  const rootNames = ENTRIES.map((entry) => fileURLToPath(new URL(entry, ROOT)));
   const program = ts.createProgram(rootNames, {
     ...COMPILER_OPTIONS,
-    rootDir: ROOT.pathname,
-    outDir: esm.pathname,
+    rootDir: fileURLToPath(ROOT),
+    outDir: fileURLToPath(esm),
   });
   const written: string[] = [];
   const result = program.emit(undefined, (fileName, text) => {
-    Deno.mkdirSync(new URL(".", `file://${fileName}`), { recursive: true });
+    Deno.mkdirSync(dirname(fileName), { recursive: true });
     Deno.writeTextFileSync(fileName, text);
-    written.push(fileName.slice(out.pathname.length));
+    written.push(fileName.slice(fileURLToPath(out).length));
   });
   const errors = result.diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0 || result.emitSkipped) {
     const host = {
       getCanonicalFileName: (f: string) => f,
-      getCurrentDirectory: () => ROOT.pathname,
+      getCurrentDirectory: () => fileURLToPath(ROOT),
       getNewLine: () => "\n",
     };
     throw new Error(`tsc failed:\n${ts.formatDiagnostics(errors, host)}`);
@@ -108,12 +110,11 @@ export async function buildNpm(out: URL): Promise<string[]> {
 
 if (import.meta.main) {
   const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
-  const out = new URL(
-    values.out ? `${values.out.replace(/\/?$/, "/")}` : "npm/",
-    `file://${Deno.cwd()}/`,
-  );
+  const out = pathToFileURL(`${values.out ?? "npm"}/`.replace(/\/+$/, "/"));
   const files = await buildNpm(out);
   console.log(
-    `wrote ${out.pathname}: ${files.length} files (esm/mod.js, esm/tfjs/mod.js, esm/workers/shard_worker.js, .d.ts beside each)`,
+    `wrote ${
+      fileURLToPath(out)
+    }: ${files.length} files (esm/mod.js, esm/tfjs/mod.js, esm/workers/shard_worker.js, .d.ts beside each)`,
   );
 }

@@ -10,6 +10,7 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as lionw from "../mod.ts";
 import { buildNpm } from "../scripts/build_npm.ts";
 import { train } from "./_npm_train.mjs";
@@ -41,12 +42,12 @@ Deno.test({
     try {
       const version = (await run("node", ["--version"], temp)).trim();
       assert.match(version, /^v2\d\./);
-      const out = new URL(`file://${temp}/package/`);
+      const out = pathToFileURL(`${temp}/package/`);
       const files = await buildNpm(out);
       assert.ok(files.includes("esm/workers/shard_worker.js"));
       assert.ok(files.includes("esm/mod.d.ts") && files.includes("esm/tfjs/mod.d.ts"));
       const packed =
-        (await run("npm", ["pack", "--silent", "--pack-destination", temp], out.pathname))
+        (await run("npm", ["pack", "--silent", "--pack-destination", temp], fileURLToPath(out)))
           .trim().split("\n").at(-1)!;
       const project = `${temp}/project`;
       await Deno.mkdir(project);
