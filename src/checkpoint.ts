@@ -21,7 +21,7 @@ import {
   type TensorRead,
   type TensorToWrite,
 } from "./_safetensors.ts";
-import { bfloat16Bits, fromBfloat16 } from "./float32.ts";
+import { roundToBfloat16, widenBfloat16 } from "./moment_dtype.ts";
 import { sameShape } from "./_shape.ts";
 import type { DecoupledLionW } from "./decoupled_lionw.ts";
 import type { LrScheduler } from "./lr_scheduler.ts";
@@ -138,7 +138,7 @@ export async function encodeCheckpoint(
     // a bfloat16 optimizer's moments are stored as BF16 (exact: they are bfloat16 values)
     tensors.push(
       opt.momentumDtype === "bfloat16"
-        ? { name, shape: param.shape, dtype: "BF16", data: bfloat16Array(entry.expAvg) }
+        ? { name, shape: param.shape, dtype: "BF16", data: roundToBfloat16(entry.expAvg) }
         : { name, shape: param.shape, data: entry.expAvg },
     );
   }
@@ -199,17 +199,12 @@ function savedStateOf(metadata: Readonly<Record<string, string>>): SavedState {
   return saved as SavedState;
 }
 
-/** The bfloat16 bits of values (exact for values read from a bfloat16 moment). */
-function bfloat16Array(values: Float32Array): Uint16Array {
-  return Uint16Array.from(values, bfloat16Bits);
-}
-
 /** A float32 copy of a tensor's little-endian bytes (the file's bytes may be unaligned); BF16 widened, exactly. */
 function float32Copy({ dtype, bytes }: TensorRead): Float32Array {
   if (dtype === "BF16") {
     const words = new Uint16Array(bytes.length / 2);
     new Uint8Array(words.buffer).set(bytes);
-    return Float32Array.from(words, fromBfloat16);
+    return widenBfloat16(words);
   }
   const out = new Float32Array(bytes.length / 4);
   new Uint8Array(out.buffer).set(bytes);

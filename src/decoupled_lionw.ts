@@ -802,8 +802,8 @@ export class DecoupledLionW implements AsyncDisposable {
       const own = new Float64Array(part.plan.blocks.length);
       // the engine's own kernel, once per optimizer (it instantiates a module per arena)
       const kernel = this.#scanKernel ??= hostKernel(this.#engine.backend, this.#fma);
+      const squares = gateNeedsSquares(request.gate);
       for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
-        const squares = gateNeedsSquares(request.gate);
         kernel.scanGradients(this.#memory.arenas[arena]!.memory, segments, own, squares);
       }
       gradSquares = new Float64Array(request.plan.blocks.length);

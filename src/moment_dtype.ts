@@ -21,6 +21,27 @@ export type MomentumDtype = "float32" | "bfloat16";
 /** The storage types, in the order error messages list them. */
 export const MOMENTUM_DTYPES: readonly MomentumDtype[] = ["float32", "bfloat16"];
 
+/**
+ * bfloat16 words widened to float32 values (exact).
+ *
+ * @param words The words.
+ * @returns A float32 copy.
+ */
+export function widenBfloat16(words: Uint16Array): Float32Array {
+  return Float32Array.from(words, fromBfloat16);
+}
+
+/**
+ * Values rounded to bfloat16 words (nearest even; exact for values that
+ * came from bfloat16).
+ *
+ * @param values The values.
+ * @returns The words.
+ */
+export function roundToBfloat16(values: ArrayLike<number>): Uint16Array {
+  return Uint16Array.from(values, bfloat16Bits);
+}
+
 /** The `size` bfloat16 moments of a slot, as 16-bit words. */
 function bfloat16Words(slot: Float32Array, size: number): Uint16Array {
   return new Uint16Array(slot.buffer, slot.byteOffset, size);
@@ -37,8 +58,7 @@ function bfloat16Words(slot: Float32Array, size: number): Uint16Array {
  */
 export function readMoments(slot: Float32Array, dtype: MomentumDtype, size: number): Float32Array {
   if (dtype === "float32") return slot;
-  const words = bfloat16Words(slot, size);
-  return Float32Array.from(words, fromBfloat16);
+  return widenBfloat16(bfloat16Words(slot, size));
 }
 
 /**
@@ -58,6 +78,5 @@ export function writeMoments(
     slot.set(values);
     return;
   }
-  const words = bfloat16Words(slot, values.length);
-  for (let i = 0; i < values.length; i++) words[i] = bfloat16Bits(values[i]!);
+  bfloat16Words(slot, values.length).set(roundToBfloat16(values));
 }
