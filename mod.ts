@@ -22,36 +22,42 @@
  * @module
  */
 
-export { DecoupledLionW } from "./src/decoupled_lionw.ts";
+export { DecoupledLionW } from "./src/optimizer/decoupled_lionw.ts";
+export type {
+  DecoupledLionWOptions,
+  StepOptions,
+  StepReport,
+  SyncStepOptions,
+} from "./src/optimizer/options.ts";
 export type {
   BackendChoice,
   BackendName,
   Calibration,
-  DecoupledLionWOptions,
   GpuJsMode,
   GpuModeOption,
-  NonFinitePolicy,
-  StepOptions,
-  StepReport,
-  SyncStepOptions,
-} from "./src/options.ts";
-export type { GroupHyperparameters } from "./src/hyperparameters.ts";
-export { ParamGroup } from "./src/param_group.ts";
-export type { ParamGroupOptions } from "./src/param_group.ts";
-export { Parameter } from "./src/parameter.ts";
-export { ParameterStore } from "./src/parameter_store.ts";
-export type { ParameterStoreOptions } from "./src/parameter_store.ts";
-export type { LionParameterState, LionParamGroupState, LionStateDict } from "./src/state_dict.ts";
+} from "./src/engine/backends.ts";
+export type { NonFinitePolicy } from "./src/step/step_decision.ts";
+export type { GroupHyperparameters } from "./src/optimizer/hyperparameters.ts";
+export { ParamGroup } from "./src/optimizer/param_group.ts";
+export type { ParamGroupOptions } from "./src/optimizer/param_group.ts";
+export { Parameter } from "./src/store/parameter.ts";
+export { ParameterStore } from "./src/store/parameter_store.ts";
+export type { ParameterStoreOptions } from "./src/store/parameter_store.ts";
+export type {
+  LionParameterState,
+  LionParamGroupState,
+  LionStateDict,
+} from "./src/optimizer/state_dict.ts";
 export {
   finalizeMetrics,
   METRIC_KINDS,
   postReduceMetrics,
   preReduceMetrics,
   sumMetricPartials,
-} from "./src/metrics.ts";
-export type { MetricPartials, MetricRecord } from "./src/metrics.ts";
-export type { Logger } from "./src/logger.ts";
-export type { MomentumDtype } from "./src/moment_dtype.ts";
+} from "./src/step/metrics.ts";
+export type { MetricPartials, MetricRecord } from "./src/step/metrics.ts";
+export type { Logger } from "./src/_internal/logger.ts";
+export type { MomentumDtype } from "./src/store/moment_dtype.ts";
 export {
   constantSchedule,
   cosineAnnealingSchedule,
@@ -64,7 +70,7 @@ export {
   multiStepWithWarmupSchedule,
   polynomialSchedule,
   stepSchedule,
-} from "./src/schedules.ts";
+} from "./src/training/schedules.ts";
 export type {
   ConstantScheduleOptions,
   CosineAnnealingScheduleOptions,
@@ -78,10 +84,10 @@ export type {
   PolynomialScheduleOptions,
   Schedule,
   StepScheduleOptions,
-} from "./src/schedules.ts";
-export { LrScheduler } from "./src/lr_scheduler.ts";
-export { decayGroups } from "./src/decay_groups.ts";
-export { clipGradNorm } from "./src/clip_grad_norm.ts";
+} from "./src/training/schedules.ts";
+export { LrScheduler } from "./src/training/lr_scheduler.ts";
+export { decayGroups } from "./src/training/decay_groups.ts";
+export { clipGradNorm } from "./src/training/clip_grad_norm.ts";
 export {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -90,17 +96,21 @@ export {
   loadCheckpoint,
   MOMENT_PREFIX,
   saveCheckpoint,
-} from "./src/checkpoint.ts";
-export type { LoadCheckpointOptions, SaveCheckpointOptions } from "./src/checkpoint.ts";
-export { KV_CHUNK_BYTES, loadCheckpointKv, saveCheckpointKv } from "./src/checkpoint_kv.ts";
-export type { CheckpointKv, KvAtomic, KvCheckpointHead, KvKey } from "./src/checkpoint_kv.ts";
-export type { ClipGradNormOptions } from "./src/clip_grad_norm.ts";
-export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/decay_groups.ts";
-export type { LrSchedulerState, ScheduledOptimizer } from "./src/lr_scheduler.ts";
-export { ShardError } from "./src/shard_error.ts";
-export type { BlockingCollectives, Collective, CollectiveBuffer } from "./src/collective.ts";
-export { LocalCollective } from "./src/local_collective.ts";
+} from "./src/io/checkpoint.ts";
+export type { LoadCheckpointOptions, SaveCheckpointOptions } from "./src/io/checkpoint.ts";
+export { KV_CHUNK_BYTES, loadCheckpointKv, saveCheckpointKv } from "./src/io/checkpoint_kv.ts";
+export type { CheckpointKv, KvAtomic, KvCheckpointHead, KvKey } from "./src/io/checkpoint_kv.ts";
+export type { ClipGradNormOptions } from "./src/training/clip_grad_norm.ts";
+export type { DecayGroups, DecayGroupsOptions, NoDecayRule } from "./src/training/decay_groups.ts";
+export type { LrSchedulerState, ScheduledOptimizer } from "./src/training/lr_scheduler.ts";
+export { ShardError } from "./src/engine/shard_error.ts";
+export type {
+  BlockingCollectives,
+  Collective,
+  CollectiveBuffer,
+} from "./src/distributed/collective.ts";
+export { LocalCollective } from "./src/distributed/local_collective.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
 export type { GpuAdapterReport } from "./gpu/adapter.ts";
-export { recommendBackend } from "./gpu/recommend_backend.ts";
-export type { RecommendBackendOptions } from "./gpu/recommend_backend.ts";
+export { recommendBackend } from "./src/tools/recommend_backend.ts";
+export type { RecommendBackendOptions } from "./src/tools/recommend_backend.ts";

@@ -14,11 +14,11 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { DecoupledLionW, type NonFinitePolicy, ParameterStore } from "../mod.ts";
-import type { MomentumDtype } from "../src/moment_dtype.ts";
+import type { MomentumDtype } from "../src/store/moment_dtype.ts";
 import { buildNpm } from "../scripts/build_npm.ts";
-import { relaxedMaddIsFused } from "../src/wasm_kernel.ts";
+import { relaxedMaddIsFused } from "../src/kernels/wasm_kernel.ts";
 import { adapterReport } from "../gpu/gpujs_runtime.ts";
-import type { GpuJsMode } from "../src/options.ts";
+import type { GpuJsMode } from "../src/engine/backends.ts";
 import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts";
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";

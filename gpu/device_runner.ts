@@ -10,9 +10,9 @@
  * @module
  */
 
-import type { LionKernel } from "../src/kernel.ts";
-import type { GpuJsMode } from "../src/options.ts";
-import { inPlaceRunner, type ShardRunner } from "../src/shard_runner.ts";
+import type { LionKernel } from "../src/kernels/kernel.ts";
+import type { GpuJsMode } from "../src/engine/backends.ts";
+import { inPlaceRunner, type ShardRunner } from "../src/engine/shard_runner.ts";
 import { DeviceShard } from "./device_shard.ts";
 import { openGpuJs } from "./gpujs_runtime.ts";
 

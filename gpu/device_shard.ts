@@ -13,15 +13,15 @@
  * @module
  */
 
-import type { HostWrites } from "../src/engine.ts";
+import type { HostWrites } from "../src/engine/engine.ts";
 import {
   GROUP_CONSTANT_FIELDS,
   type GroupConstants,
   packGroupConstants,
   PARTIAL_COUNT,
-} from "../src/kernel.ts";
-import type { GpuJsMode } from "../src/options.ts";
-import type { PlannedBlock } from "../src/step_plan.ts";
+} from "../src/kernels/kernel.ts";
+import type { GpuJsMode } from "../src/engine/backends.ts";
+import type { PlannedBlock } from "../src/step/step_plan.ts";
 import {
   compileLionKernels,
   DEVICE_SUMS,

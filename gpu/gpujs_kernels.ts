@@ -12,7 +12,7 @@
  * @module
  */
 
-import { GROUP_CONSTANT_FIELDS, GROUP_CONSTANT_NAMES } from "../src/kernel.ts";
+import { GROUP_CONSTANT_FIELDS, GROUP_CONSTANT_NAMES } from "../src/kernels/kernel.ts";
 
 /**
  * Elements per tile, the device's unit of partial sums (and of segment
@@ -53,7 +53,7 @@ export interface GpuJs {
 /**
  * The layout of the packed group constants, as gpu.js constants the kernels
  * read (`this.constants.stride`, `this.constants.lr`, …): the stride and
- * each constant's offset come from src/kernel.ts's packing order.
+ * each constant's offset come from src/kernels/kernel.ts's packing order.
  */
 const KERNEL_CONSTANTS: Readonly<Record<string, number>> = Object.fromEntries([
   ["stride", GROUP_CONSTANT_FIELDS],

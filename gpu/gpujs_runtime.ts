@@ -6,7 +6,7 @@
  */
 
 import { type GpuAdapterReport, probeGpuAdapter } from "./adapter.ts";
-import type { GpuJsMode, GpuModeOption } from "../src/options.ts";
+import type { GpuJsMode, GpuModeOption } from "../src/engine/backends.ts";
 import type { GpuJs } from "./gpujs_kernels.ts";
 
 /** A mode and why it was taken. */

@@ -24,4 +24,8 @@ export { MpiCollective, TIMEOUT_EXIT_CODE } from "./mpi_collective.ts";
 export type { MpiInitOptions } from "./mpi_collective.ts";
 export type { ProgressMode } from "./request_wait.ts";
 export { DEFAULT_MPI_LIBRARY, MPI_LIBRARY_ENV } from "./mpi_library.ts";
-export type { BlockingCollectives, Collective, CollectiveBuffer } from "../src/collective.ts";
+export type {
+  BlockingCollectives,
+  Collective,
+  CollectiveBuffer,
+} from "../src/distributed/collective.ts";

@@ -18,7 +18,7 @@ import {
   checkCounts,
   type Collective,
   type CollectiveBuffer,
-} from "../src/collective.ts";
+} from "../src/distributed/collective.ts";
 import {
   MPI_COMM_WORLD,
   MPI_DOUBLE,
@@ -30,8 +30,8 @@ import {
   type MpiSymbols,
   specialPointer,
 } from "./mpich_abi.ts";
-import { formatValue } from "../src/_format.ts";
-import { checkKnownKeys } from "../src/_validate.ts";
+import { formatValue } from "../src/_internal/format.ts";
+import { checkKnownKeys } from "../src/_internal/validate.ts";
 import { mpiLibraryPath, openMpiLibrary, readEnv } from "./mpi_library.ts";
 import { check, type ProgressMode, waitAsync, type WaitPolicy, waitSync } from "./request_wait.ts";
 

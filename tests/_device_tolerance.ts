@@ -18,8 +18,8 @@
  * @module
  */
 
-import { lerpF32 } from "../src/float32.ts";
-import type { GroupConstants } from "../src/kernel.ts";
+import { lerpF32 } from "../src/_internal/float32.ts";
+import type { GroupConstants } from "../src/kernels/kernel.ts";
 
 const TINY = 2 ** -126;
 

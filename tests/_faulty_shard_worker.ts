@@ -6,7 +6,7 @@
  * @module
  */
 
-import { openShardRunner } from "../src/engine_factory.ts";
+import { openShardRunner } from "../src/engine/runner_spec.ts";
 import { serveShardWorker } from "../workers/shard_loop.ts";
 import { FAULT_ENV, type ShardFault } from "./_shard_fault.ts";
 

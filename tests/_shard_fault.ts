@@ -6,7 +6,7 @@
  * @module
  */
 
-import { testSeams } from "../src/_testing.ts";
+import { testSeams } from "../src/_internal/testing.ts";
 
 /** The environment variable the faulty worker reads its fault from. */
 export const FAULT_ENV = "LIONW_TEST_SHARD_FAULT";

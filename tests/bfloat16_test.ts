@@ -12,7 +12,7 @@ import {
   LocalCollective,
   ParameterStore,
 } from "../mod.ts";
-import { decodeSafetensors } from "../src/_safetensors.ts";
+import { decodeSafetensors } from "../src/io/safetensors.ts";
 import { assertBitsEqual, fixtures } from "./_fixtures.ts";
 import { assertStepMatches, buildCase, ENGINES, feedStep } from "./_reference_case.ts";
 

@@ -12,7 +12,7 @@ import {
   ParameterStore,
   saveCheckpoint,
 } from "../mod.ts";
-import { decodeSafetensors, encodeSafetensors } from "../src/_safetensors.ts";
+import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.ts";
 import { seededValues } from "./_util.ts";
 
 /** Two groups over three parameters (one never stepped), on `options`' engine. */

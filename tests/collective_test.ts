@@ -3,10 +3,10 @@
 // (Real ranks: data_parallel_test.ts.)
 import assert from "node:assert/strict";
 import { type Collective, DecoupledLionW, LocalCollective, ParameterStore } from "../mod.ts";
-import { gradientBuckets } from "../src/gradient_buckets.ts";
-import { parameterSlots } from "../src/_slots.ts";
-import { planStep } from "../src/step_plan.ts";
-import { shardPlan } from "../src/shard_plan.ts";
+import { gradientBuckets } from "../src/distributed/gradient_buckets.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import { planStep } from "../src/step/step_plan.ts";
+import { shardPlan } from "../src/distributed/shard_plan.ts";
 import { seededValues } from "./_util.ts";
 
 Deno.test("LocalCollective leaves buffers as they are and checks its arguments", async (t) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { groupConstants } from "../src/kernel.ts";
-import type { PlannedBlock } from "../src/step_plan.ts";
+import { groupConstants } from "../src/kernels/kernel.ts";
+import type { PlannedBlock } from "../src/step/step_plan.ts";
 import { ControlBlock, ERROR_BYTES } from "../workers/control_block.ts";
 
 const sizes = { workers: 2, groups: 2, maxBlocks: 4 };

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { ParameterStore } from "../mod.ts";
-import { parameterSlots } from "../src/_slots.ts";
-import type { EngineOptions } from "../src/_options.ts";
-import { openShardRunner, startEngine } from "../src/engine_factory.ts";
-import { wasmKernelAvailable } from "../src/wasm_kernel.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import type { EngineOptions } from "../src/optimizer/option_rules.ts";
+import { startEngine } from "../src/engine/engine_factory.ts";
+import { openShardRunner } from "../src/engine/runner_spec.ts";
+import { wasmKernelAvailable } from "../src/kernels/wasm_kernel.ts";
 import { recordingLogger } from "./_util.ts";
 
 const ENGINE: EngineOptions = {

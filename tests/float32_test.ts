@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fmaF32, lerpF32, signF32 } from "../src/float32.ts";
+import { fmaF32, lerpF32, signF32 } from "../src/_internal/float32.ts";
 
 /** Exact value of a finite double as a fraction n / 2^k (k ≥ 0). */
 function toFraction(x: number): { n: bigint; k: bigint } {

@@ -12,10 +12,10 @@ import {
   ParameterStore,
 } from "../mod.ts";
 import { recommendBackend } from "../mod.ts";
-import { recommendFromCalibration } from "../gpu/backend_choice.ts";
+import { recommendFromCalibration } from "../src/tools/backend_choice.ts";
 import { resolveGpuMode } from "../gpu/gpujs_runtime.ts";
-import { lerpF32, signF32 } from "../src/float32.ts";
-import { type GroupConstants, groupConstants } from "../src/kernel.ts";
+import { lerpF32, signF32 } from "../src/_internal/float32.ts";
+import { type GroupConstants, groupConstants } from "../src/kernels/kernel.ts";
 import { deviceMismatch } from "./_device_tolerance.ts";
 import { withShardFault } from "./_shard_fault.ts";
 import { runChild, seededValues } from "./_util.ts";

@@ -12,7 +12,7 @@
 
 import assert from "node:assert/strict";
 import type { DecoupledLionW, LionParameterState, Parameter } from "../mod.ts";
-import { groupConstants } from "../src/kernel.ts";
+import { groupConstants } from "../src/kernels/kernel.ts";
 import { adapterReport } from "../gpu/gpujs_runtime.ts";
 import { assertMetricsClose, decodeF32, type FixtureCase, fixtures } from "./_fixtures.ts";
 import { deviceMismatch } from "./_device_tolerance.ts";

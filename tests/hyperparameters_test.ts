@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OPTION_KEYS } from "../src/_options.ts";
+import { OPTION_KEYS } from "../src/optimizer/option_rules.ts";
 import {
   checkLoadedValues,
   DEFAULT_HYPERPARAMETERS,
@@ -7,8 +7,8 @@ import {
   kernelConstants,
   resolveHyperparameters,
   saveValues,
-} from "../src/hyperparameters.ts";
-import { groupConstants } from "../src/kernel.ts";
+} from "../src/optimizer/hyperparameters.ts";
+import { groupConstants } from "../src/kernels/kernel.ts";
 
 Deno.test("the schema's defaults are the reference's", () => {
   assert.deepEqual(DEFAULT_HYPERPARAMETERS, {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { ParameterStore } from "../mod.ts";
-import { jsKernel } from "../src/js_kernel.ts";
-import { groupConstants, PARTIAL_COUNT } from "../src/kernel.ts";
-import { finalizeMetrics, sumMetricPartials } from "../src/metrics.ts";
-import { parameterSlots } from "../src/_slots.ts";
-import { storeArenas } from "../src/parameter_store.ts";
+import { jsKernel } from "../src/kernels/js_kernel.ts";
+import { groupConstants, PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import { finalizeMetrics, sumMetricPartials } from "../src/step/metrics.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import { storeArenas } from "../src/store/parameter_store.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
 

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { ParameterStore, ShardError } from "../mod.ts";
-import { parameterSlots } from "../src/_slots.ts";
-import { InlineEngine } from "../src/inline_engine.ts";
-import { jsKernel } from "../src/js_kernel.ts";
-import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernel.ts";
-import { storeArenas } from "../src/parameter_store.ts";
-import { inPlaceRunner, type ShardMeetings, stepShard } from "../src/shard_runner.ts";
-import type { StepDecision } from "../src/step_decision.ts";
-import { planStep } from "../src/step_plan.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import { InlineEngine } from "../src/engine/inline_engine.ts";
+import { jsKernel } from "../src/kernels/js_kernel.ts";
+import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import { storeArenas } from "../src/store/parameter_store.ts";
+import { inPlaceRunner, type ShardMeetings, stepShard } from "../src/engine/shard_runner.ts";
+import type { StepDecision } from "../src/step/step_decision.ts";
+import { planStep } from "../src/step/step_plan.ts";
 
 const GROUPS = [groupConstants(0.5, 0.5, 0.9, 0.5, 0)];
 const WRITES = { params: false, state: false };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { balanceShards } from "../src/shards.ts";
+import { balanceShards } from "../src/step/shards.ts";
 
 Deno.test("balanceShards() cuts blocks into ranges of about equal elements", () => {
   assert.deepEqual([...balanceShards([4, 4, 4, 4], 2)], [0, 2, 4]);

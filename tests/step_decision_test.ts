@@ -4,7 +4,7 @@ import {
   decideStep,
   gateNeedsScan,
   globalGradNorm,
-} from "../src/step_decision.ts";
+} from "../src/step/step_decision.ts";
 
 const sums = (...values: number[]) => new Float64Array(values);
 

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { ParameterStore } from "../mod.ts";
-import { parameterSlots } from "../src/_slots.ts";
-import { PARTIAL_COUNT } from "../src/kernel.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import { PARTIAL_COUNT } from "../src/kernels/kernel.ts";
 import {
   blocksByArena,
   nonFiniteParameters,
   partialsByParameter,
   planStep,
-} from "../src/step_plan.ts";
+} from "../src/step/step_plan.ts";
 
 /** Two parameters of 10 and 3 elements, in groups 0 and 1, cut into blocks of 4. */
 function twoParameterPlan(store = new ParameterStore()) {

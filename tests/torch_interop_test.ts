@@ -17,7 +17,7 @@ import {
   type Parameter,
   ParameterStore,
 } from "../mod.ts";
-import { encodeSafetensors } from "../src/_safetensors.ts";
+import { encodeSafetensors } from "../src/io/safetensors.ts";
 import { seededValues } from "./_util.ts";
 
 const PYTHON = "/usr/bin/python3";

@@ -1,24 +1,26 @@
 import assert from "node:assert/strict";
 import { ParameterStore } from "../mod.ts";
-import { jsKernel } from "../src/js_kernel.ts";
-import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernel.ts";
-import { parameterSlots } from "../src/_slots.ts";
-import { storeArenas } from "../src/parameter_store.ts";
-import { planStep } from "../src/step_plan.ts";
-import { buildLionWasm, renderLionWasmModule } from "../src/wasm/build_wasm.ts";
+import { jsKernel } from "../src/kernels/js_kernel.ts";
+import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import { storeArenas } from "../src/store/parameter_store.ts";
+import { planStep } from "../src/step/step_plan.ts";
+import { buildLionWasm, renderLionWasmModule } from "../src/kernels/wasm/build_wasm.ts";
 import {
   createWasmKernel,
   relaxedMaddIsFused,
   wasmKernelAvailable,
   wasmSimdSupport,
-} from "../src/wasm_kernel.ts";
-import { type MomentumDtype, readMoments, writeMoments } from "../src/moment_dtype.ts";
+} from "../src/kernels/wasm_kernel.ts";
+import { type MomentumDtype, readMoments, writeMoments } from "../src/store/moment_dtype.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
 
 Deno.test("the committed wasm module is what lion.wat builds to", async () => {
-  const source = await Deno.readTextFile(new URL("../src/wasm/lion.wat", import.meta.url));
-  const committed = await Deno.readTextFile(new URL("../src/wasm/lion_wasm.ts", import.meta.url));
+  const source = await Deno.readTextFile(new URL("../src/kernels/wasm/lion.wat", import.meta.url));
+  const committed = await Deno.readTextFile(
+    new URL("../src/kernels/wasm/lion_wasm.ts", import.meta.url),
+  );
   assert.equal(committed, renderLionWasmModule(await buildLionWasm(source)));
 });
 

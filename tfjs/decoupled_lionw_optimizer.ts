@@ -9,15 +9,15 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { checkOptions, OPTION_KEYS } from "../src/_options.ts";
-import { formatValue } from "../src/_format.ts";
-import { DecoupledLionW } from "../src/decoupled_lionw.ts";
-import type { DecoupledLionWOptions } from "../src/options.ts";
-import type { ParamGroupOptions } from "../src/param_group.ts";
-import type { Parameter } from "../src/parameter.ts";
-import { ParameterStore } from "../src/parameter_store.ts";
-import { sameShape } from "../src/_shape.ts";
-import type { LionParameterState } from "../src/state_dict.ts";
+import { checkOptions, OPTION_KEYS } from "../src/optimizer/option_rules.ts";
+import { formatValue } from "../src/_internal/format.ts";
+import { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
+import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
+import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
+import type { Parameter } from "../src/store/parameter.ts";
+import { ParameterStore } from "../src/store/parameter_store.ts";
+import { sameShape } from "../src/_internal/shape.ts";
+import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import { tensorOf, valuesOf } from "./_tensor_io.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
 

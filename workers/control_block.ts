@@ -18,18 +18,21 @@
  * @module
  */
 
-import type { HostWrites } from "../src/engine.ts";
+import type { HostWrites } from "../src/engine/engine.ts";
 import {
   GROUP_CONSTANT_FIELDS,
   type GroupConstants,
   packGroupConstants,
   PARTIAL_COUNT,
   unpackGroupConstants,
-} from "../src/kernel.ts";
-import { NON_FINITE_POLICIES } from "../src/options.ts";
-import type { SerializedError } from "../src/shard_error.ts";
-import type { StepDecision, StepGate } from "../src/step_decision.ts";
-import type { PlannedBlock } from "../src/step_plan.ts";
+} from "../src/kernels/kernel.ts";
+import type { SerializedError } from "../src/engine/shard_error.ts";
+import {
+  NON_FINITE_POLICIES,
+  type StepDecision,
+  type StepGate,
+} from "../src/step/step_decision.ts";
+import type { PlannedBlock } from "../src/step/step_plan.ts";
 
 /** Header fields (Int32). */
 export const Header = {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { RunnerSpec } from "../src/engine_factory.ts";
-import type { SerializedError } from "../src/shard_error.ts";
+import type { RunnerSpec } from "../src/engine/runner_spec.ts";
+import type { SerializedError } from "../src/engine/shard_error.ts";
 import type { ControlSizes } from "./control_block.ts";
 
 /** Main → worker: everything a worker needs, sent once. */

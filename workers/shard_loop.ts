@@ -13,11 +13,11 @@
  * @module
  */
 
-import { nodeWorkerThreads } from "../src/_node.ts";
-import { serializeError } from "../src/shard_error.ts";
-import type { GroupConstants } from "../src/kernel.ts";
-import { type ShardRunner, stepIsCautious, stepShard } from "../src/shard_runner.ts";
-import { cautionFactors } from "../src/step_plan.ts";
+import { nodeWorkerThreads } from "../src/_internal/node.ts";
+import { serializeError } from "../src/engine/shard_error.ts";
+import type { GroupConstants } from "../src/kernels/kernel.ts";
+import { type ShardRunner, stepIsCautious, stepShard } from "../src/engine/shard_runner.ts";
+import { cautionFactors } from "../src/step/step_plan.ts";
 import {
   ABORT,
   decideStep,
@@ -25,7 +25,7 @@ import {
   gateNeedsSquares,
   type StepDecision,
   type StepGate,
-} from "../src/step_decision.ts";
+} from "../src/step/step_decision.ts";
 import { ControlBlock, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
 

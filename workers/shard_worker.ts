@@ -5,7 +5,7 @@
  * @module
  */
 
-import { openShardRunner } from "../src/engine_factory.ts";
+import { openShardRunner } from "../src/engine/runner_spec.ts";
 import { serveShardWorker } from "./shard_loop.ts";
 
 serveShardWorker((init) => openShardRunner(init.runner, init.arenas));

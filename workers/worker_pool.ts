@@ -11,20 +11,20 @@
  */
 
 import { spawnWorkerThread, type WorkerThread } from "./worker_thread.ts";
-import type { Arena } from "../src/arena.ts";
-import type { StateResidence, StepEngine, StepRequest, StepResult } from "../src/engine.ts";
-import type { RunnerSpec } from "../src/engine_factory.ts";
-import { PARTIAL_COUNT } from "../src/kernel.ts";
-import type { BackendName } from "../src/options.ts";
+import type { Arena } from "../src/store/arena.ts";
+import type { StepEngine, StepRequest, StepResult } from "../src/engine/engine.ts";
+import type { RunnerSpec } from "../src/engine/runner_spec.ts";
+import { PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import type { BackendName, StateResidence } from "../src/engine/backends.ts";
 import {
   deserializeError,
   type SerializedError,
   ShardError,
   shardFailure,
-} from "../src/shard_error.ts";
-import { balanceShards } from "../src/shards.ts";
-import { decideStep, gateNeedsScan } from "../src/step_decision.ts";
-import type { StepPlan } from "../src/step_plan.ts";
+} from "../src/engine/shard_error.ts";
+import { balanceShards } from "../src/step/shards.ts";
+import { decideStep, gateNeedsScan } from "../src/step/step_decision.ts";
+import type { StepPlan } from "../src/step/step_plan.ts";
 import { ControlBlock, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
 

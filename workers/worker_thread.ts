@@ -6,7 +6,7 @@
  * @module
  */
 
-import { nodeWorkerThreads } from "../src/_node.ts";
+import { nodeWorkerThreads } from "../src/_internal/node.ts";
 
 /** A worker thread, as the pool uses it. */
 export interface WorkerThread {

@@ -1,0 +1,237 @@
+/**
+ * The data-parallel step driver: what every rank does around the engine so
+ * that the ranks step the same parameters on their own batches and stay
+ * bit-identical. A step is the layout check (first step, and when
+ * `requiresGrad` changes), the gradient exchange (averaged over the ranks),
+ * then the step as on one process, or, with sharded state (ZeRO-1), the
+ * rank's part of it between collectives; then the divergence check when it
+ * is due. Like torch keeps DDP and ZeRO outside `torch.optim`, the optimizer
+ * only hands this driver a {@linkcode LocalStep}.
+ *
+ * @module
+ */
+
+import type { Collective } from "./collective.ts";
+import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
+import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
+import { type ShardPlan, shardPlan } from "./shard_plan.ts";
+import type { LocalStep, StepDriver } from "./step_driver.ts";
+import type { StepRequest, StepResult } from "../engine/engine.ts";
+import { type LionKernel, PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
+import {
+  decideStep,
+  gateNeedsScan,
+  gateNeedsSquares,
+  type StepGate,
+} from "../step/step_decision.ts";
+import {
+  blocksByArena,
+  partialsByParameter,
+  type PlannedParameter,
+  type StepPlan,
+} from "../step/step_plan.ts";
+import type { Arena } from "../store/arena.ts";
+
+/** The gate of an update whose decision was taken across the ranks. */
+const DECIDED: StepGate = Object.freeze({ nonFinite: "ignore", maxGradNorm: Infinity });
+
+/** What a data-parallel step waits for: collectives, or the engine. */
+type StepWait = { readonly ops: readonly CollectiveOp[] } | { readonly request: StepRequest };
+
+/** What the driver is built from. */
+export interface DataParallelStepOptions {
+  /** Every parameter of the optimizer, in group order. */
+  readonly entries: readonly DataParallelEntry[];
+  /** The ranks. */
+  readonly collective: Collective;
+  /** Keep only this rank's part of exp_avg (ZeRO-1). */
+  readonly shardState: boolean;
+  /** Check that the ranks agree every this many applied steps (0: never). */
+  readonly checkRanksEvery: number;
+  /** The store's arenas (sharded state scans this rank's blocks there). */
+  readonly arenas: readonly Arena[];
+  /** The engine's CPU kernel, made at the first sharded scan. */
+  readonly scanKernel: () => LionKernel;
+}
+
+/** Drives steps across the ranks of a collective. */
+export class DataParallelStep implements StepDriver {
+  readonly #ranks: DataParallel;
+  readonly #options: DataParallelStepOptions;
+  #kernel: LionKernel | undefined;
+  /** This rank's part of the last plan, with sharded state. */
+  #shard:
+    | { readonly plan: StepPlan; readonly buckets: unknown; readonly part: ShardPlan }
+    | undefined;
+  /** Sharded state: this rank holds only its part of exp_avg (until `pullState()` gathers it). */
+  #stateSharded = false;
+
+  /** @param options The parameters, the ranks and the sharding. */
+  constructor(options: DataParallelStepOptions) {
+    this.#options = options;
+    this.#ranks = new DataParallel(options.entries, options.collective, options.shardState);
+  }
+
+  async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
+    const { collective } = this.#ranks;
+    const steps = this.#steps(local, metrics, maxGradNorm);
+    let next = steps.next();
+    while (!next.done) {
+      const wait = next.value;
+      if ("ops" in wait) {
+        await runOps(collective, wait.ops);
+        next = steps.next(undefined as never);
+      } else {
+        next = steps.next(await local.run(wait.request));
+      }
+    }
+  }
+
+  stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void {
+    const { collective } = this.#ranks;
+    const steps = this.#steps(local, metrics, maxGradNorm);
+    let next = steps.next();
+    while (!next.done) {
+      const wait = next.value;
+      if ("ops" in wait) {
+        runOpsSync(collective, wait.ops);
+        next = steps.next(undefined as never);
+      } else {
+        next = steps.next(local.runSync(wait.request));
+      }
+    }
+  }
+
+  /**
+   * Zeroes the exp_avg of the parameters taking their first step; with
+   * sharded state only this rank's blocks, so the memory of the other
+   * ranks' parts is never touched (and never committed by the OS).
+   */
+  startState(plan: StepPlan, fresh: readonly PlannedParameter[]): void {
+    if (!this.#ranks.shardState) {
+      for (const { slots } of fresh) slots.expAvgView.fill(0);
+      return;
+    }
+    const freshParams = new Set(fresh.map(({ param }) => param));
+    const part = this.#shardOf(plan).plan;
+    for (const p of part.params) {
+      if (!freshParams.has(p.param)) continue;
+      for (let b = p.firstBlock; b < p.firstBlock + p.blockCount; b++) {
+        const block = part.blocks[b]!;
+        const { buffer } = this.#options.arenas[block.arena]!.memory;
+        new Float32Array(buffer, block.expAvg * 4, block.length).fill(0);
+      }
+    }
+  }
+
+  get stateElements(): number | undefined {
+    return this.#ranks.shardState ? this.#shard?.part.elements ?? 0 : undefined;
+  }
+
+  get stateAway(): string | undefined {
+    return this.#stateSharded
+      ? "exp_avg is sharded across the ranks (shardState): await opt.pullState() on every rank first"
+      : undefined;
+  }
+
+  /** Gathers every rank's part of exp_avg (an all-gather), where it is sharded. */
+  async pullState(): Promise<void> {
+    if (!this.#stateSharded) return;
+    await runOps(this.#ranks.collective, this.#ranks.gatherOps("expAvg"));
+    this.#stateSharded = false;
+  }
+
+  stateLoaded(): void {
+    this.#stateSharded = false;
+  }
+
+  /**
+   * One data-parallel step, as what it waits for: the layout check, the
+   * gradient exchange, then the step as on one process (or, with sharded
+   * state, {@linkcode DataParallelStep.#shardedStep}), then the divergence
+   * check when it is due.
+   */
+  *#steps(
+    local: LocalStep,
+    metrics: boolean,
+    maxGradNorm: number,
+  ): Generator<StepWait, void, StepResult> {
+    const ranks = this.#ranks;
+    const layout = ranks.layoutOps();
+    if (layout.length > 0) yield { ops: layout };
+    yield { ops: ranks.exchangeOps() };
+    ranks.settle();
+    const request = local.prepare(metrics, maxGradNorm);
+    if (request === undefined) return;
+    const applied = ranks.shardState
+      ? yield* this.#shardedStep(local, request)
+      : local.finish(request, yield { request });
+    const every = this.#options.checkRanksEvery;
+    if (applied && every > 0 && local.iterations() % every === 0) {
+      yield { ops: ranks.divergenceOps(!ranks.shardState, local.iterations()) };
+    }
+  }
+
+  /**
+   * The step with sharded state (ZeRO-1), after the reduce-scatter: scan
+   * this rank's blocks, all-reduce the per-block sums so that every rank
+   * takes the same decision, update this rank's blocks, then all-reduce
+   * the metric partials (once, packed) and all-gather the parameters.
+   */
+  *#shardedStep(
+    local: LocalStep,
+    request: StepRequest,
+  ): Generator<StepWait, boolean, StepResult> {
+    const part = this.#shardOf(request.plan);
+    let gradSquares: Float64Array | null = null;
+    if (gateNeedsScan(request.gate)) {
+      const own = new Float64Array(part.plan.blocks.length);
+      const kernel = this.#kernel ??= this.#options.scanKernel(); // a module per arena: made once
+      const squares = gateNeedsSquares(request.gate);
+      for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
+        kernel.scanGradients(this.#options.arenas[arena]!.memory, segments, own, squares);
+      }
+      gradSquares = new Float64Array(request.plan.blocks.length);
+      part.stepBlock.forEach((block, i) => (gradSquares![block] = own[i]!));
+      yield { ops: [{ kind: "allReduceSum", buffer: gradSquares }] };
+    }
+    const decision = decideStep(request.gate, gradSquares);
+    if (decision.action !== "update") {
+      return local.finish(request, { decision, gradSquares, partials: null });
+    }
+    const result = yield {
+      request: {
+        ...request,
+        plan: part.plan,
+        groups: scaleGradients(request.groups, decision.gradScale),
+        gate: DECIDED,
+      },
+    };
+    const ops = this.#ranks.gatherOps("data");
+    let sums: Float64Array | undefined;
+    if (result.partials !== null) {
+      const mine = partialsByParameter(part.plan, result.partials).sums;
+      sums = new Float64Array(request.plan.params.length * PARTIAL_COUNT);
+      part.stepParam.forEach((p, i) =>
+        sums!.set(mine.subarray(i * PARTIAL_COUNT, (i + 1) * PARTIAL_COUNT), p * PARTIAL_COUNT)
+      );
+      ops.unshift({ kind: "allReduceSum", buffer: sums });
+    }
+    yield { ops };
+    const partials = sums === undefined
+      ? undefined
+      : { names: request.plan.params.map(({ param }) => param.name), sums };
+    const applied = local.finish(request, { decision, gradSquares, partials: null }, partials);
+    this.#stateSharded = true;
+    return applied;
+  }
+
+  /** This rank's part of `plan`, with sharded state (kept while the plan and buckets are). */
+  #shardOf(plan: StepPlan): ShardPlan {
+    const { buckets, collective } = this.#ranks;
+    if (this.#shard?.plan !== plan || this.#shard.buckets !== buckets) {
+      this.#shard = { plan, buckets, part: shardPlan(plan, buckets, collective.rank) };
+    }
+    return this.#shard.part;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * How a step is driven. The optimizer prepares a step and books its result
+ * ({@linkcode LocalStep}); a driver decides what happens around the engine
+ * run: on one process nothing ({@linkcode LOCAL_STEP}), across ranks the
+ * exchanges of data-parallel training (`DataParallelStep`). The optimizer
+ * picks one driver at construction and never sees a rank.
+ *
+ * @module
+ */
+
+import type { StepRequest, StepResult } from "../engine/engine.ts";
+import type { MetricPartials } from "../step/metrics.ts";
+import type { PlannedParameter, StepPlan } from "../step/step_plan.ts";
+
+/** The optimizer's side of a step: what a driver calls. */
+export interface LocalStep {
+  /**
+   * The engine's request for this step (the state of parameters taking their
+   * first step started), or `undefined` when no parameter takes part.
+   */
+  prepare(metrics: boolean, maxGradNorm: number): StepRequest | undefined;
+  /** Runs the request on the engine. */
+  run(request: StepRequest): Promise<StepResult>;
+  /** Runs the request on the engine before returning. */
+  runSync(request: StepRequest): StepResult;
+  /**
+   * Books the result: state, iterations, metrics (from `partials` where the
+   * driver reduced them itself), the report. Throws where the gate aborted.
+   *
+   * @returns Whether the update was applied.
+   */
+  finish(request: StepRequest, result: StepResult, partials?: MetricPartials): boolean;
+  /** Steps applied so far. */
+  iterations(): number;
+}
+
+/** Runs steps through a {@linkcode LocalStep}, and keeps what only it knows about the state. */
+export interface StepDriver {
+  /** One step. */
+  step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void>;
+  /** One step, before returning. */
+  stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void;
+  /** Zeroes the exp_avg of the parameters taking their first step (this rank's part, where state is sharded). */
+  startState(plan: StepPlan, fresh: readonly PlannedParameter[]): void;
+  /** The exp_avg elements this process keeps, where that is not every stepped parameter's. */
+  readonly stateElements: number | undefined;
+  /** Why the state cannot be read here now (it is spread over the ranks), or `undefined`. */
+  readonly stateAway: string | undefined;
+  /** Brings the state back where it is spread over the ranks. */
+  pullState(): Promise<void>;
+  /** A state dict was loaded: every rank holds the whole state again. */
+  stateLoaded(): void;
+}
+
+/** The driver on one process: the engine runs the step, and that is all. */
+export const LOCAL_STEP: StepDriver = Object.freeze({
+  async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
+    const request = local.prepare(metrics, maxGradNorm);
+    if (request !== undefined) local.finish(request, await local.run(request));
+  },
+  stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void {
+    const request = local.prepare(metrics, maxGradNorm);
+    if (request !== undefined) local.finish(request, local.runSync(request));
+  },
+  startState(_plan: StepPlan, fresh: readonly PlannedParameter[]): void {
+    for (const { slots } of fresh) slots.expAvgView.fill(0);
+  },
+  stateElements: undefined,
+  stateAway: undefined,
+  pullState: (): Promise<void> => Promise.resolve(),
+  stateLoaded(): void {},
+});

@@ -1,0 +1,197 @@
+/**
+ * Engine construction and backend policy: which kernel, how many workers,
+ * which gpu.js mode, and why. This is the one core module that imports the
+ * edges (workers/ and gpu/); the optimizer asks it for an engine and sees
+ * only the {@linkcode StepEngine} contract.
+ *
+ * @module
+ */
+
+import type { StoreMemory } from "../store/slots.ts";
+import { testSeams } from "../_internal/testing.ts";
+import { type BackendChoice, type BackendName, BACKENDS, type GpuModeOption } from "./backends.ts";
+import type { StepEngine } from "./engine.ts";
+import { InlineEngine } from "./inline_engine.ts";
+import type { Logger } from "../_internal/logger.ts";
+import { inPlaceRunner } from "./shard_runner.ts";
+import { hostKernel, openShardRunner, type RunnerSpec } from "./runner_spec.ts";
+import { wasmKernelAvailable, wasmSimdSupport } from "../kernels/wasm_kernel.ts";
+import { availableCores } from "../_internal/node.ts";
+import { type ResolvedGpuMode, resolveGpuMode } from "../../gpu/gpujs_runtime.ts";
+import { WorkerPool } from "../../workers/worker_pool.ts";
+import { workerThreadsAvailable } from "../../workers/worker_thread.ts";
+
+/** Elements per worker below which `workers: "auto"` adds no worker. */
+const ELEMENTS_PER_WORKER = 2 ** 18;
+
+/** The engine choices of the optimizer's options, checked. */
+export interface EngineChoice {
+  /** The backend, or `"auto"`. */
+  readonly backend: BackendName | "auto";
+  /** The worker count, or `"auto"`. */
+  readonly workers: number | "auto";
+  /** The gpu.js mode of a backend that runs gpu.js. */
+  readonly gpuMode: GpuModeOption;
+  /** The wasm kernel's fma mode. */
+  readonly fma: "auto" | "exact";
+  /** The shard worker's module, where the user names one. */
+  readonly workerUrl: URL | undefined;
+}
+
+/** What an engine is built for. */
+export interface EngineSpec {
+  /** The optimizer's checked engine choices. */
+  readonly options: EngineChoice;
+  /** The store's memory. */
+  readonly memory: StoreMemory;
+  /** Elements of the optimizer's parameters. */
+  readonly elements: number;
+  /** The most blocks a step can have (every parameter with a gradient). */
+  readonly maxBlocks: number;
+  /** Number of parameter groups. */
+  readonly groups: number;
+  /** Where warnings go. */
+  readonly logger: Logger | null;
+}
+
+/** An engine and the story of its choice. */
+export interface StartedEngine {
+  /** The engine. */
+  readonly engine: StepEngine;
+  /** Settles once the backend is settled (the gpu.js mode probed); rejects when it cannot run. */
+  readonly ready: Promise<void>;
+  /** The backend and why, with the gpu.js mode once known. */
+  choice(): BackendChoice;
+}
+
+/**
+ * Builds the engine the options ask for: the backend (`"auto"`: `wasm`
+ * where WebAssembly SIMD runs, else `js`), the worker count (`"auto"`: one per
+ * 2^18 elements, at most one per core, none without `Worker` or shared
+ * memory) and, for `gpujs`, the gpu.js mode (resolved in the background).
+ *
+ * @param spec The options and the store.
+ * @returns The engine.
+ * @throws {RangeError} When `wasm` is asked for where WebAssembly SIMD does not run.
+ */
+export function startEngine(spec: EngineSpec): StartedEngine {
+  const { options, memory } = spec;
+  const backend = resolveBackend(options.backend);
+  const workers = resolveWorkers(spec);
+  const capabilities = BACKENDS[backend];
+  const mode = capabilities.gpuJs ? resolveGpuMode(options.gpuMode) : undefined;
+  let resolved: ResolvedGpuMode | undefined;
+  const ready = mode === undefined ? Promise.resolve() : mode.then((m) => void (resolved = m));
+  ready.catch(() => {}); // reported by the first step
+  // what every runner is made from: known now for the CPU kernels (so that
+  // steps can be synchronous), once the gpu.js mode is known for gpujs
+  const cpuRunner: RunnerSpec | undefined = mode === undefined
+    ? { backend, fma: options.fma, gpuMode: undefined }
+    : undefined;
+  const runner: RunnerSpec | Promise<RunnerSpec> = cpuRunner ??
+    mode!.then((m) => ({ backend, fma: options.fma, gpuMode: m.mode }));
+  if (runner instanceof Promise) runner.catch(() => {}); // the step awaits `ready` first and reports it
+  const stateLives = capabilities.state;
+  const memories = memory.arenas.map((arena) => arena.memory);
+  const engine: StepEngine = workers === 0
+    ? new InlineEngine({
+      backend,
+      stateLives,
+      openRunner: async () => openShardRunner(await runner, memories),
+      openRunnerSync: cpuRunner === undefined
+        ? undefined
+        : () => inPlaceRunner(hostKernel(backend, options.fma), memories),
+    })
+    : new WorkerPool({
+      workers,
+      backend,
+      stateLives,
+      runner,
+      arenas: memory.arenas,
+      groups: spec.groups,
+      maxBlocks: spec.maxBlocks,
+      ...workerUrl(options.workerUrl),
+    });
+  const asked = options.backend === "auto" ? autoChoice(backend) : undefined;
+  return { engine, ready, choice: () => describeChoice(backend, asked, resolved) };
+}
+
+/** The shard worker's module: the tests' faulty one, the user's (bundles), or the library's own. */
+function workerUrl(asked: URL | undefined): { workerUrl?: URL } {
+  const url = testSeams.shardWorkerUrl ?? asked;
+  return url === undefined ? {} : { workerUrl: url };
+}
+
+/** `backend`: `"auto"` takes `wasm` where WebAssembly SIMD runs, else `js`. */
+function resolveBackend(backend: BackendName | "auto"): BackendName {
+  const wasm = wasmKernelAvailable();
+  if (backend === "wasm" && !wasm) {
+    throw new RangeError(
+      `Cannot create optimizer as backend "wasm" needs WebAssembly SIMD, which this runtime lacks: use "js" or "auto"`,
+    );
+  }
+  if (backend !== "auto") return backend;
+  return wasm ? "wasm" : "js";
+}
+
+/** `workers`, with `"auto"` resolved and a warning where workers cannot run. */
+function resolveWorkers({ options, memory, elements, logger }: EngineSpec): number {
+  const canUseWorkers = workerThreadsAvailable() && memory.shared;
+  if (options.workers === "auto") return canUseWorkers ? autoWorkers(elements) : 0;
+  if (options.workers > 0 && !canUseWorkers) {
+    logger?.warn(
+      `Running inline instead of on ${options.workers} workers as ${
+        memory.shared ? "this runtime has no Worker" : "the store's memory is not shared"
+      }`,
+    );
+    return 0;
+  }
+  return options.workers;
+}
+
+/** `workers: "auto"`: one worker per 2^18 elements, at most one per core. */
+function autoWorkers(elements: number): number {
+  const cores = availableCores();
+  return Math.min(cores, Math.floor(elements / ELEMENTS_PER_WORKER));
+}
+
+/**
+ * What `backend: "auto"` took, and why. It takes only backends whose row
+ * allows it (they update the store in place, so code behaves the same on
+ * every machine): `wasm`, else `js`. A backend that keeps state on a device
+ * has rules of its own (pull state, announce host writes): it is taken only
+ * when asked for by name, and `recommendBackend()` says whether it would be
+ * faster here.
+ */
+function autoChoice(backend: BackendName): BackendChoice {
+  return backend === "wasm"
+    ? {
+      backend,
+      reason: `auto: WebAssembly SIMD runs here (the wasm kernel, ${
+        wasmSimdSupport() === "relaxed" ? "with relaxed SIMD" : "without relaxed SIMD"
+      })`,
+    }
+    : {
+      backend,
+      reason:
+        "auto: this runtime lacks WebAssembly SIMD, which the wasm kernel needs, so the scalar js kernel",
+    };
+}
+
+/** The choice as reported: what `"auto"` took or "asked for", with the gpu.js mode once resolved. */
+function describeChoice(
+  backend: BackendName,
+  auto: BackendChoice | undefined,
+  resolved: ResolvedGpuMode | undefined,
+): BackendChoice {
+  const choice = auto ?? { backend, reason: "asked for" };
+  if (resolved === undefined) return choice;
+  return {
+    ...choice,
+    gpuMode: resolved.mode,
+    reason: auto === undefined
+      ? `asked for; gpu.js mode ${resolved.mode}: ${resolved.reason}`
+      : choice.reason,
+    ...(resolved.adapter.available ? { adapter: resolved.adapter.description } : {}),
+  };
+}

@@ -1,0 +1,395 @@
+/**
+ * Checkpoints in the safetensors format: the parameters under their own
+ * names (a PyTorch user loads the model weights directly), each exp_avg
+ * under `exp_avg/<name>` (F32, or BF16 for a `momentumDtype: "bfloat16"`
+ * optimizer), and in `__metadata__` the format, its version and,
+ * as JSON, the groups' hyperparameters, the iteration count and an
+ * {@linkcode LrScheduler}'s step.
+ *
+ * {@linkcode encodeCheckpoint} / {@linkcode decodeCheckpoint} work on bytes
+ * (browsers, Deno Deploy); {@linkcode saveCheckpoint} /
+ * {@linkcode loadCheckpoint} on files, with atomic writes.
+ *
+ * @module
+ */
+
+import { formatValue } from "../_internal/format.ts";
+import { parseUntrustedJson } from "../_internal/json_keys.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type TensorRead,
+  type TensorToWrite,
+} from "./safetensors.ts";
+import { roundToBfloat16, widenBfloat16 } from "../store/moment_dtype.ts";
+import { sameShape } from "../_internal/shape.ts";
+import type { DecoupledLionW } from "../optimizer/decoupled_lionw.ts";
+import type { LrScheduler } from "../training/lr_scheduler.ts";
+import type { Parameter } from "../store/parameter.ts";
+import type { LionParameterState, LionStateDict } from "../optimizer/state_dict.ts";
+
+/** The format name in `__metadata__.format`. */
+export const CHECKPOINT_FORMAT = "lionw-checkpoint";
+/** The version in `__metadata__.format_version`; a reader refuses others. */
+export const CHECKPOINT_VERSION = "1";
+/** The prefix of a moment's tensor name: `exp_avg/<parameter name>`. */
+export const MOMENT_PREFIX = "exp_avg/";
+/** Metadata keys the format uses; user metadata may not take them. */
+const RESERVED_KEYS: readonly string[] = ["format", "format_version", "lionw_state"];
+
+/** Options of {@linkcode encodeCheckpoint} and {@linkcode saveCheckpoint}. */
+export interface SaveCheckpointOptions {
+  /** Strings to store in `__metadata__` beside the format's own keys. */
+  metadata?: Readonly<Record<string, string>>;
+  /** A scheduler whose step `t` is saved with the optimizer. */
+  scheduler?: LrScheduler;
+}
+
+/** Options of {@linkcode decodeCheckpoint} and {@linkcode loadCheckpoint}. */
+export interface LoadCheckpointOptions {
+  /** A scheduler to restore to the saved step (the checkpoint must hold one). */
+  scheduler?: LrScheduler;
+}
+
+/** What the format keeps in `__metadata__.lionw_state`. */
+interface SavedState {
+  readonly paramGroups: LionStateDict["paramGroups"];
+  readonly iterations: number;
+  readonly scheduler?: { readonly t: number };
+}
+
+function optimizerParameters(opt: DecoupledLionW): Parameter[] {
+  return opt.paramGroups.flatMap((group) => [...group.params]);
+}
+
+function checkUserMetadata(metadata: Readonly<Record<string, string>>): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (RESERVED_KEYS.includes(key)) {
+      throw new RangeError(
+        `Cannot save checkpoint as metadata key "${key}" is reserved by the format (${
+          RESERVED_KEYS.join(", ")
+        })`,
+      );
+    }
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `Cannot save checkpoint as metadata "${key}" must be a string: current value is ${
+          formatValue(value)
+        }`,
+      );
+    }
+  }
+}
+
+/**
+ * The checkpoint of `opt` as safetensors bytes, without I/O (for browsers
+ * and Deno Deploy). State kept on a device (`gpujs`) is pulled first.
+ *
+ * @example Bytes out, bytes in
+ * ```ts
+ * import { DecoupledLionW, decodeCheckpoint, encodeCheckpoint, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2], [1, 2]);
+ * await using opt = new DecoupledLionW([w], { lr: 0.1 });
+ * w.grad = [1, -1];
+ * await opt.step();
+ * const bytes = await encodeCheckpoint(opt, { metadata: { run: "demo" } });
+ *
+ * const v = new ParameterStore().add("w", [2]);
+ * await using resumed = new DecoupledLionW([v], { lr: 0.1 });
+ * const metadata = await decodeCheckpoint(resumed, bytes);
+ * assert.deepEqual([...v.data], [...w.data]);
+ * assert.equal(resumed.iterations, 1);
+ * assert.equal(metadata.run, "demo");
+ * ```
+ *
+ * @param opt The optimizer.
+ * @param options Metadata and a scheduler to save with it.
+ * @returns The file's bytes.
+ * @throws {RangeError} When a metadata key is one the format uses, or a
+ * moment's name would be a parameter's.
+ * @throws {Error} When a step is in flight or the optimizer is closed.
+ */
+export async function encodeCheckpoint(
+  opt: DecoupledLionW,
+  options: SaveCheckpointOptions = {},
+): Promise<Uint8Array> {
+  const metadata = options.metadata ?? {};
+  checkUserMetadata(metadata);
+  await opt.pullState();
+  const dict = opt.stateDict();
+  const params = optimizerParameters(opt);
+  const names = new Set(params.map((p) => p.name));
+  const tensors: TensorToWrite[] = params.map((p) => ({
+    name: p.name,
+    shape: p.shape,
+    data: p.data,
+  }));
+  for (const param of params) {
+    const entry = dict.state[param.name];
+    if (entry === undefined) continue;
+    const name = `${MOMENT_PREFIX}${param.name}`;
+    if (names.has(name)) {
+      throw new RangeError(
+        `Cannot save checkpoint as the moment of '${param.name}' would be stored as '${name}', the name of a parameter`,
+      );
+    }
+    // a bfloat16 optimizer's moments are stored as BF16 (exact: they are bfloat16 values)
+    tensors.push(
+      opt.momentumDtype === "bfloat16"
+        ? { name, shape: param.shape, dtype: "BF16", data: roundToBfloat16(entry.expAvg) }
+        : { name, shape: param.shape, data: entry.expAvg },
+    );
+  }
+  const saved: SavedState = {
+    paramGroups: dict.paramGroups,
+    iterations: dict.iterations,
+    ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler.stateDict() }),
+  };
+  return encodeSafetensors(tensors, {
+    ...metadata,
+    format: CHECKPOINT_FORMAT,
+    format_version: CHECKPOINT_VERSION,
+    lionw_state: JSON.stringify(saved),
+  });
+}
+
+function invalid(message: string): Error {
+  return new Error(`Cannot read checkpoint as ${message}`);
+}
+
+function savedStateOf(metadata: Readonly<Record<string, string>>): SavedState {
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    throw invalid(
+      `its format is ${formatValue(metadata.format)}, not "${CHECKPOINT_FORMAT}"`,
+    );
+  }
+  if (metadata.format_version !== CHECKPOINT_VERSION) {
+    throw invalid(
+      `its format version ${
+        formatValue(metadata.format_version)
+      } is not one this library reads ("${CHECKPOINT_VERSION}")`,
+    );
+  }
+  const text = metadata.lionw_state;
+  if (text === undefined) throw invalid("its metadata has no lionw_state");
+  let saved: unknown;
+  try {
+    saved = parseUntrustedJson(text, "lionw_state");
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
+  if (saved === null || typeof saved !== "object" || Array.isArray(saved)) {
+    throw invalid("its lionw_state is not a JSON object");
+  }
+  const { paramGroups, iterations, scheduler, ...rest } = saved as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw invalid(`its lionw_state has unknown fields ${unknown.join(", ")}`);
+  if (!Array.isArray(paramGroups)) throw invalid("its lionw_state has no list of paramGroups");
+  if (typeof iterations !== "number" || !Number.isSafeInteger(iterations) || iterations < 0) {
+    throw invalid(`its iterations ${formatValue(iterations)} is not an integer >= 0`);
+  }
+  if (scheduler !== undefined) {
+    const t = (scheduler as { t?: unknown } | null)?.t;
+    if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0) {
+      throw invalid(`its scheduler step ${formatValue(t)} is not an integer >= 0`);
+    }
+  }
+  return saved as SavedState;
+}
+
+/** A float32 copy of a tensor's little-endian bytes (the file's bytes may be unaligned); BF16 widened, exactly. */
+function float32Copy({ dtype, bytes }: TensorRead): Float32Array {
+  if (dtype === "BF16") {
+    const words = new Uint16Array(bytes.length / 2);
+    new Uint8Array(words.buffer).set(bytes);
+    return widenBfloat16(words);
+  }
+  const out = new Float32Array(bytes.length / 4);
+  new Uint8Array(out.buffer).set(bytes);
+  return out;
+}
+
+/** Matches the file's tensors to the optimizer's parameters: every one present, nothing else. */
+function matchTensors(
+  params: readonly Parameter[],
+  tensors: ReadonlyMap<string, TensorRead>,
+): { data: Map<Parameter, Uint8Array>; state: Record<string, LionParameterState> } {
+  const data = new Map<Parameter, Uint8Array>();
+  const state: Record<string, LionParameterState> = {};
+  const known = new Set<string>();
+  for (const param of params) {
+    for (
+      const [name, isMoment] of [[param.name, false], [
+        `${MOMENT_PREFIX}${param.name}`,
+        true,
+      ]] as const
+    ) {
+      known.add(name);
+      const tensor = tensors.get(name);
+      if (tensor === undefined) {
+        if (isMoment) continue; // a parameter never stepped has no moment
+        throw invalid(`parameter '${param.name}' is missing from it`);
+      }
+      if (!sameShape(tensor.shape, param.shape)) {
+        throw invalid(
+          `tensor "${name}" has shape ${
+            formatValue([...tensor.shape])
+          } where parameter '${param.name}' has ${formatValue([...param.shape])}`,
+        );
+      }
+      if (isMoment) state[param.name] = { expAvg: float32Copy(tensor) };
+      else if (tensor.dtype !== "F32") {
+        throw invalid(`parameter tensor "${name}" has dtype ${tensor.dtype}: parameters are F32`);
+      } else data.set(param, tensor.bytes);
+    }
+  }
+  for (const name of tensors.keys()) {
+    if (!known.has(name)) {
+      throw invalid(
+        `it holds tensor "${name}", which is no parameter of the optimizer nor its moment`,
+      );
+    }
+  }
+  return { data, state };
+}
+
+/**
+ * Loads a checkpoint from bytes into `opt`: parameters, moments, groups'
+ * hyperparameters, iterations, and the scheduler's step when one is given.
+ * The bytes are untrusted: everything is checked before anything changes,
+ * and any defect is an `Error` that names it, leaving parameters, state,
+ * iterations and the scheduler as they were.
+ *
+ * @example Restore a run
+ * ```ts
+ * import { DecoupledLionW, decodeCheckpoint, encodeCheckpoint, ParameterStore } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [2]);
+ * await using opt = new DecoupledLionW([w]);
+ * const bytes = await encodeCheckpoint(opt);
+ * bytes[20] = 0x7b; // a damaged header
+ * await assert.rejects(decodeCheckpoint(opt, bytes), /Cannot read checkpoint as/);
+ * ```
+ *
+ * @param opt The optimizer to load into: same groups and parameter names and shapes.
+ * @param bytes A checkpoint's bytes.
+ * @param options A scheduler to restore.
+ * @returns The checkpoint's `__metadata__` (its own keys included).
+ * @throws {Error} Naming the defect, when the bytes are not a checkpoint
+ * this optimizer can load; also when a step is in flight.
+ * @throws {RangeError} When its groups, names or hyperparameters do not fit `opt`.
+ */
+export async function decodeCheckpoint(
+  opt: DecoupledLionW,
+  bytes: Uint8Array,
+  options: LoadCheckpointOptions = {},
+): Promise<Record<string, string>> {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  const saved = savedStateOf(metadata);
+  const { scheduler } = options;
+  if (scheduler !== undefined && saved.scheduler === undefined) {
+    throw invalid("it holds no scheduler step to restore the given scheduler to");
+  }
+  const { data, state } = matchTensors(optimizerParameters(opt), tensors);
+  await opt.pullState();
+  const previous = opt.stateDict();
+  // checks the groups and hyperparameters; changes nothing when they do not fit
+  opt.loadStateDict({ state, paramGroups: saved.paramGroups, iterations: saved.iterations });
+  if (scheduler !== undefined) {
+    try {
+      scheduler.loadStateDict(saved.scheduler!);
+    } catch (error) {
+      opt.loadStateDict(previous);
+      throw error;
+    }
+  }
+  for (const [param, values] of data) {
+    const target = param.data;
+    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(values);
+    param.markWritten();
+  }
+  return { ...metadata };
+}
+
+/**
+ * Writes `bytes` to `path` atomically: a temporary file in the same folder,
+ * flushed to disk, then renamed over `path`. Nothing is left behind.
+ */
+async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  // the temporary file sits beside the target: a rename within one folder is atomic
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const folder = path.slice(0, slash + 1);
+  const temporary = `${folder}.${path.slice(slash + 1)}.${crypto.randomUUID()}.tmp`;
+  try {
+    const file = await Deno.open(temporary, { write: true, createNew: true });
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Saves a checkpoint of `opt` to a safetensors file (Deno), atomically: a
+ * crash or an error mid-write leaves the previous file, and no temporary file.
+ *
+ * @example Save, then resume elsewhere
+ * ```ts
+ * import { DecoupledLionW, loadCheckpoint, ParameterStore, saveCheckpoint } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * const w = new ParameterStore().add("fc.weight", [2, 2], [1, 2, 3, 4]);
+ * await using opt = new DecoupledLionW([w], { lr: 0.1 });
+ * w.grad = [1, -1, 1, -1];
+ * await opt.step();
+ * await saveCheckpoint(opt, path, { metadata: { epoch: "3" } });
+ *
+ * const v = new ParameterStore().add("fc.weight", [2, 2]);
+ * await using resumed = new DecoupledLionW([v], { lr: 0.1 });
+ * await loadCheckpoint(resumed, path);
+ * assert.deepEqual(resumed.state(v)!.expAvg, opt.state(w)!.expAvg);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param opt The optimizer.
+ * @param path The file to write (replaced if it exists).
+ * @param options Metadata and a scheduler to save with it.
+ * @throws {RangeError} When a metadata key is one the format uses.
+ * @throws {Deno.errors.NotFound} When the folder does not exist (and other I/O errors).
+ */
+export async function saveCheckpoint(
+  opt: DecoupledLionW,
+  path: string,
+  options: SaveCheckpointOptions = {},
+): Promise<void> {
+  await writeAtomically(path, await encodeCheckpoint(opt, options));
+}
+
+/**
+ * Loads a checkpoint file into `opt` (Deno), checking it first as
+ * {@linkcode decodeCheckpoint} does.
+ *
+ * @param opt The optimizer to load into.
+ * @param path The file.
+ * @param options A scheduler to restore.
+ * @returns The checkpoint's `__metadata__`.
+ * @throws {Error} Naming the defect, when the file is not a checkpoint this optimizer can load.
+ */
+export async function loadCheckpoint(
+  opt: DecoupledLionW,
+  path: string,
+  options: LoadCheckpointOptions = {},
+): Promise<Record<string, string>> {
+  return await decodeCheckpoint(opt, await Deno.readFile(path), options);
+}

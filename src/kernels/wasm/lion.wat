@@ -1,0 +1,429 @@
+;; The `wasm` kernel: the DecoupledLionW update with f32x4 SIMD, in place on
+;; the store's memory, with the metric partial sums in the same pass.
+;;
+;; Built by `deno task build:wasm` (src/kernels/wasm/build_wasm.ts, wabt) into
+;; src/kernels/wasm/lion_wasm.ts. One source gives four binaries: a shared or a plain
+;; memory import (the line marked MEMORY), each with relaxed SIMD or
+;; without it (the "strict" build drops the sections marked @relaxed, for
+;; runtimes where a relaxed opcode does not validate: Node 20, older
+;; browsers). Each function marked @moment is written out twice: once with
+;; exp_avg in float32, once in bfloat16 (names end in _bf16; LOAD_M widens
+;; four bfloat16 values to float32, STORE_M rounds them back to nearest even,
+;; M_BYTES is the bytes of four moments). Bit-exact with the scalar `js`
+;; kernel and so with PyTorch:
+;;
+;;   g = g * gs                 (the step's gradient scale: clipping, maximize)
+;;   p = p * decay
+;;   p = p - lr * sign(lerp(m, g, 1 - beta1))
+;;   m = lerp(m, g, 1 - beta2)
+;;   lerp(m, g, w) = w < 0.5 ? fma(w, g - m, m) : fma(w - 1, g - m, g)
+;;
+;; The caller resolves lerp's branch once per block: it passes the
+;; coefficient `c` (w or w - 1) and whether the base is g (1) or m (0).
+;;
+;; Two ways to the fused multiply-add, both bit-exact:
+;; - `update`, `update_metrics` (@relaxed): `f32x4.relaxed_madd`, where
+;;   `relaxed_madd_is_fused()` says it rounds once (x86 with FMA, ARM64).
+;;   Their loops are written out with no calls: V8 does not inline calls,
+;;   and they would cost a third of the speed.
+;; - `update_exact`, `update_metrics_exact`: the product and sum in float64
+;;   lanes (the product is exact), then rounded to float32: correct unless
+;;   the float64 sum is exactly a float32 midpoint (or float32-subnormal),
+;;   where that vector is redone rounding to odd ($fma_exact). The only path
+;;   of the strict build.
+;;
+;; Memory: a segment of n elements is processed as whole 64-byte lines. The
+;; store's slots are 64-byte aligned and their padding is zero and written
+;; by nobody else; zero padding stays zero under the update (g = m = p = 0
+;; gives 0) and adds 0 to every sum.
+;;
+;; The metrics' six sums take float32 products (fused with the add on the
+;; relaxed path, rounded apart on the exact one), summed in float32 over runs
+;; of RUN_BYTES of parameters (16 vectors: each lane adds 16 products, a
+;; relative error under 1e-6), and the runs in float64. That is most of the
+;; speed of float32 sums, and the sums stay the same for any worker count
+;; (a block is one segment, its runs start at the segment). Where float32
+;; overflows (|x| > 1.8e19) or loses digits (sums under 2^-60), the caller
+;; recomputes the segment's sums exactly in float64 with `metric_sums`.
+;;
+;; The scan: `find_non_finite` is the non-finite verdict alone (x - x is 0
+;; for every finite x, NaN otherwise); `sum_squares` adds exact float64
+;; squares when a gate (clipping) needs the norm.
+
+(module
+  (import "env" "memory" (memory 0 65536 shared)) ;; MEMORY
+
+  ;; @relaxed {
+  ;; (1 + 2^-23)^2 - (1 + 2^-22) is 2^-46 when fused and 0 when rounded twice.
+  (func (export "relaxed_madd_is_fused") (result i32)
+    (f32.ne
+      (f32x4.extract_lane 0
+        (f32x4.relaxed_madd
+          (f32x4.splat (f32.const 0x1.000002p+0))
+          (f32x4.splat (f32.const 0x1.000002p+0))
+          (f32x4.splat (f32.const -0x1.000004p+0))))
+      (f32.const 0)))
+  ;; @relaxed }
+
+  ;; ---- helpers --------------------------------------------------------
+
+  ;; A splat mask: all ones when $on, else zeros (selects g over m as lerp's base).
+  (func $mask (param $on i32) (result v128)
+    (i32x4.splat (i32.sub (i32.const 0) (local.get $on))))
+
+  ;; Byte length of n elements rounded up to whole 64-byte lines.
+  (func $line_bytes (param $n i32) (result i32)
+    (i32.and (i32.add (i32.shl (local.get $n) (i32.const 2)) (i32.const 63)) (i32.const -64)))
+
+  ;; The end of the run that starts at $p: RUN_BYTES on, or $end.
+  (func $run_end (param $p i32) (param $end i32) (result i32)
+    (local $next i32)
+    (local.set $next (i32.add (local.get $p) (i32.const 256))) ;; RUN_BYTES
+    (select (local.get $next) (local.get $end) (i32.lt_u (local.get $next) (local.get $end))))
+
+  ;; lr * sign(x), exactly: lr, -lr or +0 (+0 for NaN, as torch 1.13's sign).
+  ;; -lr by its sign bit, not by a subtraction: at lr = 0, torch's
+  ;; (-0) * -1 is +0 and (0) * -1 is -0, and p - (-0) differs from p - 0
+  ;; where p is -0.
+  (func $lr_sign (param $x v128) (param $lr v128) (result v128)
+    (v128.or
+      (v128.and (f32x4.gt (local.get $x) (f32x4.splat (f32.const 0))) (local.get $lr))
+      (v128.and (f32x4.lt (local.get $x) (f32x4.splat (f32.const 0))) (f32x4.neg (local.get $lr)))))
+
+  ;; Lanes 2 and 3 moved to 0 and 1.
+  (func $high (param $v v128) (result v128)
+    (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15 (local.get $v) (local.get $v)))
+
+  (func $lanes (param $v v128) (result f64)
+    (f64.add (f64x2.extract_lane 0 (local.get $v)) (f64x2.extract_lane 1 (local.get $v))))
+
+  ;; $acc plus the four float32 lanes of $v, in float64.
+  (func $widen_add (param $acc v128) (param $v v128) (result v128)
+    (f64x2.add (local.get $acc)
+      (f64x2.add
+        (f64x2.promote_low_f32x4 (local.get $v))
+        (f64x2.promote_low_f32x4 (call $high (local.get $v))))))
+
+  ;; $acc + x * y over both halves, in float64: exact products (float32
+  ;; values), so a multiply and an add give what a fused one would.
+  (func $dot (param $acc v128) (param $x v128) (param $y v128) (result v128)
+    (f64x2.add
+      (f64x2.add (local.get $acc)
+        (f64x2.mul (f64x2.promote_low_f32x4 (local.get $x)) (f64x2.promote_low_f32x4 (local.get $y))))
+      (f64x2.mul
+        (f64x2.promote_low_f32x4 (call $high (local.get $x)))
+        (f64x2.promote_low_f32x4 (call $high (local.get $y))))))
+
+  ;; c * d + b for two f64 lanes, rounded to odd: the float64 sum and its
+  ;; exact error (TwoSum); an inexact finite sum with an even last bit moves
+  ;; one ulp towards the error. Rounding that to float32 is correct.
+  (func $fma_odd (param $c v128) (param $d v128) (param $b v128) (result v128)
+    (local $prod v128) (local $sum v128) (local $bb v128) (local $err v128) (local $move v128)
+    (local.set $prod (f64x2.mul (local.get $c) (local.get $d)))
+    (local.set $sum (f64x2.add (local.get $prod) (local.get $b)))
+    (local.set $bb (f64x2.sub (local.get $sum) (local.get $prod)))
+    (local.set $err
+      (f64x2.add
+        (f64x2.sub (local.get $prod) (f64x2.sub (local.get $sum) (local.get $bb)))
+        (f64x2.sub (local.get $b) (local.get $bb))))
+    ;; lanes to move: inexact, finite, even
+    (local.set $move
+      (v128.and
+        (v128.and
+          (f64x2.ne (local.get $err) (f64x2.splat (f64.const 0)))
+          (f64x2.lt (f64x2.abs (local.get $sum)) (f64x2.splat (f64.const inf))))
+        (i64x2.eq
+          (v128.and (local.get $sum) (i64x2.splat (i64.const 1)))
+          (i64x2.splat (i64.const 0)))))
+    ;; +1 in the bits moves away from zero: right when the error has the sum's sign
+    (i64x2.add
+      (local.get $sum)
+      (v128.and
+        (local.get $move)
+        (v128.bitselect
+          (i64x2.splat (i64.const 1))
+          (i64x2.splat (i64.const -1))
+          (i64x2.ge_s (v128.xor (local.get $err) (local.get $sum)) (i64x2.splat (i64.const 0)))))))
+
+  ;; float32 c * d + b rounded once, without a hardware fma ($c64: c as f64x2).
+  (func $fma_exact (param $c64 v128) (param $d v128) (param $b v128) (result v128)
+    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+      (f32x4.demote_f64x2_zero
+        (call $fma_odd
+          (local.get $c64)
+          (f64x2.promote_low_f32x4 (local.get $d))
+          (f64x2.promote_low_f32x4 (local.get $b))))
+      (f32x4.demote_f64x2_zero
+        (call $fma_odd
+          (local.get $c64)
+          (f64x2.promote_low_f32x4 (call $high (local.get $d)))
+          (f64x2.promote_low_f32x4 (call $high (local.get $b)))))))
+
+  ;; ---- the gradient scan ---------------------------------------------
+
+  ;; 1 when any of n gradients at byte offset $g is NaN or infinite, else 0.
+  ;; A whole 64-byte line per iteration; OR keeps no dependency chain.
+  (func (export "find_non_finite") (param $g i32) (param $n i32) (result i32)
+    (local $end i32) (local $acc v128) (local $v0 v128) (local $v1 v128) (local $v2 v128) (local $v3 v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (local.set $v0 (v128.load offset=0 (local.get $g)))
+        (local.set $v1 (v128.load offset=16 (local.get $g)))
+        (local.set $v2 (v128.load offset=32 (local.get $g)))
+        (local.set $v3 (v128.load offset=48 (local.get $g)))
+        (local.set $acc
+          (v128.or (local.get $acc)
+            (v128.or
+              (v128.or (f32x4.sub (local.get $v0) (local.get $v0)) (f32x4.sub (local.get $v1) (local.get $v1)))
+              (v128.or (f32x4.sub (local.get $v2) (local.get $v2)) (f32x4.sub (local.get $v3) (local.get $v3))))))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (br $next)))
+    (v128.any_true (local.get $acc)))
+
+  ;; Σg² of n elements at byte offset $g, in float64 (non-finite when any g is):
+  ;; products of float32 values are exact in float64, so this is the exact
+  ;; sum in its order. A whole 64-byte line per iteration, into four
+  ;; independent accumulators (one would make every vector wait for the
+  ;; previous one's add latency); written out, as calls are not inlined.
+  (func (export "sum_squares") (param $g i32) (param $n i32) (result f64)
+    (local $end i32) (local $lo v128) (local $hi v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=0 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=0 (local.get $g)) (v128.load offset=0 (local.get $g)))))
+        (local.set $a0 (f64x2.add (f64x2.add (local.get $a0) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=16 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=16 (local.get $g)) (v128.load offset=16 (local.get $g)))))
+        (local.set $a1 (f64x2.add (f64x2.add (local.get $a1) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=32 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=32 (local.get $g)) (v128.load offset=32 (local.get $g)))))
+        (local.set $a2 (f64x2.add (f64x2.add (local.get $a2) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $lo (f64x2.promote_low_f32x4 (v128.load offset=48 (local.get $g))))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 8 9 10 11 12 13 14 15
+          (v128.load offset=48 (local.get $g)) (v128.load offset=48 (local.get $g)))))
+        (local.set $a3 (f64x2.add (f64x2.add (local.get $a3) (f64x2.mul (local.get $lo) (local.get $lo)))
+          (f64x2.mul (local.get $hi) (local.get $hi))))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (br $next)))
+    (call $lanes
+      (f64x2.add
+        (f64x2.add (local.get $a0) (local.get $a1))
+        (f64x2.add (local.get $a2) (local.get $a3)))))
+
+  ;; ---- the update ----------------------------------------------------
+  ;;
+  ;; A whole 64-byte line of parameters per iteration: the @unroll body
+  ;; four times (OFFSET_V: the vector's byte offset in the line, OFFSET_M:
+  ;; its moments'), which keeps the loop's own work off three vectors in four.
+  ;;
+  ;; @kernel sections are written out for each fma path and moment type:
+  ;; update{F}{M}, with {F} "" (FMA: f32x4.relaxed_madd; relaxed build
+  ;; only) or "_exact" (FMA: float64 lanes, see fmaExact in build_wasm.ts:
+  ;; a multiply and an add in float64, correctly rounded to float32 unless
+  ;; the sum lands exactly on a float32 midpoint, which sends that vector
+  ;; through $fma_exact's round-to-odd), {B} "" (each lerp's base, g or m,
+  ;; chosen by a mask: BASE) or "_mm" (both bases m, as for betas above 0.5,
+  ;; the usual ones: no masks, two registers and three selects
+  ;; fewer), and {M} "" or "_bf16".
+
+  ;; @kernel {
+  ;; The update of n elements at byte offsets $p, $g, $m.
+  ;; $c1/$g1: coefficient and base of the direction's lerp (1 - beta1);
+  ;; $c2/$g2: of the moment's lerp (1 - beta2); $decay: 1 - decay * wd;
+  ;; $gs: the gradient scale (1 leaves g exactly as it is).
+  (func (export "update{F}{B}{M}")
+    (param $p i32) (param $g i32) (param $m i32) (param $n i32)
+    (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
+    (param $gs f32)
+    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128)
+    (local $c2v v128) (local $sel2 v128) (local $c1w v128) (local $c2w v128) (local $decayv v128)
+    (local $gsv v128) (local $zero v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128)
+    (local $dir v128) (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
+    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $neglrv (f32x4.neg (local.get $lrv)))
+    (local.set $c1v (f32x4.splat (local.get $c1)))
+    (local.set $c2v (f32x4.splat (local.get $c2)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $c2w (f64x2.splat (f64.promote_f32 (local.get $c2))))
+    (local.set $sel1 (call $mask (local.get $g1)))
+    (local.set $sel2 (call $mask (local.get $g2)))
+    (local.set $decayv (f32x4.splat (local.get $decay)))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        ;; @unroll {
+        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
+        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (BASE $sel1))
+        ;; p * decay - lr * sign(dir)
+        (v128.store offset=OFFSET_V (local.get $p)
+          (f32x4.sub
+            (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
+            (v128.or
+              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
+        (FMA $mv $c2v $c2w (local.get $d) (BASE $sel2))
+        (STORE_M $mv offset=OFFSET_M (local.get $m))
+        ;; @unroll }
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
+        (br $next))))
+
+  ;; The update, plus the partial sums of the metrics over the post-step m
+  ;; and p, the step's g and the reference's step tensor
+  ;; u = lr * sign(lerp(m, g, 1 - beta1)) + $sd * p, with $sd = -wd * decay:
+  ;; returns Σm², Σp², Σu², Σg², Σu·g, Σm·g (float32 runs, see the top).
+  (func (export "update_metrics{F}{B}{M}")
+    (param $p i32) (param $g i32) (param $m i32) (param $n i32)
+    (param $lr f32) (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $decay f32)
+    (param $gs f32)
+    (param $sd f32)
+    (result f64 f64 f64 f64 f64 f64)
+    (local $end i32) (local $lrv v128) (local $neglrv v128) (local $c1v v128) (local $sel1 v128)
+    (local $c2v v128) (local $sel2 v128) (local $c1w v128) (local $c2w v128) (local $decayv v128)
+    (local $gsv v128) (local $zero v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $d v128)
+    (local $dir v128) (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
+    (local $run_end i32) (local $sdv v128) (local $sdw v128) (local $uv v128)
+    (local $mm v128) (local $smm v128) (local $pp v128) (local $spp v128) (local $uu v128) (local $suu v128) (local $gg v128) (local $sgg v128) (local $ug v128) (local $sug v128) (local $mg v128) (local $smg v128)
+    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $neglrv (f32x4.neg (local.get $lrv)))
+    (local.set $c1v (f32x4.splat (local.get $c1)))
+    (local.set $c2v (f32x4.splat (local.get $c2)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $c2w (f64x2.splat (f64.promote_f32 (local.get $c2))))
+    (local.set $sel1 (call $mask (local.get $g1)))
+    (local.set $sel2 (call $mask (local.get $g2)))
+    (local.set $decayv (f32x4.splat (local.get $decay)))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
+    (local.set $sdv (f32x4.splat (local.get $sd)))
+    (local.set $sdw (f64x2.splat (f64.promote_f32 (local.get $sd))))
+    (block $done
+      (loop $run
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $run_end (call $run_end (local.get $p) (local.get $end)))
+        (local.set $smm (v128.const i64x2 0 0))
+        (local.set $spp (v128.const i64x2 0 0))
+        (local.set $suu (v128.const i64x2 0 0))
+        (local.set $sgg (v128.const i64x2 0 0))
+        (local.set $sug (v128.const i64x2 0 0))
+        (local.set $smg (v128.const i64x2 0 0))
+        (loop $next
+        ;; @unroll {
+        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
+        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (BASE $sel1))
+        (local.set $pv
+          (f32x4.sub
+            (f32x4.mul (v128.load offset=OFFSET_V (local.get $p)) (local.get $decayv))
+            (v128.or
+              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv)))))
+        (v128.store offset=OFFSET_V (local.get $p) (local.get $pv))
+        (FMA $mv $c2v $c2w (local.get $d) (BASE $sel2))
+        (STORE_M $mv offset=OFFSET_M (local.get $m))
+        ;; the reference's step tensor, from the post-step moment
+        (FMA_SIGN $dir $c1v $c1w (f32x4.sub (local.get $gv) (local.get $mv))
+          (BASE $sel1))
+        (FMA $uv $sdv $sdw (local.get $pv) (v128.or
+              (v128.and (f32x4.gt (local.get $dir) (local.get $zero)) (local.get $lrv))
+              (v128.and (f32x4.lt (local.get $dir) (local.get $zero)) (local.get $neglrv))))
+        (SUM $smm (local.get $mv) (local.get $mv))
+        (SUM $spp (local.get $pv) (local.get $pv))
+        (SUM $suu (local.get $uv) (local.get $uv))
+        (SUM $sgg (local.get $gv) (local.get $gv))
+        (SUM $sug (local.get $uv) (local.get $gv))
+        (SUM $smg (local.get $mv) (local.get $gv))
+        ;; @unroll }
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
+          (br_if $next (i32.lt_u (local.get $p) (local.get $run_end))))
+        (local.set $mm (call $widen_add (local.get $mm) (local.get $smm)))
+        (local.set $pp (call $widen_add (local.get $pp) (local.get $spp)))
+        (local.set $uu (call $widen_add (local.get $uu) (local.get $suu)))
+        (local.set $gg (call $widen_add (local.get $gg) (local.get $sgg)))
+        (local.set $ug (call $widen_add (local.get $ug) (local.get $sug)))
+        (local.set $mg (call $widen_add (local.get $mg) (local.get $smg)))
+        (br $run)))
+    (call $lanes (local.get $mm))
+    (call $lanes (local.get $pp))
+    (call $lanes (local.get $uu))
+    (call $lanes (local.get $gg))
+    (call $lanes (local.get $ug))
+    (call $lanes (local.get $mg))
+  )
+  ;; @kernel }
+
+  ;; ---- the exact sums (the fallback of the float32 runs) ---------------
+
+  ;; The reference's step tensor of one vector: $sd * p + lr * sign(lerp(m, g, 1 - beta1))
+  ;; rounded once (as the update paths and the scalar kernel round it).
+  (func $step_tensor_exact (param $gv v128) (param $mv v128) (param $pv v128)
+    (param $lrv v128) (param $c1w v128) (param $sel1 v128) (param $sdw v128) (result v128)
+    (call $fma_exact (local.get $sdw) (local.get $pv)
+      (call $lr_sign
+        (call $fma_exact (local.get $c1w) (f32x4.sub (local.get $gv) (local.get $mv))
+          (v128.bitselect (local.get $gv) (local.get $mv) (local.get $sel1)))
+        (local.get $lrv))))
+
+  ;; @moment {
+  ;; The six sums of n elements after their update, exactly in float64 (the
+  ;; fallback where the float32 runs overflow or lose digits): reads the
+  ;; post-step p and m and the step's g, writes nothing.
+  (func (export "metric_sums{M}")
+    (param $p i32) (param $g i32) (param $m i32) (param $n i32)
+    (param $lr f32) (param $c1 f32) (param $g1 i32) (param $gs f32) (param $sd f32)
+    (result f64 f64 f64 f64 f64 f64)
+    (local $end i32) (local $gsv v128) (local $gv v128) (local $mv v128) (local $pv v128) (local $uv v128)
+    (local $lrv v128) (local $c1w v128) (local $sel1 v128) (local $sdw v128)
+    (local $mm v128) (local $pp v128) (local $uu v128) (local $gg v128) (local $ug v128) (local $mg v128)
+    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $sel1 (call $mask (local.get $g1)))
+    (local.set $sdw (f64x2.splat (f64.promote_f32 (local.get $sd))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $gv (f32x4.mul (v128.load (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M (local.get $m)))
+        (local.set $pv (v128.load (local.get $p)))
+        (local.set $uv (call $step_tensor_exact (local.get $gv) (local.get $mv) (local.get $pv)
+          (local.get $lrv) (local.get $c1w) (local.get $sel1) (local.get $sdw)))
+        (local.set $mm (call $dot (local.get $mm) (local.get $mv) (local.get $mv)))
+        (local.set $pp (call $dot (local.get $pp) (local.get $pv) (local.get $pv)))
+        (local.set $uu (call $dot (local.get $uu) (local.get $uv) (local.get $uv)))
+        (local.set $gg (call $dot (local.get $gg) (local.get $gv) (local.get $gv)))
+        (local.set $ug (call $dot (local.get $ug) (local.get $uv) (local.get $gv)))
+        (local.set $mg (call $dot (local.get $mg) (local.get $mv) (local.get $gv)))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (local.set $g (i32.add (local.get $g) (i32.const 16)))
+        (local.set $m (i32.add (local.get $m) (i32.const M_BYTES)))
+        (br $next)))
+    (call $lanes (local.get $mm))
+    (call $lanes (local.get $pp))
+    (call $lanes (local.get $uu))
+    (call $lanes (local.get $gg))
+    (call $lanes (local.get $ug))
+    (call $lanes (local.get $mg))
+  )
+  ;; @moment }
+)

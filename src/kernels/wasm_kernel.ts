@@ -1,0 +1,310 @@
+/**
+ * The `wasm` kernel: WebAssembly SIMD (f32x4) over the store's memory, in
+ * place, bit-exact with the scalar kernel. Source: src/kernels/wasm/lion.wat, built
+ * with relaxed SIMD (a hardware fused multiply-add where it rounds once)
+ * and without it (the "strict" module, for runtimes where a relaxed opcode
+ * does not validate: Node 20, older browsers), both bit-exact.
+ *
+ * @module
+ */
+
+import { isShared } from "../store/arena.ts";
+import type { GroupConstants, LionKernel } from "./kernel.ts";
+import { PARTIAL_COUNT } from "./kernel.ts";
+import {
+  LION_WASM_PLAIN,
+  LION_WASM_SHARED,
+  LION_WASM_STRICT_PLAIN,
+  LION_WASM_STRICT_SHARED,
+} from "./wasm/lion_wasm.ts";
+import { cautiousUpdate, jsKernel } from "./js_kernel.ts";
+
+/** How the kernel computes torch's fused multiply-add. */
+export type FmaMode = "relaxed" | "exact";
+
+/** Where a segment lies: byte offsets of p, g and m, and its element count. */
+type SegmentArgs = [p: number, g: number, m: number, n: number];
+
+/**
+ * An update export: the segment, then lr, lerp coefficient and base of the
+ * direction (c1, g1) and of the moment (c2, g2), the decay multiplier and
+ * the gradient scale.
+ */
+type UpdateExport = (
+  ...args: [
+    ...SegmentArgs,
+    lr: number,
+    c1: number,
+    g1: number,
+    c2: number,
+    g2: number,
+    decay: number,
+    gradScale: number,
+  ]
+) => void;
+
+/** The same with the step tensor's decay coefficient; returns the six sums. */
+type UpdateMetricsExport = (...args: [...Parameters<UpdateExport>, sd: number]) => number[];
+
+/** The six sums of a segment after its update, exactly in float64. */
+type MetricSumsExport = (
+  ...args: [...SegmentArgs, lr: number, c1: number, g1: number, gs: number, sd: number]
+) => number[];
+
+/** The exports of one moment type (float32, or bfloat16 with names ending in `_bf16`). */
+interface MomentExports {
+  /** Relaxed module only. */
+  update: UpdateExport | undefined;
+  /** Relaxed module only. */
+  update_metrics: UpdateMetricsExport | undefined;
+  update_exact: UpdateExport;
+  update_metrics_exact: UpdateMetricsExport;
+  metric_sums: MetricSumsExport;
+}
+
+interface LionExports {
+  /** Relaxed module only. */
+  relaxed_madd_is_fused?(): number;
+  find_non_finite(g: number, n: number): number;
+  sum_squares(g: number, n: number): number;
+  [name: string]: unknown;
+}
+
+/**
+ * The exports of `exports` for one moment type and lerp bases: `baseM`
+ * takes the kernels specialized for groups whose two lerps both start from
+ * m (names with `_mm`: no base masks).
+ */
+function momentExports(exports: LionExports, bfloat16: boolean, baseM: boolean): MomentExports {
+  const moment = bfloat16 ? "_bf16" : "";
+  const bases = baseM ? "_mm" : "";
+  const pick = <T>(name: string) => exports[name + bases + moment] as T;
+  return {
+    update: pick<UpdateExport | undefined>("update"),
+    update_metrics: pick<UpdateMetricsExport | undefined>("update_metrics"),
+    update_exact: pick<UpdateExport>("update_exact"),
+    update_metrics_exact: pick<UpdateMetricsExport>("update_metrics_exact"),
+    metric_sums: exports[`metric_sums${moment}`] as MetricSumsExport,
+  };
+}
+
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+/** Which build of the module: with relaxed SIMD, or without a relaxed opcode. */
+export type WasmSimd = "relaxed" | "strict";
+
+const SOURCES: Record<WasmSimd, Record<"shared" | "plain", string>> = {
+  relaxed: { shared: LION_WASM_SHARED, plain: LION_WASM_PLAIN },
+  strict: { shared: LION_WASM_STRICT_SHARED, plain: LION_WASM_STRICT_PLAIN },
+};
+
+const modules = new Map<string, WebAssembly.Module>();
+
+function moduleFor(simd: WasmSimd, shared: boolean): WebAssembly.Module {
+  const key = `${simd}/${shared}`;
+  let module = modules.get(key);
+  if (module === undefined) {
+    module = new WebAssembly.Module(decode(SOURCES[simd][shared ? "shared" : "plain"]));
+    modules.set(key, module);
+  }
+  return module;
+}
+
+function validates(base64: string): boolean {
+  try {
+    return typeof WebAssembly === "object" && WebAssembly.validate(decode(base64));
+  } catch {
+    return false;
+  }
+}
+
+let probedSimd: WasmSimd | null | undefined;
+
+/**
+ * Which build of the kernel this runtime runs: `"relaxed"` where relaxed
+ * SIMD validates (V8 11.4+: Deno, Chrome 114+, Node 22+), `"strict"` where
+ * only SIMD does (Node 20, older browsers), `null` without WebAssembly SIMD.
+ *
+ * @returns The build, probed once per thread.
+ */
+export function wasmSimdSupport(): WasmSimd | null {
+  if (probedSimd === undefined) {
+    probedSimd = validates(LION_WASM_PLAIN)
+      ? "relaxed"
+      : validates(LION_WASM_STRICT_PLAIN)
+      ? "strict"
+      : null;
+  }
+  return probedSimd;
+}
+
+/**
+ * Whether this runtime runs the kernel: WebAssembly with SIMD (relaxed SIMD
+ * or not: both builds are bit-exact).
+ *
+ * @returns `true` when one of the modules validates.
+ */
+export function wasmKernelAvailable(): boolean {
+  return wasmSimdSupport() !== null;
+}
+
+let probedFused: boolean | undefined;
+
+/**
+ * Whether `f32x4.relaxed_madd` rounds once here (it does on x86 with FMA
+ * and on ARM64); probed once per thread. `false` where relaxed SIMD does
+ * not validate.
+ */
+export function relaxedMaddIsFused(): boolean {
+  if (probedFused === undefined) {
+    if (wasmSimdSupport() !== "relaxed") return (probedFused = false);
+    const memory = new WebAssembly.Memory({ initial: 0, maximum: 1 });
+    const instance = new WebAssembly.Instance(moduleFor("relaxed", false), { env: { memory } });
+    probedFused = (instance.exports as unknown as LionExports).relaxed_madd_is_fused!() === 1;
+  }
+  return probedFused;
+}
+
+/**
+ * The smallest float64 sum of squares the float32 runs are trusted with:
+ * below it, products may have lost digits to float32's subnormal range.
+ */
+const TRUSTED_SUM_MIN = 2 ** -60;
+
+/** Whether the float32-run sums can stand: no overflow (finite), no lost digits (not tiny). */
+function runSumsTrusted(sums: readonly number[]): boolean {
+  // Σm², Σp², Σu², Σg²; the dot products are bounded by them (Cauchy–Schwarz)
+  for (let i = 0; i < 4; i++) {
+    const sum = sums[i]!;
+    if (!(sum >= TRUSTED_SUM_MIN && sum < Infinity)) return false;
+  }
+  return true;
+}
+
+/** lerp's branch resolved once: coefficient, and 1 when the base is g. */
+function lerpTerms(weight: number): [number, number] {
+  return weight < 0.5 ? [weight, 0] : [weight - 1, 1];
+}
+
+/** The wasm kernel, with its fma mode and module build. */
+export interface WasmKernel extends LionKernel {
+  /** `"relaxed"`: hardware fma through relaxed_madd; `"exact"`: the f64x2 path. */
+  readonly fma: FmaMode;
+  /** The module it runs: with relaxed SIMD, or without (`"exact"` fma then). */
+  readonly simd: WasmSimd;
+}
+
+/**
+ * Makes a wasm kernel. Each memory it is given gets its own instance.
+ *
+ * @param fma `"auto"` probes relaxed_madd and takes the exact path where it
+ * is not fused; the others force a path (tests use `"exact"`).
+ * @param simd `"auto"` takes the relaxed module where it validates, else the
+ * strict one; `"strict"` forces the module without relaxed opcodes (tests,
+ * the Node bench rows).
+ * @returns The kernel.
+ * @throws {RangeError} When `"relaxed"` is forced where it is not fused or
+ * does not validate, or when this runtime has no WebAssembly SIMD.
+ */
+export function createWasmKernel(
+  fma: FmaMode | "auto" = "auto",
+  simd: WasmSimd | "auto" = "auto",
+): WasmKernel {
+  const support = wasmSimdSupport();
+  if (support === null) {
+    throw new RangeError("Cannot make the wasm kernel as this runtime has no WebAssembly SIMD");
+  }
+  const build: WasmSimd = simd === "auto" ? support : simd;
+  if (build === "relaxed" && support !== "relaxed") {
+    throw new RangeError("Cannot use simd 'relaxed' as relaxed SIMD does not validate here");
+  }
+  const fused = build === "relaxed" && relaxedMaddIsFused();
+  if (fma === "relaxed" && !fused) {
+    throw new RangeError(
+      build === "relaxed"
+        ? "Cannot use fma 'relaxed' as f32x4.relaxed_madd is not fused on this machine"
+        : "Cannot use fma 'relaxed' with the strict module, which has no relaxed_madd",
+    );
+  }
+  const mode: FmaMode = fma === "auto" ? (fused ? "relaxed" : "exact") : fma;
+  /** Per memory: the instance's exports, and its kernels by [moment bfloat16][both bases m]. */
+  const instances = new Map<WebAssembly.Memory, [LionExports, MomentExports[][]]>();
+  const instanceFor = (memory: WebAssembly.Memory): [LionExports, MomentExports[][]] => {
+    let instance = instances.get(memory);
+    if (instance === undefined) {
+      const module = moduleFor(build, isShared(memory.buffer));
+      const exports = new WebAssembly.Instance(module, { env: { memory } }).exports as LionExports;
+      const variants = [false, true].map((bf16) =>
+        [false, true].map((baseM) => momentExports(exports, bf16, baseM))
+      );
+      instance = [exports, variants];
+      instances.set(memory, instance);
+    }
+    return instance;
+  };
+
+  return {
+    name: "wasm",
+    fma: mode,
+    simd: build,
+
+    scanGradients(arena, segments, out, squares) {
+      const [wasm] = instanceFor(arena);
+      for (const segment of segments) {
+        const { grad, length } = segment;
+        out[segment.block] = squares
+          ? wasm.sum_squares(grad * 4, length)
+          : wasm.find_non_finite(grad * 4, length) === 1
+          ? NaN
+          : 0;
+      }
+    },
+
+    // cautious groups run the scalar kernel's code (bit-exact, not SIMD)
+    countAgreement(arena, segments, groups, out) {
+      jsKernel.countAgreement(arena, segments, groups, out);
+    },
+
+    update(arena, segments, groups, partials, caution) {
+      const [, variants] = instanceFor(arena);
+      let f32: Float32Array | undefined;
+      const terms = groups.map(groupTerms);
+      for (const segment of segments) {
+        const k = groups[segment.group]!;
+        const factor = caution?.[segment.block] ?? 0;
+        if (factor !== 0) {
+          f32 ??= new Float32Array(arena.buffer);
+          cautiousUpdate(f32, segment, k, factor, partials);
+          continue;
+        }
+        const [lr, c1, g1, c2, g2, decay, gs, sd] = terms[segment.group]!;
+        const wasm = variants[k.momentBfloat16]![g1 === 0 && g2 === 0 ? 1 : 0]!;
+        const [p, g, m, n] = [
+          segment.data * 4,
+          segment.grad * 4,
+          segment.expAvg * 4,
+          segment.length,
+        ];
+        if (partials === null) {
+          const update = mode === "exact" ? wasm.update_exact : wasm.update!;
+          update(p, g, m, n, lr, c1, g1, c2, g2, decay, gs);
+          continue;
+        }
+        const updateMetrics = mode === "exact" ? wasm.update_metrics_exact : wasm.update_metrics!;
+        let sums = updateMetrics(p, g, m, n, lr, c1, g1, c2, g2, decay, gs, sd);
+        if (!runSumsTrusted(sums)) sums = wasm.metric_sums(p, g, m, n, lr, c1, g1, gs, sd);
+        partials.set(sums, segment.block * PARTIAL_COUNT);
+      }
+    },
+  };
+}
+
+type Terms = [number, number, number, number, number, number, number, number];
+
+function groupTerms(k: GroupConstants): Terms {
+  const [c1, g1] = lerpTerms(k.directionWeight);
+  const [c2, g2] = lerpTerms(k.momentWeight);
+  return [k.lr, c1, g1, c2, g2, k.decayMultiplier, k.gradScale, k.stepDecay];
+}

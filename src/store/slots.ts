@@ -1,0 +1,111 @@
+/**
+ * The store's bookkeeping behind each {@linkcode Parameter}: where its three
+ * slots (data, gradient, exp_avg) lie, and the flags the optimizer reads.
+ * Private to this package; the store writes it, parameters and the
+ * optimizer read it. Neither `Parameter` nor `ParameterStore` is imported
+ * here, so the two modules do not depend on each other through it.
+ *
+ * @module
+ */
+
+import type { MomentumDtype } from "./moment_dtype.ts";
+import { formatValue } from "../_internal/format.ts";
+import type { Arena } from "./arena.ts";
+
+/** The memory of one store: its arenas, and how many optimizers use it. */
+export interface StoreMemory {
+  /** The arenas, in order. */
+  readonly arenas: Arena[];
+  /** Whether the arenas are shared memories (workers can use them). */
+  readonly shared: boolean;
+  /** The exp_avg slots' type: float32-sized, or bfloat16-sized (half). */
+  readonly momentumDtype: MomentumDtype;
+  /** Optimizers using the store (no `add` while > 0). */
+  users: number;
+}
+
+/** What a parameter sees of the optimizer that owns its slots. */
+export interface SlotOwner {
+  /**
+   * A step is under way (outside its closure): host writes to the gradient
+   * or the write flags would tear it, so they throw.
+   */
+  stepInFlight: boolean;
+}
+
+/** Where a parameter's three slots are, and its flags. */
+export interface ParameterSlots {
+  /** The memory of the store that made the parameter. */
+  readonly memory: StoreMemory;
+  /** Position in the store, in order of `add`. */
+  readonly index: number;
+  /** Index of the arena that holds all three slots. */
+  readonly arena: number;
+  /** Element offset of the data slot in the arena's float32 view. */
+  readonly data: number;
+  /** Element offset of the gradient slot. */
+  readonly grad: number;
+  /** Element offset of the exp_avg slot. */
+  readonly expAvg: number;
+  /** The data slot. */
+  readonly dataView: Float32Array;
+  /** The gradient slot, meaningful only while `hasGrad`. */
+  readonly gradView: Float32Array;
+  /**
+   * The exp_avg slot, meaningful only while an optimizer holds state: `size`
+   * float32 values, or in a bfloat16 store the float32 words that hold its
+   * `size` bfloat16 values (read them with `readMoments`).
+   */
+  readonly expAvgView: Float32Array;
+  /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
+  hasGrad: boolean;
+  /** Whether the values were written on the host since an optimizer last read them (`markWritten`). */
+  written: boolean;
+  /** Whether the parameter is trained at all. */
+  requiresGrad: boolean;
+  /** The optimizer that owns the exp_avg slot, if any. */
+  owner: SlotOwner | undefined;
+}
+
+const slotsOf = new WeakMap<object, ParameterSlots>();
+
+/**
+ * Records `param`'s slots (the store does, when it makes the parameter).
+ *
+ * @param param The new parameter.
+ * @param slots Its slots.
+ */
+export function attachSlots(param: object, slots: ParameterSlots): void {
+  slotsOf.set(param, slots);
+}
+
+/**
+ * The slots of `param`.
+ *
+ * @param param A parameter made by a store.
+ * @returns Its slots.
+ * @throws {TypeError} When `param` was not made by a store.
+ */
+export function parameterSlots(param: object): ParameterSlots {
+  const slots = slotsOf.get(param);
+  if (slots === undefined) {
+    throw new TypeError(
+      `Cannot use ${
+        formatValue(param)
+      } as a parameter: parameters are made by ParameterStore.add()`,
+    );
+  }
+  return slots;
+}
+
+/**
+ * Throws when a step of the owning optimizer is in flight.
+ *
+ * @param owner The optimizer's side of the slots, if an optimizer owns them.
+ * @param action What was asked, for the message, e.g. "set the gradient of parameter 'w'".
+ */
+export function assertNoStepInFlight(owner: SlotOwner | undefined, action: string): void {
+  if (owner?.stepInFlight) {
+    throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
+  }
+}
