@@ -30,8 +30,7 @@ import {
   type MpiSymbols,
   specialPointer,
 } from "./mpich_abi.ts";
-import { formatValue } from "../src/_internal/format.ts";
-import { checkKnownKeys } from "../src/_internal/validate.ts";
+import { checkKnownKeys, formatValue } from "../src/optimizer/option_rules.ts";
 import { mpiLibraryPath, openMpiLibrary, readEnv } from "./mpi_library.ts";
 import { check, type ProgressMode, waitAsync, type WaitPolicy, waitSync } from "./request_wait.ts";
 

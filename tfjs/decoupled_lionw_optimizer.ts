@@ -9,14 +9,12 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { checkOptions, OPTION_KEYS } from "../src/optimizer/option_rules.ts";
-import { formatValue } from "../src/_internal/format.ts";
+import { checkOptions, formatValue, OPTION_KEYS } from "../src/optimizer/option_rules.ts";
 import { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
 import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
 import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { ParameterStore } from "../src/store/parameter_store.ts";
-import { sameShape } from "../src/_internal/shape.ts";
 import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import { tensorOf, valuesOf } from "./_tensor_io.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
@@ -377,13 +375,13 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         `Cannot apply gradients as variable "${name}" is not among the ${this.#params.size} this optimizer was built with: build a new optimizer for a new set of variables`,
       );
     }
-    if (!sameShape(variable.shape, param.shape)) {
+    if (!tf.util.arraysEqual(variable.shape, [...param.shape])) {
       throw new RangeError(
         `Cannot apply gradients as variable "${name}" has shape [${variable.shape}], not [${param.shape}] as when the optimizer was built`,
       );
     }
     if (gradient === null) return;
-    if (gradient.dtype !== "float32" || !sameShape(gradient.shape, param.shape)) {
+    if (gradient.dtype !== "float32" || !tf.util.arraysEqual(gradient.shape, [...param.shape])) {
       throw new RangeError(
         `Cannot apply gradients as the gradient of "${name}" must be float32 of shape [${param.shape}]: current value is ${gradient.dtype} of shape [${gradient.shape}]`,
       );

@@ -5,8 +5,12 @@
  * The data path of a step: store → shards (the step plan's blocks) →
  * kernel (scan, decide, update in place with the partial sums in the same
  * pass) → partial sums → metrics (finalized here, on the calling thread).
- * This class holds the groups, orchestrates steps, and owns the state dict
- * and the lifecycle; engines (engine_factory.ts) run the kernels.
+ * This class holds the groups and their parameters, guards the step in
+ * flight, books each step, and owns the state dict and the lifecycle. An
+ * engine (engine/engine_factory.ts) runs the kernels; a step driver
+ * (distributed/step_driver.ts) runs what surrounds them, the ranks'
+ * exchanges in data-parallel training; the rules about options are in
+ * option_rules.ts.
  *
  * @module
  */

@@ -33,6 +33,14 @@ import { type ParameterSlots, parameterSlots, type StoreMemory } from "../store/
 import type { Collective } from "../distributed/collective.ts";
 import { MOMENTUM_DTYPES, type MomentumDtype } from "../store/moment_dtype.ts";
 
+/**
+ * The grammar every entry point's messages share, for the adapters
+ * (`tfjs/`, `mpi/`): how a message shows a value, and the unknown-key rule
+ * with its closest known name.
+ */
+export { formatValue } from "../_internal/format.ts";
+export { checkKnownKeys } from "../_internal/validate.ts";
+
 /** The start of every constructor error message. */
 export const CREATE = "Cannot create optimizer";
 /** The keys of `DecoupledLionWOptions`. */
