@@ -31,6 +31,9 @@ export interface ChildOutput {
   stderr: string;
 }
 
+/** The lockfile of the tests, the bench and the build tools (deno.lock holds the library's and the demo's). */
+export const DEV_LOCK: string = new URL("../deno.dev.lock", import.meta.url).pathname;
+
 /**
  * Runs a test's child module with `deno run --no-check --allow-read` (and
  * `flags`) and asserts it exited 0, showing its stderr otherwise.
@@ -46,8 +49,11 @@ export async function runChild(
   args: string[] = [],
   options: { flags?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<ChildOutput> {
+  const flags = options.flags ?? [];
+  // a child of the tests resolves npm packages through the tests' lockfile
+  const lock = flags.includes("--no-config") ? [] : [`--lock=${DEV_LOCK}`];
   const child = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-check", "--allow-read", ...(options.flags ?? []), module.pathname, ...args],
+    args: ["run", "--no-check", "--allow-read", ...lock, ...flags, module.pathname, ...args],
     ...(options.env === undefined ? {} : { env: options.env }),
     ...(options.timeoutMs === undefined ? {} : { signal: AbortSignal.timeout(options.timeoutMs) }),
     stdout: "piped",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium } from "npm:playwright-core@1.57.0";
 import { buildPage, servePage } from "../demo/serve.ts";
 import type { DemoState } from "../demo/web/page.ts";
 import { runChild } from "./_util.ts";

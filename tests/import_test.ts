@@ -47,3 +47,13 @@ Deno.test("the gpujs backend resolves gpu.js without this repository's import ma
   assert.equal(result.backend, "gpujs");
   assert.deepEqual(result.data, [0.5, 1.5, 1, 0.5]);
 });
+
+Deno.test("deno.lock and the import map hold only what the library and the demo use: a first `deno task demo` fetches no dev tool", () => {
+  const devTool = /^(gpu\.js|gl|playwright-core|typescript|wabt|webgpu)@/;
+  const lock = JSON.parse(Deno.readTextFileSync(new URL("../deno.lock", import.meta.url)));
+  assert.deepEqual(Object.keys(lock.npm ?? {}).filter((name) => devTool.test(name)), []);
+  const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
+  const mapped = Object.values(config.imports as Record<string, string>)
+    .map((target) => target.replace(/^npm:/, ""));
+  assert.deepEqual(mapped.filter((name) => devTool.test(name)), []);
+});
