@@ -118,3 +118,19 @@ Deno.test("maxGradNorm is checked at construction and per step; Infinity turns i
   await opt.step({ maxGradNorm: 10 });
   assert.equal(opt.lastStep.gradScale, 1);
 });
+
+Deno.test("clipGradNorm() refuses unknown keys and wrong types, changing nothing", () => {
+  const ps = params();
+  const before = ps.map((p) => p.grad?.slice());
+  assert.throws(() => clipGradNorm(ps, 1, { norm_type: Infinity } as never), {
+    name: "TypeError",
+    message:
+      `Cannot clip gradients as 'options' has an unknown key "norm_type": did you mean "normType"? (known: normType, errorIfNonfinite)`,
+  });
+  assert.throws(() => clipGradNorm(ps, 1, { errorIfNonfinite: "yes" } as never), {
+    name: "TypeError",
+    message:
+      `Cannot clip gradients as 'errorIfNonfinite' must be a boolean: current value is "yes"`,
+  });
+  assert.deepEqual(ps.map((p) => p.grad?.slice()), before);
+});

@@ -58,3 +58,16 @@ Deno.test("decayGroups()'s groups train with decay on the first only, an empty g
   // p · (1 - 0.5) - 0.25 · sign(g)
   assert.deepEqual([...w.data], [0.25, 0.75]);
 });
+
+Deno.test("decayGroups() refuses unknown keys and bad weight decays", () => {
+  assert.throws(() => decayGroups(model(), { weight_decay: 0.1 } as never), {
+    name: "TypeError",
+    message:
+      `Cannot split decay groups as 'options' has an unknown key "weight_decay": did you mean "weightDecay"? (known: weightDecay, noDecay)`,
+  });
+  for (const bad of [-1, NaN, Infinity]) {
+    assert.throws(() => decayGroups(model(), { weightDecay: bad }), RangeError);
+  }
+  assert.throws(() => decayGroups(model(), { weightDecay: "0.1" } as never), TypeError);
+  assert.throws(() => decayGroups(model(), null as never), /'options' must be an object/);
+});

@@ -104,3 +104,18 @@ Deno.test("LrScheduler refuses a step whose lr is not finite and changes nothing
   assert.deepEqual(opt.paramGroups.map((g) => g.lr), [0, 0]);
   await opt.close();
 });
+
+Deno.test("new LrScheduler() says which argument is not a schedule, and what it must be", () => {
+  const { opt } = twoGroups();
+  assert.throws(() => new LrScheduler(opt, 0.5 as never), {
+    name: "TypeError",
+    message:
+      /^Cannot create LrScheduler as 'schedules\[0\]' \(argument 2\) must be a schedule, a function of the step .*: current value is 0\.5$/,
+  });
+  assert.throws(
+    () => new LrScheduler(opt, stepSchedule({ stepSize: 1 }), "x" as never),
+    /'schedules\[1\]' \(argument 3\)/,
+  );
+  assert.throws(() => new LrScheduler({} as never), /'optimizer' must have paramGroups/);
+  assert.equal(opt.paramGroups[0]!.lr, opt.paramGroups[0]!.initialLr); // nothing applied
+});

@@ -78,3 +78,33 @@ Deno.test("a ParamGroup setter gives the schema's warning for a high weight deca
   assert.equal(logger.messages.length, 1);
   assert.match(logger.messages[0]!, /weightDecay=0\.01/);
 });
+
+Deno.test("a ParamGroup refuses keys it does not have and read-only ones, changing nothing", async () => {
+  const { w } = oneParam();
+  await using opt = new DecoupledLionW([w], { lr: 1e-3, weightDecay: 0.01, logger: null });
+  const group = opt.paramGroups[0]! as unknown as Record<string, unknown>;
+  assert.throws(() => (group.weight_decay = 0.1), {
+    name: "TypeError",
+    message:
+      `Cannot set 'paramGroups[0].weight_decay' as a group has no such key: did you mean "weightDecay"? (known: params, initialLr, lr, betas, weightDecay, maximize, cautious)`,
+  });
+  assert.throws(() => (group.initialLr = 1), {
+    name: "TypeError",
+    message:
+      "Cannot set 'paramGroups[0].initialLr' as it is read-only (weight decay follows lr / initialLr: set lr)",
+  });
+  assert.throws(() => (group.params = []), {
+    name: "TypeError",
+    message: /params' as it is read-only/,
+  });
+  assert.throws(() => Object.defineProperty(group, "momentum", { value: 0.9 }), TypeError);
+  assert.equal(opt.paramGroups[0]!.weightDecay, 0.01);
+  assert.equal("weight_decay" in group, false);
+  assert.deepEqual(group.params, [w]);
+  // the group still works as a group: setters, the state dict, a step
+  opt.paramGroups[0]!.lr = 5e-4;
+  assert.equal(opt.stateDict().paramGroups[0]!.lr, 5e-4);
+  w.grad = [1, 1, 1];
+  await opt.step();
+  assert.equal(opt.iterations, 1);
+});

@@ -147,3 +147,26 @@ Deno.test("Parameter.requiresGrad takes booleans only", () => {
       "Cannot set 'requiresGrad' of parameter 'w' as it must be a boolean: current value is 0",
   });
 });
+
+Deno.test("ParameterStore.add() refuses initial values that are not finite in float32, adding nothing", () => {
+  const store = new ParameterStore();
+  for (
+    const [bad, shown] of [[NaN, "NaN"], [Infinity, "Infinity"], [-Infinity, "-Infinity"], [
+      1e39,
+      "1e+39",
+    ]] as const
+  ) {
+    assert.throws(() => store.add("w", [3], [1, bad, 2]), {
+      name: "RangeError",
+      message:
+        `Cannot add parameter 'w' as 'initial[1]' must be finite in float32: current value is ${shown}`,
+    });
+  }
+  assert.throws(
+    () => store.add("w", [2], new Float32Array([0, NaN])),
+    /'initial\[1\]' must be finite/,
+  );
+  assert.equal(store.parameters.length, 0);
+  assert.equal(store.get("w"), undefined);
+  assert.deepEqual([...store.add("w", [2], [3.4e38, -1]).data], [Math.fround(3.4e38), -1]);
+});

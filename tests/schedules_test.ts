@@ -164,3 +164,41 @@ Deno.test("schedules refuse bad durations and numbers with a RangeError that nam
     });
   }
 });
+
+Deno.test("warmup schedules with tWarmup 0 start at the full multiplier, not 0/0", () => {
+  // no warmup: step 0 is already past it (t < 0 is false), so α(0) is the decay's start
+  assert.equal(cosineAnnealingWithWarmupSchedule({ tWarmup: 0, tMax: 10 })(0), 1);
+  assert.equal(cosineAnnealingWithWarmupSchedule({ tWarmup: 0, tMax: 10, alphaF: 0.1 })(10), 0.1);
+  assert.equal(linearWithWarmupSchedule({ tWarmup: 0, tMax: 10 })(0), 1);
+  assert.equal(linearWithWarmupSchedule({ tWarmup: 0, alphaI: 0.5, tMax: 10 })(0), 0.5);
+  assert.equal(multiStepWithWarmupSchedule({ tWarmup: 0, milestones: [5] })(0), 1);
+});
+
+Deno.test("every schedule factory refuses unknown keys, naming the closest, and non-objects", () => {
+  const cases: [string, () => unknown, string][] = [
+    [
+      "alpha_f",
+      () => cosineAnnealingWithWarmupSchedule({ tWarmup: 1, tMax: 9, alpha_f: 0.1 } as never),
+      "alphaF",
+    ],
+    ["t_max", () => cosineAnnealingSchedule({ tMax: 9, t_max: 3 } as never), "tMax"],
+    ["step_size", () => stepSchedule({ stepSize: 2, step_size: 3 } as never), "stepSize"],
+    ["gama", () => multiStepSchedule({ milestones: [1], gama: 0.5 } as never), "gamma"],
+    [
+      "twarmup",
+      () => linearWithWarmupSchedule({ tWarmup: 1, tMax: 9, twarmup: 1 } as never),
+      "tWarmup",
+    ],
+  ];
+  for (const [key, make, closest] of cases) {
+    assert.throws(make, {
+      name: "TypeError",
+      message: new RegExp(`unknown key "${key}".*did you mean "${closest}"`, "i"),
+    });
+  }
+  assert.throws(() => cosineAnnealingSchedule(null as never), {
+    name: "TypeError",
+    message:
+      "Cannot create cosineAnnealingSchedule as 'options' must be an object: current value is null",
+  });
+});

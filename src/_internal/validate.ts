@@ -172,10 +172,14 @@ const SYNONYMS: Readonly<Record<string, string>> = {
 
 /**
  * The known name a typo most likely meant: the same letters in another case
- * or style (`weight_decay` → `weightDecay`), else the nearest by edit
- * distance, if it is near enough to be a typo.
+ * or style (`weight_decay` → `weightDecay`), another optimizer's name for it,
+ * else the nearest by edit distance, if it is near enough to be a typo.
+ *
+ * @param key The unknown key.
+ * @param known The known names.
+ * @returns The suggestion, or `undefined`.
  */
-function closestName(key: string, known: readonly string[]): string | undefined {
+export function closestName(key: string, known: readonly string[]): string | undefined {
   const fold = (name: string) => name.toLowerCase().replace(/[_\-\s]/g, "");
   const folded = fold(key);
   const same = known.find((name) => fold(name) === folded);

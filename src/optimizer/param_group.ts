@@ -8,9 +8,12 @@ import {
   type GroupHyperparameters,
   type GroupValues,
   hyperparameter,
+  HYPERPARAMETER_NAMES,
   type HyperparameterValues,
 } from "./hyperparameters.ts";
 import type { Logger } from "../_internal/logger.ts";
+import { formatValue } from "../_internal/format.ts";
+import { closestName } from "../_internal/validate.ts";
 import type { Parameter } from "../store/parameter.ts";
 
 /**
@@ -38,6 +41,45 @@ export interface ParamGroupOptions extends GroupHyperparameters {
 /** Reads and replaces a group's values; set in the class's static block (private fields). */
 let readValues: (group: ParamGroup) => GroupValues;
 let assignValues: (group: ParamGroup, values: GroupValues) => void;
+
+/** The group behind each guarded group the constructor returns (private fields live there). */
+const GUARDED = new WeakMap<object, ParamGroup>();
+
+/** The keys a group has: its parameters and its hyperparameters. */
+const GROUP_KEYS: readonly string[] = ["params", "initialLr", ...HYPERPARAMETER_NAMES];
+
+/**
+ * A group behind a proxy that refuses keys it does not have: a misspelt
+ * hyperparameter (`group.weight_decay = 0.1`) would otherwise be a new
+ * property that nothing reads. Accessors run on the group itself.
+ */
+function guard(group: ParamGroup, index: number): ParamGroup {
+  const refuse = (key: string | symbol): never => {
+    if (key === "params" || key === "initialLr") {
+      throw new TypeError(
+        `Cannot set 'paramGroups[${index}].${key}' as it is read-only${
+          key === "initialLr" ? " (weight decay follows lr / initialLr: set lr)" : ""
+        }`,
+      );
+    }
+    const closest = typeof key === "string" ? closestName(key, GROUP_KEYS) : undefined;
+    throw new TypeError(
+      `Cannot set 'paramGroups[${index}].${String(key)}' as a group has no such key${
+        closest === undefined ? "" : `: did you mean ${formatValue(closest)}?`
+      } (known: ${GROUP_KEYS.join(", ")})`,
+    );
+  };
+  const guarded = new Proxy(group, {
+    get: (target, key) => Reflect.get(target, key, target),
+    // a key the group has, and that can be set (not params, not initialLr), else refused
+    set: (target, key, value) =>
+      (key in target && Reflect.set(target, key, value, target)) || refuse(key),
+    defineProperty: (_target, key) => refuse(key),
+    deleteProperty: (_target, key) => refuse(key),
+  });
+  GUARDED.set(guarded, group);
+  return guarded;
+}
 
 /**
  * A parameter group of a {@linkcode DecoupledLionW} optimizer. `lr`, `betas`
@@ -70,8 +112,8 @@ export class ParamGroup {
   #values: GroupValues;
 
   static {
-    readValues = (group) => group.#values;
-    assignValues = (group, values) => (group.#values = values);
+    readValues = (group) => (GUARDED.get(group) ?? group).#values;
+    assignValues = (group, values) => ((GUARDED.get(group) ?? group).#values = values);
   }
 
   /**
@@ -90,8 +132,10 @@ export class ParamGroup {
   ) {
     this.#index = index;
     this.params = Object.freeze([...params]);
+    Object.defineProperty(this, "params", { writable: false });
     this.#values = values;
     this.#logger = logger;
+    return guard(this, index);
   }
 
   /** The learning rate at construction (or as loaded from a state dict); read-only. */

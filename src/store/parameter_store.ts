@@ -240,8 +240,9 @@ export class ParameterStore implements Iterable<Parameter> {
    * array, or `initial` not array-like or holding an element that is not a
    * number.
    * @throws {RangeError} When the name is taken, a dimension is not a positive
-   * integer, `initial` has the wrong length, the parameter cannot fit in one
-   * arena, or an optimizer uses the store.
+   * integer, `initial` has the wrong length or a value that is not finite in
+   * float32 (NaN, ±Infinity, beyond ±3.4e38), the parameter cannot fit in one
+   * arena, or an optimizer uses the store. Nothing is added then.
    */
   add(name: string, shape: readonly number[], initial?: ArrayLike<number>): Parameter {
     const size = this.#validate(name, shape, initial);
@@ -348,6 +349,7 @@ export class ParameterStore implements Iterable<Parameter> {
         );
       }
       checkNumbers(`Cannot add parameter '${name}'`, "initial", initial);
+      checkFiniteValues(name, initial);
     }
     return size;
   }
@@ -413,5 +415,20 @@ export class ParameterStore implements Iterable<Parameter> {
         }`,
       );
     }
+  }
+}
+
+/**
+ * Initial values must be finite in float32: a NaN (an uninitialized array,
+ * a bad division) or a value past float32's range would train silently on.
+ */
+function checkFiniteValues(name: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(Math.fround(values[i]!))) continue;
+    throw new RangeError(
+      `Cannot add parameter '${name}' as 'initial[${i}]' must be finite in float32: current value is ${
+        formatValue(values[i])
+      }`,
+    );
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import { formatValue } from "../_internal/format.ts";
-import { checkMaxGradNorm } from "../_internal/validate.ts";
+import { checkBoolean, checkKnownKeys, checkMaxGradNorm } from "../_internal/validate.ts";
 import type { Parameter } from "../store/parameter.ts";
 import { clipCoefficient } from "../step/step_decision.ts";
 
@@ -87,6 +87,17 @@ export function clipGradNorm(
 ): number {
   const action = "Cannot clip gradients";
   checkMaxGradNorm(action, "maxNorm", maxNorm);
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `${action} as 'options' must be an object: current value is ${formatValue(options)}`,
+    );
+  }
+  checkKnownKeys(action, "options", options, ["normType", "errorIfNonfinite"]);
+  const errorIfNonfinite = checkBoolean(
+    action,
+    "errorIfNonfinite",
+    options.errorIfNonfinite ?? false,
+  );
   const normType = checkNormType(options.normType ?? 2);
   const withGrad = [...params].filter((param) => param.grad !== null);
   if (withGrad.length === 0) return 0;
@@ -98,7 +109,7 @@ export function clipGradNorm(
       ? terms.reduce((max, term) => Math.max(max, term), 0)
       : Math.sqrt(terms.reduce((sum, term) => sum + term, 0)),
   );
-  if (options.errorIfNonfinite === true && !Number.isFinite(total)) {
+  if (errorIfNonfinite && !Number.isFinite(total)) {
     throw new RangeError(
       `${action} as the total norm of order ${normType} is ${total}: the gradients are unchanged`,
     );

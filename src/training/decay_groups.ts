@@ -5,6 +5,8 @@
  * @module
  */
 
+import { formatValue } from "../_internal/format.ts";
+import { checkKnownKeys, checkWeightDecay } from "../_internal/validate.ts";
 import type { Parameter } from "../store/parameter.ts";
 import type { ParamGroupOptions } from "../optimizer/param_group.ts";
 
@@ -79,9 +81,19 @@ function ruleOf(noDecay: NoDecayRule | undefined): (param: Parameter) => boolean
  * @param params The parameters, in order (each group keeps that order).
  * @param options The weight decay and, optionally, the rule.
  * @returns The two groups and the names in each.
- * @throws {TypeError} When `noDecay` is neither a RegExp nor a function.
+ * @throws {TypeError} When `options` has an unknown key, `weightDecay` is not
+ * a number, or `noDecay` is neither a RegExp nor a function.
+ * @throws {RangeError} When `weightDecay` is negative or not finite.
  */
 export function decayGroups(params: Iterable<Parameter>, options: DecayGroupsOptions): DecayGroups {
+  const action = "Cannot split decay groups";
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `${action} as 'options' must be an object: current value is ${formatValue(options)}`,
+    );
+  }
+  checkKnownKeys(action, "options", options, ["weightDecay", "noDecay"]);
+  checkWeightDecay(action, "weightDecay", options.weightDecay);
   const isNoDecay = ruleOf(options.noDecay);
   const decayed: Parameter[] = [];
   const notDecayed: Parameter[] = [];

@@ -66,6 +66,24 @@ export class LrScheduler {
    * that is not a finite number >= 0.
    */
   constructor(optimizer: ScheduledOptimizer, ...schedules: Schedule[]) {
+    if (!Array.isArray(optimizer?.paramGroups)) {
+      throw new TypeError(
+        `Cannot create LrScheduler as 'optimizer' must have paramGroups (a DecoupledLionW): current value is ${
+          formatValue(optimizer)
+        }`,
+      );
+    }
+    schedules.forEach((schedule, i) => {
+      if (typeof schedule !== "function") {
+        throw new TypeError(
+          `Cannot create LrScheduler as 'schedules[${i}]' (argument ${
+            i + 2
+          }) must be a schedule, a function of the step (e.g. cosineAnnealingWithWarmupSchedule({ tWarmup, tMax })): current value is ${
+            formatValue(schedule)
+          }`,
+        );
+      }
+    });
     this.#groups = optimizer.paramGroups;
     this.#schedules = [...schedules];
     this.#apply(0);

@@ -11,6 +11,7 @@
  */
 
 import { formatValue } from "../_internal/format.ts";
+import { checkKnownKeys } from "../_internal/validate.ts";
 
 /** A schedule: the learning-rate multiplier α at optimizer step `step` (0, 1, 2, …). */
 export type Schedule = (step: number) => number;
@@ -169,6 +170,26 @@ export interface CosineAnnealingWithWarmupScheduleOptions {
   alphaF?: number;
 }
 
+/**
+ * A factory's options: an object with known keys only (a misspelt key would
+ * otherwise take its default silently), with the closest known name.
+ */
+function checkScheduleOptions<T extends object>(
+  schedule: string,
+  options: T,
+  known: readonly string[],
+): T {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `Cannot create ${schedule} as 'options' must be an object: current value is ${
+        formatValue(options)
+      }`,
+    );
+  }
+  checkKnownKeys(`Cannot create ${schedule}`, "options", options, known);
+  return options;
+}
+
 function fail(schedule: string, what: string, value: unknown): never {
   throw new RangeError(
     `Cannot create ${schedule} as ${what}: current value is ${formatValue(value)}`,
@@ -237,8 +258,9 @@ function cosineAnneal(x: number, minY: number): number {
  * @returns The schedule.
  * @throws {RangeError} When `stepSize` is not an integer > 0 or `gamma` is not finite.
  */
-export function stepSchedule({ stepSize, gamma = 0.1 }: StepScheduleOptions): Schedule {
+export function stepSchedule(options: StepScheduleOptions): Schedule {
   const name = "stepSchedule";
+  const { stepSize, gamma = 0.1 } = checkScheduleOptions(name, options, ["stepSize", "gamma"]);
   const size = steps(name, "stepSize", stepSize, true);
   const factor = finite(name, "gamma", gamma);
   return (t) => {
@@ -263,10 +285,9 @@ export function stepSchedule({ stepSize, gamma = 0.1 }: StepScheduleOptions): Sc
  * @returns The schedule.
  * @throws {RangeError} When a milestone is not an integer >= 0 or `gamma` is not finite.
  */
-export function multiStepSchedule(
-  { milestones, gamma = 0.1 }: MultiStepScheduleOptions,
-): Schedule {
+export function multiStepSchedule(options: MultiStepScheduleOptions): Schedule {
   const name = "multiStepSchedule";
+  const { milestones, gamma = 0.1 } = checkScheduleOptions(name, options, ["milestones", "gamma"]);
   const at = milestonesOf(name, milestones);
   const factor = finite(name, "gamma", gamma);
   return (t) => {
@@ -293,8 +314,9 @@ export function multiStepSchedule(
  * @returns The schedule.
  * @throws {RangeError} When `tMax` is not an integer >= 0 or `alpha` is not finite.
  */
-export function constantSchedule({ alpha = 1, tMax }: ConstantScheduleOptions): Schedule {
+export function constantSchedule(options: ConstantScheduleOptions): Schedule {
   const name = "constantSchedule";
+  const { alpha = 1, tMax } = checkScheduleOptions(name, options, ["alpha", "tMax"]);
   const value = finite(name, "alpha", alpha);
   const end = steps(name, "tMax", tMax, false);
   return (t) => {
@@ -320,10 +342,13 @@ export function constantSchedule({ alpha = 1, tMax }: ConstantScheduleOptions): 
  * @returns The schedule.
  * @throws {RangeError} When `tMax` is not an integer > 0 or a multiplier is not finite.
  */
-export function linearSchedule(
-  { alphaI = 1, alphaF = 0, tMax }: LinearScheduleOptions,
-): Schedule {
+export function linearSchedule(options: LinearScheduleOptions): Schedule {
   const name = "linearSchedule";
+  const { alphaI = 1, alphaF = 0, tMax } = checkScheduleOptions(name, options, [
+    "alphaI",
+    "alphaF",
+    "tMax",
+  ]);
   const from = finite(name, "alphaI", alphaI);
   const to = finite(name, "alphaF", alphaF);
   const end = steps(name, "tMax", tMax, true);
@@ -349,10 +374,9 @@ export function linearSchedule(
  * @returns The schedule.
  * @throws {RangeError} When `decayPeriod` is not an integer > 0 or `gamma` is not finite.
  */
-export function exponentialSchedule(
-  { gamma, decayPeriod }: ExponentialScheduleOptions,
-): Schedule {
+export function exponentialSchedule(options: ExponentialScheduleOptions): Schedule {
   const name = "exponentialSchedule";
+  const { gamma, decayPeriod } = checkScheduleOptions(name, options, ["gamma", "decayPeriod"]);
   const factor = finite(name, "gamma", gamma);
   const period = steps(name, "decayPeriod", decayPeriod, true);
   return (t) => {
@@ -380,10 +404,9 @@ export function exponentialSchedule(
  * @returns The schedule.
  * @throws {RangeError} When `tMax` is not an integer > 0 or `alphaF` is not finite.
  */
-export function cosineAnnealingSchedule(
-  { tMax, alphaF = 0 }: CosineAnnealingScheduleOptions,
-): Schedule {
+export function cosineAnnealingSchedule(options: CosineAnnealingScheduleOptions): Schedule {
   const name = "cosineAnnealingSchedule";
+  const { tMax, alphaF = 0 } = checkScheduleOptions(name, options, ["tMax", "alphaF"]);
   const end = steps(name, "tMax", tMax, true);
   const final = finite(name, "alphaF", alphaF);
   return (t) => {
@@ -411,9 +434,14 @@ export function cosineAnnealingSchedule(
  * @throws {RangeError} When `t0` is not an integer > 0 or a number is not finite and >= 0.
  */
 export function cosineAnnealingWarmRestartsSchedule(
-  { t0, tMult = 1, alphaF = 0 }: CosineAnnealingWarmRestartsScheduleOptions,
+  options: CosineAnnealingWarmRestartsScheduleOptions,
 ): Schedule {
   const name = "cosineAnnealingWarmRestartsSchedule";
+  const { t0, tMult = 1, alphaF = 0 } = checkScheduleOptions(name, options, [
+    "t0",
+    "tMult",
+    "alphaF",
+  ]);
   const first = steps(name, "t0", t0, true);
   const growth = finite(name, "tMult", tMult);
   if (growth < 0) fail(name, "'tMult' must be >= 0", growth);
@@ -454,10 +482,13 @@ export function cosineAnnealingWarmRestartsSchedule(
  * @returns The schedule.
  * @throws {RangeError} When `tMax` is not an integer > 0 or a number is not finite.
  */
-export function polynomialSchedule(
-  { power, tMax, alphaF = 0 }: PolynomialScheduleOptions,
-): Schedule {
+export function polynomialSchedule(options: PolynomialScheduleOptions): Schedule {
   const name = "polynomialSchedule";
+  const { power, tMax, alphaF = 0 } = checkScheduleOptions(name, options, [
+    "power",
+    "tMax",
+    "alphaF",
+  ]);
   const exponent = finite(name, "power", power);
   const end = steps(name, "tMax", tMax, true);
   const final = finite(name, "alphaF", alphaF);
@@ -484,10 +515,13 @@ export function polynomialSchedule(
  * @returns The schedule.
  * @throws {RangeError} When a duration is not an integer >= 0 or `gamma` is not finite.
  */
-export function multiStepWithWarmupSchedule(
-  { tWarmup, milestones, gamma = 0.1 }: MultiStepWithWarmupScheduleOptions,
-): Schedule {
+export function multiStepWithWarmupSchedule(options: MultiStepWithWarmupScheduleOptions): Schedule {
   const name = "multiStepWithWarmupSchedule";
+  const { tWarmup, milestones, gamma = 0.1 } = checkScheduleOptions(name, options, [
+    "tWarmup",
+    "milestones",
+    "gamma",
+  ]);
   const warmup = steps(name, "tWarmup", tWarmup, false);
   const at = milestonesOf(name, milestones);
   const factor = finite(name, "gamma", gamma);
@@ -516,10 +550,14 @@ export function multiStepWithWarmupSchedule(
  * @throws {RangeError} When a duration is not an integer >= 0, `tMax <= tWarmup`,
  * or a multiplier is not finite.
  */
-export function linearWithWarmupSchedule(
-  { tWarmup, alphaI = 1, alphaF = 0, tMax }: LinearWithWarmupScheduleOptions,
-): Schedule {
+export function linearWithWarmupSchedule(options: LinearWithWarmupScheduleOptions): Schedule {
   const name = "linearWithWarmupSchedule";
+  const { tWarmup, alphaI = 1, alphaF = 0, tMax } = checkScheduleOptions(name, options, [
+    "tWarmup",
+    "alphaI",
+    "alphaF",
+    "tMax",
+  ]);
   const warmup = steps(name, "tWarmup", tWarmup, false);
   const end = warmupEnd(name, warmup, tMax);
   const from = finite(name, "alphaI", alphaI);
@@ -550,9 +588,14 @@ export function linearWithWarmupSchedule(
  * or `alphaF` is not finite.
  */
 export function cosineAnnealingWithWarmupSchedule(
-  { tWarmup, tMax, alphaF = 0 }: CosineAnnealingWithWarmupScheduleOptions,
+  options: CosineAnnealingWithWarmupScheduleOptions,
 ): Schedule {
   const name = "cosineAnnealingWithWarmupSchedule";
+  const { tWarmup, tMax, alphaF = 0 } = checkScheduleOptions(name, options, [
+    "tWarmup",
+    "tMax",
+    "alphaF",
+  ]);
   const warmup = steps(name, "tWarmup", tWarmup, false);
   const end = warmupEnd(name, warmup, tMax);
   const final = finite(name, "alphaF", alphaF);
