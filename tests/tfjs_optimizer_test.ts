@@ -147,7 +147,25 @@ Deno.test("model.save(..., { includeOptimizer: true }) and a reload go on exactl
   await model.save(sink.handler, { includeOptimizer: true });
   assert.deepEqual(sink.artifacts.trainingConfig!.optimizer_config, {
     class_name: "DecoupledLionW",
-    config: { lr: 3e-3, betas: [0.95, 0.98], weightDecay: 1e-4, workers: 0, metrics: false },
+    config: {
+      lr: 3e-3,
+      betas: [0.95, 0.98],
+      weightDecay: 1e-4,
+      workers: 0,
+      metrics: false,
+      savedGroups: {
+        variables: 4,
+        groups: [{
+          params: [0, 1, 2, 3],
+          lr: 3e-3,
+          initialLr: 3e-3,
+          betas: [0.95, 0.98],
+          weightDecay: 1e-4,
+          maximize: false,
+          cautious: false,
+        }],
+      },
+    },
   });
 
   const reloaded = await tfl.loadLayersModel(tf.io.fromMemory(sink.artifacts));
@@ -313,4 +331,128 @@ Deno.test("getConfig() leaves out the collective (an object of this run) and kee
   assert.equal(config.checkRanksEvery, 10);
   assert.equal(JSON.parse(JSON.stringify(config)).lr, 0.01);
   optimizer.dispose();
+});
+
+Deno.test("a reloaded model saved again before it trains keeps every exp_avg (tfjs-layers' save/load test)", async () => {
+  const model = denseModel(21);
+  const optimizer = lionw({ lr: 3e-3, weightDecay: 1e-4, workers: 0 });
+  model.compile({ optimizer, loss: "meanSquaredError" });
+  await model.fit(X, Y, { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 });
+  const first = memorySink();
+  await model.save(first.handler, { includeOptimizer: true });
+  const reloaded = await tfl.loadLayersModel(tf.io.fromMemory(first.artifacts));
+  // tfjs-layers' own test: iter and one moment per trainable weight, before any training
+  const held = await reloaded.optimizer.getWeights();
+  assert.equal(held.length, 1 + model.trainableWeights.length);
+  const saved = await optimizer.getWeights();
+  assert.deepEqual(held.map((w) => w.tensor.shape), saved.map((w) => w.tensor.shape));
+  held.forEach((w, i) => assert.deepEqual(w.tensor.dataSync(), saved[i]!.tensor.dataSync()));
+  // load → save: the second file holds the same optimizer weights as the first
+  const second = memorySink();
+  await reloaded.save(second.handler, { includeOptimizer: true });
+  const specs = (artifacts: tf.io.ModelArtifacts) =>
+    artifacts.weightSpecs!.filter((spec) => spec.group === "optimizer").length;
+  assert.equal(specs(second.artifacts), specs(first.artifacts));
+  assert.equal(specs(first.artifacts), 1 + model.trainableWeights.length);
+  assert.deepEqual(
+    second.artifacts.trainingConfig!.optimizer_config,
+    first.artifacts.trainingConfig!.optimizer_config,
+  );
+  tf.dispose([...held, ...saved].map((w) => w.tensor));
+  await optimizer.close();
+  await (reloaded.optimizer as DecoupledLionWOptimizer).close();
+  model.dispose();
+  reloaded.dispose();
+});
+
+Deno.test("a model compiled with decay groups and a schedule's lr, saved and reloaded, trains on bit for bit", async () => {
+  const { decayGroups } = await import("../mod.ts");
+  const model = denseModel(31);
+  const optimizer = lionw({
+    lr: 3e-3,
+    groups: (params) => decayGroups(params, { weightDecay: 0.05 }).groups,
+    workers: 0,
+    logger: null,
+  });
+  model.compile({ optimizer, loss: "meanSquaredError" });
+  await model.fit(X, Y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+  optimizer.optimizer.paramGroups.forEach((group) => (group.lr = 1e-3)); // a schedule's lr
+  const sink = memorySink();
+  await model.save(sink.handler, { includeOptimizer: true });
+  const reloaded = await tfl.loadLayersModel(tf.io.fromMemory(sink.artifacts));
+  await model.fit(X, Y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+  await reloaded.fit(X, Y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+  const restored = (reloaded.optimizer as DecoupledLionWOptimizer).optimizer;
+  // the biases keep no decay; each group keeps its lr and initialLr
+  assert.deepEqual(
+    restored.paramGroups.map((g) => [g.weightDecay, g.lr, g.initialLr, g.params.length]),
+    [[0.05, 1e-3, 3e-3, 2], [0, 1e-3, 3e-3, 2]],
+  );
+  model.trainableWeights.forEach((w, i) => {
+    assert.deepEqual(
+      Float32Array.from(reloaded.trainableWeights[i]!.read().dataSync()),
+      Float32Array.from(w.read().dataSync()),
+      w.name,
+    );
+  });
+  await optimizer.close();
+  await (reloaded.optimizer as DecoupledLionWOptimizer).close();
+  model.dispose();
+  reloaded.dispose();
+});
+
+Deno.test("getWeights() lists several variables' moments in the order the optimizer was built with", async () => {
+  const names = ["order.c", "order.a", "order.b"];
+  const variables = names.map((name, i) => tf.variable(tf.fill([i + 1], i + 1), true, name));
+  const optimizer = lionw({ lr: 0.1, workers: 0 });
+  optimizer.applyGradients(names.map((name, i) => ({ name, tensor: tf.fill([i + 1], i + 1) })));
+  const weights = await optimizer.getWeights();
+  assert.deepEqual(weights.map((w) => w.name), ["iter", ...names.map((n) => `${n}/exp_avg`)]);
+  // after one step exp_avg = (1 − β2)·g = 0.01·g
+  weights.slice(1).forEach((w, i) =>
+    assert.deepEqual([...w.tensor.dataSync()], new Array(i + 1).fill(Math.fround(0.01 * (i + 1))))
+  );
+  // another optimizer set with them and saved again before its first step gives them back
+  const other = lionw({ lr: 0.1, workers: 0 });
+  await other.setWeights(weights);
+  const again = await other.getWeights();
+  assert.deepEqual(again.map((w) => w.name), weights.map((w) => w.name));
+  again.forEach((w, i) => assert.deepEqual(w.tensor.dataSync(), weights[i]!.tensor.dataSync()));
+  tf.dispose([...variables, ...weights.map((w) => w.tensor), ...again.map((w) => w.tensor)]);
+  await optimizer.close();
+  await other.close();
+});
+
+Deno.test("savedGroups from a config are checked, and must cover the variables of the first step", async () => {
+  assert.throws(() => lionw({ savedGroups: { variables: 1, grups: [] } as never }), {
+    name: "TypeError",
+    message: /unknown key "grups": did you mean "groups"\?/,
+  });
+  assert.throws(
+    () => lionw({ savedGroups: { variables: 1, groups: [{ params: [3] }] } as never }),
+    /'savedGroups.groups\[0\].params' must be positions below 'savedGroups.variables'/,
+  );
+  const w = tf.variable(tf.tensor1d([1, 2]), true, "saved.w");
+  const optimizer = lionw({
+    workers: 0,
+    savedGroups: {
+      variables: 2,
+      groups: [{
+        params: [0, 1],
+        lr: 1e-3,
+        initialLr: 1e-3,
+        betas: [0.9, 0.99],
+        weightDecay: 0,
+        maximize: false,
+        cautious: false,
+      }],
+    },
+  });
+  assert.throws(
+    () => optimizer.applyGradients({ "saved.w": tf.tensor1d([1, 1]) }),
+    /its saved groups cover 2 variables and the first step has 1/,
+  );
+  assert.deepEqual([...w.dataSync()], [1, 2]);
+  await optimizer.close();
+  w.dispose();
 });

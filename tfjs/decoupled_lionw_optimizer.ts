@@ -16,6 +16,14 @@ import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { ParameterStore } from "../src/store/parameter_store.ts";
 import type { LionParameterState } from "../src/optimizer/state_dict.ts";
+import {
+  checkSavedGroups,
+  groupsConfig,
+  restoreGroups,
+  restoreLrs,
+  type SavedGroups,
+  saveGroups,
+} from "./_saved_groups.ts";
 import { tensorOf, valuesOf } from "./_tensor_io.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
 
@@ -47,6 +55,16 @@ export interface DecoupledLionWOptimizerOptions extends DecoupledLionWOptions {
    * @default {false}
    */
   metrics?: boolean;
+  /**
+   * The groups as {@linkcode DecoupledLionWOptimizer.getConfig} saved them:
+   * which variable (by its position in the order the optimizer was built
+   * with) is in which group, and each group's hyperparameters. A model reloaded
+   * with its optimizer gets them from its config, so it trains on with the
+   * groups it was compiled with; `groups`, where given, comes first.
+   *
+   * @default {none}
+   */
+  savedGroups?: SavedGroups;
 }
 
 /** A gradient and the variable it is for. */
@@ -56,10 +74,10 @@ interface GradientEntry {
   readonly gradient: tf.Tensor | null;
 }
 
-/** What `setWeights()` gave before the optimizer was built. */
+/** What `setWeights()` gave before the optimizer was built: the moments by variable name. */
 interface PendingWeights {
   readonly iterations: number;
-  readonly expAvg: Map<string, Float32Array>;
+  readonly expAvg: Map<string, { readonly values: Float32Array; readonly shape: number[] }>;
 }
 
 /** The options `getConfig()` saves: all but the objects of this run (`logger`, `collective`; `groups` is not an option of the core). */
@@ -112,6 +130,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   metrics: boolean;
   readonly #options: DecoupledLionWOptions;
   readonly #groups: ((params: readonly Parameter[]) => readonly ParamGroupOptions[]) | undefined;
+  readonly #savedGroups: SavedGroups | undefined;
   #inner: DecoupledLionW | undefined;
   #store: ParameterStore | undefined;
   /** Parameters by variable name, in the order the optimizer was built with. */
@@ -130,7 +149,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    */
   constructor(options: DecoupledLionWOptimizerOptions = {}) {
     super();
-    const { groups, metrics, ...rest } = options;
+    const { groups, metrics, savedGroups, ...rest } = options;
     if (groups !== undefined && typeof groups !== "function") {
       throw new TypeError(
         `Cannot create optimizer as 'groups' must be a function: current value is ${
@@ -148,6 +167,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     checkOptions(rest); // bad options fail here, not at the first step
     this.#options = rest;
     this.#groups = groups;
+    this.#savedGroups = savedGroups === undefined ? undefined : checkSavedGroups(savedGroups);
     this.metrics = metrics ?? false;
     this.iterations_ = 0;
   }
@@ -221,7 +241,16 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   override getWeights(): Promise<NamedTensor[]> {
     const weights: NamedTensor[] = [{ name: "iter", tensor: tf.scalar(this.iterations, "int32") }];
     const inner = this.#inner;
-    if (inner === undefined) return Promise.resolve(weights);
+    if (inner === undefined) {
+      // set but not yet used: given back as set, so that load → save keeps every moment
+      for (const [name, { values, shape }] of this.#pending?.expAvg ?? []) {
+        weights.push({
+          name: `${name}${EXP_AVG_SUFFIX}`,
+          tensor: tf.tensor(values.slice(), shape),
+        });
+      }
+      return Promise.resolve(weights);
+    }
     return inner.pullState().then(() => {
       for (const [name, param] of this.#params) {
         const state = inner.state(param);
@@ -254,14 +283,17 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       );
     }
     const iterations = (await iter.tensor.data())[0]!;
-    const expAvg = new Map<string, Float32Array>();
+    const expAvg: PendingWeights["expAvg"] = new Map();
     for (const { name, tensor } of moments) {
       if (!name.endsWith(EXP_AVG_SUFFIX)) {
         throw new RangeError(
           `Cannot set weights as "${name}" is not named <variable>${EXP_AVG_SUFFIX}`,
         );
       }
-      expAvg.set(name.slice(0, -EXP_AVG_SUFFIX.length), Float32Array.from(await tensor.data()));
+      expAvg.set(name.slice(0, -EXP_AVG_SUFFIX.length), {
+        values: Float32Array.from(await tensor.data()),
+        shape: [...tensor.shape],
+      });
     }
     const pending = { iterations, expAvg };
     if (this.#inner === undefined) {
@@ -287,6 +319,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       config[key] = (Array.isArray(value) ? [...value] : value) as tf.serialization.ConfigDictValue;
     }
     if (this.#options.workerUrl !== undefined) config.workerUrl = String(this.#options.workerUrl);
+    const saved = this.#inner === undefined
+      ? this.#savedGroups
+      : saveGroups(this.#inner, [...this.#params.values()]);
+    if (saved !== undefined) config.savedGroups = groupsConfig(saved);
     return config;
   }
 
@@ -305,7 +341,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     // only the options: tfjs-layers adds keys of its own (customObjects)
     const options = Object.fromEntries(
       Object.entries(config).filter(([key]) =>
-        SERIALIZED_KEYS.includes(key) || key === "workerUrl"
+        SERIALIZED_KEYS.includes(key) || key === "workerUrl" || key === "savedGroups"
       ),
     );
     return new cls(options);
@@ -347,7 +383,11 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     }
     const list = [...params.values()];
     const options = this.#workersThatCanRun(this.#options);
-    this.#inner = new DecoupledLionW(this.#groups?.(list) ?? list, options);
+    const saved = this.#groups === undefined ? this.#savedGroups : undefined;
+    const groups = this.#groups?.(list) ??
+      (saved === undefined ? list : restoreGroups(saved, list));
+    this.#inner = new DecoupledLionW(groups, options);
+    if (saved !== undefined) restoreLrs(saved, this.#inner);
     this.#params = params;
     this.#store = store;
     for (const { name, variable } of entries) this.#written.set(name, variable.dataId);
@@ -428,7 +468,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     }
     const current = inner.stateDict();
     const state: Record<string, LionParameterState> = { ...current.state };
-    saved.forEach((name, i) => (state[byName ? name : names[i]!] = { expAvg: expAvg.get(name)! }));
+    saved.forEach((
+      name,
+      i,
+    ) => (state[byName ? name : names[i]!] = { expAvg: expAvg.get(name)!.values }));
     inner.loadStateDict({ ...current, state, iterations });
     this.iterations_ = inner.iterations;
   }
