@@ -3,7 +3,7 @@ import { DecoupledLionW, ParameterStore } from "../mod.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { assertSameResult, runScenario, type ScenarioResult } from "./_scenario.ts";
 import { runWorkerFault } from "./_worker_fault.ts";
-import { recordingLogger, runChild, seededValues } from "./_util.ts";
+import { DEV_LOCK, recordingLogger, runChild, seededValues } from "./_util.ts";
 
 Deno.test("params, exp_avg and metrics are bit-identical for 0, 1, 2 and 3 workers", async () => {
   const inline = await runScenario({ workers: 0 });
@@ -112,5 +112,62 @@ Deno.test("workerUrl names the shard worker's module (a bundle's); a bad one is 
   assert.throws(
     () => new DecoupledLionW([w], { workerUrl: 42 as never }),
     /'workerUrl' must be a URL: current value is 42/,
+  );
+});
+
+Deno.test('workers: "auto" runs inline where workers cannot start, says why, with the same results', async () => {
+  const inline = JSON.parse(
+    (await runChild(new URL("./_auto_fallback_child.ts", import.meta.url), ["spawn-throws"]))
+      .stdout,
+  );
+  assert.equal(inline.workers, 0);
+  assert.match(
+    inline.reason,
+    /; on the calling thread as the shard workers could not start \(Shard workers could not start: Worker creation is blocked/,
+  );
+  // no permission to read the worker module: checked before any worker is spawned
+  const noRead = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-check",
+      `--lock=${DEV_LOCK}`,
+      new URL("./_auto_fallback_child.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(noRead.stderr);
+  assert.equal(noRead.code, 0, stderr);
+  assert.equal(stderr, "", "no worker was started, so none failed");
+  const result = JSON.parse(new TextDecoder().decode(noRead.stdout));
+  assert.equal(result.workers, 0);
+  assert.match(
+    result.reason,
+    /on the calling thread as the shard worker module may not be read \(.*shard_worker\.ts; run with --allow-read for \d+ workers\)/,
+  );
+  assert.deepEqual(result.data, inline.data);
+  assert.equal(result.sum, inline.sum);
+  // the same numbers as on workers, where they can start
+  const onWorkers = JSON.parse(
+    (await runChild(new URL("./_auto_fallback_child.ts", import.meta.url), [])).stdout,
+  );
+  assert.ok(onWorkers.workers > 0);
+  assert.deepEqual(onWorkers.data, inline.data);
+  assert.equal(onWorkers.sum, inline.sum);
+  // an explicit count still fails, saying why
+  const explicit = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-check",
+      `--lock=${DEV_LOCK}`,
+      new URL("./_auto_fallback_child.ts", import.meta.url).pathname,
+      "explicit",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.match(
+    JSON.parse(new TextDecoder().decode(explicit.stdout)).error,
+    /could not start|may not be read|died/,
   );
 });

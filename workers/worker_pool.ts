@@ -53,7 +53,8 @@ export interface WorkerPoolOptions {
 }
 
 // the npm package's modules are .js files (built from these .ts ones)
-const WORKER_URL = new URL(
+/** The library's own shard worker module. */
+export const WORKER_URL: URL = new URL(
   import.meta.url.endsWith(".ts") ? "./shard_worker.ts" : "./shard_worker.js",
   import.meta.url,
 );
@@ -111,6 +112,7 @@ export class WorkerPool implements StepEngine {
   #lastPlan: StepPlan | undefined;
   #bounds: Int32Array = new Int32Array(0);
   #closed = false;
+  #spawnError: ShardError | undefined;
   /** Workers replaced by `reset()`, still stopping. */
   #stopping: Promise<void>[] = [];
 
@@ -127,6 +129,11 @@ export class WorkerPool implements StepEngine {
 
   get backend(): BackendName {
     return this.#options.backend;
+  }
+
+  /** Why the workers could not be spawned at all (`new Worker` threw), if so. */
+  get spawnError(): ShardError | undefined {
+    return this.#spawnError;
   }
 
   get stateLives(): StateResidence {
@@ -199,17 +206,12 @@ export class WorkerPool implements StepEngine {
    */
   #assertWorkerReadable(): void {
     const url = this.#options.workerUrl ?? WORKER_URL;
-    const permissions = (globalThis as {
-      Deno?: { permissions?: { querySync?(d: { name: "read"; path: URL }): { state: string } } };
-    }).Deno?.permissions;
-    if (url.protocol !== "file:" || permissions?.querySync === undefined) return;
-    if (permissions.querySync({ name: "read", path: url }).state !== "granted") {
-      const error = new ShardError(
-        `Cannot step on ${this.workers} workers as their module ${url.pathname} may not be read: run with --allow-read, or use workers: 0`,
-      );
-      this.#death.error ??= error;
-      throw error;
-    }
+    if (!workerModuleUnreadable(url)) return;
+    const error = new ShardError(
+      `Cannot step on ${this.workers} workers as their module ${url.pathname} may not be read: run with --allow-read, or use workers: 0`,
+    );
+    this.#death.error ??= error;
+    throw error;
   }
 
   /** Writes the step (and the plan, when it changed) into the control block and starts it. */
@@ -341,6 +343,7 @@ export class WorkerPool implements StepEngine {
       this.#death.error = new ShardError(`Shard workers could not start: ${cause.message}`, {
         cause,
       });
+      this.#spawnError = this.#death.error;
       this.#ready = Promise.reject(this.#death.error);
     }
     this.#ready.catch(() => {}); // reported by the first step
@@ -420,4 +423,21 @@ export class WorkerPool implements StepEngine {
     const also = others.map(({ where, error }) => `${where}: ${error.name}: ${error.message}`);
     return new ShardError(`${failure.message}; also ${also.join("; ")}`, { cause: failure.cause });
   }
+}
+
+/**
+ * Whether this process may not read the worker module `url`: in Deno, a
+ * `file:` module needs read permission, and a worker that cannot read its
+ * module dies with an error event, which a thread blocked in `Atomics.wait`
+ * never hears. `false` where that cannot be known (browsers, Node).
+ *
+ * @param url The worker module.
+ * @returns `true` when the permission to read it is not granted.
+ */
+export function workerModuleUnreadable(url: URL): boolean {
+  const permissions = (globalThis as {
+    Deno?: { permissions?: { querySync?(d: { name: "read"; path: URL }): { state: string } } };
+  }).Deno?.permissions;
+  if (url.protocol !== "file:" || permissions?.querySync === undefined) return false;
+  return permissions.querySync({ name: "read", path: url }).state !== "granted";
 }

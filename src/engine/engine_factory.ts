@@ -18,7 +18,7 @@ import { hostKernel, openShardRunner, type RunnerSpec } from "./runner_spec.ts";
 import { wasmKernelAvailable, wasmSimdSupport } from "../kernels/wasm_kernel.ts";
 import { availableCores } from "../_internal/node.ts";
 import { type ResolvedGpuMode, resolveGpuMode } from "../../gpu/gpujs_runtime.ts";
-import { WorkerPool } from "../../workers/worker_pool.ts";
+import { WORKER_URL, workerModuleUnreadable, WorkerPool } from "../../workers/worker_pool.ts";
 import { workerThreadsAvailable } from "../../workers/worker_thread.ts";
 
 /** Elements per worker below which `workers: "auto"` adds no worker. */
@@ -77,7 +77,7 @@ export interface StartedEngine {
 export function startEngine(spec: EngineSpec): StartedEngine {
   const { options, memory } = spec;
   const backend = resolveBackend(options.backend);
-  const workers = resolveWorkers(spec);
+  const { workers, inline } = resolveWorkers(spec);
   const capabilities = BACKENDS[backend];
   const mode = capabilities.gpuJs ? resolveGpuMode(options.gpuMode) : undefined;
   let resolved: ResolvedGpuMode | undefined;
@@ -93,33 +93,44 @@ export function startEngine(spec: EngineSpec): StartedEngine {
   if (runner instanceof Promise) runner.catch(() => {}); // the step awaits `ready` first and reports it
   const stateLives = capabilities.state;
   const memories = memory.arenas.map((arena) => arena.memory);
-  const engine: StepEngine = workers === 0
-    ? new InlineEngine({
+  const inlineEngine = () =>
+    new InlineEngine({
       backend,
       stateLives,
       openRunner: async () => openShardRunner(await runner, memories),
       openRunnerSync: cpuRunner === undefined
         ? undefined
         : () => inPlaceRunner(hostKernel(backend, options.fma), memories),
-    })
-    : new WorkerPool({
-      workers,
-      backend,
-      stateLives,
-      runner,
-      arenas: memory.arenas,
-      groups: spec.groups,
-      maxBlocks: spec.maxBlocks,
-      ...workerUrl(options.workerUrl),
     });
+  let engine: StepEngine = workers === 0 ? inlineEngine() : new WorkerPool({
+    workers,
+    backend,
+    stateLives,
+    runner,
+    arenas: memory.arenas,
+    groups: spec.groups,
+    maxBlocks: spec.maxBlocks,
+    workerUrl: workerModule(options.workerUrl),
+  });
+  let fallback = inline;
+  const refused = engine instanceof WorkerPool ? engine.spawnError : undefined;
+  if (refused !== undefined && options.workers === "auto") {
+    // `new Worker` refused at once (a page's policy, say): "auto" runs inline instead
+    void engine.close();
+    engine = inlineEngine();
+    fallback = `the shard workers could not start (${refused.message})`;
+  }
   const asked = options.backend === "auto" ? autoChoice(backend) : undefined;
-  return { engine, ready, choice: () => describeChoice(backend, asked, resolved) };
+  return {
+    engine,
+    ready,
+    choice: () => withInlineReason(describeChoice(backend, asked, resolved), fallback),
+  };
 }
 
 /** The shard worker's module: the tests' faulty one, the user's (bundles), or the library's own. */
-function workerUrl(asked: URL | undefined): { workerUrl?: URL } {
-  const url = testSeams.shardWorkerUrl ?? asked;
-  return url === undefined ? {} : { workerUrl: url };
+function workerModule(asked: URL | undefined): URL {
+  return testSeams.shardWorkerUrl ?? asked ?? WORKER_URL;
 }
 
 /** `backend`: `"auto"` takes `wasm` where WebAssembly SIMD runs, else `js`. */
@@ -134,19 +145,44 @@ function resolveBackend(backend: BackendName | "auto"): BackendName {
   return wasm ? "wasm" : "js";
 }
 
-/** `workers`, with `"auto"` resolved and a warning where workers cannot run. */
-function resolveWorkers({ options, memory, elements, logger }: EngineSpec): number {
-  const canUseWorkers = workerThreadsAvailable() && memory.shared;
-  if (options.workers === "auto") return canUseWorkers ? autoWorkers(elements) : 0;
-  if (options.workers > 0 && !canUseWorkers) {
-    logger?.warn(
-      `Running inline instead of on ${options.workers} workers as ${
-        memory.shared ? "this runtime has no Worker" : "the store's memory is not shared"
-      }`,
-    );
-    return 0;
+/** The worker count, and why `"auto"` runs on the calling thread where it would take workers. */
+interface WorkerChoice {
+  readonly workers: number;
+  readonly inline?: string;
+}
+
+/**
+ * `workers`, with `"auto"` resolved: the count for the model's size, or 0
+ * where workers cannot start here (no `Worker`, memory that is not shared,
+ * a worker module this process may not read), with the reason. An explicit
+ * count runs inline with a warning where there are no workers, and fails at
+ * the first step, saying why, where they cannot start.
+ */
+function resolveWorkers({ options, memory, elements, logger }: EngineSpec): WorkerChoice {
+  const missing = !workerThreadsAvailable()
+    ? "this runtime has no Worker"
+    : memory.shared
+    ? undefined
+    : "the store's memory is not shared";
+  if (options.workers === "auto") {
+    const wanted = autoWorkers(elements);
+    if (wanted === 0) return { workers: 0 };
+    if (missing !== undefined) return { workers: 0, inline: missing };
+    const url = workerModule(options.workerUrl);
+    if (workerModuleUnreadable(url)) {
+      return {
+        workers: 0,
+        inline:
+          `the shard worker module may not be read (${url.pathname}; run with --allow-read for ${wanted} workers)`,
+      };
+    }
+    return { workers: wanted };
   }
-  return options.workers;
+  if (options.workers > 0 && missing !== undefined) {
+    logger?.warn(`Running inline instead of on ${options.workers} workers as ${missing}`);
+    return { workers: 0 };
+  }
+  return { workers: options.workers };
 }
 
 /** `workers: "auto"`: one worker per 2^18 elements, at most one per core. */
@@ -176,6 +212,13 @@ function autoChoice(backend: BackendName): BackendChoice {
       reason:
         "auto: this runtime lacks WebAssembly SIMD, which the wasm kernel needs, so the scalar js kernel",
     };
+}
+
+/** The choice, with why `workers: "auto"` runs on the calling thread where it would take workers. */
+function withInlineReason(choice: BackendChoice, inline: string | undefined): BackendChoice {
+  return inline === undefined
+    ? choice
+    : { ...choice, reason: `${choice.reason}; on the calling thread as ${inline}` };
 }
 
 /** The choice as reported: what `"auto"` took or "asked for", with the gpu.js mode once resolved. */
