@@ -3,7 +3,7 @@
  * JavaScript and `.d.ts` declarations emitted by TypeScript's own compiler
  * (the `.ts` import extensions rewritten to `.js`), the shard worker as its
  * own module, a `package.json` with `exports` for `.` and `./tfjs`, the
- * README and the LICENSE. The MPI entry point (Deno's FFI) is not in it.
+ * README (scripts/npm_readme.md: Node first) and the LICENSE. The MPI entry point (Deno's FFI) is not in it.
  *
  * Usage: deno task build:npm [--out DIR]
  *
@@ -103,7 +103,8 @@ export async function buildNpm(out: URL): Promise<string[]> {
   if (mpi.length > 0) throw new Error(`the npm package must not hold the MPI entry: ${mpi}`);
   const { version } = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
   await Deno.writeTextFile(new URL("package.json", out), packageJson(version));
-  await Deno.copyFile(new URL("README.md", ROOT), new URL("README.md", out));
+  // the package's own README: Node first, links only to what it ships or to absolute addresses
+  await Deno.copyFile(new URL("scripts/npm_readme.md", ROOT), new URL("README.md", out));
   await Deno.copyFile(new URL("LICENSE", ROOT), new URL("LICENSE", out));
   return written.sort();
 }

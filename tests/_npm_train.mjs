@@ -1,8 +1,13 @@
 // A tfjs-free training loop, run by tests/npm_package_test.ts under Deno
 // (from mod.ts) and under Node 20 (from the installed npm package): fits a
 // linear map with DecoupledLionW on 2 workers and prints the parameters'
-// bits, so the two runtimes can be compared bit for bit.
-export async function train({ DecoupledLionW, ParameterStore }) {
+// bits, so the two runtimes can be compared bit for bit. `from`/`to` run
+// part of the 20 steps; `load` resumes from a checkpoint file and `save`
+// writes one after the last step (a run split across processes).
+export async function train(
+  { DecoupledLionW, ParameterStore, loadCheckpoint, saveCheckpoint },
+  { from = 0, to = 20, load, save } = {},
+) {
   const [inputs, outputs] = [64, 4096]; // 2^18 weights: big enough to shard
   const store = new ParameterStore();
   const w = store.add("w", [inputs, outputs]);
@@ -15,7 +20,8 @@ export async function train({ DecoupledLionW, ParameterStore }) {
   const x = Float32Array.from({ length: inputs }, (_, i) => Math.sin(i + 1));
   const target = Float32Array.from({ length: outputs }, (_, j) => Math.cos(j));
   const losses = [];
-  for (let step = 0; step < 20; step++) {
+  if (load !== undefined) await loadCheckpoint(opt, load);
+  for (let step = from; step < to; step++) {
     // y = x·W + b; loss = mean((y - target)^2); gradients by hand
     const gw = w.ensureGrad(), gb = b.ensureGrad();
     let loss = 0;
@@ -37,6 +43,7 @@ export async function train({ DecoupledLionW, ParameterStore }) {
     for (const word of words) hash = Math.imul(hash ^ word, 0x01000193) >>> 0;
     return `${words.length}:${hash.toString(16)}:${[...words.subarray(0, 4)].join(",")}`;
   };
+  if (save !== undefined) await saveCheckpoint(opt, save);
   const result = {
     backend: opt.backend,
     workers: opt.workers,

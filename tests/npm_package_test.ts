@@ -26,13 +26,24 @@ async function run(command: string, args: string[], cwd: string): Promise<string
   return text.decode(stdout);
 }
 
-/** The README's Node example: the ```js block under "### Node". */
-async function readmeNodeExample(): Promise<string> {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const section = readme.slice(readme.indexOf("### Node"));
-  const found = section.match(/```js\n([\s\S]*?)```/);
-  assert.ok(found, "README has a js example under ### Node");
+/** A README's Node example: its first ```js block after `heading`. */
+function nodeExample(readme: string, heading: string): string {
+  const found = readme.slice(readme.indexOf(heading)).match(/```js\n([\s\S]*?)```/);
+  assert.ok(found, `a js example under ${heading}`);
   return found[1]!;
+}
+
+/** Runs an example with node and checks it prints what its `console.log` line's comment says. */
+async function runExample(example: string, project: string, file: string): Promise<void> {
+  const said = example.match(/console\.log\(.*\); \/\/ (.*)\n/)?.[1];
+  assert.ok(said !== undefined, "the example says what it prints");
+  await Deno.writeTextFile(`${project}/${file}`, example);
+  const { code, stdout, stderr } = await new Deno.Command("node", { args: [file], cwd: project })
+    .output();
+  const text = new TextDecoder();
+  assert.equal(code, 0, text.decode(stderr));
+  assert.equal(text.decode(stdout).trim(), said);
+  assert.equal(text.decode(stderr), "", "no warning");
 }
 
 Deno.test({
@@ -63,10 +74,20 @@ Deno.test({
         TYPESCRIPT,
       ], project);
 
-      await t.step("the README's Node example runs", async () => {
-        await Deno.writeTextFile(`${project}/readme.mjs`, await readmeNodeExample());
-        await run("node", ["readme.mjs"], project);
-      });
+      await t.step(
+        "the README's Node example and the package's own print what they say",
+        async () => {
+          const repository = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+          await runExample(nodeExample(repository, "### Node"), project, "readme.mjs");
+          const own = await Deno.readTextFile(`${project}/node_modules/@decoupled/lionw/README.md`);
+          await runExample(nodeExample(own, "## Usage"), project, "package_readme.mjs");
+          // the package's README opens with Node, says it is ESM, and links nowhere it does not ship
+          assert.match(own, /Node 20\.16 or later/);
+          assert.match(own, /\*\*ESM only\*\*/);
+          const links = [...own.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!);
+          assert.deepEqual(links.filter((link) => !/^https:\/\//.test(link)), []);
+        },
+      );
 
       await t.step("a training loop on 2 worker_threads equals Deno's, bit for bit", async () => {
         await Deno.copyFile(new URL("./_npm_train.mjs", import.meta.url), `${project}/train.mjs`);
@@ -85,6 +106,45 @@ Deno.test({
           assert.ok(Math.abs(node.metrics[name] - value) <= 1e-5 * Math.abs(value), name);
         }
       });
+
+      await t.step(
+        "a checkpoint file saved by one Node process resumes exactly in another",
+        async () => {
+          const script = (options: string) =>
+            `import * as lionw from "@decoupled/lionw";\nimport { train } from "./train.mjs";\nconsole.log(JSON.stringify(await train(lionw, ${options})));\n`;
+          await Deno.writeTextFile(
+            `${project}/first.mjs`,
+            script('{ to: 10, save: "half.safetensors" }'),
+          );
+          await Deno.writeTextFile(
+            `${project}/second.mjs`,
+            script('{ from: 10, load: "half.safetensors" }'),
+          );
+          await run("node", ["first.mjs"], project);
+          const resumed = JSON.parse(await run("node", ["second.mjs"], project));
+          const whole = await train(lionw);
+          assert.deepEqual([resumed.w, resumed.b, resumed.m], [whole.w, whole.b, whole.m]);
+          assert.deepEqual(resumed.losses, whole.losses.slice(10));
+          // the write was atomic: no temporary file is left beside it
+          const left = [...Deno.readDirSync(project)].map((entry) => entry.name);
+          assert.deepEqual(left.filter((name) => name.includes("half.safetensors")), [
+            "half.safetensors",
+          ]);
+          // Deno KV is Deno's: in Node, the KV functions say so
+          await Deno.writeTextFile(
+            `${project}/kv.mjs`,
+            `import { DecoupledLionW, ParameterStore, saveCheckpointKv } from "@decoupled/lionw";
+const opt = new DecoupledLionW([new ParameterStore().add("w", [2])]);
+try { await saveCheckpointKv(undefined, ["run"], opt); } catch (error) { console.log(error.message); }
+await opt.close();
+`,
+          );
+          assert.match(
+            await run("node", ["kv.mjs"], project),
+            /in Node, use saveCheckpoint\(\) and loadCheckpoint\(\) with a file/,
+          );
+        },
+      );
 
       await t.step("a TypeScript consumer type-checks against the declarations", async () => {
         await Deno.writeTextFile(

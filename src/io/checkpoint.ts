@@ -13,6 +13,7 @@
  * @module
  */
 
+import { readWholeFile, writeAtomically } from "./files.ts";
 import { formatValue } from "../_internal/format.ts";
 import { parseUntrustedJson } from "../_internal/json_keys.ts";
 import {
@@ -315,33 +316,9 @@ export async function decodeCheckpoint(
 }
 
 /**
- * Writes `bytes` to `path` atomically: a temporary file in the same folder,
- * flushed to disk, then renamed over `path`. Nothing is left behind.
- */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  // the temporary file sits beside the target: a rename within one folder is atomic
-  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  const folder = path.slice(0, slash + 1);
-  const temporary = `${folder}.${path.slice(slash + 1)}.${crypto.randomUUID()}.tmp`;
-  try {
-    const file = await Deno.open(temporary, { write: true, createNew: true });
-    try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.syncData();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(temporary, path);
-  } catch (error) {
-    await Deno.remove(temporary).catch(() => {});
-    throw error;
-  }
-}
-
-/**
- * Saves a checkpoint of `opt` to a safetensors file (Deno), atomically: a
- * crash or an error mid-write leaves the previous file, and no temporary file.
+ * Saves a checkpoint of `opt` to a safetensors file (Deno or Node),
+ * atomically: a crash or an error mid-write leaves the previous file, and no
+ * temporary file.
  *
  * @example Save, then resume elsewhere
  * ```ts
@@ -366,7 +343,8 @@ async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
  * @param path The file to write (replaced if it exists).
  * @param options Metadata and a scheduler to save with it.
  * @throws {RangeError} When a metadata key is one the format uses.
- * @throws {Deno.errors.NotFound} When the folder does not exist (and other I/O errors).
+ * @throws {Error} When the folder does not exist, and other I/O errors
+ * (`Deno.errors.NotFound` in Deno, `ENOENT` in Node).
  */
 export async function saveCheckpoint(
   opt: DecoupledLionW,
@@ -377,7 +355,7 @@ export async function saveCheckpoint(
 }
 
 /**
- * Loads a checkpoint file into `opt` (Deno), checking it first as
+ * Loads a checkpoint file into `opt` (Deno or Node), checking it first as
  * {@linkcode decodeCheckpoint} does.
  *
  * @param opt The optimizer to load into.
@@ -391,5 +369,5 @@ export async function loadCheckpoint(
   path: string,
   options: LoadCheckpointOptions = {},
 ): Promise<Record<string, string>> {
-  return await decodeCheckpoint(opt, await Deno.readFile(path), options);
+  return await decodeCheckpoint(opt, await readWholeFile(path), options);
 }

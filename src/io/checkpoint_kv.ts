@@ -10,6 +10,7 @@
  * @module
  */
 
+import { formatValue } from "../_internal/format.ts";
 import {
   decodeCheckpoint,
   encodeCheckpoint,
@@ -130,6 +131,7 @@ export async function saveCheckpointKv(
   opt: DecoupledLionW,
   options: SaveCheckpointOptions = {},
 ): Promise<KvCheckpointHead> {
+  checkKv("save checkpoint", kv);
   const bytes = await encodeCheckpoint(opt, options);
   const headKey = [...prefix, "head"];
   const before = await kv.get<KvCheckpointHead>(headKey);
@@ -191,6 +193,7 @@ export async function loadCheckpointKv(
   opt: DecoupledLionW,
   options: LoadCheckpointOptions = {},
 ): Promise<boolean> {
+  checkKv("load checkpoint", kv);
   const headKey = [...prefix, "head"];
   const { value: head } = await kv.get(headKey);
   if (head === null) return false;
@@ -218,4 +221,21 @@ export async function loadCheckpointKv(
   }
   await decodeCheckpoint(opt, bytes, options);
   return true;
+}
+
+/**
+ * A Deno KV store, or a clear error: Deno KV is Deno's (`Deno.openKv()`);
+ * Node has none, and a checkpoint file serves there.
+ */
+function checkKv(action: string, kv: unknown): void {
+  const store = kv as Partial<CheckpointKv> | null;
+  if (typeof store?.get === "function" && typeof store.atomic === "function") return;
+  const where = "Deno" in globalThis
+    ? "open one with Deno.openKv()"
+    : "Deno KV is Deno's: in Node, use saveCheckpoint() and loadCheckpoint() with a file";
+  throw new TypeError(
+    `Cannot ${action} as 'kv' must be a Deno KV store (${where}): current value is ${
+      formatValue(kv)
+    }`,
+  );
 }
