@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Continues a @decoupled/lionw checkpoint in PyTorch with the reference class.
+"""Continues a @decoupled/lionw checkpoint in PyTorch.
 
     torch_checkpoint.py IN GRADS OUT
 
 Reads the safetensors checkpoint IN (written by the library, or by this
-script), rebuilds the reference DecoupledLionW from ../../../shared/seed with
-the saved groups and moments, takes one step per gradient set in GRADS (a
+script), rebuilds the project's PyTorch Lion (bench/torch_lion.py, held bit
+for bit to the torch fixtures) with the saved groups and moments, takes one
+step per gradient set in GRADS (a
 safetensors file of tensors named "<step>/<parameter>"), and writes the
 result to OUT in the same format, so the library can load and continue it.
 
@@ -25,11 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MOMENT_PREFIX = "exp_avg/"
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location("generate", os.path.join(HERE, "..", "fixtures", "generate.py"))
+def load_lion():
+    spec = importlib.util.spec_from_file_location("torch_lion", os.path.join(HERE, "..", "..", "bench", "torch_lion.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    return module.Lion
 
 
 def read_safetensors(path):
@@ -65,8 +66,7 @@ def write_safetensors(path, tensors, metadata):
 
 def main():
     source, grads_path, out = sys.argv[1:4]
-    generator = load_generator()
-    reference = generator.maximizing(generator.load_reference_class(generator.find_seed()))
+    Lion = load_lion()
     tensors, metadata = read_safetensors(source)
     assert metadata["format"] == "lionw-checkpoint" and metadata["format_version"] == "1", metadata
     saved = json.loads(metadata["lionw_state"])
@@ -82,12 +82,12 @@ def main():
             "weight_decay": group["weightDecay"],
             "maximize": group["maximize"],
         })
-    opt = reference(groups)
-    for torch_group, group in zip(opt.param_groups, saved["paramGroups"]):
+    opt = Lion(groups)
+    for torch_group, group in zip(opt.groups, saved["paramGroups"]):
         torch_group["initial_lr"] = group["initialLr"]  # the constructor set it to lr
     for name, param in params.items():
         if MOMENT_PREFIX + name in tensors:
-            opt.state[param]["exp_avg"] = tensors[MOMENT_PREFIX + name].clone()
+            opt.exp_avg[param] = tensors[MOMENT_PREFIX + name].clone()
     grads, _ = read_safetensors(grads_path)
     steps = sorted({int(key.split("/", 1)[0]) for key in grads})
     for step in steps:
@@ -96,12 +96,12 @@ def main():
             param.grad = None if grad is None else grad.clone()
         opt.step()
     out_groups = []
-    for torch_group, group in zip(opt.param_groups, saved["paramGroups"]):
+    for torch_group, group in zip(opt.groups, saved["paramGroups"]):
         out_groups.append({**group, "lr": torch_group["lr"]})
     state = {"paramGroups": out_groups, "iterations": saved["iterations"] + len(steps)}
     names = [name for group in saved["paramGroups"] for name in group["params"]]
     out_tensors = [(name, params[name]) for name in names]
-    out_tensors += [(MOMENT_PREFIX + name, opt.state[params[name]]["exp_avg"]) for name in names if params[name] in opt.state]
+    out_tensors += [(MOMENT_PREFIX + name, opt.exp_avg[params[name]]) for name in names if params[name] in opt.exp_avg]
     write_safetensors(out, out_tensors, {
         "format": "lionw-checkpoint",
         "format_version": "1",
