@@ -13,6 +13,7 @@
 
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { explain } from "../scripts/cli.ts";
 import { DecoupledLionW, type NonFinitePolicy, ParameterStore } from "../mod.ts";
 import type { MomentumDtype } from "../src/store/moment_dtype.ts";
 import { buildNpm } from "../scripts/build_npm.ts";
@@ -74,7 +75,19 @@ function parseOptions() {
       },
     }).values;
   } catch (error) {
-    usageError(error instanceof Error ? error.message : String(error));
+    usageError(explain(error, [
+      "sizes",
+      "workers",
+      "rounds",
+      "quick",
+      "out",
+      "peers",
+      "no-js",
+      "gpujs",
+      "gpu-peak-gbps",
+      "markdown",
+      "help",
+    ]));
   }
 }
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageError } from "../scripts/cli.ts";
 import { MPIEXEC, mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
 
 const USAGE = `deno task bench:dist [--reps N] [--elements N] [--ranks 1,2,3] [--out DIR]
@@ -18,20 +18,12 @@ const USAGE = `deno task bench:dist [--reps N] [--elements N] [--ranks 1,2,3] [-
 Needs MPICH (apt-get install mpich). Ranks beyond this machine's cores
 oversubscribe it (they wait in "poll" progress, which frees the core).`;
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    reps: { type: "string" },
-    elements: { type: "string" },
-    ranks: { type: "string" },
-    out: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  },
-});
-if (values.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
+const values = parseCommandLine("bench:dist", USAGE, {
+  reps: { type: "string" },
+  elements: { type: "string" },
+  ranks: { type: "string" },
+  out: { type: "string" },
+}) as { reps?: string; elements?: string; ranks?: string; out?: string };
 
 interface RankResult {
   ranks: number;
@@ -53,10 +45,18 @@ const passOn = [
   ...(values.reps ? ["--reps", values.reps] : []),
   ...(values.elements ? ["--elements", values.elements] : []),
 ];
-const jobs: { ranks: number; progress?: string }[] = (values.ranks ?? "1,2,3").split(",")
-  .map(Number).flatMap((ranks) =>
-    ranks === 2 ? [{ ranks }, { ranks, progress: "poll" }] : [{ ranks }]
-  );
+const rankCounts = (values.ranks ?? "1,2,3").split(",").map(Number);
+if (!rankCounts.every((n) => Number.isInteger(n) && n > 0)) {
+  usageError("bench:dist", USAGE, `--ranks must list positive integers: got "${values.ranks}"`);
+}
+for (const flag of ["reps", "elements"] as const) {
+  if (values[flag] !== undefined && !/^[1-9]\d*$/.test(values[flag])) {
+    usageError("bench:dist", USAGE, `--${flag} must be an integer > 0: got "${values[flag]}"`);
+  }
+}
+const jobs: { ranks: number; progress?: string }[] = rankCounts.flatMap((ranks) =>
+  ranks === 2 ? [{ ranks }, { ranks, progress: "poll" }] : [{ ranks }]
+);
 
 /** MPICH's own MPI_Allreduce from C, built with mpicc where it is installed: the peer of the all-reduce rows. */
 async function buildCPeer(): Promise<string | undefined> {

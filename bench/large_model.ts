@@ -9,24 +9,40 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { DecoupledLionW, type MomentumDtype, ParameterStore } from "../mod.ts";
+import { parseCommandLine, usageError } from "../scripts/cli.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    elements: { type: "string", default: String(2 ** 28) },
-    tensors: { type: "string", default: "256" },
-    workers: { type: "string", default: "2" },
-    steps: { type: "string", default: "5" },
-    momentum: { type: "string", default: "float32" },
-  },
+const USAGE = `deno task bench:large [--elements N] [--tensors K] [--workers W] [--steps S]
+                      [--momentum float32|bfloat16]
+
+Steps one model of N parameters (default 2^28) in K tensors (default 256) on W
+shard workers (default 2), S times (default 5), with and without metrics, and
+reports the step time and the memory. --momentum bfloat16 stores exp_avg in
+half-size slots.`;
+
+const values = parseCommandLine("bench:large", USAGE, {
+  elements: { type: "string", default: String(2 ** 28) },
+  tensors: { type: "string", default: "256" },
+  workers: { type: "string", default: "2" },
+  steps: { type: "string", default: "5" },
+  momentum: { type: "string", default: "float32" },
 });
 const momentumDtype = values.momentum as MomentumDtype;
 if (momentumDtype !== "float32" && momentumDtype !== "bfloat16") {
-  throw new RangeError(
-    `--momentum must be float32 or bfloat16: current value is ${values.momentum}`,
+  usageError(
+    "bench:large",
+    USAGE,
+    `--momentum must be float32 or bfloat16: got "${values.momentum}"`,
   );
+}
+for (const flag of ["elements", "tensors", "workers", "steps"]) {
+  if (!/^\d+$/.test(String(values[flag])) || (flag !== "workers" && Number(values[flag]) === 0)) {
+    usageError(
+      "bench:large",
+      USAGE,
+      `--${flag} must be an integer${flag === "workers" ? " >= 0" : " > 0"}: got "${values[flag]}"`,
+    );
+  }
 }
 const elements = Number(values.elements), tensors = Number(values.tensors);
 const size = Math.ceil(elements / tensors);

@@ -13,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../scripts/cli.ts";
 import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
 import { median, timeSteps, warmUp } from "./_timing.ts";
 
@@ -77,16 +77,11 @@ async function measure(backend: string, model: string, shapes: number[][]): Prom
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { quick: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    console.log(
-      "deno task bench:tfjs [--quick]\n\nTimes the tfjs adapter's copies against the optimizer step (--quick: the demo model only).",
-    );
-    Deno.exit(0);
-  }
+  const values = parseCommandLine(
+    "bench:tfjs",
+    "deno task bench:tfjs [--quick]\n\nTimes the tfjs adapter's copies against the optimizer step (--quick: the demo model only).",
+    { quick: { type: "boolean" } },
+  );
   tf.env().set("PROD", true);
   setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
   const rows: Row[] = [];

@@ -11,6 +11,8 @@
 
 import { parseArgs } from "node:util";
 import { RUN_LABELS, RUNS } from "./runs.ts";
+import { DEMO_FLAGS } from "./flags.ts";
+import { explain, usageError } from "../scripts/cli.ts";
 import { MPIEXEC, mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
 
 const USAGE = `deno task demo:dist [--ranks N] [--compare RUN_JSON] [demo options]
@@ -53,11 +55,19 @@ if (values.help) {
 }
 const ranks = Number(values.ranks ?? 2);
 if (!Number.isInteger(ranks) || ranks < 1) {
-  console.error(`error: --ranks must be a positive integer: got "${values.ranks}"`);
-  Deno.exit(2);
+  usageError("demo:dist", USAGE, `--ranks must be a positive integer: got "${values.ranks}"`);
 }
 const out = String(values.out ?? "demo/out/dist");
 const ours = new Set(["ranks", "compare", "out", "help"]);
+// the demo's flags go on to every rank: a bad one is refused here, once, before any rank starts
+for (const token of tokens) {
+  if (token.kind !== "option" || ours.has(token.name) || DEMO_FLAGS.includes(token.name)) continue;
+  usageError(
+    "demo:dist",
+    USAGE,
+    explain(new Error(`Unknown option '${token.rawName}'`), [...ours, ...DEMO_FLAGS]),
+  );
+}
 const passed = tokens.flatMap((token) => {
   if (token.kind === "positional") return [token.value];
   if (token.kind !== "option" || ours.has(token.name)) return [];

@@ -10,6 +10,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { parseArgs } from "node:util";
+import { explain } from "../scripts/cli.ts";
+import { DEMO_FLAGS } from "./flags.ts";
 import cliProgress from "cli-progress";
 import { loadNames } from "./names_data.ts";
 import { lossSpec, metricsSpec, toSvg } from "./plots.ts";
@@ -92,7 +94,7 @@ function parseCommand(args: string[]): Command | "help" {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(explain(error, DEMO_FLAGS));
   }
   const { values } = parsed;
   if (values.help) return "help";

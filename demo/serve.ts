@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandLine, usageError } from "../scripts/cli.ts";
 import { loadNames } from "./names_data.ts";
 
 /** The headers that make a page cross-origin isolated (SharedArrayBuffer, shared wasm memory). */
@@ -84,20 +84,12 @@ export function servePage(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { port: { type: "string" }, help: { type: "boolean", short: "h" } },
-  });
-  if (values.help) {
-    console.log(
-      "deno task serve [--port N]\n\nBundles the demo page and serves it with COOP/COEP headers (default port 8000).",
-    );
-    Deno.exit(0);
-  }
+  const usage =
+    "deno task serve [--port N]\n\nBundles the demo page and serves it with COOP/COEP headers (default port 8000; 0: any free port).";
+  const values = parseCommandLine("serve", usage, { port: { type: "string" } });
   const port = Number(values.port ?? 8000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`error: --port must be an integer in [0, 65535]: got "${values.port}"`);
-    Deno.exit(2);
+  if (!/^\d+$/.test(String(values.port ?? 8000)) || port > 65535) {
+    usageError("serve", usage, `--port must be an integer in [0, 65535]: got "${values.port}"`);
   }
   const dir = new URL("out/web", import.meta.url).pathname;
   console.log("Bundling the page…");

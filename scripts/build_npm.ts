@@ -13,7 +13,7 @@
 import ts from "npm:typescript@5.9.3";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "./cli.ts";
 
 const ROOT = new URL("../", import.meta.url);
 /** The entry points: the package's two exports and the worker the pool spawns. */
@@ -110,7 +110,11 @@ export async function buildNpm(out: URL): Promise<string[]> {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { out: { type: "string" } } });
+  const values = parseCommandLine(
+    "build:npm",
+    "deno task build:npm [--out DIR]\n\nBuilds the npm package into DIR (default npm/): ESM and .d.ts from TypeScript's compiler,\npackage.json, the package's README and the LICENSE. Then: cd DIR && npm pack",
+    { out: { type: "string" } },
+  );
   const out = pathToFileURL(`${values.out ?? "npm"}/`.replace(/\/+$/, "/"));
   const files = await buildNpm(out);
   console.log(

@@ -111,7 +111,8 @@ Deno.test("bad options get a clear message and exit code 2; --help exits 0", asy
     [["--backend", "gpujs"], /--backend must be auto, wasm or js: got "gpujs"/],
     [["--seed", "x"], /--seed must be an integer/],
     [["--stop-at", "50", "--steps", "40"], /--stop-at 50 is past --steps 40/],
-    [["--bogus"], /Unknown option '--bogus'/],
+    [["--bogus"], /unknown flag --bogus/],
+    [["--step", "3"], /unknown flag --step: did you mean --steps\?/],
     [["extra"], /Unexpected argument 'extra'/],
   ];
   for (const [args, message] of cases) {

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { parseCommandLine } from "../../../scripts/cli.ts";
 import wabtInit from "npm:wabt@1.0.39";
 
 const SOURCE = new URL("./lion.wat", import.meta.url);
@@ -343,6 +344,11 @@ export const LION_WASM_STRICT_PLAIN: string =
 }
 
 if (import.meta.main) {
+  parseCommandLine(
+    "build:wasm",
+    "deno task build:wasm\n\nRebuilds src/kernels/wasm/lion_wasm.ts from src/kernels/wasm/lion.wat with npm's wabt: a\nbuild with relaxed SIMD and a strict one, each for shared and plain memory.",
+    {},
+  );
   const binaries = await buildLionWasm(await Deno.readTextFile(SOURCE));
   await Deno.writeTextFile(OUTPUT, renderLionWasmModule(binaries));
   const sizes = Object.values(binaries).map((b) => b.length).join(" + ");
