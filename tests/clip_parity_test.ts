@@ -42,7 +42,8 @@ for (const engine of ENGINES) {
             const where = `${fixture.name} step ${index + 1}`;
             feedStep(opt, params, step);
             const grads = new Map([...params].map(([name, p]) => [name, p.grad?.slice()]));
-            await opt.step({ metrics: true });
+            // every other step without metrics: the kernels' path without them is held to torch too
+            await opt.step({ metrics: index % 2 === 0 });
             const { gradNorm, gradScale } = opt.lastStep;
             const expectedNorm = step.gradNorm!;
             assert.ok(
