@@ -8,6 +8,8 @@ import { parameterSlots } from "../src/store/slots.ts";
 import { planStep } from "../src/step/step_plan.ts";
 import { shardPlan } from "../src/distributed/shard_plan.ts";
 import { seededValues } from "./_util.ts";
+import { assertBitsEqual } from "./_fixtures.ts";
+import { inProcessRanks } from "./_in_process_ranks.ts";
 
 Deno.test("LocalCollective leaves buffers as they are and checks its arguments", async (t) => {
   const comm = new LocalCollective();
@@ -253,5 +255,79 @@ Deno.test("the averaged gradient is the float32 sum over the ranks divided by th
         `world size ${worldSize}, element ${i}`,
       );
     }
+  }
+});
+
+Deno.test("sharded state (ZeRO-1) without MPI: in-process ranks equal one process stepping the averaged gradients", async () => {
+  const shapes = [[40_000], [1_000], [70_000], [3, 5]];
+  const initial = shapes.map((shape, i) => seededValues(shape.reduce((a, b) => a * b, 1), i + 1));
+  const build = (collective?: Collective) => {
+    const store = new ParameterStore();
+    const params = shapes.map((shape, i) => store.add(`p${i}`, shape, initial[i]!));
+    const opt = new DecoupledLionW(
+      [{ params: params.slice(0, 2), weightDecay: 0.1 }, { params: params.slice(2), lr: 3e-3 }],
+      {
+        lr: 1e-2,
+        workers: 0,
+        logger: null,
+        ...(collective ? { collective, shardState: true } : {}),
+      },
+    );
+    return { params, opt };
+  };
+  // rank r's gradient of parameter i at step s; rank 1 has none for p1 at step 1
+  const gradOf = (r: number, i: number, s: number, size: number) =>
+    r === 1 && i === 1 && s === 1 ? null : seededValues(size, 1000 * s + 10 * i + r, 0.5);
+  for (const worldSize of [2, 3]) {
+    const ranks = inProcessRanks(worldSize).map((collective) => build(collective));
+    const single = build();
+    for (let s = 0; s < 3; s++) {
+      await Promise.all(ranks.map(({ params, opt }, r) => {
+        opt.zeroGrad();
+        params.forEach((p, i) => (p.grad = gradOf(r, i, s, p.size)));
+        return opt.step({ metrics: true });
+      }));
+      // what every rank steps: the float32 sum over the ranks (in rank order), divided once
+      single.opt.zeroGrad();
+      single.params.forEach((p, i) => {
+        const sum = new Float32Array(p.size);
+        for (let r = 0; r < worldSize; r++) {
+          const g = gradOf(r, i, s, p.size);
+          if (g !== null) sum.forEach((x, k) => (sum[k] = Math.fround(x + g[k]!)));
+        }
+        p.grad = sum.map((x) => Math.fround(x / worldSize));
+      });
+      await single.opt.step({ metrics: true });
+      for (const [r, { params, opt }] of ranks.entries()) {
+        params.forEach((p, i) =>
+          assertBitsEqual(
+            p.data,
+            single.params[i]!.data,
+            `${worldSize} ranks, rank ${r}, step ${s}, p${i}`,
+          )
+        );
+        const metrics = opt.getMetrics();
+        for (const [key, value] of Object.entries(single.opt.getMetrics())) {
+          assert.ok(
+            Math.abs(metrics[key]! - value) <= 1e-9 * Math.max(1, Math.abs(value)),
+            `${key}`,
+          );
+        }
+        // each rank keeps about its share of exp_avg
+        assert.ok(opt.stateElements < single.opt.stateElements, `rank ${r} keeps a part`);
+      }
+    }
+    // gathered, every rank's exp_avg is the single process's
+    await Promise.all(ranks.map(({ opt }) => opt.pullState()));
+    for (const { params, opt } of ranks) {
+      params.forEach((p, i) =>
+        assertBitsEqual(
+          opt.state(p)!.expAvg,
+          single.opt.state(single.params[i]!)!.expAvg,
+          `exp_avg p${i}`,
+        )
+      );
+    }
+    await Promise.all([...ranks, single].map(({ opt }) => opt.close()));
   }
 });
