@@ -242,6 +242,10 @@ export class MpiCollective implements Collective {
    */
   abort(code = 1, reason?: string): never {
     if (reason !== undefined) console.error(`lionw/mpi rank ${this.rank}: ${reason}`);
+    // MPI_Abort tears the job down at once, and MPICH's process manager can
+    // drop what this rank wrote just before (its stdio is forwarded through a
+    // pipe): 1 run in 40 lost the whole message. Give the forwarding time.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ABORT_FLUSH_MS);
     this.#symbols.MPI_Abort(MPI_COMM_WORLD, code);
     Deno.exit(code); // MPI_Abort does not return; this is for the type checker
   }
@@ -442,6 +446,8 @@ export class MpiCollective implements Collective {
 }
 
 const INIT = "Cannot initialize MPI";
+/** How long a rank waits before `MPI_Abort`, so that what it printed reaches mpiexec. */
+const ABORT_FLUSH_MS = 250;
 const INIT_KEYS = ["library", "progress", "timeoutMs", "spinMicros", "abortOnError"];
 
 /** The options, checked before anything is opened, with their defaults. */
