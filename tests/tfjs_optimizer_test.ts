@@ -456,3 +456,17 @@ Deno.test("savedGroups from a config are checked, and must cover the variables o
   await optimizer.close();
   w.dispose();
 });
+
+Deno.test("the adapter names its own keys among the known ones, and refuses gpujs at once, saying why", () => {
+  assert.throws(() => lionw({ group: () => [] } as never), {
+    name: "TypeError",
+    message:
+      /unknown key "group": did you mean "groups"\? \(known: .*groups, metrics, savedGroups\)/,
+  });
+  assert.throws(() => lionw({ metric: true } as never), /did you mean "metrics"\?/);
+  assert.throws(() => lionw({ backend: "gpujs" }), {
+    name: "RangeError",
+    message: /tfjs steps an optimizer synchronously .* use backend "auto", "wasm" or "js"$/,
+  });
+  assert.throws(() => lionw(null as never), /'options' must be an object: current value is null/);
+});

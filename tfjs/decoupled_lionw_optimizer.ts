@@ -9,7 +9,13 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { checkOptions, formatValue, OPTION_KEYS } from "../src/optimizer/option_rules.ts";
+import {
+  checkKnownKeys,
+  checkOptions,
+  formatValue,
+  OPTION_KEYS,
+} from "../src/optimizer/option_rules.ts";
+import { BACKENDS } from "../src/engine/backends.ts";
 import { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
 import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
 import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
@@ -80,6 +86,9 @@ interface PendingWeights {
   readonly expAvg: Map<string, { readonly values: Float32Array; readonly shape: number[] }>;
 }
 
+/** The keys of {@linkcode DecoupledLionWOptimizerOptions}: the core's and the adapter's own. */
+const ADAPTER_KEYS: readonly string[] = [...OPTION_KEYS, "groups", "metrics", "savedGroups"];
+
 /** The options `getConfig()` saves: all but the objects of this run (`logger`, `collective`; `groups` is not an option of the core). */
 const SERIALIZED_KEYS: readonly string[] = [
   ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl" && key !== "collective"),
@@ -149,6 +158,15 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    */
   constructor(options: DecoupledLionWOptimizerOptions = {}) {
     super();
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `Cannot create optimizer as 'options' must be an object: current value is ${
+          formatValue(options)
+        }`,
+      );
+    }
+    // the adapter's own keys are known keys too (the core's check would not name them)
+    checkKnownKeys("Cannot create optimizer", "options", options, ADAPTER_KEYS);
     const { groups, metrics, savedGroups, ...rest } = options;
     if (groups !== undefined && typeof groups !== "function") {
       throw new TypeError(
@@ -165,6 +183,12 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       );
     }
     checkOptions(rest); // bad options fail here, not at the first step
+    const backend = rest.backend ?? "auto";
+    if (backend !== "auto" && !BACKENDS[backend].syncSteps) {
+      throw new RangeError(
+        `Cannot create optimizer as tfjs steps an optimizer synchronously (applyGradients returns before the next op), which the ${backend} backend cannot do (it reads back from its device asynchronously): use backend "auto", "wasm" or "js"`,
+      );
+    }
     this.#options = rest;
     this.#groups = groups;
     this.#savedGroups = savedGroups === undefined ? undefined : checkSavedGroups(savedGroups);
