@@ -74,7 +74,8 @@ export function metricsSpec(history: DemoHistory): TopLevelSpec {
     spec: {
       width: 220,
       height: 140,
-      mark: "line",
+      // points too: at the first evaluation with metrics each series has one point, which a line alone does not draw
+      mark: { type: "line", point: true },
       encoding: {
         x: { field: "step", type: "quantitative" },
         y: { field: "value", type: "quantitative", scale: { zero: false } },
