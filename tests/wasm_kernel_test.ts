@@ -56,7 +56,12 @@ function runKernel(
   dtype: MomentumDtype = "float32",
 ): Run {
   const store = new ParameterStore();
-  const params = sizes.map((size, i) => store.add(`p${i}`, [size], hardValues(size, i)));
+  // NaN and ±Infinity parameters on purpose: the store refuses them as initial values, so write them
+  const params = sizes.map((size, i) => {
+    const p = store.add(`p${i}`, [size]);
+    p.data.set(hardValues(size, i));
+    return p;
+  });
   params.forEach((p, i) => {
     p.grad = hardValues(p.size, 100 + i);
     writeMoments(
