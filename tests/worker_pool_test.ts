@@ -115,6 +115,16 @@ Deno.test("workerUrl names the shard worker's module (a bundle's); a bad one is 
   );
 });
 
+/** The fallback child run without --allow-read (runChild always grants it). */
+async function withoutReadPermission(args: string[]) {
+  const child = new URL("./_auto_fallback_child.ts", import.meta.url).pathname;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-check", `--lock=${DEV_LOCK}`, child, ...args],
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
 Deno.test('workers: "auto" runs inline where workers cannot start, says why, with the same results', async () => {
   const inline = JSON.parse(
     (await runChild(new URL("./_auto_fallback_child.ts", import.meta.url), ["spawn-throws"]))
@@ -126,20 +136,10 @@ Deno.test('workers: "auto" runs inline where workers cannot start, says why, wit
     /; on the calling thread as the shard workers could not start \(Shard workers could not start: Worker creation is blocked/,
   );
   // no permission to read the worker module: checked before any worker is spawned
-  const noRead = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      `--lock=${DEV_LOCK}`,
-      new URL("./_auto_fallback_child.ts", import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(noRead.stderr);
-  assert.equal(noRead.code, 0, stderr);
-  assert.equal(stderr, "", "no worker was started, so none failed");
-  const result = JSON.parse(new TextDecoder().decode(noRead.stdout));
+  const noRead = await withoutReadPermission([]);
+  assert.equal(noRead.code, 0, noRead.stderr);
+  assert.equal(noRead.stderr, "", "no worker was started, so none failed");
+  const result = JSON.parse(noRead.stdout);
   assert.equal(result.workers, 0);
   assert.match(
     result.reason,
@@ -155,19 +155,9 @@ Deno.test('workers: "auto" runs inline where workers cannot start, says why, wit
   assert.deepEqual(onWorkers.data, inline.data);
   assert.equal(onWorkers.sum, inline.sum);
   // an explicit count still fails, saying why
-  const explicit = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-check",
-      `--lock=${DEV_LOCK}`,
-      new URL("./_auto_fallback_child.ts", import.meta.url).pathname,
-      "explicit",
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
+  const explicit = await withoutReadPermission(["explicit"]);
   assert.match(
-    JSON.parse(new TextDecoder().decode(explicit.stdout)).error,
+    JSON.parse(explicit.stdout).error,
     /could not start|may not be read|died/,
   );
 });
