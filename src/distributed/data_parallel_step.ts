@@ -16,7 +16,9 @@ import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
 import { type ShardPlan, shardPlan } from "./shard_plan.ts";
 import type { LocalStep, StepDriver } from "./step_driver.ts";
+import type { BackendName } from "../engine/backends.ts";
 import type { StepRequest, StepResult } from "../engine/engine.ts";
+import { hostKernel } from "../engine/runner_spec.ts";
 import { type LionKernel, PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
 import {
   decideStep,
@@ -50,8 +52,10 @@ export interface DataParallelStepOptions {
   readonly checkRanksEvery: number;
   /** The store's arenas (sharded state scans this rank's blocks there). */
   readonly arenas: readonly Arena[];
-  /** The engine's CPU kernel, made at the first sharded scan. */
-  readonly scanKernel: () => LionKernel;
+  /** The engine's backend: sharded state scans this rank's blocks with its CPU kernel. */
+  readonly backend: BackendName;
+  /** The wasm kernel's fma mode. */
+  readonly fma: "auto" | "exact";
 }
 
 /** Drives steps across the ranks of a collective. */
@@ -186,7 +190,8 @@ export class DataParallelStep implements StepDriver {
     let gradSquares: Float64Array | null = null;
     if (gateNeedsScan(request.gate)) {
       const own = new Float64Array(part.plan.blocks.length);
-      const kernel = this.#kernel ??= this.#options.scanKernel(); // a module per arena: made once
+      // the engine's own CPU kernel, made once (it instantiates a module per arena)
+      const kernel = this.#kernel ??= hostKernel(this.#options.backend, this.#options.fma);
       const squares = gateNeedsSquares(request.gate);
       for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
         kernel.scanGradients(this.#options.arenas[arena]!.memory, segments, own, squares);

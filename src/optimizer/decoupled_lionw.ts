@@ -40,7 +40,6 @@ import { LOCAL_STEP, type LocalStep, type StepDriver } from "../distributed/step
 import type { BackendChoice, BackendName } from "../engine/backends.ts";
 import type { StepEngine, StepRequest, StepResult } from "../engine/engine.ts";
 import { type StartedEngine, startEngine } from "../engine/engine_factory.ts";
-import { hostKernel } from "../engine/runner_spec.ts";
 import {
   decayFlipWarning,
   kernelConstants,
@@ -219,7 +218,8 @@ export class DecoupledLionW implements AsyncDisposable {
       shardState: engine.shardState,
       checkRanksEvery,
       arenas: this.#memory.arenas,
-      scanKernel: () => hostKernel(this.#engine.backend, engine.fma),
+      backend: this.#engine.backend,
+      fma: engine.fma,
     });
     this.#local = this.#localStep();
     for (const slots of this.#slots.values()) slots.owner = this.#guard;
