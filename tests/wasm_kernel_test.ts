@@ -5,7 +5,7 @@ import { groupConstants, type LionKernel, PARTIAL_COUNT } from "../src/kernels/k
 import { parameterSlots } from "../src/store/slots.ts";
 import { storeArenas } from "../src/store/parameter_store.ts";
 import { planStep } from "../src/step/step_plan.ts";
-import { buildLionWasm, renderLionWasmModule } from "../src/kernels/wasm/build_wasm.ts";
+import { buildLionWasm, renderLionWasmModule } from "../scripts/build_wasm.ts";
 import {
   createWasmKernel,
   relaxedMaddIsFused,

@@ -14,11 +14,11 @@
  * @module
  */
 
-import { parseCommandLine } from "../../../scripts/cli.ts";
+import { parseCommandLine } from "./cli.ts";
 import wabtInit from "npm:wabt@1.0.39";
 
-const SOURCE = new URL("./lion.wat", import.meta.url);
-const OUTPUT = new URL("./lion_wasm.ts", import.meta.url);
+const SOURCE = new URL("../src/kernels/wasm/lion.wat", import.meta.url);
+const OUTPUT = new URL("../src/kernels/wasm/lion_wasm.ts", import.meta.url);
 const FEATURES = { simd: true, relaxed_simd: true, threads: true, multi_value: true };
 const SHARED_IMPORT = '(import "env" "memory" (memory 0 65536 shared)) ;; MEMORY';
 const PLAIN_IMPORT = '(import "env" "memory" (memory 0 65536)) ;; MEMORY';
