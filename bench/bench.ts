@@ -55,39 +55,25 @@ Options:
 Peers: the roof needs a C compiler with OpenMP (apt-get install -y gcc), the
 PyTorch row a python3 that imports torch (apt-get install -y python3-torch).`;
 
+const OPTIONS = {
+  sizes: { type: "string" },
+  workers: { type: "string", default: "1,2" },
+  rounds: { type: "string" },
+  quick: { type: "boolean", default: false },
+  out: { type: "string" },
+  peers: { type: "string", default: "roof,torch,tfjs,node" },
+  "no-js": { type: "boolean", default: false },
+  gpujs: { type: "string", default: "webgpu,webasm,cpu" },
+  "gpu-peak-gbps": { type: "string" },
+  markdown: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
 function parseOptions() {
   try {
-    return parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        sizes: { type: "string" },
-        workers: { type: "string", default: "1,2" },
-        rounds: { type: "string" },
-        quick: { type: "boolean", default: false },
-        out: { type: "string" },
-        peers: { type: "string", default: "roof,torch,tfjs,node" },
-        "no-js": { type: "boolean", default: false },
-        gpujs: { type: "string", default: "webgpu,webasm,cpu" },
-        "gpu-peak-gbps": { type: "string" },
-        markdown: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
+    return parseArgs({ args: Deno.args, strict: true, options: OPTIONS }).values;
   } catch (error) {
-    usageError(explain(error, [
-      "sizes",
-      "workers",
-      "rounds",
-      "quick",
-      "out",
-      "peers",
-      "no-js",
-      "gpujs",
-      "gpu-peak-gbps",
-      "markdown",
-      "help",
-    ]));
+    usageError(explain(error, Object.keys(OPTIONS)));
   }
 }
 

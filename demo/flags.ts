@@ -6,17 +6,20 @@
  * @module
  */
 
-/** The flags of `demo/main.ts`. */
-export const DEMO_FLAGS: readonly string[] = [
-  "steps",
-  "batch",
-  "workers",
-  "backend",
-  "seed",
-  "eval-every",
-  "out",
-  "resume",
-  "mpi",
-  "stop-at",
-  "help",
-];
+/** The flags of `demo/main.ts`, as `node:util`'s `parseArgs` takes them. */
+export const DEMO_OPTIONS = {
+  steps: { type: "string" },
+  batch: { type: "string" },
+  workers: { type: "string" },
+  backend: { type: "string" },
+  seed: { type: "string" },
+  "eval-every": { type: "string" },
+  out: { type: "string" },
+  resume: { type: "boolean" },
+  mpi: { type: "boolean" },
+  "stop-at": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Their names. */
+export const DEMO_FLAGS: readonly string[] = Object.keys(DEMO_OPTIONS);

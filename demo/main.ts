@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { parseArgs } from "node:util";
 import { explain } from "../scripts/cli.ts";
-import { DEMO_FLAGS } from "./flags.ts";
+import { DEMO_FLAGS, DEMO_OPTIONS } from "./flags.ts";
 import cliProgress from "cli-progress";
 import { loadNames } from "./names_data.ts";
 import { lossSpec, metricsSpec, toSvg } from "./plots.ts";
@@ -79,19 +79,7 @@ function parseCommand(args: string[]): Command | "help" {
       args,
       strict: true,
       allowPositionals: false,
-      options: {
-        steps: { type: "string" },
-        batch: { type: "string" },
-        workers: { type: "string" },
-        backend: { type: "string" },
-        seed: { type: "string" },
-        "eval-every": { type: "string" },
-        out: { type: "string" },
-        resume: { type: "boolean" },
-        mpi: { type: "boolean" },
-        "stop-at": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: DEMO_OPTIONS,
     });
   } catch (error) {
     throw new UsageError(explain(error, DEMO_FLAGS));

@@ -15,7 +15,7 @@ import type { Collective } from "./collective.ts";
 import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
 import { type ShardPlan, shardPlan } from "./shard_plan.ts";
-import type { LocalStep, StepDriver } from "./step_driver.ts";
+import { LOCAL_STEP, type LocalStep, type StepDriver } from "./step_driver.ts";
 import type { BackendName } from "../engine/backends.ts";
 import type { StepRequest, StepResult } from "../engine/engine.ts";
 import { hostKernel } from "../engine/runner_spec.ts";
@@ -112,10 +112,7 @@ export class DataParallelStep implements StepDriver {
    * ranks' parts is never touched (and never committed by the OS).
    */
   startState(plan: StepPlan, fresh: readonly PlannedParameter[]): void {
-    if (!this.#ranks.shardState) {
-      for (const { slots } of fresh) slots.expAvgView.fill(0);
-      return;
-    }
+    if (!this.#ranks.shardState) return LOCAL_STEP.startState(plan, fresh);
     const freshParams = new Set(fresh.map(({ param }) => param));
     const part = this.#shardOf(plan).plan;
     for (const p of part.params) {

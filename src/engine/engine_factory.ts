@@ -1,8 +1,9 @@
 /**
  * Engine construction and backend policy: which kernel, how many workers,
- * which gpu.js mode, and why. This is the one core module that imports the
- * edges (workers/ and gpu/); the optimizer asks it for an engine and sees
- * only the {@linkcode StepEngine} contract.
+ * which gpu.js mode, and why. This is the one core module that imports
+ * workers/ (and gpu/'s mode resolution; runner_spec.ts loads gpu/'s device
+ * runner); the optimizer asks it for an engine and sees only the
+ * {@linkcode StepEngine} contract.
  *
  * @module
  */
