@@ -1,9 +1,12 @@
 /**
  * {@linkcode DecoupledLionWOptimizer}: DecoupledLionW as a TensorFlow.js
- * optimizer. tfjs computes the gradients; each step copies them into a
- * {@linkcode ParameterStore} that mirrors the variables by name, steps the
- * inner {@linkcode DecoupledLionW} there (on its shard workers or inline),
- * and assigns the new values back to the variables.
+ * optimizer. tfjs computes the gradients. On a CPU backend (`cpu`, `wasm`)
+ * each step copies them into a {@linkcode ParameterStore} that mirrors the
+ * variables by name, steps the inner {@linkcode DecoupledLionW} there (on
+ * its shard workers or inline), and assigns the new values back to the
+ * variables. On a GPU backend (`webgl`, `webgpu`) the step runs on the
+ * backend's own tensors instead (`_device_path.ts`), and the store is the
+ * host copy that checkpoints read.
  *
  * @module
  */
@@ -31,6 +34,10 @@ import {
   saveGroups,
 } from "./_saved_groups.ts";
 import { tensorOf, valuesOf } from "./_tensor_io.ts";
+import { DevicePath } from "./_device_path.ts";
+import { fusedUpdateOfBackend } from "./_device_programs.ts";
+import { MirroredLionW } from "./_mirrored_lionw.ts";
+import type { MetricRecord } from "../src/step/metrics.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
 
 /** A tensor and its name, as `tf.Optimizer.getWeights()` returns them (tfjs-core does not export the type). */
@@ -71,7 +78,22 @@ export interface DecoupledLionWOptimizerOptions extends DecoupledLionWOptions {
    * @default {none}
    */
   savedGroups?: SavedGroups;
+  /**
+   * On a GPU backend (`webgl`, `webgpu`), how the update runs: `"fused"`, as
+   * one program per result that reads each tensor once (a WGSL shader on
+   * `webgpu`, a fragment shader on `webgl`), or `"ops"`, as tfjs ops (about a
+   * dozen passes; for comparison). Ignored on the CPU backends.
+   *
+   * @default {"fused"}
+   */
+  deviceUpdate?: DeviceUpdate;
 }
+
+/** How the update runs on a GPU backend: see {@linkcode DecoupledLionWOptimizerOptions.deviceUpdate}. */
+export type DeviceUpdate = "fused" | "ops";
+
+/** The tfjs backends whose tensors live on a device: the adapter steps there. */
+export const DEVICE_BACKENDS: readonly string[] = ["webgl", "webgpu"];
 
 /** A gradient and the variable it is for. */
 interface GradientEntry {
@@ -87,12 +109,19 @@ interface PendingWeights {
 }
 
 /** The keys of {@linkcode DecoupledLionWOptimizerOptions}: the core's and the adapter's own. */
-const ADAPTER_KEYS: readonly string[] = [...OPTION_KEYS, "groups", "metrics", "savedGroups"];
+const ADAPTER_KEYS: readonly string[] = [
+  ...OPTION_KEYS,
+  "groups",
+  "metrics",
+  "savedGroups",
+  "deviceUpdate",
+];
 
 /** The options `getConfig()` saves: all but the objects of this run (`logger`, `collective`; `groups` is not an option of the core). */
 const SERIALIZED_KEYS: readonly string[] = [
   ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl" && key !== "collective"),
   "metrics",
+  "deviceUpdate",
 ];
 
 /**
@@ -147,6 +176,9 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   /** The tensor data each variable held after our last write: another means a write from outside. */
   #written = new Map<string, object>();
   #pending: PendingWeights | undefined;
+  readonly #deviceUpdate: DeviceUpdate;
+  /** The step on the device, on a GPU backend. */
+  #device: DevicePath | undefined;
   #closed = false;
 
   /**
@@ -167,7 +199,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     }
     // the adapter's own keys are known keys too (the core's check would not name them)
     checkKnownKeys("Cannot create optimizer", "options", options, ADAPTER_KEYS);
-    const { groups, metrics, savedGroups, ...rest } = options;
+    const { groups, metrics, savedGroups, deviceUpdate, ...rest } = options;
     if (groups !== undefined && typeof groups !== "function") {
       throw new TypeError(
         `Cannot create optimizer as 'groups' must be a function: current value is ${
@@ -182,6 +214,13 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         }`,
       );
     }
+    if (deviceUpdate !== undefined && deviceUpdate !== "fused" && deviceUpdate !== "ops") {
+      throw new RangeError(
+        `Cannot create optimizer as 'deviceUpdate' must be "fused" or "ops": current value is ${
+          formatValue(deviceUpdate)
+        }`,
+      );
+    }
     checkOptions(rest); // bad options fail here, not at the first step
     const backend = rest.backend ?? "auto";
     if (backend !== "auto" && !BACKENDS[backend].syncSteps) {
@@ -193,7 +232,18 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     this.#groups = groups;
     this.#savedGroups = savedGroups === undefined ? undefined : checkSavedGroups(savedGroups);
     this.metrics = metrics ?? false;
+    this.#deviceUpdate = deviceUpdate ?? "fused";
     this.iterations_ = 0;
+  }
+
+  /** Steps applied so far (on a GPU backend, a skipped step counts until its verdict is read back). */
+  override get iterations(): number {
+    return this.#device?.iterations ?? this.iterations_;
+  }
+
+  /** Whether the steps run on the tfjs backend's device (`webgl`, `webgpu`); known from the first step. */
+  get onDevice(): boolean {
+    return this.#device !== undefined;
   }
 
   /**
@@ -245,6 +295,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     if (this.#inner === undefined) this.#build(entries);
     const inner = this.#inner!;
     for (const entry of entries) this.#checkKnown(entry);
+    if (this.#device !== undefined) {
+      this.#device.step(entries, this.metrics);
+      return;
+    }
     inner.zeroGrad();
     for (const { name, variable, gradient } of entries) {
       const param = this.#params.get(name)!;
@@ -262,30 +316,61 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    *
    * @returns New tensors; the caller disposes them.
    */
-  override getWeights(): Promise<NamedTensor[]> {
-    const weights: NamedTensor[] = [{ name: "iter", tensor: tf.scalar(this.iterations, "int32") }];
+  override async getWeights(): Promise<NamedTensor[]> {
     const inner = this.#inner;
-    if (inner === undefined) {
+    const device = this.#device;
+    // on a GPU backend: raises a non-finite step's error, and settles the count
+    await device?.settle();
+    const moments: { name: string; tensor: tf.Tensor }[] = [];
+    if (device !== undefined) {
+      moments.push(...device.moments()); // copies on the device: nothing is read back
+    } else if (inner === undefined) {
       // set but not yet used: given back as set, so that load → save keeps every moment
       for (const [name, { values, shape }] of this.#pending?.expAvg ?? []) {
-        weights.push({
-          name: `${name}${EXP_AVG_SUFFIX}`,
-          tensor: tf.tensor(values.slice(), shape),
-        });
+        moments.push({ name, tensor: tf.tensor(values.slice(), shape) });
       }
-      return Promise.resolve(weights);
-    }
-    return inner.pullState().then(() => {
+    } else {
+      await inner.pullState();
       for (const [name, param] of this.#params) {
         const state = inner.state(param);
-        if (state === undefined) continue;
-        weights.push({
-          name: `${name}${EXP_AVG_SUFFIX}`,
-          tensor: tf.tensor(state.expAvg.slice(), [...param.shape]),
-        });
+        if (state !== undefined) {
+          moments.push({ name, tensor: tf.tensor(state.expAvg.slice(), [...param.shape]) });
+        }
       }
-      return weights;
-    });
+    }
+    return [
+      { name: "iter", tensor: tf.scalar(this.iterations, "int32") },
+      ...moments.map(({ name, tensor }) => ({ name: `${name}${EXP_AVG_SUFFIX}`, tensor })),
+    ];
+  }
+
+  /**
+   * The metrics of the last step (see `DecoupledLionW.getMetrics`), on every
+   * backend: on a GPU backend, the step's partial sums are read back now,
+   * once; on the CPU backends, the inner optimizer's record. Empty before
+   * the first step, or after a step without metrics.
+   *
+   * @returns The record.
+   * @throws {RangeError} On a GPU backend, when a step since the last call
+   * had a non-finite gradient under `nonFinite: "error"`.
+   */
+  async getMetrics(): Promise<MetricRecord> {
+    if (this.#device !== undefined) return await this.#device.metrics();
+    return this.#inner?.getMetrics() ?? {};
+  }
+
+  /**
+   * Brings the state into the inner optimizer's store, so that
+   * `optimizer.optimizer.stateDict()` and checkpoints read it: on a GPU
+   * backend, the variables' values and exp_avg are read back from the device
+   * (`saveCheckpoint(optimizer.optimizer, …)` does this itself). Loading a
+   * checkpoint into the inner optimizer sends it back to the device.
+   *
+   * @throws {RangeError} On a GPU backend, when a step since the last call
+   * had a non-finite gradient under `nonFinite: "error"`.
+   */
+  async pullState(): Promise<void> {
+    await this.#inner?.pullState();
   }
 
   /**
@@ -377,9 +462,11 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     super.dispose();
   }
 
-  /** Ends the inner optimizer's workers; idempotent. */
+  /** Ends the inner optimizer's workers, and frees the moments a GPU backend holds; idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#device?.dispose();
+    this.#device = undefined;
     await this.#inner?.close();
   }
 
@@ -399,18 +486,36 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       throw new Error("Cannot prepare the optimizer twice: it is built already");
     }
     const pending = this.#pending;
+    const onDevice = DEVICE_BACKENDS.includes(tf.getBackend());
+    if (onDevice) checkDeviceOptions(this.#options);
     const store = new ParameterStore();
     const params = new Map<string, Parameter>();
     for (const { name, variable } of entries) {
       checkFloat32(name, variable);
-      params.set(name, store.add(name, variable.shape, valuesOf(variable)));
+      // on a device, the store is filled when the state is pulled (a read now would stall, or fail)
+      params.set(name, store.add(name, variable.shape, onDevice ? undefined : valuesOf(variable)));
     }
     const list = [...params.values()];
-    const options = this.#workersThatCanRun(this.#options);
     const saved = this.#groups === undefined ? this.#savedGroups : undefined;
     const groups = this.#groups?.(list) ??
       (saved === undefined ? list : restoreGroups(saved, list));
-    this.#inner = new DecoupledLionW(groups, options);
+    if (onDevice) {
+      // the inner optimizer never steps here: no workers to start
+      const inner = new MirroredLionW(groups, { ...this.#options, workers: 0 });
+      this.#inner = inner;
+      this.#device = new DevicePath(
+        inner,
+        params,
+        new Map(entries.map(({ name, variable }) => [name, variable])),
+        {
+          nonFinite: inner.nonFinite,
+          maxGradNorm: this.#options.maxGradNorm ?? Infinity,
+          fused: this.#deviceUpdate === "fused" ? fusedUpdateOfBackend() : undefined,
+        },
+      );
+    } else {
+      this.#inner = new DecoupledLionW(groups, this.#workersThatCanRun(this.#options));
+    }
     if (saved !== undefined) restoreLrs(saved, this.#inner);
     this.#params = params;
     this.#store = store;
@@ -478,7 +583,6 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    * (a model reloaded in the same process gets suffixed variable names).
    */
   #load({ iterations, expAvg }: PendingWeights): void {
-    const inner = this.#inner!;
     const names = [...this.#params.keys()];
     const saved = [...expAvg.keys()];
     const byName = saved.every((name) => this.#params.has(name));
@@ -490,12 +594,21 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         }), and there are ${saved.length} moments for ${names.length} variables`,
       );
     }
+    const moments = new Map(saved.map((name, i) => [byName ? name : names[i]!, expAvg.get(name)!]));
+    if (this.#device !== undefined) {
+      for (const [name, { values }] of moments) {
+        checkMomentSize(name, values, this.#params.get(name)!);
+      }
+      this.#device.load(
+        iterations,
+        new Map([...moments].map(([name, { values }]) => [name, values])),
+      );
+      return;
+    }
+    const inner = this.#inner!;
     const current = inner.stateDict();
     const state: Record<string, LionParameterState> = { ...current.state };
-    saved.forEach((
-      name,
-      i,
-    ) => (state[byName ? name : names[i]!] = { expAvg: expAvg.get(name)!.values }));
+    for (const [name, { values }] of moments) state[name] = { expAvg: values };
     inner.loadStateDict({ ...current, state, iterations });
     this.iterations_ = inner.iterations;
   }
@@ -524,6 +637,28 @@ tf.serialization.registerClass(DecoupledLionWOptimizer);
  */
 export function lionw(options: DecoupledLionWOptimizerOptions = {}): DecoupledLionWOptimizer {
   return new DecoupledLionWOptimizer(options);
+}
+
+/** What the device path cannot do, refused when it is built (the backend is known then). */
+function checkDeviceOptions(options: DecoupledLionWOptions): void {
+  const backend = tf.getBackend();
+  const refuse = (what: string) => {
+    throw new RangeError(
+      `Cannot build the optimizer as ${what} on the ${backend} backend, where the update runs on tfjs's own tensors: train on the cpu or wasm backend for it`,
+    );
+  };
+  if (options.momentumDtype === "bfloat16") {
+    refuse(`momentumDtype "bfloat16" is not available (tfjs has no bfloat16 tensors)`);
+  }
+  if (options.collective !== undefined) refuse("data-parallel training is not available");
+}
+
+function checkMomentSize(name: string, values: Float32Array, param: Parameter): void {
+  if (values.length !== param.size) {
+    throw new RangeError(
+      `Cannot set weights as "${name}${EXP_AVG_SUFFIX}" has ${values.length} values, not ${param.size} as the variable`,
+    );
+  }
 }
 
 function checkFloat32(name: string, variable: tf.Variable): void {

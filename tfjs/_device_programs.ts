@@ -1,0 +1,215 @@
+/**
+ * The DecoupledLionW update as one fused program per output on tfjs's GPU
+ * backends: a WGSL compute shader on `webgpu`, a fragment shader on `webgl`.
+ * Each reads the parameter, its exp_avg and its gradient once and writes one
+ * of the two results, where tfjs ops would make about a dozen passes over
+ * memory (docs/tfjs.md has the measurements). The backends are reached
+ * through their public program runners (`runWebGPUProgram`,
+ * `compileAndRun`), so this file imports neither backend.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs-core";
+
+/**
+ * The host-side constants of one parameter's update (float32 values of its
+ * group's `GroupConstants`) and whether it is cautious.
+ */
+export interface UpdateConstants {
+  /** `f32(lr)`. */
+  readonly lr: number;
+  /** `f32(1 - beta1)`. */
+  readonly directionWeight: number;
+  /** `f32(1 - beta2)`. */
+  readonly momentWeight: number;
+  /** `f32(1 - (lr / initialLr) * weightDecay)`. */
+  readonly decayMultiplier: number;
+  /** 1 when the update keeps only the elements that agree with the gradient. */
+  readonly cautious: number;
+}
+
+/**
+ * The tensors of one parameter's update, all flat float32 of one length but
+ * `scalars`: `[ok, gradScale, cautionFactor]`, computed on the device (the
+ * step's verdict, its clipping coefficient with the maximize sign, and the
+ * parameter's caution factor).
+ */
+export interface UpdateInputs {
+  /** The parameter's values. */
+  readonly param: tf.Tensor1D;
+  /** Its exp_avg. */
+  readonly moment: tf.Tensor1D;
+  /** Its gradient, as computed (not yet scaled). */
+  readonly grad: tf.Tensor1D;
+  /** `[ok, gradScale, cautionFactor]`. */
+  readonly scalars: tf.Tensor1D;
+}
+
+/** Which result a program writes. */
+export type UpdateOutput = "param" | "moment";
+
+/** Runs one fused program; `undefined` where the backend runs no custom programs. */
+export type FusedUpdate = (
+  output: UpdateOutput,
+  inputs: UpdateInputs,
+  constants: UpdateConstants,
+) => tf.Tensor1D;
+
+/** What this file uses of tfjs-backend-webgpu's backend (public in 4.22). */
+interface WebGpuRunner {
+  runWebGPUProgram(
+    program: object,
+    inputs: tf.TensorInfo[],
+    outputDtype: "float32",
+    uniforms: { type: "float32"; data: number[] }[],
+  ): tf.TensorInfo;
+}
+
+/** What this file uses of tfjs-backend-webgl's backend (public in 4.22). */
+interface WebGlRunner {
+  compileAndRun(
+    program: object,
+    inputs: tf.TensorInfo[],
+    outputDtype: "float32",
+    customUniformValues: number[][],
+  ): tf.TensorInfo;
+}
+
+/** The uniforms, in the order both shaders declare them. */
+const UNIFORM_NAMES = [
+  "lr",
+  "directionWeight",
+  "momentWeight",
+  "decayMultiplier",
+  "cautious",
+] as const;
+
+/**
+ * The fused update of the current tfjs backend, or `undefined` where it has
+ * none (then the update runs as tfjs ops).
+ *
+ * @returns The program runner.
+ */
+export function fusedUpdateOfBackend(): FusedUpdate | undefined {
+  const backend = tf.backend() as unknown as Partial<WebGpuRunner & WebGlRunner>;
+  const name = tf.getBackend();
+  if (name === "webgpu" && typeof backend.runWebGPUProgram === "function") {
+    return (output, inputs, constants) => runOn(backend as WebGpuRunner, output, inputs, constants);
+  }
+  if (name === "webgl" && typeof backend.compileAndRun === "function") {
+    return (output, inputs, constants) =>
+      compileAndRunOn(backend as WebGlRunner, output, inputs, constants);
+  }
+  return undefined;
+}
+
+function tensorOfInfo(info: tf.TensorInfo): tf.Tensor1D {
+  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
+}
+
+function inputInfos({ param, moment, grad, scalars }: UpdateInputs): tf.TensorInfo[] {
+  return [param, moment, grad, scalars];
+}
+
+/**
+ * The element-wise rule both shading languages share, as the js kernel
+ * computes it: `g = grad · gradScale`; `c = lerp(m, g, 1 − β1)`; the
+ * direction `sign(c)` (cautious: kept where it agrees with `g`, times the
+ * factor); `p = p · decay − lr · direction`; `m = lerp(m, g, 1 − β2)`;
+ * either result only where the step is `ok`, else the old value. `lerp`
+ * branches on its weight as torch's does.
+ */
+function runOn(
+  backend: WebGpuRunner,
+  output: UpdateOutput,
+  inputs: UpdateInputs,
+  constants: UpdateConstants,
+): tf.Tensor1D {
+  const size = inputs.param.size;
+  const workgroupSize: [number, number, number] = [64, 1, 1];
+  const program = {
+    variableNames: ["P", "M", "G", "S"],
+    outputShape: [size],
+    shaderKey: `decoupled_lionw_${output}`,
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(size / workgroupSize[0]), 1, 1],
+    workgroupSize,
+    size: true,
+    uniforms: UNIFORM_NAMES.map((name) => `${name} : f32,`).join(" "),
+    getUserCode: () => wgslUpdate(output),
+  };
+  const uniforms = UNIFORM_NAMES.map((name) => ({
+    type: "float32" as const,
+    data: [constants[name]],
+  }));
+  return tensorOfInfo(backend.runWebGPUProgram(program, inputInfos(inputs), "float32", uniforms));
+}
+
+function wgslUpdate(output: UpdateOutput): string {
+  const result = output === "param"
+    ? `var direction = sign(c);
+        if (uniforms.cautious > 0.5) {
+          direction = select(0.0, direction * factor, sign(c) * sign(g) > 0.0);
+        }
+        setOutputAtIndex(index, select(p, p * uniforms.decayMultiplier - uniforms.lr * direction, ok));`
+    : `setOutputAtIndex(index, select(m, lionLerp(m, g, uniforms.momentWeight), ok));`;
+  // both programs read every input: WebGPU's automatic layout drops the bindings a shader
+  // does not use, and tfjs binds them all, which would fail (and write nothing)
+  return `
+    fn lionLerp(a : f32, b : f32, w : f32) -> f32 {
+      if (w < 0.5) { return a + w * (b - a); }
+      return b - (b - a) * (1.0 - w);
+    }
+    fn main(index : i32) {
+      if (index < uniforms.size) {
+        let p = P[index];
+        let m = M[index];
+        let g = G[index] * S[1];
+        let ok = S[0] > 0.5;
+        let factor = S[2];
+        let c = lionLerp(m, g, uniforms.directionWeight);
+        ${result}
+      }
+    }`;
+}
+
+function compileAndRunOn(
+  backend: WebGlRunner,
+  output: UpdateOutput,
+  inputs: UpdateInputs,
+  constants: UpdateConstants,
+): tf.Tensor1D {
+  const program = {
+    variableNames: ["P", "M", "G", "S"],
+    outputShape: [inputs.param.size],
+    userCode: glslUpdate(output),
+    customUniforms: UNIFORM_NAMES.map((name) => ({ name, type: "float" })),
+  };
+  const uniforms = UNIFORM_NAMES.map((name) => [constants[name]]);
+  return tensorOfInfo(backend.compileAndRun(program, inputInfos(inputs), "float32", uniforms));
+}
+
+function glslUpdate(output: UpdateOutput): string {
+  const result = output === "param"
+    ? `float direction = sign(c);
+      if (cautious > 0.5) {
+        direction = sign(c) * sign(g) > 0.0 ? direction * getS(2) : 0.0;
+      }
+      float next = p * decayMultiplier - lr * direction;
+      setOutput(ok ? next : p);`
+    : `setOutput(ok ? lionLerp(m, g, momentWeight) : m);`;
+  return `
+    float lionLerp(float a, float b, float w) {
+      if (w < 0.5) { return a + w * (b - a); }
+      return b - (b - a) * (1.0 - w);
+    }
+    void main() {
+      float p = getPAtOutCoords();
+      float m = getMAtOutCoords();
+      float g = getGAtOutCoords() * getS(1);
+      bool ok = getS(0) > 0.5;
+      float c = lionLerp(m, g, directionWeight);
+      ${result}
+    }`;
+}

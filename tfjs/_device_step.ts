@@ -1,0 +1,123 @@
+/**
+ * One DecoupledLionW step on tfjs's own tensors, where they live (a `webgl`
+ * or `webgpu` backend): the gradients' verdict and their clipping
+ * coefficient are reduced on the device, each parameter is updated by the
+ * fused programs (or tfjs ops), the update applies only where the verdict
+ * says so, and the metrics' partial sums are reduced there too. What the
+ * host needs later (the verdict, per-parameter finiteness, the sums) comes
+ * out packed in one small tensor, read back asynchronously by the caller,
+ * never here.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs-core";
+import type { NonFinitePolicy } from "../src/step/step_decision.ts";
+import type { FusedUpdate, UpdateConstants, UpdateInputs } from "./_device_programs.ts";
+import {
+  allFinite,
+  cautionFactor,
+  clipCoefficient,
+  opsUpdate,
+  partialSums,
+} from "./_device_ops.ts";
+
+/** One parameter of a device step. */
+export interface DeviceParam {
+  /** The variable updated. */
+  readonly variable: tf.Variable;
+  /** Its gradient. */
+  readonly gradient: tf.Tensor;
+  /** Its exp_avg, a variable of the same shape on the same backend. */
+  readonly moment: tf.Variable;
+  /** Its group's float32 constants. */
+  readonly constants: UpdateConstants & { readonly stepDecay: number };
+  /** Whether its group maximizes (the gradient is negated). */
+  readonly maximize: boolean;
+}
+
+/** How a device step decides and what it computes. */
+export interface DeviceStepOptions {
+  /** The non-finite policy ("ignore": no verdict is computed). */
+  readonly nonFinite: NonFinitePolicy;
+  /** The global gradient norm clipped to (Infinity: no clipping). */
+  readonly maxGradNorm: number;
+  /** Whether to reduce the metrics' partial sums. */
+  readonly metrics: boolean;
+  /** 1, or 0 after a non-finite step under "error": no step applies until the error is raised. */
+  readonly healthy: tf.Scalar;
+  /** The fused update, or `undefined` for tfjs ops. */
+  readonly fused: FusedUpdate | undefined;
+}
+
+/** What a device step leaves: new values to assign, and the packed results. */
+export interface DeviceStepResult {
+  /** Each parameter's new values, in its variable's shape. */
+  readonly values: tf.Tensor[];
+  /** Each parameter's new exp_avg, in its shape. */
+  readonly moments: tf.Tensor[];
+  /** 1 where the step applied, else 0. */
+  readonly ok: tf.Scalar;
+  /**
+   * `[ok, finite_0 … finite_{k−1}, sums_0 … sums_{k−1}]`: the verdict, then
+   * 1 or 0 per parameter for whether its gradient is finite, then (with
+   * metrics) six partial sums per parameter.
+   */
+  readonly packed: tf.Tensor1D;
+}
+
+/** Offset of the per-parameter finiteness flags in {@linkcode DeviceStepResult.packed}. */
+export const FINITE_OFFSET = 1;
+
+/**
+ * Runs one step on the device. Returns new tensors (the caller assigns and
+ * disposes them); reads nothing back.
+ *
+ * @param params The parameters with a gradient.
+ * @param options The policy, clipping and metrics.
+ * @returns The new values, the verdict and the packed results.
+ */
+export function deviceStep(
+  params: readonly DeviceParam[],
+  options: DeviceStepOptions,
+): DeviceStepResult {
+  return tf.tidy(() => {
+    const flat = (t: tf.Tensor) => tf.reshape(t, [t.size]) as tf.Tensor1D;
+    const finite = options.nonFinite === "ignore"
+      ? params.map(() => tf.scalar(1))
+      : params.map(({ gradient }) => allFinite(gradient));
+    const ok = options.nonFinite === "ignore"
+      ? tf.scalar(1)
+      : tf.mul(tf.min(tf.stack(finite)), options.healthy) as tf.Scalar;
+    const coefficient = options.maxGradNorm === Infinity
+      ? tf.scalar(1)
+      : clipCoefficient(params.map(({ gradient }) => gradient), options.maxGradNorm);
+    const update = options.fused ?? opsUpdate;
+    const values: tf.Tensor[] = [];
+    const moments: tf.Tensor[] = [];
+    const sums: tf.Tensor[] = [];
+    for (const { variable, gradient, moment, constants, maximize } of params) {
+      const gradScale = maximize ? tf.neg(coefficient) : coefficient;
+      // the scaled gradient, for the caution count and the metrics only (the update scales its own)
+      const scaled = constants.cautious || options.metrics
+        ? tf.mul(flat(gradient), gradScale)
+        : null;
+      const factor = constants.cautious
+        ? cautionFactor(flat(moment), scaled!, constants.directionWeight)
+        : tf.scalar(0);
+      const inputs: UpdateInputs = {
+        param: flat(variable),
+        moment: flat(moment),
+        grad: flat(gradient),
+        scalars: tf.stack([ok, gradScale, factor]) as tf.Tensor1D,
+      };
+      const value = update("param", inputs, constants);
+      const next = update("moment", inputs, constants);
+      values.push(tf.reshape(value, variable.shape));
+      moments.push(tf.reshape(next, moment.shape));
+      if (options.metrics) sums.push(partialSums(value, next, scaled!, constants));
+    }
+    const packed = tf.concat([tf.reshape(ok, [1]), tf.stack(finite), ...sums]) as tf.Tensor1D;
+    return { values, moments, ok, packed };
+  });
+}
