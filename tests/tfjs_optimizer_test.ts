@@ -461,7 +461,7 @@ Deno.test("the adapter names its own keys among the known ones, and refuses gpuj
   assert.throws(() => lionw({ group: () => [] } as never), {
     name: "TypeError",
     message:
-      /unknown key "group": did you mean "groups"\? \(known: .*groups, metrics, savedGroups\)/,
+      /unknown key "group": did you mean "groups"\? \(known: .*groups, metrics, savedGroups, deviceUpdate\)/,
   });
   assert.throws(() => lionw({ metric: true } as never), /did you mean "metrics"\?/);
   assert.throws(() => lionw({ backend: "gpujs" }), {
@@ -469,4 +469,25 @@ Deno.test("the adapter names its own keys among the known ones, and refuses gpuj
     message: /tfjs steps an optimizer synchronously .* use backend "auto", "wasm" or "js"$/,
   });
   assert.throws(() => lionw(null as never), /'options' must be an object: current value is null/);
+  for (const bad of ["fast", 1, null]) {
+    assert.throws(() => lionw({ deviceUpdate: bad as never }), {
+      name: "RangeError",
+      message: /'deviceUpdate' must be "fused" or "ops": current value is/,
+    });
+  }
+});
+
+Deno.test("getMetrics() gives the inner optimizer's record on a CPU backend; pullState() is the inner one's", async () => {
+  const w = tf.variable(tf.tensor1d([1, 2]), true, "metrics.w");
+  const optimizer = lionw({ lr: 0.5, weightDecay: 0, metrics: true, workers: 0 });
+  assert.deepEqual(await optimizer.getMetrics(), {});
+  optimizer.applyGradients({ [w.name]: tf.tensor1d([3, 4]) });
+  assert.equal(optimizer.onDevice, false);
+  const metrics = await optimizer.getMetrics();
+  assert.deepEqual(metrics, optimizer.optimizer.getMetrics());
+  assert.equal(metrics[`l2_norm/grad/${w.name}`], 5);
+  await optimizer.pullState();
+  assert.deepEqual([...optimizer.optimizer.paramGroups[0]!.params[0]!.data], [0.5, 1.5]);
+  await optimizer.close();
+  w.dispose();
 });

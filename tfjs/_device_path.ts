@@ -64,6 +64,8 @@ export class DevicePath implements DeviceMirror {
   readonly #healthy: tf.Variable<tf.Rank.R0> = tf.variable(tf.scalar(1), false);
   readonly #groupOf = new Map<Parameter, ParamGroup>();
   readonly #reads = new Set<Promise<unknown>>();
+  /** Steps whose verdict is to be read once the step has returned. */
+  readonly #unread: StepRecord[] = [];
   #iterations: number;
   #generation = 0;
   #last: StepRecord | undefined;
@@ -153,6 +155,7 @@ export class DevicePath implements DeviceMirror {
 
   /** Waits for every verdict in flight, and raises a non-finite error among them. */
   async settle(): Promise<void> {
+    this.#readQueued(); // steps just taken, whose reads would start after this call
     while (this.#reads.size > 0) await Promise.all(this.#reads);
     this.#raiseFault();
   }
@@ -248,7 +251,13 @@ export class DevicePath implements DeviceMirror {
       return;
     }
     // read after the step has returned (each step's verdict counts; the read disposes)
-    queueMicrotask(() => void this.#read(record).catch(() => undefined));
+    this.#unread.push(record);
+    queueMicrotask(() => this.#readQueued());
+  }
+
+  /** Starts the reads of the steps that returned since. */
+  #readQueued(): void {
+    for (const record of this.#unread.splice(0)) void this.#read(record).catch(() => undefined);
   }
 
   #read(record: StepRecord): Promise<Float32Array> {
