@@ -4,18 +4,28 @@
  * tfjs into the parameter store and assigns every new value back; this times
  * that against the inner `stepSync()` alone (gradients already in the
  * store), on tfjs's cpu and wasm backends, for the demo's model and for
- * larger ones, with tfjs's own Adam on the same variables for scale.
- * Prints a table and writes `bench/.build/tfjs_adapter.json`.
+ * larger ones, with tfjs's own Adam on the same variables for scale. On
+ * tfjs's GPU backends the step runs on the device instead: those rows
+ * (bench/_device_timing.ts) time `applyGradients` against Adam there, in
+ * Deno on `webgpu` and in headless Chromium on `webgl` and `webgpu`.
+ * Prints the tables and writes `bench/.build/tfjs_adapter.json`.
  *
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { parseCommandLine } from "../scripts/cli.ts";
+import { chromium } from "npm:playwright-core@1.57.0";
+import { parseCommandLine, usageError } from "../scripts/cli.ts";
+import { bundlePage, CHROMIUM, GPU_CHROMIUM_ARGS } from "../scripts/browser_page.ts";
+import { servePage } from "../demo/serve.ts";
+import { probeGpuAdapter } from "@decoupled/lionw";
 import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
 import { median, timeSteps, warmUp } from "./_timing.ts";
+import { DEVICE_MODELS, type DeviceRow, measureOnDevice } from "./_device_timing.ts";
+import type { DeviceBenchReport } from "./tfjs_device_page.ts";
 
 /** Models to time: tensor shapes. */
 const MODELS: Record<string, number[][]> = {
@@ -76,21 +86,59 @@ async function measure(backend: string, model: string, shapes: number[][]): Prom
   };
 }
 
-if (import.meta.main) {
-  const values = parseCommandLine(
-    "bench:tfjs",
-    "deno task bench:tfjs [--quick]\n\nTimes the tfjs adapter's copies against the optimizer step (--quick: the demo model only).",
-    { quick: { type: "boolean" } },
-  );
-  tf.env().set("PROD", true);
-  setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
-  const rows: Row[] = [];
-  const models = values.quick ? Object.entries(MODELS).slice(0, 1) : Object.entries(MODELS);
-  for (const backend of ["cpu", "wasm"]) {
-    await tf.setBackend(backend);
-    await tf.ready();
-    for (const [model, shapes] of models) rows.push(await measure(backend, model, shapes));
+/** Where the device rows run. */
+const DEVICE_PLACES = ["all", "deno", "chromium", "none"] as const;
+
+/** The Deno rows: tfjs-backend-webgpu on Deno's WebGPU, or why there are none. */
+async function denoDeviceRows(models: [string, number[][]][]): Promise<DeviceRow[] | string> {
+  const report = await probeGpuAdapter();
+  if (!report.available) return "no WebGPU adapter in Deno here";
+  if (!(await tf.setBackend("webgpu").catch(() => false))) return "tfjs could not start webgpu";
+  const rows: DeviceRow[] = [];
+  for (const [model, shapes] of models) {
+    rows.push(await measureOnDevice("Deno webgpu", report.description, model, shapes));
   }
+  return rows;
+}
+
+/** The Chromium rows: the bench page on webgl and webgpu, or why there are none. */
+async function chromiumDeviceRows(modelCount: number): Promise<DeviceRow[] | string> {
+  if (!(await Deno.stat(CHROMIUM).then(() => true, () => false))) {
+    return `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  }
+  const dir = new URL(".build/device_page", import.meta.url).pathname;
+  const lock = new URL("../deno.dev.lock", import.meta.url).pathname;
+  await bundlePage(new URL("tfjs_device_page.ts", import.meta.url), dir, lock);
+  const server = servePage(dir, { port: 0 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...GPU_CHROMIUM_ARGS] });
+  const rows: DeviceRow[] = [];
+  try {
+    for (const backend of ["webgl", "webgpu"]) {
+      const page = await browser.newPage();
+      await page.goto(
+        `http://127.0.0.1:${server.addr.port}/?backend=${backend}&models=${modelCount}`,
+      );
+      await page.waitForFunction(
+        () => (globalThis as { deviceBench?: DeviceBenchReport }).deviceBench?.done === true,
+        null,
+        { timeout: 600_000 },
+      );
+      const report = await page.evaluate(() =>
+        (globalThis as unknown as { deviceBench: DeviceBenchReport }).deviceBench
+      );
+      await page.close();
+      if (report.error !== null) throw new Error(`Chromium ${backend}: ${report.error}`);
+      if (report.skipped !== null) console.log(`Chromium ${backend}: ${report.skipped}`);
+      rows.push(...report.rows);
+    }
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+  return rows;
+}
+
+function printCopyRows(rows: readonly Row[]): void {
   console.log(
     "tfjs backend | model             | applyGradients | step alone | copies     | share | tfjs Adam",
   );
@@ -103,9 +151,69 @@ if (import.meta.main) {
       }% | ${r.adamMs.toFixed(3).padStart(9)} ms`,
     );
   }
+}
+
+function printDeviceRows(rows: readonly DeviceRow[]): void {
+  console.log(
+    "\nOn the device (ms per applyGradients; × = tfjs Adam ÷ LionW fused, higher is faster):",
+  );
+  console.log(
+    "runtime         | model             | fused      | fused, ignore | tfjs ops   | tfjs Adam  |     × | adapter",
+  );
+  for (const r of rows) {
+    const ms = (value: number) => `${value.toFixed(3).padStart(7)} ms`;
+    console.log(
+      `${r.runtime.padEnd(15)} | ${r.model.padEnd(17)} | ${ms(r.fusedMs)} | ${
+        ms(r.fusedIgnoreMs).padStart(13)
+      } | ${ms(r.opsMs)} | ${ms(r.adamMs)} | ${(r.adamMs / r.fusedMs).toFixed(2).padStart(5)} | ${
+        r.software ? "software: " : ""
+      }${r.adapter}`,
+    );
+  }
+}
+
+if (import.meta.main) {
+  const usage =
+    "deno task bench:tfjs [--quick] [--device all|deno|chromium|none]\n\nTimes the tfjs adapter's copies against the optimizer step on tfjs's cpu and wasm backends,\nand the adapter on the device against tfjs's Adam on webgpu (Deno) and webgl/webgpu (Chromium).\n  --quick   the demo model only\n  --device  where the device rows run (default all; a place that is missing is skipped, saying why)";
+  const values = parseCommandLine("bench:tfjs", usage, {
+    quick: { type: "boolean" },
+    device: { type: "string", default: "all" },
+  });
+  const device = values.device as string;
+  if (!(DEVICE_PLACES as readonly string[]).includes(device)) {
+    usageError(
+      "bench:tfjs",
+      usage,
+      `--device must be one of ${DEVICE_PLACES.join(", ")}: got ${device}`,
+    );
+  }
+  tf.env().set("PROD", true);
+  setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
+  const rows: Row[] = [];
+  const models = values.quick ? Object.entries(MODELS).slice(0, 1) : Object.entries(MODELS);
+  for (const backend of ["cpu", "wasm"]) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    for (const [model, shapes] of models) rows.push(await measure(backend, model, shapes));
+  }
+  printCopyRows(rows);
+  const deviceRows: DeviceRow[] = [];
+  const deviceModels = Object.entries(DEVICE_MODELS).slice(0, models.length);
+  for (
+    const [place, rowsOf] of [
+      ["deno", () => denoDeviceRows(deviceModels)],
+      ["chromium", () => chromiumDeviceRows(deviceModels.length)],
+    ] as const
+  ) {
+    if (device !== "all" && device !== place) continue;
+    const result = await rowsOf();
+    if (typeof result === "string") console.log(`device rows in ${place} skipped: ${result}`);
+    else deviceRows.push(...result);
+  }
+  if (deviceRows.length > 0) printDeviceRows(deviceRows);
   await Deno.mkdir(new URL(".build/", import.meta.url), { recursive: true });
   await Deno.writeTextFile(
     new URL(".build/tfjs_adapter.json", import.meta.url),
-    JSON.stringify({ tfjs: tf.version_core, rows }, null, 1),
+    JSON.stringify({ tfjs: tf.version_core, rows, deviceRows }, null, 1),
   );
 }

@@ -251,7 +251,7 @@ async function run(command: Command): Promise<void> {
   );
   try {
     if (saved !== undefined) await trainer.restore(saved);
-    else trainer.evaluate();
+    else await trainer.evaluate();
     const inner = trainer.lionw.optimizer;
     const params = trainer.model("lionw").size;
     console.log(
@@ -284,7 +284,7 @@ async function run(command: Command): Promise<void> {
     const t0 = performance.now();
     let stepTimes = { lionw: 0, adam: 0 };
     while (trainer.step < command.stopAt) {
-      const { times, evaluated } = trainer.advance(command.stopAt);
+      const { times, evaluated } = await trainer.advance(command.stopAt);
       stepTimes = { lionw: stepTimes.lionw + times.lionw, adam: stepTimes.adam + times.adam };
       const rate = ((trainer.step - started) / ((performance.now() - t0) / 1000)).toFixed(1);
       if (evaluated) {

@@ -276,11 +276,11 @@ export class DemoTrainer {
    * @param stopAt The step the run stops at.
    * @returns How long each optimizer step took, and whether it evaluated.
    */
-  advance(stopAt: number): { times: StepTimes; evaluated: boolean } {
+  async advance(stopAt: number): Promise<{ times: StepTimes; evaluated: boolean }> {
     const next = this.#step + 1;
     const evaluated = next % this.config.evalEvery === 0 || next === stopAt;
     const times = this.#trainStep(evaluated);
-    if (evaluated) this.evaluate();
+    if (evaluated) await this.evaluate();
     return { times, evaluated };
   }
 
@@ -311,8 +311,12 @@ export class DemoTrainer {
     return times;
   }
 
-  /** Measures both models' losses now and appends them (and LionW's metrics) to the history. */
-  evaluate(): void {
+  /**
+   * Measures both models' losses now and appends them (and LionW's metrics)
+   * to the history. Asynchronous: on a tfjs GPU backend, LionW's metrics are
+   * read back from the device.
+   */
+  async evaluate(): Promise<void> {
     this.history.evalSteps.push(this.#step);
     for (const name of RUNS) {
       const run = this.#runs[name];
@@ -324,10 +328,12 @@ export class DemoTrainer {
       run.stepMs = 0;
       run.stepsTimed = 0;
     }
-    const metrics = this.#step === 0 ? {} : this.#lionw.optimizer.getMetrics();
+    const metrics = this.#step === 0 ? {} : await this.#lionw.getMetrics();
     if (Object.keys(metrics).length > 0) {
       this.history.lionw.metricSteps.push(this.#step);
-      this.history.lionw.gradNorm.push(this.#lionw.optimizer.lastStep.gradNorm ?? NaN);
+      // the norm the clipping used: the inner optimizer's report (a GPU backend reduces it on the device)
+      const gradNorm = this.#lionw.onDevice ? NaN : this.#lionw.optimizer.lastStep.gradNorm;
+      this.history.lionw.gradNorm.push(gradNorm ?? NaN);
     }
     for (const [key, value] of Object.entries(metrics)) {
       const series = (this.history.lionw.metrics[key] ??= []);

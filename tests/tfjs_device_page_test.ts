@@ -3,41 +3,11 @@ import { chromium } from "npm:playwright-core@1.57.0";
 import { servePage } from "../demo/serve.ts";
 import type { DeviceCheckReport } from "./_device_checks_page.ts";
 import { DEV_LOCK } from "./_util.ts";
+import { bundlePage, CHROMIUM, GPU_CHROMIUM_ARGS } from "../scripts/browser_page.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const present = await Deno.stat(CHROMIUM).then(() => true, () => false);
 // CI installs Chromium and sets this, so that a missing browser fails there instead of being skipped
 const required = Deno.env.get("LIONW_REQUIRE_CHROMIUM") === "1";
-
-/** Headless Chromium as root on a closed network, with SwiftShader for WebGL and WebGPU. */
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--use-angle=swiftshader",
-  "--enable-unsafe-swiftshader",
-  "--enable-unsafe-webgpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-/** Bundles tests/_device_checks_page.ts into `dir`, with a page that loads it. */
-async function buildChecksPage(dir: string): Promise<void> {
-  const { success, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["bundle", "--quiet", "--platform", "browser", "--lock", DEV_LOCK],
-      ...["-o", `${dir}/page.js`, new URL("_device_checks_page.ts", import.meta.url).pathname],
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.ok(success, new TextDecoder().decode(stderr));
-  await Deno.writeTextFile(
-    `${dir}/index.html`,
-    `<!doctype html><meta charset="utf-8"><script type="module" src="page.js"></script>`,
-  );
-}
 
 Deno.test({
   name:
@@ -46,9 +16,12 @@ Deno.test({
   async fn(t) {
     assert.ok(present, `Chromium is not at ${CHROMIUM} (set CHROMIUM_PATH)`);
     const dir = await Deno.makeTempDir();
-    await buildChecksPage(dir);
+    await bundlePage(new URL("_device_checks_page.ts", import.meta.url), dir, DEV_LOCK);
     const server = servePage(dir, { port: 0 });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...GPU_CHROMIUM_ARGS],
+    });
     try {
       for (const backend of ["webgl", "webgpu"]) {
         const page = await browser.newPage();

@@ -12,6 +12,8 @@ export interface StartMessage {
   readonly evalEvery: number;
   readonly seed: number;
   readonly workers: number;
+  /** The tfjs backend both models train on: "cpu" (the default), "webgl" or "webgpu". */
+  readonly backend: string;
 }
 
 /** Worker → page: progress, the end, or a failure. */
@@ -24,6 +26,8 @@ export type TrainerMessage =
     readonly lionwWorkers: number;
     readonly sharedMemory: boolean;
     readonly backend: string;
+    /** The tfjs backend that trained (where LionW steps on the device on webgl and webgpu). */
+    readonly tfjsBackend: string;
   }
   | { readonly type: "done"; readonly names: Record<string, string[]>; readonly seconds: number }
   | { readonly type: "error"; readonly message: string };

@@ -21,6 +21,8 @@ export interface DemoState {
   lionwWorkers: number;
   sharedMemory: boolean;
   backend: string;
+  /** The tfjs backend that trained (`?backend=`, cpu by default). */
+  tfjsBackend: string;
   names: Record<string, string[]> | null;
   done: boolean;
   error: string | null;
@@ -33,6 +35,7 @@ const state: DemoState = {
   lionwWorkers: 0,
   sharedMemory: false,
   backend: "",
+  tfjsBackend: "",
   names: null,
   done: false,
   error: null,
@@ -45,6 +48,7 @@ const start: StartMessage = {
   evalEvery: Number(params.get("eval") ?? 100),
   seed: Number(params.get("seed") ?? 42),
   workers: Number(params.get("workers") ?? 2),
+  backend: params.get("backend") ?? "cpu",
 };
 
 const status = document.getElementById("status")!;
@@ -83,13 +87,16 @@ worker.onmessage = async ({ data }: MessageEvent<TrainerMessage>) => {
     lionwWorkers: data.lionwWorkers,
     sharedMemory: data.sharedMemory,
     backend: data.backend,
+    tfjsBackend: data.tfjsBackend,
   });
   const last = (xs: number[]) => xs.at(-1)?.toFixed(3) ?? "-";
   status.textContent = `Step ${data.step}/${start.steps}: validation loss LionW ${
     last(data.history.lionw.valLoss)
-  }, Adam ${
-    last(data.history.adam.valLoss)
-  } (LionW: ${data.backend} kernel on ${data.lionwWorkers} workers, shared memory: ${data.sharedMemory}).`;
+  }, Adam ${last(data.history.adam.valLoss)} (tfjs ${data.tfjsBackend}; ${
+    data.tfjsBackend === "cpu"
+      ? `LionW: ${data.backend} kernel on ${data.lionwWorkers} workers, shared memory: ${data.sharedMemory}`
+      : "LionW steps on the device"
+  }).`;
   await draw("loss", lossSpec(data.history));
   if (data.history.lionw.metricSteps.length > 0) await draw("metrics", metricsSpec(data.history));
 };

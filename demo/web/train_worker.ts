@@ -9,6 +9,8 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-webgl";
+import "@tensorflow/tfjs-backend-webgpu";
 import { demoConfig, DemoTrainer } from "../trainer.ts";
 import type { StartMessage, TrainerMessage } from "./messages.ts";
 
@@ -19,7 +21,9 @@ const scope = globalThis as unknown as {
 
 async function train(start: StartMessage): Promise<void> {
   tf.env().set("PROD", true);
-  await tf.setBackend("cpu");
+  if (!(await tf.setBackend(start.backend).catch(() => false))) {
+    throw new Error(`tfjs could not start its ${start.backend} backend in this browser`);
+  }
   const names: string[] = await (await fetch("names.json")).json();
   const config = demoConfig({
     steps: start.steps,
@@ -39,13 +43,14 @@ async function train(start: StartMessage): Promise<void> {
       lionwWorkers: trainer.lionw.optimizer.workers,
       sharedMemory: trainer.lionw.store?.shared ?? false,
       backend: trainer.lionw.optimizer.backend,
+      tfjsBackend: tf.getBackend(),
     });
   const t0 = performance.now();
   try {
-    trainer.evaluate();
+    await trainer.evaluate();
     post();
     while (trainer.step < config.steps) {
-      if (trainer.advance(config.steps).evaluated) {
+      if ((await trainer.advance(config.steps)).evaluated) {
         post();
         await new Promise((resolve) => setTimeout(resolve, 0)); // let the page's messages in
       }
