@@ -93,7 +93,7 @@ export interface DecoupledLionWOptimizerOptions extends DecoupledLionWOptions {
 export type DeviceUpdate = "fused" | "ops";
 
 /** The tfjs backends whose tensors live on a device: the adapter steps there. */
-export const DEVICE_BACKENDS: readonly string[] = ["webgl", "webgpu"];
+const DEVICE_BACKENDS: readonly string[] = ["webgl", "webgpu"];
 
 /** A gradient and the variable it is for. */
 interface GradientEntry {

@@ -30,5 +30,9 @@
  */
 
 export { DecoupledLionWOptimizer, EXP_AVG_SUFFIX, lionw } from "./decoupled_lionw_optimizer.ts";
-export type { DecoupledLionWOptimizerOptions, NamedTensor } from "./decoupled_lionw_optimizer.ts";
+export type {
+  DecoupledLionWOptimizerOptions,
+  DeviceUpdate,
+  NamedTensor,
+} from "./decoupled_lionw_optimizer.ts";
 export { threadMayBlock } from "./thread_may_block.ts";
