@@ -202,13 +202,17 @@ function compareRuns(device: Run, cpu: Run, what: string): void {
   expectClose([metricValues(device.metrics)], [metricValues(cpu.metrics)], `${what}: metrics`);
 }
 
-/** Manual steps on two variables with `tf.variableGrads`, `poison` steps given a NaN gradient. */
+/**
+ * Manual steps on two variables with `tf.variableGrads`; at the `poison`
+ * steps the weight's gradient is finite but for its last value, `bad`.
+ */
 async function stepsOn(
   backend: string,
   options: DecoupledLionWOptimizerOptions,
-  { steps, poison = [], schedule = false, pause = true }: {
+  { steps, poison = [], bad = NaN, schedule = false, pause = true }: {
     steps: number;
     poison?: readonly number[];
+    bad?: number;
     schedule?: boolean;
     pause?: boolean;
   },
@@ -227,7 +231,9 @@ async function stepsOn(
     );
     if (poison.includes(step)) {
       grads[w.name]!.dispose();
-      grads[w.name] = tf.fill(w.shape, NaN);
+      const values = Float32Array.from({ length: w.size }, (_, i) => Math.sin(i));
+      values[w.size - 1] = bad; // the last value only: the verdict must see every one
+      grads[w.name] = tf.tensor(values, w.shape);
     }
     try {
       optimizer.applyGradients(grads);
@@ -383,17 +389,37 @@ export const DEVICE_CHECKS: readonly DeviceCheck[] = [
     name: 'a non-finite step under "skip" is skipped and not counted',
     async run(backend) {
       const options = { lr: 1e-2, nonFinite: "skip" as const };
-      const { optimizer, variables } = await stepsOn(backend, options, { steps: 6, poison: [3] });
+      const poisoned = { steps: 6, poison: [3], bad: -Infinity };
+      const { optimizer, variables } = await stepsOn(backend, options, poisoned);
       await optimizer.getWeights(); // settles the count (on its backend: before the cpu run)
-      const { optimizer: cpu, variables: expected } = await stepsOn("cpu", options, {
-        steps: 6,
-        poison: [3],
-      });
+      const { optimizer: cpu, variables: expected } = await stepsOn("cpu", options, poisoned);
       expect(optimizer.iterations === 5 && cpu.iterations === 5, `${optimizer.iterations} steps`);
       expectClose(await valuesOf(variables), await valuesOf(expected), "values");
       await optimizer.close();
       await cpu.close();
       tf.dispose([...variables, ...expected]);
+    },
+  },
+  {
+    name: "one non-finite value anywhere in a large gradient is seen (every thread's stride)",
+    async run(backend) {
+      await tf.setBackend(backend);
+      const size = 50_000; // more values than the verdict has threads
+      const w = tf.variable(tf.zeros([size]));
+      for (const at of [0, 16_383, 16_384, 32_773, size - 1]) {
+        const optimizer = new DecoupledLionWOptimizer({ lr: 1e-2 });
+        const values = new Float32Array(size).fill(1);
+        values[at] = at % 2 === 0 ? Infinity : NaN;
+        const g = tf.tensor(values);
+        optimizer.applyGradients({ [w.name]: g });
+        let message = "";
+        await optimizer.getWeights().catch((error: Error) => (message = error.message));
+        expect(message.startsWith("Cannot apply step 1"), `value ${at}: ${message}`);
+        await optimizer.close();
+        g.dispose();
+      }
+      expect((await w.data()).every((x) => x === 0), "the variable changed");
+      w.dispose();
     },
   },
   {

@@ -18,7 +18,7 @@ import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import { finalizeMetrics, type MetricRecord } from "../src/step/metrics.ts";
 import type { NonFinitePolicy } from "../src/step/step_decision.ts";
 import type { Parameter } from "../src/store/parameter.ts";
-import type { FusedUpdate } from "./_device_programs.ts";
+import type { DevicePrograms } from "./_device_programs.ts";
 import { type DeviceParam, deviceStep, FINITE_OFFSET } from "./_device_step.ts";
 import type { DeviceMirror, MirroredLionW } from "./_mirrored_lionw.ts";
 import { PARTIAL_COUNT } from "../src/kernels/kernel.ts";
@@ -36,8 +36,8 @@ export interface DevicePathOptions {
   readonly nonFinite: NonFinitePolicy;
   /** The global gradient norm clipped to. */
   readonly maxGradNorm: number;
-  /** The fused update of the backend, or `undefined` for tfjs ops. */
-  readonly fused: FusedUpdate | undefined;
+  /** The backend's fused programs, or `undefined` for tfjs ops. */
+  readonly programs: DevicePrograms | undefined;
 }
 
 /** One step's packed results, until they are read. */

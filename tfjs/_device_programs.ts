@@ -49,12 +49,31 @@ export interface UpdateInputs {
 /** Which result a program writes. */
 export type UpdateOutput = "param" | "moment";
 
-/** Runs one fused program; `undefined` where the backend runs no custom programs. */
+/** Runs one fused update program. */
 export type FusedUpdate = (
   output: UpdateOutput,
   inputs: UpdateInputs,
   constants: UpdateConstants,
 ) => tf.Tensor1D;
+
+/**
+ * The programs of one backend: the update, and the gradient's verdict in
+ * one pass (1 where every value is finite, else 0), where tfjs ops take
+ * three (a finiteness map written, then reduced).
+ */
+export interface DevicePrograms {
+  /** One result of the update. */
+  readonly update: FusedUpdate;
+  /** Whether a gradient is all finite, as a float32 scalar 1 or 0. */
+  readonly allFinite: (grad: tf.Tensor1D) => tf.Scalar;
+}
+
+/**
+ * Threads of a verdict pass: each checks every `VERDICT_THREADS`-th value (a
+ * grid stride, so neighbouring threads read neighbouring values), and the
+ * threads' flags are reduced by `tf.min`.
+ */
+const VERDICT_THREADS = 16384;
 
 /** What this file uses of tfjs-backend-webgpu's backend (public in 4.22). */
 interface WebGpuRunner {
@@ -62,7 +81,7 @@ interface WebGpuRunner {
     program: object,
     inputs: tf.TensorInfo[],
     outputDtype: "float32",
-    uniforms: { type: "float32"; data: number[] }[],
+    uniforms: { type: "float32" | "int32"; data: number[] }[],
   ): tf.TensorInfo;
 }
 
@@ -86,22 +105,79 @@ const UNIFORM_NAMES = [
 ] as const;
 
 /**
- * The fused update of the current tfjs backend, or `undefined` where it has
- * none (then the update runs as tfjs ops).
+ * The fused programs of the current tfjs backend, or `undefined` where it
+ * has none (then everything runs as tfjs ops).
  *
- * @returns The program runner.
+ * @returns The programs.
  */
-export function fusedUpdateOfBackend(): FusedUpdate | undefined {
+export function programsOfBackend(): DevicePrograms | undefined {
   const backend = tf.backend() as unknown as Partial<WebGpuRunner & WebGlRunner>;
   const name = tf.getBackend();
   if (name === "webgpu" && typeof backend.runWebGPUProgram === "function") {
-    return (output, inputs, constants) => runOn(backend as WebGpuRunner, output, inputs, constants);
+    const runner = backend as WebGpuRunner;
+    return {
+      update: (output, inputs, constants) => runOn(runner, output, inputs, constants),
+      allFinite: (grad) => tf.min(wgslAllFinite(runner, grad)),
+    };
   }
   if (name === "webgl" && typeof backend.compileAndRun === "function") {
-    return (output, inputs, constants) =>
-      compileAndRunOn(backend as WebGlRunner, output, inputs, constants);
+    const runner = backend as WebGlRunner;
+    return {
+      update: (output, inputs, constants) => compileAndRunOn(runner, output, inputs, constants),
+      allFinite: (grad) => tf.min(glslAllFinite(runner, grad)),
+    };
   }
   return undefined;
+}
+
+/** An IEEE-754 float32 is not finite when its exponent bits are all ones (NaN, ±Infinity). */
+const NOT_FINITE_BITS = "0x7f800000u";
+
+function wgslAllFinite(backend: WebGpuRunner, grad: tf.Tensor1D): tf.Tensor1D {
+  const threads = Math.min(grad.size, VERDICT_THREADS);
+  const workgroupSize: [number, number, number] = [64, 1, 1];
+  const program = {
+    variableNames: ["G"],
+    outputShape: [threads],
+    shaderKey: "decoupled_lionw_all_finite",
+    dispatchLayout: { x: [0] },
+    dispatch: [Math.ceil(threads / workgroupSize[0]), 1, 1],
+    workgroupSize,
+    size: true,
+    uniforms: "length : i32,",
+    // bits, not arithmetic: WGSL lets a compiler assume that no value is NaN or infinite
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index < uniforms.size) {
+          var finite = 1.0;
+          for (var j = index; j < uniforms.length; j = j + uniforms.size) {
+            if ((bitcast<u32>(G[j]) & ${NOT_FINITE_BITS}) == ${NOT_FINITE_BITS}) { finite = 0.0; }
+          }
+          setOutputAtIndex(index, finite);
+        }
+      }`,
+  };
+  const length = [{ type: "int32" as const, data: [grad.size] }];
+  return tensorOfInfo(backend.runWebGPUProgram(program, [grad], "float32", length));
+}
+
+function glslAllFinite(backend: WebGlRunner, grad: tf.Tensor1D): tf.Tensor1D {
+  const threads = Math.min(grad.size, VERDICT_THREADS);
+  const program = {
+    variableNames: ["G"],
+    outputShape: [threads],
+    customUniforms: [{ name: "length", type: "int" }],
+    userCode: `
+      void main() {
+        int index = getOutputCoords();
+        float finite = 1.0;
+        for (int j = index; j < length; j += ${threads}) {
+          if ((floatBitsToUint(getG(j)) & ${NOT_FINITE_BITS}) == ${NOT_FINITE_BITS}) { finite = 0.0; }
+        }
+        setOutput(finite);
+      }`,
+  };
+  return tensorOfInfo(backend.compileAndRun(program, [grad], "float32", [[grad.size]]));
 }
 
 function tensorOfInfo(info: tf.TensorInfo): tf.Tensor1D {

@@ -13,7 +13,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { NonFinitePolicy } from "../src/step/step_decision.ts";
-import type { FusedUpdate, UpdateConstants, UpdateInputs } from "./_device_programs.ts";
+import type { DevicePrograms, UpdateConstants, UpdateInputs } from "./_device_programs.ts";
 import {
   allFinite,
   cautionFactor,
@@ -46,8 +46,8 @@ export interface DeviceStepOptions {
   readonly metrics: boolean;
   /** 1, or 0 after a non-finite step under "error": no step applies until the error is raised. */
   readonly healthy: tf.Scalar;
-  /** The fused update, or `undefined` for tfjs ops. */
-  readonly fused: FusedUpdate | undefined;
+  /** The backend's fused programs, or `undefined` for tfjs ops. */
+  readonly programs: DevicePrograms | undefined;
 }
 
 /** What a device step leaves: new values to assign, and the packed results. */
@@ -85,14 +85,14 @@ export function deviceStep(
     const flat = (t: tf.Tensor) => tf.reshape(t, [t.size]) as tf.Tensor1D;
     const finite = options.nonFinite === "ignore"
       ? params.map(() => tf.scalar(1))
-      : params.map(({ gradient }) => allFinite(gradient));
+      : params.map(({ gradient }) => (options.programs?.allFinite ?? allFinite)(flat(gradient)));
     const ok = options.nonFinite === "ignore"
       ? tf.scalar(1)
       : tf.mul(tf.min(tf.stack(finite)), options.healthy) as tf.Scalar;
     const coefficient = options.maxGradNorm === Infinity
       ? tf.scalar(1)
       : clipCoefficient(params.map(({ gradient }) => gradient), options.maxGradNorm);
-    const update = options.fused ?? opsUpdate;
+    const update = options.programs?.update ?? opsUpdate;
     const values: tf.Tensor[] = [];
     const moments: tf.Tensor[] = [];
     const sums: tf.Tensor[] = [];

@@ -35,7 +35,7 @@ import {
 } from "./_saved_groups.ts";
 import { tensorOf, valuesOf } from "./_tensor_io.ts";
 import { DevicePath } from "./_device_path.ts";
-import { fusedUpdateOfBackend } from "./_device_programs.ts";
+import { programsOfBackend } from "./_device_programs.ts";
 import { MirroredLionW } from "./_mirrored_lionw.ts";
 import type { MetricRecord } from "../src/step/metrics.ts";
 import { threadMayBlock } from "./thread_may_block.ts";
@@ -510,7 +510,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         {
           nonFinite: inner.nonFinite,
           maxGradNorm: this.#options.maxGradNorm ?? Infinity,
-          fused: this.#deviceUpdate === "fused" ? fusedUpdateOfBackend() : undefined,
+          programs: this.#deviceUpdate === "fused" ? programsOfBackend() : undefined,
         },
       );
     } else {
