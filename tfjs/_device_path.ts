@@ -21,14 +21,8 @@ import type { Parameter } from "../src/store/parameter.ts";
 import type { DevicePrograms } from "./_device_programs.ts";
 import { type DeviceParam, deviceStep, FINITE_OFFSET } from "./_device_step.ts";
 import type { DeviceMirror, MirroredLionW } from "./_mirrored_lionw.ts";
+import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
 import { PARTIAL_COUNT } from "../src/kernels/kernel.ts";
-
-/** A variable, its gradient (none: `null`) and its name, as the adapter collects them. */
-export interface DeviceEntry {
-  readonly name: string;
-  readonly variable: tf.Variable;
-  readonly gradient: tf.Tensor | null;
-}
 
 /** How the device path steps. */
 export interface DevicePathOptions {
@@ -54,7 +48,7 @@ interface StepRecord {
 }
 
 /** The device side of the adapter; its host copy is the inner {@linkcode MirroredLionW}. */
-export class DevicePath implements DeviceMirror {
+export class DevicePath implements StepPath, DeviceMirror {
   readonly #inner: MirroredLionW;
   /** Parameters by variable name, in build order. */
   readonly #params: ReadonlyMap<string, Parameter>;
@@ -109,7 +103,7 @@ export class DevicePath implements DeviceMirror {
    * @param entries The variables and gradients.
    * @param metrics Whether to reduce the metrics' sums.
    */
-  step(entries: readonly DeviceEntry[], metrics: boolean): void {
+  step(entries: readonly PathEntry[], metrics: boolean): void {
     this.#raiseFault();
     if (this.#stale) this.#push();
     const stepped = entries.filter((entry) => entry.gradient !== null);
@@ -161,11 +155,13 @@ export class DevicePath implements DeviceMirror {
   }
 
   /**
-   * exp_avg of each variable with state, in build order (new tensors).
+   * exp_avg of each variable with state, in build order: copies made on the
+   * device (nothing is read back), once every verdict is in.
    *
    * @returns Names (variable names) and tensors.
    */
-  moments(): { name: string; tensor: tf.Tensor }[] {
+  async moments(): Promise<NamedMoment[]> {
+    await this.settle();
     if (this.#stale) this.#push();
     return [...this.#params.keys()].flatMap((name) => {
       const moment = this.#moments.get(name);
@@ -218,7 +214,7 @@ export class DevicePath implements DeviceMirror {
     if (this.#last?.read === undefined) this.#last?.packed.dispose();
   }
 
-  #deviceParam({ name, variable, gradient }: DeviceEntry): DeviceParam {
+  #deviceParam({ name, variable, gradient }: PathEntry): DeviceParam {
     const group = this.#groupOf.get(this.#params.get(name)!)!;
     const [beta1, beta2] = group.betas;
     const k = groupConstants(group.lr, group.initialLr, beta1, beta2, group.weightDecay);

@@ -24,7 +24,6 @@ import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
 import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { ParameterStore } from "../src/store/parameter_store.ts";
-import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import {
   checkSavedGroups,
   groupsConfig,
@@ -33,8 +32,10 @@ import {
   type SavedGroups,
   saveGroups,
 } from "./_saved_groups.ts";
-import { tensorOf, valuesOf } from "./_tensor_io.ts";
+import { valuesOf } from "./_tensor_io.ts";
 import { DevicePath } from "./_device_path.ts";
+import { HostPath } from "./_host_path.ts";
+import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
 import { programsOfBackend } from "./_device_programs.ts";
 import { MirroredLionW } from "./_mirrored_lionw.ts";
 import type { MetricRecord } from "../src/step/metrics.ts";
@@ -94,13 +95,6 @@ export type DeviceUpdate = "fused" | "ops";
 
 /** The tfjs backends whose tensors live on a device: the adapter steps there. */
 const DEVICE_BACKENDS: readonly string[] = ["webgl", "webgpu"];
-
-/** A gradient and the variable it is for. */
-interface GradientEntry {
-  readonly name: string;
-  readonly variable: tf.Variable;
-  readonly gradient: tf.Tensor | null;
-}
 
 /** What `setWeights()` gave before the optimizer was built: the moments by variable name. */
 interface PendingWeights {
@@ -173,12 +167,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   #store: ParameterStore | undefined;
   /** Parameters by variable name, in the order the optimizer was built with. */
   #params = new Map<string, Parameter>();
-  /** The tensor data each variable held after our last write: another means a write from outside. */
-  #written = new Map<string, object>();
   #pending: PendingWeights | undefined;
   readonly #deviceUpdate: DeviceUpdate;
-  /** The step on the device, on a GPU backend. */
-  #device: DevicePath | undefined;
+  /** Where the steps run (the store on a CPU backend, the device on a GPU one), once built. */
+  #path: StepPath | undefined;
   #closed = false;
 
   /**
@@ -238,12 +230,12 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
 
   /** Steps applied so far (on a GPU backend, a skipped step counts until its verdict is read back). */
   override get iterations(): number {
-    return this.#device?.iterations ?? this.iterations_;
+    return this.#path?.iterations ?? this.iterations_;
   }
 
   /** Whether the steps run on the tfjs backend's device (`webgl`, `webgpu`); known from the first step. */
   get onDevice(): boolean {
-    return this.#device !== undefined;
+    return this.#path instanceof DevicePath;
   }
 
   /**
@@ -293,21 +285,8 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     this.#assertOpen();
     const entries = gradientEntries(variableGradients);
     if (this.#inner === undefined) this.#build(entries);
-    const inner = this.#inner!;
     for (const entry of entries) this.#checkKnown(entry);
-    if (this.#device !== undefined) {
-      this.#device.step(entries, this.metrics);
-      return;
-    }
-    inner.zeroGrad();
-    for (const { name, variable, gradient } of entries) {
-      const param = this.#params.get(name)!;
-      this.#syncWrittenVariable(name, variable, param);
-      if (gradient !== null) param.grad = valuesOf(gradient);
-    }
-    inner.stepSync({ metrics: this.metrics });
-    if (inner.lastStep.applied) this.#assignBack(entries);
-    this.iterations_ = inner.iterations;
+    this.#path!.step(entries, this.metrics);
   }
 
   /**
@@ -317,27 +296,13 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    * @returns New tensors; the caller disposes them.
    */
   override async getWeights(): Promise<NamedTensor[]> {
-    const inner = this.#inner;
-    const device = this.#device;
-    // on a GPU backend: raises a non-finite step's error, and settles the count
-    await device?.settle();
-    const moments: { name: string; tensor: tf.Tensor }[] = [];
-    if (device !== undefined) {
-      moments.push(...device.moments()); // copies on the device: nothing is read back
-    } else if (inner === undefined) {
-      // set but not yet used: given back as set, so that load → save keeps every moment
-      for (const [name, { values, shape }] of this.#pending?.expAvg ?? []) {
-        moments.push({ name, tensor: tf.tensor(values.slice(), shape) });
-      }
-    } else {
-      await inner.pullState();
-      for (const [name, param] of this.#params) {
-        const state = inner.state(param);
-        if (state !== undefined) {
-          moments.push({ name, tensor: tf.tensor(state.expAvg.slice(), [...param.shape]) });
-        }
-      }
-    }
+    // set but not yet used: given back as set, so that load → save keeps every moment
+    const pending = [...this.#pending?.expAvg ?? []].map(([name, { values, shape }]) => ({
+      name,
+      tensor: tf.tensor(values.slice(), shape),
+    }));
+    // a path first settles (on a GPU backend: raises a non-finite step's error, fixes the count)
+    const moments: NamedMoment[] = this.#path === undefined ? pending : await this.#path.moments();
     return [
       { name: "iter", tensor: tf.scalar(this.iterations, "int32") },
       ...moments.map(({ name, tensor }) => ({ name: `${name}${EXP_AVG_SUFFIX}`, tensor })),
@@ -355,8 +320,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    * had a non-finite gradient under `nonFinite: "error"`.
    */
   async getMetrics(): Promise<MetricRecord> {
-    if (this.#device !== undefined) return await this.#device.metrics();
-    return this.#inner?.getMetrics() ?? {};
+    return await this.#path?.metrics() ?? {};
   }
 
   /**
@@ -465,8 +429,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   /** Ends the inner optimizer's workers, and frees the moments a GPU backend holds; idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#device?.dispose();
-    this.#device = undefined;
+    this.#path?.dispose();
     await this.#inner?.close();
   }
 
@@ -480,7 +443,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
   }
 
   /** Mirrors the variables in a new store and builds the inner optimizer over it. */
-  #build(entries: readonly GradientEntry[]): void {
+  #build(entries: readonly PathEntry[]): void {
     this.#assertOpen();
     if (this.#inner !== undefined) {
       throw new Error("Cannot prepare the optimizer twice: it is built already");
@@ -503,7 +466,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       // the inner optimizer never steps here: no workers to start
       const inner = new MirroredLionW(groups, { ...this.#options, workers: 0 });
       this.#inner = inner;
-      this.#device = new DevicePath(
+      this.#path = new DevicePath(
         inner,
         params,
         new Map(entries.map(({ name, variable }) => [name, variable])),
@@ -514,12 +477,13 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         },
       );
     } else {
-      this.#inner = new DecoupledLionW(groups, this.#workersThatCanRun(this.#options));
+      const inner = new DecoupledLionW(groups, this.#workersThatCanRun(this.#options));
+      this.#inner = inner;
+      this.#path = new HostPath(inner, params, entries);
     }
     if (saved !== undefined) restoreLrs(saved, this.#inner);
     this.#params = params;
     this.#store = store;
-    for (const { name, variable } of entries) this.#written.set(name, variable.dataId);
     if (pending !== undefined) {
       this.#pending = undefined;
       this.#load(pending);
@@ -537,7 +501,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     return { ...options, workers: 0 };
   }
 
-  #checkKnown({ name, variable, gradient }: GradientEntry): void {
+  #checkKnown({ name, variable, gradient }: PathEntry): void {
     const param = this.#params.get(name);
     if (param === undefined) {
       throw new RangeError(
@@ -557,28 +521,8 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     }
   }
 
-  /** A variable assigned from outside since our last write (loaded weights): copy it in. */
-  #syncWrittenVariable(name: string, variable: tf.Variable, param: Parameter): void {
-    if (this.#written.get(name) === variable.dataId) return;
-    param.data.set(valuesOf(variable));
-    param.markWritten();
-    this.#written.set(name, variable.dataId);
-  }
-
-  #assignBack(entries: readonly GradientEntry[]): void {
-    tf.tidy(() => {
-      for (const { name, variable, gradient } of entries) {
-        if (gradient === null) continue;
-        const param = this.#params.get(name)!;
-        variable.assign(tensorOf(param.data, variable.shape));
-        this.#written.set(name, variable.dataId);
-      }
-    });
-  }
-
   /**
-   * Loads saved moments into the inner optimizer's state (sizes checked
-   * there). By name; where the names are not this optimizer's but there is
+   * Loads saved moments into the path's state, all or none. By name; where the names are not this optimizer's but there is
    * one moment per variable, by position, as tfjs's own optimizers load
    * (a model reloaded in the same process gets suffixed variable names).
    */
@@ -594,23 +538,13 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         }), and there are ${saved.length} moments for ${names.length} variables`,
       );
     }
-    const moments = new Map(saved.map((name, i) => [byName ? name : names[i]!, expAvg.get(name)!]));
-    if (this.#device !== undefined) {
-      for (const [name, { values }] of moments) {
-        checkMomentSize(name, values, this.#params.get(name)!);
-      }
-      this.#device.load(
-        iterations,
-        new Map([...moments].map(([name, { values }]) => [name, values])),
-      );
-      return;
-    }
-    const inner = this.#inner!;
-    const current = inner.stateDict();
-    const state: Record<string, LionParameterState> = { ...current.state };
-    for (const [name, { values }] of moments) state[name] = { expAvg: values };
-    inner.loadStateDict({ ...current, state, iterations });
-    this.iterations_ = inner.iterations;
+    const moments = new Map(saved.map((name, i) => {
+      const target = byName ? name : names[i]!;
+      const { values } = expAvg.get(name)!;
+      checkMomentSize(target, values, this.#params.get(target)!);
+      return [target, values];
+    }));
+    this.#path!.load(iterations, moments);
   }
 }
 
@@ -670,7 +604,7 @@ function checkFloat32(name: string, variable: tf.Variable): void {
 }
 
 /** The gradients as entries, with their registered variables. */
-function gradientEntries(gradients: tf.NamedTensorMap | NamedTensor[]): GradientEntry[] {
+function gradientEntries(gradients: tf.NamedTensorMap | NamedTensor[]): PathEntry[] {
   const named: [string, tf.Tensor | null | undefined][] = Array.isArray(gradients)
     ? gradients.map(({ name, tensor }) => [name, tensor])
     : Object.entries(gradients);
