@@ -36,7 +36,7 @@ Deno.test("planStep() cuts parameters into blocks counted from each tensor's sta
 });
 
 Deno.test("planStep() of no parameters has no blocks", () => {
-  assert.deepEqual(planStep([]), { params: [], blocks: [] });
+  assert.deepEqual(planStep([]), { params: [], blocks: [], names: [] });
 });
 
 Deno.test("blocksByArena() splits blocks by arena, keeping their order", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tfl from "@tensorflow/tfjs-layers";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { DecoupledLionW, LocalCollective, ParameterStore } from "../mod.ts";
 import {
   DecoupledLionWOptimizer,
@@ -490,4 +491,37 @@ Deno.test("getMetrics() gives the inner optimizer's record on a CPU backend; pul
   assert.deepEqual([...optimizer.optimizer.paramGroups[0]!.params[0]!.data], [0.5, 1.5]);
   await optimizer.close();
   w.dispose();
+});
+
+Deno.test("a variable whose data is its own is updated in place; a clone taken before a step keeps its values", async () => {
+  for (const backend of ["cpu", "wasm"]) {
+    if (backend === "wasm") {
+      setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
+    }
+    await tf.setBackend(backend);
+    const w = tf.variable(tf.tensor1d([1, -1, 2]), true, `inplace.${backend}.w`);
+    const optimizer = lionw({ lr: 0.5, weightDecay: 0, workers: 0 });
+    const step = (g: number[]) => {
+      const grad = tf.tensor1d(g);
+      optimizer.applyGradients({ [w.name]: grad });
+      grad.dispose();
+    };
+    step([1, 1, 1]); // the variable's first data is shared with the tensor it was made from
+    const own = w.dataId;
+    step([1, 1, 1]);
+    assert.equal(w.dataId, own, `${backend}: the second step writes in place`);
+    assert.deepEqual([...w.dataSync()], [0, -2, 1]);
+    // a clone (on cpu it shares the data) and a reshape (sharing on both): neither may change
+    const clone = tf.clone(w);
+    const view = tf.reshape(w, [3, 1]);
+    assert.equal(view.dataId, own, `${backend}: the reshape shares the variable's data`);
+    step([-1, 1, -1]);
+    assert.notEqual(w.dataId, own, `${backend}: a shared variable gets a new tensor`);
+    assert.deepEqual([...clone.dataSync()], [0, -2, 1], `${backend}: the clone is unchanged`);
+    assert.deepEqual([...view.dataSync()], [0, -2, 1], `${backend}: the reshape is unchanged`);
+    assert.deepEqual([...w.dataSync()], [0.5, -2.5, 1.5]);
+    await optimizer.close();
+    tf.dispose([w, clone, view]);
+  }
+  await tf.setBackend("cpu");
 });

@@ -12,7 +12,7 @@ import type { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
 import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import type { MetricRecord } from "../src/step/metrics.ts";
 import type { Parameter } from "../src/store/parameter.ts";
-import { tensorOf, valuesOf } from "./_tensor_io.ts";
+import { tensorOf, valuesOf, writeInPlace } from "./_tensor_io.ts";
 import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
 
 /** Steps in the store, on the library's engines. */
@@ -114,11 +114,17 @@ export class HostPath implements StepPath {
     this.#written.set(name, variable.dataId);
   }
 
+  /**
+   * The new values into the variables: in place where a variable's data is
+   * its own (its data id stays, so it still reads as our write), else as a
+   * new tensor (a clone of the variable, say, keeps the old values).
+   */
   #assignBack(entries: readonly PathEntry[]): void {
     tf.tidy(() => {
       for (const { name, variable, gradient } of entries) {
         if (gradient === null) continue;
         const param = this.#params.get(name)!;
+        if (writeInPlace(variable, param.data)) continue;
         variable.assign(tensorOf(param.data, variable.shape));
         this.#written.set(name, variable.dataId);
       }

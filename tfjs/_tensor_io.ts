@@ -9,6 +9,16 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 
+/** What this file uses of tfjs-backend-cpu's backend (public in 4.22). */
+interface CpuStorage {
+  readonly data: { get(dataId: object): { values?: unknown } | undefined };
+}
+
+/** Both backends count the tensors that share a data id (clones, reshapes, a variable's start). */
+interface RefCounting {
+  refCount(dataId: object): number;
+}
+
 /** What this file uses of tfjs-backend-wasm's backend (public methods of its class, in 4.22). */
 interface WasmHeap {
   readonly dataIdMap: { has(dataId: object): boolean };
@@ -47,4 +57,29 @@ export function valuesOf(tensor: tf.Tensor): Float32Array {
 export function tensorOf(values: Float32Array, shape: readonly number[]): tf.Tensor {
   const copiesOnWrite = tf.getBackend() === "wasm";
   return tf.tensor(copiesOnWrite ? values : values.slice(), [...shape], "float32");
+}
+
+/**
+ * Writes `values` into a variable's own storage, where no other tensor
+ * shares it (the backend's reference count for its data is 1): on the cpu
+ * backend its stored array, on the wasm backend its place in the heap. A
+ * new tensor instead would be a fresh array per step, whose first-touch page
+ * faults cost far more than the copy on large variables (docs/tfjs.md).
+ *
+ * @param variable A float32 variable of `values.length` elements.
+ * @param values The new values.
+ * @returns Whether it wrote; where it did not (shared data, another
+ * backend), assign a new tensor instead.
+ */
+export function writeInPlace(variable: tf.Variable, values: Float32Array): boolean {
+  const backend = tf.backend() as unknown as Partial<RefCounting & CpuStorage>;
+  if (typeof backend.refCount !== "function" || backend.refCount(variable.dataId) !== 1) {
+    return false;
+  }
+  const stored = tf.getBackend() === "cpu"
+    ? backend.data?.get(variable.dataId)?.values
+    : wasmHeap(variable)?.typedArrayFromHeap(variable);
+  if (!(stored instanceof Float32Array) || stored.length !== values.length) return false;
+  stored.set(values);
+  return true;
 }

@@ -220,9 +220,7 @@ export class DataParallelStep implements StepDriver {
       ops.unshift({ kind: "allReduceSum", buffer: sums });
     }
     yield { ops };
-    const partials = sums === undefined
-      ? undefined
-      : { names: request.plan.params.map(({ param }) => param.name), sums };
+    const partials = sums === undefined ? undefined : { names: request.plan.names, sums };
     const applied = local.finish(request, { decision, gradSquares, partials: null }, partials);
     this.#stateSharded = true;
     return applied;

@@ -59,7 +59,7 @@ export function shardPlan(plan: StepPlan, buckets: readonly Bucket[], rank: numb
     elements += block.length;
   }
   return {
-    plan: { params, blocks },
+    plan: { params, blocks, names: params.map(({ param }) => param.name) },
     stepBlock: Int32Array.from(mine, (block) => block.block),
     stepParam: Int32Array.from(stepParam),
     elements,

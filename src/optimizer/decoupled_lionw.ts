@@ -47,7 +47,8 @@ import {
   warnAboutValues,
 } from "./hyperparameters.ts";
 import type { Logger } from "../_internal/logger.ts";
-import { finalizeMetrics, type MetricPartials, type MetricRecord } from "../step/metrics.ts";
+import type { MetricPartials, MetricRecord } from "../step/metrics.ts";
+import { LastStepMetrics } from "../step/last_step_metrics.ts";
 import type { DecoupledLionWOptions, StepOptions, StepReport, SyncStepOptions } from "./options.ts";
 import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from "./param_group.ts";
 import type { Parameter } from "../store/parameter.ts";
@@ -74,7 +75,6 @@ const NO_STEP: StepReport = Object.freeze({
   gradNorm: null,
   gradScale: 1,
 });
-const NO_PARTIALS: MetricPartials = Object.freeze({ names: [], sums: new Float64Array(0) });
 /**
  * The DecoupledLionW optimizer over parameters of one {@linkcode ParameterStore}.
  *
@@ -144,8 +144,7 @@ export class DecoupledLionW implements AsyncDisposable {
   /** Shared with the parameters' slots: their writes throw while a step is in flight. */
   readonly #guard: SlotOwner = { stepInFlight: false };
   #withState = new Set<Parameter>();
-  #metrics: MetricRecord = {};
-  #partials: MetricPartials = NO_PARTIALS;
+  readonly #metrics = new LastStepMetrics();
   #lastStep: StepReport = NO_STEP;
   #iterations = 0;
   #busy = false;
@@ -455,7 +454,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * @returns A fresh record.
    */
   getMetrics(): MetricRecord {
-    return { ...this.#metrics };
+    return this.#metrics.record();
   }
 
   /**
@@ -465,7 +464,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * @returns A copy.
    */
   getMetricPartials(): MetricPartials {
-    return { names: [...this.#partials.names], sums: this.#partials.sums.slice() };
+    return this.#metrics.partials();
   }
 
   /**
@@ -666,8 +665,7 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /** The engine's request for this step, or `undefined` when no parameter takes part. */
   #prepareStep(metrics: boolean, maxGradNorm: number): StepRequest | undefined {
-    this.#metrics = {};
-    this.#partials = NO_PARTIALS;
+    this.#metrics.clear();
     const plan = this.#planner.plan();
     if (plan.params.length === 0) {
       // torch's step() does nothing here either; not counted as an iteration
@@ -753,10 +751,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#iterations++;
     const sums = partials ??
       (result.partials === null ? undefined : partialsByParameter(plan, result.partials));
-    if (sums !== undefined) {
-      this.#partials = sums;
-      this.#metrics = finalizeMetrics(sums);
-    }
+    if (sums !== undefined) this.#metrics.set(sums);
     this.#lastStep = Object.freeze({
       applied: true,
       nonFinite: [],

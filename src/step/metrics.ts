@@ -115,35 +115,53 @@ function cosine(dot: number, squaredA: number, squaredB: number): number {
  */
 export function finalizeMetrics(partials: MetricPartials): MetricRecord {
   checkPartials(partials, "finalize metrics");
-  if (partials.names.includes(GLOBAL)) {
-    throw new RangeError(
-      `Cannot finalize metrics as a parameter is named '${GLOBAL}', the name of the global norms`,
+  const keys = keysOf(partials.names);
+  const out: MetricRecord = {};
+  const sums = partials.sums;
+  for (let i = 0, k = 0; i < sums.length; i += PARTIAL_COUNT) {
+    // the order of METRIC_KINDS
+    out[keys[k++]!] = Math.sqrt(sums[i + Partial.moment]!);
+    out[keys[k++]!] = Math.sqrt(sums[i + Partial.param]!);
+    out[keys[k++]!] = Math.sqrt(sums[i + Partial.update]!);
+    out[keys[k++]!] = Math.sqrt(sums[i + Partial.grad]!);
+    out[keys[k++]!] = cosine(
+      sums[i + Partial.updateGrad]!,
+      sums[i + Partial.update]!,
+      sums[i + Partial.grad]!,
+    );
+    out[keys[k++]!] = cosine(
+      sums[i + Partial.momentGrad]!,
+      sums[i + Partial.moment]!,
+      sums[i + Partial.grad]!,
     );
   }
-  const out: MetricRecord = {};
-  partials.names.forEach((name, i) => {
-    const s = partials.sums.subarray(i * PARTIAL_COUNT, (i + 1) * PARTIAL_COUNT);
-    out[`l2_norm/moment/${name}`] = Math.sqrt(s[Partial.moment]!);
-    out[`l2_norm/param/${name}`] = Math.sqrt(s[Partial.param]!);
-    out[`l2_norm/update/${name}`] = Math.sqrt(s[Partial.update]!);
-    out[`l2_norm/grad/${name}`] = Math.sqrt(s[Partial.grad]!);
-    out[`cosine/update_grad/${name}`] = cosine(
-      s[Partial.updateGrad]!,
-      s[Partial.update]!,
-      s[Partial.grad]!,
-    );
-    out[`cosine/moment_grad/${name}`] = cosine(
-      s[Partial.momentGrad]!,
-      s[Partial.moment]!,
-      s[Partial.grad]!,
-    );
-  });
   const totals = new Float64Array(PARTIAL_COUNT);
   for (let i = 0; i < partials.sums.length; i++) totals[i % PARTIAL_COUNT]! += partials.sums[i]!;
   for (const kind of NORM_KINDS) {
     out[`l2_norm/${kind}/${GLOBAL}`] = Math.sqrt(totals[Partial[kind]]!);
   }
   return out;
+}
+
+/**
+ * The record's keys for `names`, six per name in {@linkcode METRIC_KINDS}
+ * order, kept per list: a step plan keeps its list of names from step to
+ * step, so a run builds its thousands of keys once, not at every step.
+ */
+const KEYS = new WeakMap<readonly string[], readonly string[]>();
+
+function keysOf(names: readonly string[]): readonly string[] {
+  let keys = KEYS.get(names);
+  if (keys === undefined) {
+    if (names.includes(GLOBAL)) {
+      throw new RangeError(
+        `Cannot finalize metrics as a parameter is named '${GLOBAL}', the name of the global norms`,
+      );
+    }
+    keys = names.flatMap((name) => METRIC_KINDS.map((kind) => `${kind}/${name}`));
+    KEYS.set(names, keys);
+  }
+  return keys;
 }
 
 /**

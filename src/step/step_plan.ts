@@ -56,6 +56,11 @@ export interface StepPlan {
   readonly params: readonly PlannedParameter[];
   /** The blocks, in block order (`blocks[i].block === i`). */
   readonly blocks: readonly PlannedBlock[];
+  /**
+   * The parameters' names, in `params` order: one list per plan, which the
+   * metrics of every step on the plan share (their keys are built once).
+   */
+  readonly names: readonly string[];
 }
 
 /**
@@ -94,7 +99,7 @@ export function planStep(
     }
     params.push({ ...entry, firstBlock, blockCount: blocks.length - firstBlock });
   }
-  return { params, blocks };
+  return { params, blocks, names: params.map(({ param }) => param.name) };
 }
 
 /**
@@ -132,7 +137,7 @@ export function partialsByParameter(plan: StepPlan, partials: Float64Array): Met
       }
     }
   });
-  return { names: plan.params.map(({ param }) => param.name), sums };
+  return { names: plan.names, sums };
 }
 
 /**
