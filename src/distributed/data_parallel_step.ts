@@ -20,12 +20,8 @@ import type { BackendName } from "../engine/backends.ts";
 import type { StepRequest, StepResult } from "../engine/engine.ts";
 import { hostKernel } from "../engine/runner_spec.ts";
 import { type LionKernel, PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
-import {
-  decideStep,
-  gateNeedsScan,
-  gateNeedsSquares,
-  type StepGate,
-} from "../step/step_decision.ts";
+import { decideStep, gateNeedsScan, gateNeedsSquares } from "../step/step_decision.ts";
+import { DECIDED } from "../step/written_scan.ts";
 import {
   blocksByArena,
   partialsByParameter,
@@ -35,7 +31,6 @@ import {
 import type { Arena } from "../store/arena.ts";
 
 /** The gate of an update whose decision was taken across the ranks. */
-const DECIDED: StepGate = Object.freeze({ nonFinite: "ignore", maxGradNorm: Infinity });
 
 /** What a data-parallel step waits for: collectives, or the engine. */
 type StepWait = { readonly ops: readonly CollectiveOp[] } | { readonly request: StepRequest };

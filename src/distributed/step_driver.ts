@@ -9,6 +9,8 @@
  */
 
 import type { StepRequest, StepResult } from "../engine/engine.ts";
+import { scaleGradients } from "../kernels/kernel.ts";
+import { DECIDED, decideFromWrites } from "../step/written_scan.ts";
 import type { MetricPartials } from "../step/metrics.ts";
 import type { PlannedParameter, StepPlan } from "../step/step_plan.ts";
 
@@ -56,11 +58,18 @@ export interface StepDriver {
 export const LOCAL_STEP: StepDriver = Object.freeze({
   async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
     const request = local.prepare(metrics, maxGradNorm);
-    if (request !== undefined) local.finish(request, await local.run(request));
+    if (request === undefined) return;
+    const next = decidedFromWrites(request);
+    local.finish(
+      request,
+      "result" in next ? next.result : next.complete(await local.run(next.run)),
+    );
   },
   stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void {
     const request = local.prepare(metrics, maxGradNorm);
-    if (request !== undefined) local.finish(request, local.runSync(request));
+    if (request === undefined) return;
+    const next = decidedFromWrites(request);
+    local.finish(request, "result" in next ? next.result : next.complete(local.runSync(next.run)));
   },
   startState(_plan: StepPlan, fresh: readonly PlannedParameter[]): void {
     for (const { slots } of fresh) slots.expAvgView.fill(0);
@@ -70,3 +79,23 @@ export const LOCAL_STEP: StepDriver = Object.freeze({
   pullState: (): Promise<void> => Promise.resolve(),
   stateLoaded(): void {},
 });
+
+/**
+ * A step's run where its gradients were scanned as they were written
+ * (`written_scan.ts`): decided here, from those sums, and run without the
+ * engine's scan, the result carrying the decision and the sums as a scan
+ * would have; a refused step does not run at all. Otherwise the request as
+ * it is.
+ */
+function decidedFromWrites(request: StepRequest):
+  | { readonly result: StepResult }
+  | { readonly run: StepRequest; readonly complete: (result: StepResult) => StepResult } {
+  const decided = decideFromWrites(request.gate, request.plan);
+  if (decided === undefined) return { run: request, complete: (result) => result };
+  const { decision, gradSquares } = decided;
+  if (decision.action !== "update") return { result: { decision, gradSquares, partials: null } };
+  return {
+    run: { ...request, groups: scaleGradients(request.groups, decision.gradScale), gate: DECIDED },
+    complete: (result) => ({ ...result, decision, gradSquares }),
+  };
+}

@@ -34,7 +34,10 @@ import {
   type ParameterSlots,
   type SlotOwner,
   type StoreMemory,
+  zeroGradient,
 } from "../store/slots.ts";
+import { gradientWriter } from "../step/written_scan.ts";
+import { hostKernel } from "../engine/runner_spec.ts";
 import { DataParallelStep } from "../distributed/data_parallel_step.ts";
 import { LOCAL_STEP, type LocalStep, type StepDriver } from "../distributed/step_driver.ts";
 import type { BackendChoice, BackendName } from "../engine/backends.ts";
@@ -221,6 +224,10 @@ export class DecoupledLionW implements AsyncDisposable {
       fma: engine.fma,
     });
     this.#local = this.#localStep();
+    // one process, state on the host: the grad setter scans as it copies (the driver skips the scan)
+    if (collective === undefined && this.#engine.stateLives === "host") {
+      this.#guard.writeGradient = gradientWriter(hostKernel(this.#engine.backend, engine.fma));
+    }
     for (const slots of this.#slots.values()) slots.owner = this.#guard;
     this.#memory.users++;
   }
@@ -323,10 +330,7 @@ export class DecoupledLionW implements AsyncDisposable {
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     assertNoStepInFlight(this.#guard, "zero gradients");
     const setToNone = checkZeroGradOptions(options);
-    for (const slots of this.#slots.values()) {
-      if (setToNone) slots.hasGrad = false;
-      else if (slots.hasGrad) slots.gradView.fill(0);
-    }
+    for (const slots of this.#slots.values()) zeroGradient(slots, setToNone);
   }
 
   /**

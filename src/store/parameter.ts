@@ -111,7 +111,9 @@ export class Parameter {
    */
   get grad(): Float32Array | null {
     const slots = parameterSlots(this);
-    return slots.hasGrad ? slots.gradView : null;
+    if (!slots.hasGrad) return null;
+    slots.gradViewShared = true; // the view may be written: the step scans this gradient
+    return slots.gradView;
   }
 
   set grad(values: ArrayLike<number> | null) {
@@ -119,6 +121,7 @@ export class Parameter {
     assertNoStepInFlight(slots.owner, `set the gradient of parameter '${this.name}'`);
     if (values === null) {
       slots.hasGrad = false;
+      slots.gradScan = null;
       return;
     }
     if (typeof values !== "object" || typeof values.length !== "number") {
@@ -134,7 +137,13 @@ export class Parameter {
       );
     }
     checkNumbers(`Cannot set the gradient of parameter '${this.name}'`, "grad", values);
-    slots.gradView.set(values);
+    const write = slots.gradViewShared ? undefined : slots.owner?.writeGradient;
+    if (write === undefined) {
+      slots.gradView.set(values);
+      slots.gradScan = null;
+    } else {
+      write(slots, values); // the copy and the scan in one pass over the values
+    }
     slots.hasGrad = true;
   }
 
@@ -152,6 +161,7 @@ export class Parameter {
       slots.gradView.fill(0);
       slots.hasGrad = true;
     }
+    slots.gradViewShared = true; // written in place: the step scans this gradient
     return slots.gradView;
   }
 

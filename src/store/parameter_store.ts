@@ -259,6 +259,8 @@ export class ParameterStore implements Iterable<Parameter> {
       gradView: arena.view(data + stride, size),
       expAvgView: arena.view(expAvg, momentWords),
       hasGrad: false,
+      gradScan: null,
+      gradViewShared: false,
       written: false,
       requiresGrad: true,
       owner: undefined,

@@ -31,6 +31,12 @@ export interface SlotOwner {
    * or the write flags would tear it, so they throw.
    */
   stepInFlight: boolean;
+  /**
+   * Copies a gradient into the slot and scans it on the way (`Σg²` per
+   * block into `gradScan`), so the step need not scan it again. The `grad`
+   * setter uses it where the owning optimizer provides one.
+   */
+  writeGradient?: (slots: ParameterSlots, values: ArrayLike<number>) => void;
 }
 
 /** Where a parameter's three slots are, and its flags. */
@@ -59,6 +65,17 @@ export interface ParameterSlots {
   readonly expAvgView: Float32Array;
   /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
   hasGrad: boolean;
+  /**
+   * `Σg²` per step block of the gradient as the library wrote it (the
+   * owner's `writeGradient`), or `null`: not known, the step scans it.
+   */
+  gradScan: Float64Array | null;
+  /**
+   * A view of the gradient slot was handed out (`grad`, `ensureGrad()`):
+   * it may be written behind the library's back, so a scan taken at a write
+   * is never trusted for this parameter again.
+   */
+  gradViewShared: boolean;
   /** Whether the values were written on the host since an optimizer last read them (`markWritten`). */
   written: boolean;
   /** Whether the parameter is trained at all. */
@@ -108,4 +125,17 @@ export function assertNoStepInFlight(owner: SlotOwner | undefined, action: strin
   if (owner?.stepInFlight) {
     throw new Error(`Cannot ${action} as a step() is in flight: await it first`);
   }
+}
+
+/**
+ * Marks the gradient absent (torch's `set_to_none`) or fills a present one
+ * with zeros; a scan taken when it was written no longer holds either way.
+ *
+ * @param slots The parameter's slots.
+ * @param setToNone Whether to mark it absent rather than zero it.
+ */
+export function zeroGradient(slots: ParameterSlots, setToNone: boolean): void {
+  if (setToNone) slots.hasGrad = false;
+  else if (slots.hasGrad) slots.gradView.fill(0);
+  slots.gradScan = null;
 }
