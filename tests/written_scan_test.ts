@@ -3,7 +3,7 @@ import { DecoupledLionW, type Parameter, ParameterStore } from "../mod.ts";
 import { jsKernel } from "../src/kernels/js_kernel.ts";
 import { createWasmKernel } from "../src/kernels/wasm_kernel.ts";
 import { BLOCK_ELEMENTS, planStep } from "../src/step/step_plan.ts";
-import { gradientWriter, writtenSquares } from "../src/step/written_scan.ts";
+import { gradientWriter, writtenScan } from "../src/step/written_scan.ts";
 import { parameterSlots } from "../src/store/slots.ts";
 
 /** Values with every kind of magnitude, some of them exactly representable. */
@@ -11,7 +11,7 @@ function gradient(size: number, seed: number): Float32Array {
   return Float32Array.from({ length: size }, (_, i) => Math.sin(i * seed) * 10 ** ((i % 7) - 3));
 }
 
-Deno.test("gradientWriter() copies exactly and gives the step scan's own Σg² per block", () => {
+Deno.test("gradientWriter() copies exactly and gives the step scan's own sums per block", () => {
   for (const kernel of [jsKernel, createWasmKernel("auto")]) {
     // one block, a partial block, several chunks and a partial chunk
     for (const size of [5, BLOCK_ELEMENTS + 3, 9 * BLOCK_ELEMENTS + 11]) {
@@ -19,30 +19,36 @@ Deno.test("gradientWriter() copies exactly and gives the step scan's own Σg² p
       const p = store.add("p", [size]);
       const slots = parameterSlots(p);
       const values = gradient(size, 3);
-      gradientWriter(kernel)(slots, values);
+      gradientWriter(kernel, true)(slots, values);
       assert.deepEqual(slots.gradView, values, `${kernel.name} ${size}: the copy`);
       // what the step's scan computes over the same blocks
       slots.hasGrad = true;
       const plan = planStep([{ param: p, slots, group: 0 }]);
       const expected = new Float64Array(plan.blocks.length);
       kernel.scanGradients(slots.memory.arenas[0]!.memory, plan.blocks, expected, true);
-      assert.deepEqual(slots.gradScan, expected, `${kernel.name} ${size}: the sums`);
-      assert.deepEqual(writtenSquares(plan), expected);
+      assert.deepEqual(slots.gradScan, { sums: expected, squares: true }, `${kernel.name} ${size}`);
+      assert.deepEqual(writtenScan(plan, true), expected);
+      // the verdict alone: the scan's own too, and not taken for Σg²
+      gradientWriter(kernel, false)(slots, values);
+      const verdict = new Float64Array(plan.blocks.length);
+      kernel.scanGradients(slots.memory.arenas[0]!.memory, plan.blocks, verdict, false);
+      assert.deepEqual(writtenScan(plan, false), verdict);
+      assert.equal(writtenScan(plan, true), null);
     }
   }
 });
 
-Deno.test("writtenSquares() is null once a view of a gradient was handed out, or a gradient was not written by the library", () => {
+Deno.test("writtenScan() is null once a view of a gradient was handed out, or a gradient was not written by the library", () => {
   const store = new ParameterStore();
   const a = store.add("a", [4]);
   const b = store.add("b", [4]);
-  const writer = gradientWriter(jsKernel);
+  const writer = gradientWriter(jsKernel, true);
   const plan = () =>
     planStep([a, b].map((param, group) => ({ param, slots: parameterSlots(param), group })));
   for (const p of [a, b]) writer(parameterSlots(p), [1, 2, 3, 4]);
-  assert.deepEqual(writtenSquares(plan()), new Float64Array([30, 30]));
+  assert.deepEqual(writtenScan(plan(), true), new Float64Array([30, 30]));
   b.ensureGrad(); // a view: b may now be written in place
-  assert.equal(writtenSquares(plan()), null);
+  assert.equal(writtenScan(plan(), true), null);
 });
 
 /** A step's outcome: values, state, the report. */

@@ -57,6 +57,7 @@ import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from
 import type { Parameter } from "../store/parameter.ts";
 import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
 import {
+  gateNeedsScan,
   gateNeedsSquares,
   globalGradNorm,
   type NonFinitePolicy,
@@ -224,9 +225,10 @@ export class DecoupledLionW implements AsyncDisposable {
       fma: engine.fma,
     });
     this.#local = this.#localStep();
-    // one process, state on the host: the grad setter scans as it copies (the driver skips the scan)
-    if (collective === undefined && this.#engine.stateLives === "host") {
-      this.#guard.writeGradient = gradientWriter(hostKernel(this.#engine.backend, engine.fma));
+    // one process, state on the host, a gate that scans: the grad setter scans as it copies
+    if (collective === undefined && this.#engine.stateLives === "host" && gateNeedsScan(engine)) {
+      const kernel = hostKernel(this.#engine.backend, engine.fma);
+      this.#guard.writeGradient = gradientWriter(kernel, engine.maxGradNorm !== Infinity);
     }
     for (const slots of this.#slots.values()) slots.owner = this.#guard;
     this.#memory.users++;

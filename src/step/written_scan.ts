@@ -1,7 +1,8 @@
 /**
  * The gradient scan taken as the library writes a gradient: the `grad`
  * setter (and so the tfjs adapter's copies) copies block by block and runs
- * the step's own scan kernel on each block while it is still in cache, so a
+ * the step's own scan kernel on each block while it is still in cache (the
+ * verdict alone, or `Σg²` where the optimizer clips), so a
  * step whose gradients were all written this way decides from those sums and
  * skips its scan pass over memory. The sums are the scan's own (the same
  * kernel on the same blocks), so the decision, the clipping coefficient and
@@ -15,64 +16,67 @@
 
 import type { LionKernel } from "../kernels/kernel.ts";
 import type { ParameterSlots } from "../store/slots.ts";
-import { decideStep, type StepDecision, type StepGate } from "./step_decision.ts";
+import {
+  decideStep,
+  gateNeedsScan,
+  gateNeedsSquares,
+  type StepDecision,
+  type StepGate,
+} from "./step_decision.ts";
 import { BLOCK_ELEMENTS, type StepPlan } from "./step_plan.ts";
 
 /** The gate of a step decided before it runs: the engine neither scans nor decides again. */
 export const DECIDED: StepGate = Object.freeze({ nonFinite: "ignore", maxGradNorm: Infinity });
 
-/** Blocks copied before they are scanned: 256 KiB, which stays in a core's cache. */
-const BLOCKS_PER_CHUNK = 4;
-
 /**
  * A `writeGradient` for a store's parameters: copies `values` into the
- * gradient slot, scanning each chunk right after copying it.
+ * gradient slot block by block (64 KiB), scanning each block right after
+ * copying it, while it is in cache.
  *
  * @param kernel The kernel the step would scan with.
+ * @param squares Sum `Σg²` (for clipping), or test for NaN and infinity alone (cheaper).
  * @returns The writer.
  */
 export function gradientWriter(
   kernel: LionKernel,
+  squares: boolean,
 ): (slots: ParameterSlots, values: ArrayLike<number>) => void {
   return (slots, values) => {
     const view = slots.gradView;
     const blocks = Math.ceil(view.length / BLOCK_ELEMENTS);
-    const scan = slots.gradScan?.length === blocks ? slots.gradScan : new Float64Array(blocks);
+    const previous = slots.gradScan?.sums;
+    const sums = previous?.length === blocks ? previous : new Float64Array(blocks);
     const memory = slots.memory.arenas[slots.arena]!.memory;
     const typed = ArrayBuffer.isView(values) ? values as unknown as Float32Array : undefined;
     if (typed === undefined) view.set(values); // a plain array: copied at once, then scanned
-    for (let first = 0; first < blocks; first += BLOCKS_PER_CHUNK) {
-      const segments = [];
-      for (let block = first; block < Math.min(blocks, first + BLOCKS_PER_CHUNK); block++) {
-        const start = block * BLOCK_ELEMENTS;
-        const length = Math.min(BLOCK_ELEMENTS, view.length - start);
-        segments.push({ data: 0, grad: slots.grad + start, expAvg: 0, length, group: 0, block });
-      }
-      const start = first * BLOCK_ELEMENTS;
-      const end = Math.min(view.length, (first + BLOCKS_PER_CHUNK) * BLOCK_ELEMENTS);
-      if (typed !== undefined) view.set(typed.subarray(start, end), start);
-      kernel.scanGradients(memory, segments, scan, true);
+    for (let block = 0; block < blocks; block++) {
+      const start = block * BLOCK_ELEMENTS;
+      const length = Math.min(BLOCK_ELEMENTS, view.length - start);
+      if (typed !== undefined) view.set(typed.subarray(start, start + length), start);
+      const segment = { data: 0, grad: slots.grad + start, expAvg: 0, length, group: 0, block };
+      kernel.scanGradients(memory, [segment], sums, squares);
     }
-    slots.gradScan = scan;
+    slots.gradScan = { sums, squares };
   };
 }
 
 /**
- * `Σg²` per block of the step, from the scans taken at the writes, or
- * `null` when a parameter of the step has none (its gradient is scanned by
- * the step).
+ * The scan's sums per block of the step, from the scans taken at the
+ * writes, or `null` when a parameter of the step has none (its gradient is
+ * scanned by the step), or has the verdict alone where `squares` are needed.
  *
  * @param plan The step's plan.
+ * @param squares Whether the step needs `Σg²` (it clips).
  * @returns The sums, in block order.
  */
-export function writtenSquares(plan: StepPlan): Float64Array | null {
-  const squares = new Float64Array(plan.blocks.length);
+export function writtenScan(plan: StepPlan, squares: boolean): Float64Array | null {
+  const sums = new Float64Array(plan.blocks.length);
   for (const { slots, firstBlock, blockCount } of plan.params) {
     const scan = slots.gradViewShared ? null : slots.gradScan;
-    if (scan === null || scan.length !== blockCount) return null;
-    squares.set(scan, firstBlock);
+    if (scan === null || scan.sums.length !== blockCount || (squares && !scan.squares)) return null;
+    sums.set(scan.sums, firstBlock);
   }
-  return squares;
+  return sums;
 }
 
 /**
@@ -87,10 +91,8 @@ export function decideFromWrites(
   gate: StepGate,
   plan: StepPlan,
 ): { gradSquares: Float64Array; decision: StepDecision } | undefined {
-  if (gate === DECIDED || (gate.nonFinite === "ignore" && gate.maxGradNorm === Infinity)) {
-    return undefined;
-  }
-  const gradSquares = writtenSquares(plan);
+  if (gate === DECIDED || !gateNeedsScan(gate)) return undefined;
+  const gradSquares = writtenScan(plan, gateNeedsSquares(gate));
   return gradSquares === null
     ? undefined
     : { gradSquares, decision: decideStep(gate, gradSquares) };

@@ -24,6 +24,14 @@ export interface StoreMemory {
   users: number;
 }
 
+/** A gradient's scan, taken as it was written: what a step's scan of it would give. */
+export interface WrittenScan {
+  /** Per step block: `Σg²`, or (without `squares`) the verdict alone, NaN or 0. */
+  readonly sums: Float64Array;
+  /** Whether `sums` are `Σg²` (clipping needs them) rather than the verdict alone. */
+  readonly squares: boolean;
+}
+
 /** What a parameter sees of the optimizer that owns its slots. */
 export interface SlotOwner {
   /**
@@ -66,10 +74,10 @@ export interface ParameterSlots {
   /** Whether the gradient slot holds this step's gradient (torch: `grad is not None`). */
   hasGrad: boolean;
   /**
-   * `Σg²` per step block of the gradient as the library wrote it (the
-   * owner's `writeGradient`), or `null`: not known, the step scans it.
+   * The scan of the gradient as the library wrote it (the owner's
+   * `writeGradient`), or `null`: not known, the step scans it.
    */
-  gradScan: Float64Array | null;
+  gradScan: WrittenScan | null;
   /**
    * A view of the gradient slot was handed out (`grad`, `ensureGrad()`):
    * it may be written behind the library's back, so a scan taken at a write
