@@ -122,6 +122,7 @@ export class DataParallel {
       const present = slots.requiresGrad && slots.hasGrad;
       this.#flags[i] = present ? 1 : 0;
       if (slots.requiresGrad && !present) slots.gradView.fill(0);
+      slots.gradScan = null; // the exchange rewrites the gradient: a scan taken at its write is stale
     });
     const ops: CollectiveOp[] = [{ kind: "allReduceSum", buffer: this.#flags }];
     for (const bucket of this.#buckets) {

@@ -142,7 +142,7 @@ export class Parameter {
       slots.gradView.set(values);
       slots.gradScan = null;
     } else {
-      write(slots, values); // the copy and the scan in one pass over the values
+      write(slots, values); // copied and scanned block by block, while each block is in cache
     }
     slots.hasGrad = true;
   }
