@@ -19,7 +19,7 @@ import "@tensorflow/tfjs-backend-webgpu";
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { chromium } from "npm:playwright-core@1.57.0";
 import { parseCommandLine, usageError } from "../scripts/cli.ts";
-import { bundlePage, CHROMIUM, GPU_CHROMIUM_ARGS } from "../scripts/browser_page.ts";
+import { bundlePage, CHROMIUM, GPU_CHROMIUM_ARGS, pageReport } from "../scripts/browser_page.ts";
 import { servePage } from "../demo/serve.ts";
 import { probeGpuAdapter } from "@decoupled/lionw";
 import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
@@ -114,19 +114,12 @@ async function chromiumDeviceRows(modelCount: number): Promise<DeviceRow[] | str
   const rows: DeviceRow[] = [];
   try {
     for (const backend of ["webgl", "webgpu"]) {
-      const page = await browser.newPage();
-      await page.goto(
+      const { report } = await pageReport<DeviceBenchReport>(
+        browser,
         `http://127.0.0.1:${server.addr.port}/?backend=${backend}&models=${modelCount}`,
+        "deviceBench",
+        600_000,
       );
-      await page.waitForFunction(
-        () => (globalThis as { deviceBench?: DeviceBenchReport }).deviceBench?.done === true,
-        null,
-        { timeout: 600_000 },
-      );
-      const report = await page.evaluate(() =>
-        (globalThis as unknown as { deviceBench: DeviceBenchReport }).deviceBench
-      );
-      await page.close();
       if (report.error !== null) throw new Error(`Chromium ${backend}: ${report.error}`);
       if (report.skipped !== null) console.log(`Chromium ${backend}: ${report.skipped}`);
       rows.push(...report.rows);

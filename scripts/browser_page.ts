@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Browser } from "npm:playwright-core@1.57.0";
+
 /** Where Chromium is (Debian's, unless `CHROMIUM_PATH` says otherwise). */
 export const CHROMIUM: string = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 
@@ -48,4 +50,40 @@ export async function bundlePage(entry: URL, dir: string, lock: string): Promise
     `${dir}/index.html`,
     `<!doctype html><meta charset="utf-8"><script type="module" src="page.js"></script>`,
   );
+}
+
+/**
+ * Opens `url` in a new page of `browser`, waits until the page's report
+ * (`globalThis[name]`) says it is done, and returns it with the page's
+ * uncaught errors.
+ *
+ * @param browser The browser.
+ * @param url The page.
+ * @param name The global the page keeps its report in (with a `done` flag).
+ * @param timeoutMs How long the page may take.
+ * @returns The report and the errors.
+ */
+export async function pageReport<T extends { readonly done: boolean }>(
+  browser: Browser,
+  url: string,
+  name: string,
+  timeoutMs: number,
+): Promise<{ report: T; errors: string[] }> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  try {
+    await page.goto(url);
+    await page.waitForFunction(
+      (key) =>
+        (globalThis as unknown as Record<string, { done?: boolean } | undefined>)[key]?.done ===
+          true,
+      name,
+      { timeout: timeoutMs },
+    );
+    const report = await page.evaluate((key) => (globalThis as Record<string, unknown>)[key], name);
+    return { report: report as T, errors };
+  } finally {
+    await page.close();
+  }
 }

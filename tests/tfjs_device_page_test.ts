@@ -3,7 +3,7 @@ import { chromium } from "npm:playwright-core@1.57.0";
 import { servePage } from "../demo/serve.ts";
 import type { DeviceCheckReport } from "./_device_checks_page.ts";
 import { DEV_LOCK } from "./_util.ts";
-import { bundlePage, CHROMIUM, GPU_CHROMIUM_ARGS } from "../scripts/browser_page.ts";
+import { bundlePage, CHROMIUM, GPU_CHROMIUM_ARGS, pageReport } from "../scripts/browser_page.ts";
 
 const present = await Deno.stat(CHROMIUM).then(() => true, () => false);
 // CI installs Chromium and sets this, so that a missing browser fails there instead of being skipped
@@ -24,19 +24,12 @@ Deno.test({
     });
     try {
       for (const backend of ["webgl", "webgpu"]) {
-        const page = await browser.newPage();
-        const errors: string[] = [];
-        page.on("pageerror", (error) => errors.push(String(error)));
-        await page.goto(`http://127.0.0.1:${server.addr.port}/?backend=${backend}`);
-        await page.waitForFunction(
-          () => (globalThis as { deviceChecks?: DeviceCheckReport }).deviceChecks?.done === true,
-          null,
-          { timeout: 300_000 },
+        const { report, errors } = await pageReport<DeviceCheckReport>(
+          browser,
+          `http://127.0.0.1:${server.addr.port}/?backend=${backend}`,
+          "deviceChecks",
+          300_000,
         );
-        const report = await page.evaluate(() =>
-          (globalThis as unknown as { deviceChecks: DeviceCheckReport }).deviceChecks
-        );
-        await page.close();
         assert.deepEqual(errors, []);
         if (report.skipped !== null) {
           // WebGL always runs (SwiftShader); WebGPU only where this Chromium exposes an adapter
