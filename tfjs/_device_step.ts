@@ -96,20 +96,26 @@ export function deviceStep(
     const values: tf.Tensor[] = [];
     const moments: tf.Tensor[] = [];
     const sums: tf.Tensor[] = [];
+    const scales = [coefficient, tf.neg(coefficient)];
+    // `[ok, gradScale, 0]`, made once per sign: only a cautious parameter needs its own
+    const shared = scales.map((scale) => tf.stack([ok, scale, tf.scalar(0)]) as tf.Tensor1D);
     for (const { variable, gradient, moment, constants, maximize } of params) {
-      const gradScale = maximize ? tf.neg(coefficient) : coefficient;
+      const gradScale = scales[maximize ? 1 : 0]!;
       // the scaled gradient, for the caution count and the metrics only (the update scales its own)
       const scaled = constants.cautious || options.metrics
         ? tf.mul(flat(gradient), gradScale)
         : null;
-      const factor = constants.cautious
-        ? cautionFactor(flat(moment), scaled!, constants.directionWeight)
-        : tf.scalar(0);
       const inputs: UpdateInputs = {
         param: flat(variable),
         moment: flat(moment),
         grad: flat(gradient),
-        scalars: tf.stack([ok, gradScale, factor]) as tf.Tensor1D,
+        scalars: constants.cautious
+          ? tf.stack([
+            ok,
+            gradScale,
+            cautionFactor(flat(moment), scaled!, constants.directionWeight),
+          ]) as tf.Tensor1D
+          : shared[maximize ? 1 : 0]!,
       };
       const value = update("param", inputs, constants);
       const next = update("moment", inputs, constants);
