@@ -334,10 +334,11 @@ export const DEVICE_CHECKS: readonly DeviceCheck[] = [
     name:
       'a non-finite gradient under "error" changes nothing and is raised by a later step, naming it',
     async run(backend) {
-      // 40 steps, NaN at step 4: its verdict comes back a few steps later (each pauses 5 ms),
+      // 80 steps, NaN at step 4: its verdict comes back a few steps later (each pauses 5 ms;
+      // 76 of them leave a loaded machine 380 ms for one small read),
       // and the step that finds it throws; the steps between changed nothing either
       const { optimizer, variables, errors } = await stepsOn(backend, { lr: 1e-2 }, {
-        steps: 40,
+        steps: 80,
         poison: [4],
       });
       expect(errors.length === 1, `one error expected, got ${errors.length}: ${errors}`);
@@ -348,7 +349,7 @@ export const DEVICE_CHECKS: readonly DeviceCheck[] = [
       const raisedAt = Number(errors[0]!.split(":")[0]);
       expect(raisedAt > 4, `raised at step ${raisedAt}`);
       // so the run applied steps 1-3 and raisedAt+1…40: as many clean steps from the start
-      const applied = 3 + (40 - raisedAt);
+      const applied = 3 + (80 - raisedAt);
       const { optimizer: clean, variables: expected } = await stepsOn(backend, { lr: 1e-2 }, {
         steps: applied,
       });
