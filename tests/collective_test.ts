@@ -331,3 +331,67 @@ Deno.test("sharded state (ZeRO-1) without MPI: in-process ranks equal one proces
     await Promise.all([...ranks, single].map(({ opt }) => opt.close()));
   }
 });
+
+Deno.test("data parallel without MPI: the step decides from the scan the average took, as one process decides from its own", async () => {
+  const shapes = [[40_000], [9]]; // three blocks, and one
+  const initial = shapes.map(([size], i) => seededValues(size!, i + 7));
+  const gradOf = (r: number, i: number, s: number, size: number) => {
+    const g = seededValues(size, 100 * s + 10 * i + r, 0.5);
+    if (s === 2 && r === 1 && i === 0) g[20_000] = NaN; // one rank's bad gradient, in the middle block
+    return g;
+  };
+  const worldSize = 2;
+  for (const backend of ["wasm", "js"] as const) {
+    for (const shardState of [false, true]) {
+      for (const nonFinite of ["error", "skip"] as const) {
+        const label = `${backend}, ${shardState ? "sharded" : "replicated"}, ${nonFinite}`;
+        const build = (collective?: Collective) => {
+          const store = new ParameterStore();
+          const params = shapes.map((shape, i) => store.add(`p${i}`, shape, initial[i]!));
+          const opt = new DecoupledLionW(params, {
+            lr: 1e-2,
+            workers: 0,
+            backend,
+            maxGradNorm: 0.5,
+            nonFinite,
+            logger: null,
+            ...(collective ? { collective, shardState } : {}),
+          });
+          return { params, opt };
+        };
+        const ranks = inProcessRanks(worldSize).map((collective) => build(collective));
+        const single = build();
+        for (let s = 0; s < 4; s++) {
+          const steps = ranks.map(({ params, opt }, r) => {
+            params.forEach((p, i) => (p.grad = gradOf(r, i, s, p.size)));
+            return opt.step();
+          });
+          single.params.forEach((p, i) => {
+            const [a, b] = [gradOf(0, i, s, p.size), gradOf(1, i, s, p.size)];
+            p.grad = a.map((x, k) => Math.fround(Math.fround(x + b[k]!) / worldSize));
+          });
+          const outcome = await single.opt.step().then(() => "stepped", (e: Error) => e.message);
+          const outcomes = await Promise.all(
+            steps.map((step) => step.then(() => "stepped", (e: Error) => e.message)),
+          );
+          assert.equal(outcome, nonFinite === "error" && s === 2 ? outcomes[0] : "stepped", label);
+          if (s === 2 && nonFinite === "error") assert.match(outcome, /p0/, label);
+          for (const [r, { params, opt }] of ranks.entries()) {
+            assert.equal(outcomes[r], outcome, `${label}: rank ${r}, step ${s}`);
+            assert.deepEqual(opt.lastStep, single.opt.lastStep, `${label}: rank ${r}, step ${s}`);
+            params.forEach((p, i) =>
+              assertBitsEqual(
+                p.data,
+                single.params[i]!.data,
+                `${label}: rank ${r}, step ${s}, p${i}`,
+              )
+            );
+          }
+        }
+        // the clipping took the norm: every step's gradients were scaled
+        assert.ok(single.opt.lastStep.gradScale < 1, `${label}: clipped`);
+        await Promise.all([...ranks, single].map(({ opt }) => opt.close()));
+      }
+    }
+  }
+});

@@ -112,6 +112,8 @@ Deno.test("the inline engine rejects a kernel's failure as a ShardError with the
       jsKernel.scanGradients(arena, segments, out, squares),
     countAgreement: (arena, segments, groups, out) =>
       jsKernel.countAgreement(arena, segments, groups, out),
+    averageGradients: (arena, segments, divisor, out, squares) =>
+      jsKernel.averageGradients(arena, segments, divisor, out, squares),
     update() {
       throw new TypeError("kernel exploded");
     },

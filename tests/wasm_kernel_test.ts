@@ -268,3 +268,44 @@ Deno.test("huge and tiny finite values keep finite, non-zero sums", () => {
     assert.ok(out[0]! > 0, `${kernel.name}: tiny gradients still count`);
   }
 });
+
+Deno.test("averageGradients() gives the float32 quotient on every kernel, then the scan's own sums of it", () => {
+  const kernels = [
+    jsKernel,
+    ...VARIANTS.map(({ fma, simd }) => createWasmKernel(fma === "relaxed" ? "auto" : fma, simd)),
+  ];
+  for (const kernel of kernels) {
+    for (const divisor of [1, 2, 3, 4, 6, 7, 8]) {
+      for (const squares of [true, false, null]) {
+        const store = new ParameterStore();
+        const params = SIZES.map((size, i) => store.add(`p${i}`, [size]));
+        // from subnormal to near overflow, NaN and ±Infinity among them
+        const values = params.map((p, i) => hardValues(p.size, 31 * i + divisor));
+        params.forEach((p, i) => parameterSlots(p).gradView.set(values[i]!));
+        const plan = planStep(
+          params.map((param) => ({ param, slots: parameterSlots(param), group: 0 })),
+        );
+        const memory = storeArenas(store)[0]!.memory;
+        const sums = new Float64Array(plan.blocks.length).fill(-1);
+        kernel.averageGradients(
+          memory,
+          plan.blocks,
+          divisor,
+          squares === null ? null : sums,
+          squares ?? false,
+        );
+        params.forEach((p, i) => {
+          const expected = values[i]!.map((x) => Math.fround(x / divisor));
+          assertBitsEqual(parameterSlots(p).gradView, expected, `${kernel.name} ÷${divisor} p${i}`);
+        });
+        if (squares === null) {
+          assert.ok(sums.every((x) => x === -1), `${kernel.name}: no scan asked, none written`);
+          continue;
+        }
+        const scanned = new Float64Array(plan.blocks.length);
+        kernel.scanGradients(memory, plan.blocks, scanned, squares);
+        assert.deepEqual(sums, scanned, `${kernel.name} ÷${divisor} squares ${squares}`);
+      }
+    }
+  }
+});

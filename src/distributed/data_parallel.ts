@@ -11,6 +11,11 @@
  * A rank without a gradient for a parameter adds zeros (as PyTorch's DDP
  * does); a parameter no rank has a gradient for takes no part in the step.
  *
+ * The average is the step's gradient write, so it carries the step's scan:
+ * each block is divided by the kernel and scanned right after, while it is
+ * in cache, and the step decides from those sums instead of scanning again
+ * (with sharded state, each rank its own blocks, as it would have).
+ *
  * @module
  */
 
@@ -19,6 +24,8 @@ import type { Collective } from "./collective.ts";
 import type { CollectiveOp } from "./collective_ops.ts";
 import { type Bucket, gradientBuckets } from "./gradient_buckets.ts";
 import type { Parameter } from "../store/parameter.ts";
+import type { KernelSegment, LionKernel } from "../kernels/kernel.ts";
+import { BLOCK_ELEMENTS, type StepPlan } from "../step/step_plan.ts";
 
 /** A parameter of the optimizer, in group order. */
 export interface DataParallelEntry {
@@ -29,6 +36,9 @@ export interface DataParallelEntry {
   /** Index of its group. */
   readonly group: number;
 }
+
+/** What the exchange scans as it averages: the verdict alone, `Σg²` (for clipping), or nothing. */
+export type ExchangeScan = "verdict" | "squares" | null;
 
 /** The ranks' exchanges for one optimizer. */
 export class DataParallel {
@@ -45,16 +55,28 @@ export class DataParallel {
   /** Which entries required a gradient when the layout was checked (and the buckets cut). */
   readonly #checkedRequires: Uint8Array;
   #checked = false;
+  /** The kernel that averages and scans the gradients (the engine's CPU kernel). */
+  readonly #kernel: LionKernel;
+  /** What the last exchange scanned, and its sums per parameter, by the parameter's blocks. */
+  #scan: ExchangeScan = null;
+  readonly #scans = new Map<ParameterSlots, Float64Array>();
 
   /**
    * @param entries Every parameter of the optimizer, in group order.
    * @param collective The ranks.
    * @param shardState Keep only this rank's part of exp_avg.
+   * @param kernel The engine's CPU kernel: it averages and scans the gradients.
    */
-  constructor(entries: readonly DataParallelEntry[], collective: Collective, shardState: boolean) {
+  constructor(
+    entries: readonly DataParallelEntry[],
+    collective: Collective,
+    shardState: boolean,
+    kernel: LionKernel,
+  ) {
     this.#entries = entries;
     this.collective = collective;
     this.shardState = shardState;
+    this.#kernel = kernel;
     this.#flags = new Float32Array(entries.length);
     this.#described = entries.map(({ param, group }) =>
       `${param.name}:${param.shape.join("x")}:${group}`
@@ -110,37 +132,80 @@ export class DataParallel {
   /**
    * The gradient exchange: the count of ranks with a gradient per
    * parameter, then each bucket all-reduced (or, sharded, reduce-scattered)
-   * and divided by the world size as it arrives. Absent gradients are
-   * zeroed first, so they add nothing. Call {@linkcode DataParallel.settle}
-   * after.
+   * and averaged as it arrives: divided by the world size, block by block,
+   * each block scanned as `scan` asks. Absent gradients are zeroed first,
+   * so they add nothing. Call {@linkcode DataParallel.settle} after.
    *
+   * @param scan What the step's gate needs scanned.
    * @returns The collectives.
    */
-  exchangeOps(): CollectiveOp[] {
-    const { rank, worldSize } = this.collective;
+  exchangeOps(scan: ExchangeScan): CollectiveOp[] {
+    const { rank } = this.collective;
+    this.#scan = scan;
     this.#entries.forEach(({ slots }, i) => {
       const present = slots.requiresGrad && slots.hasGrad;
       this.#flags[i] = present ? 1 : 0;
       if (slots.requiresGrad && !present) slots.gradView.fill(0);
       slots.gradScan = null; // the exchange rewrites the gradient: a scan taken at its write is stale
+      if (scan !== null && slots.requiresGrad) this.#scanOf(slots).fill(0);
     });
     const ops: CollectiveOp[] = [{ kind: "allReduceSum", buffer: this.#flags }];
     for (const bucket of this.#buckets) {
       const grads = this.#view(bucket, 0);
       if (!this.shardState) {
-        ops.push({ kind: "allReduceSum", buffer: grads, then: () => divide(grads, worldSize) });
+        ops.push({
+          kind: "allReduceSum",
+          buffer: grads,
+          then: () => this.#average(bucket, 0, bucket.blocks.length),
+        });
         continue;
       }
-      const start = partStart(bucket, rank);
-      const own = grads.subarray(start, start + bucket.counts[rank]!);
       ops.push({
         kind: "reduceScatter",
         buffer: grads,
         counts: bucket.counts,
-        then: () => divide(own, worldSize),
+        then: () => this.#average(bucket, bucket.owners[rank]!, bucket.owners[rank + 1]!),
       });
     }
     return ops;
+  }
+
+  /**
+   * The sums of the last exchange's scan for `plan`'s blocks (0 for the
+   * blocks other ranks own, with sharded state), or `null` where it did not
+   * scan what the step needs.
+   *
+   * @param plan The step's plan.
+   * @param squares Whether the step needs `Σg²` (it clips).
+   * @returns The sums, in block order.
+   */
+  scanned(plan: StepPlan, squares: boolean): Float64Array | null {
+    if (this.#scan === null || (squares && this.#scan !== "squares")) return null;
+    const sums = new Float64Array(plan.blocks.length);
+    for (const { slots, firstBlock } of plan.params) sums.set(this.#scanOf(slots), firstBlock);
+    return sums;
+  }
+
+  /** Divides blocks `[from, to)` of `bucket` by the world size, each scanned after. */
+  #average(bucket: Bucket, from: number, to: number): void {
+    const { memory } = this.#entries[0]!.slots.memory.arenas[bucket.arena]!;
+    const { worldSize } = this.collective;
+    const scan = this.#scan;
+    for (let b = from; b < to; b++) {
+      const { slots, offset, length, grad } = bucket.blocks[b]!;
+      const block = offset / BLOCK_ELEMENTS;
+      const segment: KernelSegment = { data: 0, grad, expAvg: 0, length, group: 0, block };
+      const out = scan === null ? null : this.#scanOf(slots);
+      this.#kernel.averageGradients(memory, [segment], worldSize, out, scan === "squares");
+    }
+  }
+
+  /** A parameter's scan sums, one per block of its gradient. */
+  #scanOf(slots: ParameterSlots): Float64Array {
+    const blocks = Math.ceil(slots.gradView.length / BLOCK_ELEMENTS);
+    let sums = this.#scans.get(slots);
+    if (sums?.length !== blocks) this.#scans.set(slots, sums = new Float64Array(blocks));
+    return sums;
   }
 
   /** Marks the gradients present where some rank had one, after the exchange. */
@@ -213,28 +278,6 @@ export class DataParallel {
     const { buffer } = this.#entries[0]!.slots.memory.arenas[bucket.arena]!.memory;
     return new Float32Array(buffer, (bucket.grad + shift) * 4, bucket.length);
   }
-}
-
-/** Where rank `r`'s part of a bucket starts, in elements from the bucket's start. */
-export function partStart(bucket: Bucket, r: number): number {
-  let start = 0;
-  for (let i = 0; i < r; i++) start += bucket.counts[i]!;
-  return start;
-}
-
-/**
- * `x ← x / n`, rounded to float32. Where `n` is a power of two, `x · (1/n)`
- * is the same number (both are the exact quotient, rounded once) and a
- * multiplication costs a third of a division here (7 against 20 ms on 16M).
- */
-function divide(values: Float32Array, n: number): void {
-  if (n === 1) return;
-  if ((n & (n - 1)) === 0) {
-    const reciprocal = 1 / n;
-    for (let i = 0; i < values.length; i++) values[i] = values[i]! * reciprocal;
-    return;
-  }
-  for (let i = 0; i < values.length; i++) values[i] = values[i]! / n;
 }
 
 /** FNV-1a over a string's UTF-16 code units: a 32-bit fingerprint. */

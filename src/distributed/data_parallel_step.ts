@@ -15,22 +15,21 @@ import type { Collective } from "./collective.ts";
 import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
 import { type ShardPlan, shardPlan } from "./shard_plan.ts";
-import { LOCAL_STEP, type LocalStep, type StepDriver } from "./step_driver.ts";
+import { decidedRun, LOCAL_STEP, type LocalStep, type StepDriver } from "./step_driver.ts";
 import type { BackendName } from "../engine/backends.ts";
 import type { StepRequest, StepResult } from "../engine/engine.ts";
 import { hostKernel } from "../engine/runner_spec.ts";
-import { type LionKernel, PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
-import { decideStep, gateNeedsScan, gateNeedsSquares } from "../step/step_decision.ts";
-import { DECIDED } from "../step/written_scan.ts";
+import { PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
 import {
-  blocksByArena,
-  partialsByParameter,
-  type PlannedParameter,
-  type StepPlan,
-} from "../step/step_plan.ts";
+  decideStep,
+  gateNeedsScan,
+  gateNeedsSquares,
+  type NonFinitePolicy,
+  type StepGate,
+} from "../step/step_decision.ts";
+import { DECIDED, decideFromScan } from "../step/written_scan.ts";
+import { partialsByParameter, type PlannedParameter, type StepPlan } from "../step/step_plan.ts";
 import type { Arena } from "../store/arena.ts";
-
-/** The gate of an update whose decision was taken across the ranks. */
 
 /** What a data-parallel step waits for: collectives, or the engine. */
 type StepWait = { readonly ops: readonly CollectiveOp[] } | { readonly request: StepRequest };
@@ -47,17 +46,18 @@ export interface DataParallelStepOptions {
   readonly checkRanksEvery: number;
   /** The store's arenas (sharded state scans this rank's blocks there). */
   readonly arenas: readonly Arena[];
-  /** The engine's backend: sharded state scans this rank's blocks with its CPU kernel. */
+  /** The engine's backend: the gradients are averaged and scanned with its CPU kernel. */
   readonly backend: BackendName;
   /** The wasm kernel's fma mode. */
   readonly fma: "auto" | "exact";
+  /** The optimizer's non-finite policy: with the step's clipping, what the average scans. */
+  readonly nonFinite: NonFinitePolicy;
 }
 
 /** Drives steps across the ranks of a collective. */
 export class DataParallelStep implements StepDriver {
   readonly #ranks: DataParallel;
   readonly #options: DataParallelStepOptions;
-  #kernel: LionKernel | undefined;
   /** This rank's part of the last plan, with sharded state. */
   #shard:
     | { readonly plan: StepPlan; readonly buckets: unknown; readonly part: ShardPlan }
@@ -68,7 +68,8 @@ export class DataParallelStep implements StepDriver {
   /** @param options The parameters, the ranks and the sharding. */
   constructor(options: DataParallelStepOptions) {
     this.#options = options;
-    this.#ranks = new DataParallel(options.entries, options.collective, options.shardState);
+    const kernel = hostKernel(options.backend, options.fma);
+    this.#ranks = new DataParallel(options.entries, options.collective, options.shardState, kernel);
   }
 
   async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
@@ -155,13 +156,15 @@ export class DataParallelStep implements StepDriver {
     const ranks = this.#ranks;
     const layout = ranks.layoutOps();
     if (layout.length > 0) yield { ops: layout };
-    yield { ops: ranks.exchangeOps() };
+    const gate: StepGate = { nonFinite: this.#options.nonFinite, maxGradNorm };
+    const scan = !gateNeedsScan(gate) ? null : gateNeedsSquares(gate) ? "squares" : "verdict";
+    yield { ops: ranks.exchangeOps(scan) };
     ranks.settle();
     const request = local.prepare(metrics, maxGradNorm);
     if (request === undefined) return;
     const applied = ranks.shardState
       ? yield* this.#shardedStep(local, request)
-      : local.finish(request, yield { request });
+      : yield* this.#replicatedStep(local, request);
     const every = this.#options.checkRanksEvery;
     if (applied && every > 0 && local.iterations() % every === 0) {
       yield { ops: ranks.divergenceOps(!ranks.shardState, local.iterations()) };
@@ -169,10 +172,29 @@ export class DataParallelStep implements StepDriver {
   }
 
   /**
-   * The step with sharded state (ZeRO-1), after the reduce-scatter: scan
-   * this rank's blocks, all-reduce the per-block sums so that every rank
-   * takes the same decision, update this rank's blocks, then all-reduce
-   * the metric partials (once, packed) and all-gather the parameters.
+   * The step where every rank holds the whole state: decided from the
+   * scan the average took (the engine scans where it took none), then the
+   * update on the engine.
+   */
+  *#replicatedStep(
+    local: LocalStep,
+    request: StepRequest,
+  ): Generator<StepWait, boolean, StepResult> {
+    const { gate, plan } = request;
+    const scanned = gateNeedsScan(gate) ? this.#ranks.scanned(plan, gateNeedsSquares(gate)) : null;
+    const next = decidedRun(request, decideFromScan(gate, scanned));
+    return local.finish(
+      request,
+      "result" in next ? next.result : next.complete(yield { request: next.run }),
+    );
+  }
+
+  /**
+   * The step with sharded state (ZeRO-1), after the reduce-scatter: the
+   * per-block sums of the scan this rank's average took all-reduced, so
+   * that every rank takes the same decision, then the update of this
+   * rank's blocks, then the metric partials all-reduced (once, packed) and
+   * the parameters all-gathered.
    */
   *#shardedStep(
     local: LocalStep,
@@ -181,15 +203,10 @@ export class DataParallelStep implements StepDriver {
     const part = this.#shardOf(request.plan);
     let gradSquares: Float64Array | null = null;
     if (gateNeedsScan(request.gate)) {
-      const own = new Float64Array(part.plan.blocks.length);
-      // the engine's own CPU kernel, made once (it instantiates a module per arena)
-      const kernel = this.#kernel ??= hostKernel(this.#options.backend, this.#options.fma);
-      const squares = gateNeedsSquares(request.gate);
-      for (const { arena, segments } of blocksByArena(part.plan.blocks)) {
-        kernel.scanGradients(this.#options.arenas[arena]!.memory, segments, own, squares);
+      gradSquares = this.#ranks.scanned(request.plan, gateNeedsSquares(request.gate));
+      if (gradSquares === null) {
+        throw new Error("The gradient exchange did not scan what the step needs");
       }
-      gradSquares = new Float64Array(request.plan.blocks.length);
-      part.stepBlock.forEach((block, i) => (gradSquares![block] = own[i]!));
       yield { ops: [{ kind: "allReduceSum", buffer: gradSquares }] };
     }
     const decision = decideStep(request.gate, gradSquares);

@@ -13,6 +13,7 @@ import { scaleGradients } from "../kernels/kernel.ts";
 import { DECIDED, decideFromWrites } from "../step/written_scan.ts";
 import type { MetricPartials } from "../step/metrics.ts";
 import type { PlannedParameter, StepPlan } from "../step/step_plan.ts";
+import type { StepDecision } from "../step/step_decision.ts";
 
 /** The optimizer's side of a step: what a driver calls. */
 export interface LocalStep {
@@ -59,7 +60,7 @@ export const LOCAL_STEP: StepDriver = Object.freeze({
   async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
     const request = local.prepare(metrics, maxGradNorm);
     if (request === undefined) return;
-    const next = decidedFromWrites(request);
+    const next = decidedRun(request, decideFromWrites(request.gate, request.plan));
     local.finish(
       request,
       "result" in next ? next.result : next.complete(await local.run(next.run)),
@@ -68,7 +69,7 @@ export const LOCAL_STEP: StepDriver = Object.freeze({
   stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void {
     const request = local.prepare(metrics, maxGradNorm);
     if (request === undefined) return;
-    const next = decidedFromWrites(request);
+    const next = decidedRun(request, decideFromWrites(request.gate, request.plan));
     local.finish(request, "result" in next ? next.result : next.complete(local.runSync(next.run)));
   },
   startState(_plan: StepPlan, fresh: readonly PlannedParameter[]): void {
@@ -81,16 +82,22 @@ export const LOCAL_STEP: StepDriver = Object.freeze({
 });
 
 /**
- * A step's run where its gradients were scanned as they were written
- * (`written_scan.ts`): decided here, from those sums, and run without the
- * engine's scan, the result carrying the decision and the sums as a scan
- * would have; a refused step does not run at all. Otherwise the request as
- * it is.
+ * A step's run where its gradients were scanned before it (as they were
+ * written, `written_scan.ts`, or averaged across the ranks): decided from
+ * those sums, and run without the engine's scan, the result carrying the
+ * decision and the sums as a scan would have; a refused step does not run
+ * at all. Without them, the request as it is.
+ *
+ * @param request The step's request.
+ * @param decided The decision and the sums it was taken from, or `undefined`.
+ * @returns The result of a step that does not run, or the request to run and how to complete its result.
  */
-function decidedFromWrites(request: StepRequest):
+export function decidedRun(
+  request: StepRequest,
+  decided: { readonly gradSquares: Float64Array; readonly decision: StepDecision } | undefined,
+):
   | { readonly result: StepResult }
   | { readonly run: StepRequest; readonly complete: (result: StepResult) => StepResult } {
-  const decided = decideFromWrites(request.gate, request.plan);
   if (decided === undefined) return { run: request, complete: (result) => result };
   const { decision, gradSquares } = decided;
   if (decision.action !== "update") return { result: { decision, gradSquares, partials: null } };

@@ -220,6 +220,20 @@ export interface LionKernel {
     squares: boolean,
   ): void;
   /**
+   * The data-parallel average: divides each segment's gradient by `divisor`
+   * (the world size) in place, the float32 quotient, and then, where `out`
+   * is given, scans it as {@linkcode LionKernel.scanGradients} would, while
+   * it is still in cache. The step then decides from these sums and skips
+   * its own scan.
+   */
+  averageGradients(
+    arena: WebAssembly.Memory,
+    segments: readonly KernelSegment[],
+    divisor: number,
+    out: Float64Array | null,
+    squares: boolean,
+  ): void;
+  /**
    * Writes to `out[segment.block]` how many elements of each segment of a
    * cautious group have an update direction `lerp(m, g, 1 - β1)` whose sign
    * agrees with the (scaled) gradient's: the count behind timm's caution

@@ -9,7 +9,7 @@
  */
 
 import { isShared } from "../store/arena.ts";
-import type { GroupConstants, LionKernel } from "./kernel.ts";
+import type { GroupConstants, KernelSegment, LionKernel } from "./kernel.ts";
 import { PARTIAL_COUNT } from "./kernel.ts";
 import {
   LION_WASM_PLAIN,
@@ -67,6 +67,8 @@ interface LionExports {
   relaxed_madd_is_fused?(): number;
   find_non_finite(g: number, n: number): number;
   sum_squares(g: number, n: number): number;
+  scale(g: number, n: number, s: number): void;
+  divide(g: number, n: number, d: number): void;
   [name: string]: unknown;
 }
 
@@ -252,13 +254,21 @@ export function createWasmKernel(
 
     scanGradients(arena, segments, out, squares) {
       const [wasm] = instanceFor(arena);
+      for (const segment of segments) scan(wasm, segment, out, squares);
+    },
+
+    averageGradients(arena, segments, divisor, out, squares) {
+      const [wasm] = instanceFor(arena);
+      // one rank: the sum is the gradient; a power of two: times 1/n, the same quotient
+      const divide = divisor === 1
+        ? () => {}
+        : (divisor & (divisor - 1)) === 0
+        ? (g: number, n: number) => wasm.scale(g, n, 1 / divisor)
+        : (g: number, n: number) => wasm.divide(g, n, divisor);
       for (const segment of segments) {
-        const { grad, length } = segment;
-        out[segment.block] = squares
-          ? wasm.sum_squares(grad * 4, length)
-          : wasm.find_non_finite(grad * 4, length) === 1
-          ? NaN
-          : 0;
+        // each segment divided, then scanned while it is in cache
+        divide(segment.grad * 4, segment.length);
+        if (out !== null) scan(wasm, segment, out, squares);
       }
     },
 
@@ -299,6 +309,21 @@ export function createWasmKernel(
       }
     },
   };
+}
+
+/** The gradient scan of one segment: `Σg²`, or the verdict alone (NaN or 0). */
+function scan(
+  wasm: LionExports,
+  segment: KernelSegment,
+  out: Float64Array,
+  squares: boolean,
+): void {
+  const { grad, length } = segment;
+  out[segment.block] = squares
+    ? wasm.sum_squares(grad * 4, length)
+    : wasm.find_non_finite(grad * 4, length) === 1
+    ? NaN
+    : 0;
 }
 
 type Terms = [number, number, number, number, number, number, number, number];

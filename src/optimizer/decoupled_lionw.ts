@@ -223,6 +223,7 @@ export class DecoupledLionW implements AsyncDisposable {
       arenas: this.#memory.arenas,
       backend: this.#engine.backend,
       fma: engine.fma,
+      nonFinite: this.#nonFinite,
     });
     this.#local = this.#localStep();
     // one process, state on the host, a gate that scans: the grad setter scans as it copies

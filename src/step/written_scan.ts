@@ -41,22 +41,32 @@ export function gradientWriter(
   kernel: LionKernel,
   squares: boolean,
 ): (slots: ParameterSlots, values: ArrayLike<number>) => void {
+  // one segment and its list, reused: a write of a small gradient costs little more than its copy
+  const segment = { data: 0, grad: 0, expAvg: 0, length: 0, group: 0, block: 0 };
+  const segments = [segment];
   return (slots, values) => {
     const view = slots.gradView;
     const blocks = Math.ceil(view.length / BLOCK_ELEMENTS);
-    const previous = slots.gradScan?.sums;
-    const sums = previous?.length === blocks ? previous : new Float64Array(blocks);
+    const previous = slots.gradScan;
+    const scan = previous?.squares === squares && previous.sums.length === blocks
+      ? previous
+      : { sums: new Float64Array(blocks), squares };
     const memory = slots.memory.arenas[slots.arena]!.memory;
     const typed = ArrayBuffer.isView(values) ? values as unknown as Float32Array : undefined;
-    if (typed === undefined) view.set(values); // a plain array: copied at once, then scanned
+    // a plain array, or one block: copied at once, then scanned
+    if (typed === undefined || blocks === 1) view.set(values);
     for (let block = 0; block < blocks; block++) {
       const start = block * BLOCK_ELEMENTS;
       const length = Math.min(BLOCK_ELEMENTS, view.length - start);
-      if (typed !== undefined) view.set(typed.subarray(start, start + length), start);
-      const segment = { data: 0, grad: slots.grad + start, expAvg: 0, length, group: 0, block };
-      kernel.scanGradients(memory, [segment], sums, squares);
+      if (typed !== undefined && blocks > 1) {
+        view.set(typed.subarray(start, start + length), start);
+      }
+      segment.grad = slots.grad + start;
+      segment.length = length;
+      segment.block = block;
+      kernel.scanGradients(memory, segments, scan.sums, squares);
     }
-    slots.gradScan = { sums, squares };
+    slots.gradScan = scan;
   };
 }
 
@@ -92,7 +102,22 @@ export function decideFromWrites(
   plan: StepPlan,
 ): { gradSquares: Float64Array; decision: StepDecision } | undefined {
   if (gate === DECIDED || !gateNeedsScan(gate)) return undefined;
-  const gradSquares = writtenScan(plan, gateNeedsSquares(gate));
+  return decideFromScan(gate, writtenScan(plan, gateNeedsSquares(gate)));
+}
+
+/**
+ * The decision of a step from sums its scan would have given, taken
+ * before it (as a write or the data-parallel average scans), or
+ * `undefined` without them.
+ *
+ * @param gate The step's gate.
+ * @param gradSquares The sums per block of the step, or `null`.
+ * @returns The sums and the decision.
+ */
+export function decideFromScan(
+  gate: StepGate,
+  gradSquares: Float64Array | null,
+): { gradSquares: Float64Array; decision: StepDecision } | undefined {
   return gradSquares === null
     ? undefined
     : { gradSquares, decision: decideStep(gate, gradSquares) };

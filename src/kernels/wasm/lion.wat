@@ -221,6 +221,42 @@
         (f64x2.add (local.get $a0) (local.get $a1))
         (f64x2.add (local.get $a2) (local.get $a3)))))
 
+  ;; ---- the data-parallel average --------------------------------------
+
+  ;; g = g * $s for n gradients at byte offset $g, rounded to float32: the
+  ;; average where the world size is a power of two (times its reciprocal,
+  ;; exactly the quotient, at a fraction of a division's cost).
+  (func (export "scale") (param $g i32) (param $n i32) (param $s f32)
+    (local $end i32) (local $sv v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (local.set $sv (f32x4.splat (local.get $s)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (v128.store offset=0 (local.get $g) (f32x4.mul (v128.load offset=0 (local.get $g)) (local.get $sv)))
+        (v128.store offset=16 (local.get $g) (f32x4.mul (v128.load offset=16 (local.get $g)) (local.get $sv)))
+        (v128.store offset=32 (local.get $g) (f32x4.mul (v128.load offset=32 (local.get $g)) (local.get $sv)))
+        (v128.store offset=48 (local.get $g) (f32x4.mul (v128.load offset=48 (local.get $g)) (local.get $sv)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (br $next))))
+
+  ;; g = g / $d for n gradients at byte offset $g, the float32 quotient (as
+  ;; JavaScript's float64 quotient rounded to float32: double rounding
+  ;; cannot change a quotient of float32 values).
+  (func (export "divide") (param $g i32) (param $n i32) (param $d f32)
+    (local $end i32) (local $dv v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (local.set $dv (f32x4.splat (local.get $d)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (v128.store offset=0 (local.get $g) (f32x4.div (v128.load offset=0 (local.get $g)) (local.get $dv)))
+        (v128.store offset=16 (local.get $g) (f32x4.div (v128.load offset=16 (local.get $g)) (local.get $dv)))
+        (v128.store offset=32 (local.get $g) (f32x4.div (v128.load offset=32 (local.get $g)) (local.get $dv)))
+        (v128.store offset=48 (local.get $g) (f32x4.div (v128.load offset=48 (local.get $g)) (local.get $dv)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (br $next))))
+
   ;; ---- the update ----------------------------------------------------
   ;;
   ;; A whole 64-byte line of parameters per iteration: the @unroll body
