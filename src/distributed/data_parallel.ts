@@ -133,21 +133,24 @@ export class DataParallel {
    * The gradient exchange: the count of ranks with a gradient per
    * parameter, then each bucket all-reduced (or, sharded, reduce-scattered)
    * and averaged as it arrives: divided by the world size, block by block,
-   * each block scanned as `scan` asks. Absent gradients are zeroed first,
-   * so they add nothing. Call {@linkcode DataParallel.settle} after.
+   * each block scanned as `scan` asks (but for one rank, unsharded). Absent
+   * gradients are zeroed first, so they add nothing. Call
+   * {@linkcode DataParallel.settle} after.
    *
    * @param scan What the step's gate needs scanned.
    * @returns The collectives.
    */
   exchangeOps(scan: ExchangeScan): CollectiveOp[] {
-    const { rank } = this.collective;
-    this.#scan = scan;
+    const { rank, worldSize } = this.collective;
+    // one rank, unsharded, writes nothing here: its engine scans (in its workers) as on one process
+    const taken = worldSize > 1 || this.shardState ? scan : null;
+    this.#scan = taken;
     this.#entries.forEach(({ slots }, i) => {
       const present = slots.requiresGrad && slots.hasGrad;
       this.#flags[i] = present ? 1 : 0;
       if (slots.requiresGrad && !present) slots.gradView.fill(0);
       slots.gradScan = null; // the exchange rewrites the gradient: a scan taken at its write is stale
-      if (scan !== null && slots.requiresGrad) this.#scanOf(slots).fill(0);
+      if (taken !== null && slots.requiresGrad) this.#scanOf(slots).fill(0);
     });
     const ops: CollectiveOp[] = [{ kind: "allReduceSum", buffer: this.#flags }];
     for (const bucket of this.#buckets) {
