@@ -204,6 +204,35 @@ Deno.test("metric sums fall back to exact float64 where float32 runs overflow or
   }
 });
 
+Deno.test("the metrics' step tensor takes lr · sign(x) for the tiniest x, at any lr", () => {
+  // beta1 = 0 and beta2 = 1: the step tensor's direction is g itself, here subnormal or zero, and
+  // m stays as set; every sum large enough for the float32 runs to stand (no exact fallback)
+  const grads = [2 ** -149, -(2 ** -149), 3e-45, 0, -0, 2 ** -126, -1e-40, 5e-45, 1, -0.5];
+  const values = grads.map((_, i) => (i % 3) - 1 + 0.25);
+  // 2^60: squares the float32 runs still hold; 2^110: they overflow, and the sums are recomputed
+  for (const lr of [1e-3, 2 ** 60, 2 ** 110]) {
+    const sums = [
+      jsKernel,
+      ...VARIANTS.map(({ fma, simd }) => createWasmKernel(fma === "relaxed" ? "auto" : fma, simd)),
+    ].map(
+      (kernel) => {
+        const store = new ParameterStore();
+        const p = store.add("p", [grads.length], values);
+        p.grad = grads;
+        parameterSlots(p).expAvgView.fill(1);
+        const plan = planStep([{ param: p, slots: parameterSlots(p), group: 0 }]);
+        const partials = new Float64Array(PARTIAL_COUNT);
+        const groups = [groupConstants(lr, lr, 0, 1, 0)];
+        kernel.update(storeArenas(store)[0]!.memory, plan.blocks, groups, partials, null);
+        return partials;
+      },
+    );
+    // Σu² is lr² for each of the 8 nonzero gradients, however tiny (no weight decay)
+    assert.ok(sums[0]![2]! >= 8 * lr * lr * 0.99, `lr ${lr}: the scalar kernel's Σu²`);
+    for (const wasm of sums.slice(1)) assertPartialsClose(wasm, sums[0]!);
+  }
+});
+
 Deno.test("every kernel rounds the moment's fma once where float64 would round twice", () => {
   // m = 1 + 2^-23, g = 2, so g - m = (2^23 - 1)·2^-23; with w = (2^23 + 1)·2^-47,
   // w·(g − m) = 2^-24·(1 − 2^-46): m + w·(g − m) lies just below the midpoint
