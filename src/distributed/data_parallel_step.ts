@@ -44,7 +44,7 @@ export interface DataParallelStepOptions {
   readonly shardState: boolean;
   /** Check that the ranks agree every this many applied steps (0: never). */
   readonly checkRanksEvery: number;
-  /** The store's arenas (sharded state scans this rank's blocks there). */
+  /** The store's arenas (sharded state zeroes this rank's blocks of exp_avg there). */
   readonly arenas: readonly Arena[];
   /** The engine's backend: the gradients are averaged and scanned with its CPU kernel. */
   readonly backend: BackendName;

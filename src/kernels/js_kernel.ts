@@ -38,8 +38,8 @@ export const jsKernel: LionKernel = {
     const f32 = new Float32Array(arena.buffer);
     // times 1/n where n is a power of two: the same quotient, a third of a division's time
     const reciprocal = (divisor & (divisor - 1)) === 0 ? 1 / divisor : 0;
-    for (const { grad, length } of segments) {
-      if (divisor === 1) break; // one rank: the sum is the gradient
+    // (one rank: the sum is the gradient)
+    for (const { grad, length } of divisor === 1 ? [] : segments) {
       const end = grad + length;
       if (reciprocal !== 0) { for (let i = grad; i < end; i++) f32[i] = f32[i]! * reciprocal; }
       else for (let i = grad; i < end; i++) f32[i] = f32[i]! / divisor;
