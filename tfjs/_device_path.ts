@@ -12,8 +12,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { groupConstants } from "../src/kernels/kernel.ts";
-import type { ParamGroup } from "../src/optimizer/param_group.ts";
+import { kernelConstants } from "../src/optimizer/hyperparameters.ts";
+import { groupValues, type ParamGroup } from "../src/optimizer/param_group.ts";
 import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import { finalizeMetrics, type MetricRecord } from "../src/step/metrics.ts";
 import type { NonFinitePolicy } from "../src/step/step_decision.ts";
@@ -216,13 +216,12 @@ export class DevicePath implements StepPath, DeviceMirror {
 
   #deviceParam({ name, variable, gradient }: PathEntry): DeviceParam {
     const group = this.#groupOf.get(this.#params.get(name)!)!;
-    const [beta1, beta2] = group.betas;
-    const k = groupConstants(group.lr, group.initialLr, beta1, beta2, group.weightDecay);
     return {
       variable,
       gradient: gradient!,
       moment: this.#momentOf(name),
-      constants: { ...k, cautious: group.cautious ? 1 : 0 },
+      // the host engines' constants (the device takes maximize's sign with the clipping scale)
+      constants: kernelConstants(groupValues(group)),
       maximize: group.maximize,
     };
   }

@@ -40,9 +40,9 @@ export interface SlotOwner {
    */
   stepInFlight: boolean;
   /**
-   * Copies a gradient into the slot and scans it on the way (`Σg²` per
-   * block into `gradScan`), so the step need not scan it again. The `grad`
-   * setter uses it where the owning optimizer provides one.
+   * Copies a gradient into the slot and scans it on the way (per block,
+   * the verdict or `Σg²`, into `gradScan`), so the step need not scan it
+   * again. The `grad` setter uses it where the owning optimizer provides one.
    */
   writeGradient?: (slots: ParameterSlots, values: ArrayLike<number>) => void;
 }
