@@ -493,7 +493,7 @@ Deno.test("getMetrics() gives the inner optimizer's record on a CPU backend; pul
   w.dispose();
 });
 
-Deno.test("a variable whose data is its own is updated in place; a clone taken before a step keeps its values", async () => {
+Deno.test("on cpu a variable whose data is its own is updated in place; on wasm never; a tensor sharing it keeps its values", async () => {
   for (const backend of ["cpu", "wasm"]) {
     if (backend === "wasm") {
       setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
@@ -509,19 +509,24 @@ Deno.test("a variable whose data is its own is updated in place; a clone taken b
     step([1, 1, 1]); // the variable's first data is shared with the tensor it was made from
     const own = w.dataId;
     step([1, 1, 1]);
-    assert.equal(w.dataId, own, `${backend}: the second step writes in place`);
+    // tfjs-wasm caches weights packed by data id (XNNPACK): a write in place would go unseen
+    assert.equal(w.dataId === own, backend === "cpu", `${backend}: the second step in place`);
     assert.deepEqual([...w.dataSync()], [0, -2, 1]);
-    // a clone (on cpu it shares the data) and a reshape (sharing on both): neither may change
-    const clone = tf.clone(w);
+    // one other tensor sharing the data (a reshape: the count is 2), then two (with a clone)
     const view = tf.reshape(w, [3, 1]);
-    assert.equal(view.dataId, own, `${backend}: the reshape shares the variable's data`);
+    assert.equal(view.dataId, w.dataId, `${backend}: the reshape shares the variable's data`);
     step([-1, 1, -1]);
-    assert.notEqual(w.dataId, own, `${backend}: a shared variable gets a new tensor`);
-    assert.deepEqual([...clone.dataSync()], [0, -2, 1], `${backend}: the clone is unchanged`);
+    assert.notEqual(w.dataId, view.dataId, `${backend}: a shared variable gets a new tensor`);
     assert.deepEqual([...view.dataSync()], [0, -2, 1], `${backend}: the reshape is unchanged`);
     assert.deepEqual([...w.dataSync()], [0.5, -2.5, 1.5]);
+    const clone = tf.clone(w);
+    const view2 = tf.reshape(w, [1, 3]);
+    step([1, 1, 1]);
+    assert.deepEqual([...clone.dataSync()], [0.5, -2.5, 1.5], `${backend}: the clone is unchanged`);
+    assert.deepEqual([...view2.dataSync()], [0.5, -2.5, 1.5], `${backend}: the reshape too`);
+    assert.deepEqual([...w.dataSync()], [0, -3, 1]);
     await optimizer.close();
-    tf.dispose([w, clone, view]);
+    tf.dispose([w, clone, view, view2]);
   }
   await tf.setBackend("cpu");
 });

@@ -60,11 +60,22 @@ export function tensorOf(values: Float32Array, shape: readonly number[]): tf.Ten
 }
 
 /**
- * Writes `values` into a variable's own storage, where no other tensor
- * shares it (the backend's reference count for its data is 1): on the cpu
- * backend its stored array, on the wasm backend its place in the heap. A
- * new tensor instead would be a fresh array per step, whose first-touch page
- * faults cost far more than the copy on large variables (docs/tfjs.md).
+ * The tfjs backends whose kernels read a tensor's storage afresh on every
+ * call, so that a write into it is seen by the next forward pass. tfjs-wasm
+ * is not one: its XNNPACK matrix-multiply operators pack a weight once and
+ * cache it by the weight's data id, so a model would go on computing with
+ * the packed copy of the old values (the write would be lost to `predict`
+ * and `fit`, though `dataSync` shows it).
+ */
+const WRITABLE_IN_PLACE: ReadonlySet<string> = new Set(["cpu"]);
+
+/**
+ * Writes `values` into a variable's own storage, where that is safe: on a
+ * backend that derives nothing from a tensor's data (the cpu backend's
+ * stored array), and where no other tensor shares it (the backend's
+ * reference count for its data is 1). A new tensor instead would be a fresh
+ * array per step, whose first-touch page faults cost far more than the copy
+ * on large variables (docs/tfjs.md).
  *
  * @param variable A float32 variable of `values.length` elements.
  * @param values The new values.
@@ -72,13 +83,12 @@ export function tensorOf(values: Float32Array, shape: readonly number[]): tf.Ten
  * backend), assign a new tensor instead.
  */
 export function writeInPlace(variable: tf.Variable, values: Float32Array): boolean {
+  if (!WRITABLE_IN_PLACE.has(tf.getBackend())) return false;
   const backend = tf.backend() as unknown as Partial<RefCounting & CpuStorage>;
   if (typeof backend.refCount !== "function" || backend.refCount(variable.dataId) !== 1) {
     return false;
   }
-  const stored = tf.getBackend() === "cpu"
-    ? backend.data?.get(variable.dataId)?.values
-    : wasmHeap(variable)?.typedArrayFromHeap(variable);
+  const stored = backend.data?.get(variable.dataId)?.values;
   if (!(stored instanceof Float32Array) || stored.length !== values.length) return false;
   stored.set(values);
   return true;
