@@ -321,8 +321,8 @@ export class DemoTrainer {
     for (const name of RUNS) {
       const run = this.#runs[name];
       const entry = this.history[name];
-      entry.trainLoss.push(meanLoss(run.model, this.#trainSample));
-      entry.valLoss.push(meanLoss(run.model, this.#val));
+      entry.trainLoss.push(await meanLoss(run.model, this.#trainSample));
+      entry.valLoss.push(await meanLoss(run.model, this.#val));
       entry.lr.push(this.#lr(name));
       entry.optimizerStepMs.push(run.stepsTimed === 0 ? 0 : run.stepMs / run.stepsTimed);
       run.stepMs = 0;
@@ -482,17 +482,26 @@ function tensorsOf(context: number, { x, y }: { x: Int32Array; y: Int32Array }) 
   };
 }
 
-/** Mean loss over a set, in chunks (the whole validation set at once would be one large matMul). */
-function meanLoss(model: NameModel, { x, y }: { x: tf.Tensor2D; y: tf.Tensor1D }): number {
+/**
+ * Mean loss over a set, in chunks (the whole validation set at once would be
+ * one large matMul). Each chunk is read back asynchronously: a synchronous
+ * read on a GPU backend stalls its queue (tfjs-webgpu's `dataSync` in a
+ * worker fails outright).
+ */
+async function meanLoss(
+  model: NameModel,
+  { x, y }: { x: tf.Tensor2D; y: tf.Tensor1D },
+): Promise<number> {
   const rows = y.shape[0];
   const chunk = 4096;
   let total = 0;
   for (let start = 0; start < rows; start += chunk) {
     const size = Math.min(chunk, rows - start);
-    total += tf.tidy(() =>
-      model.loss(tf.slice(x, [start, 0], [size, -1]), tf.slice(y, [start], [size])).dataSync()[0]! *
-      size
+    const loss = tf.tidy(() =>
+      model.loss(tf.slice(x, [start, 0], [size, -1]), tf.slice(y, [start], [size]))
     );
+    total += (await loss.data())[0]! * size;
+    loss.dispose();
   }
   return total / rows;
 }

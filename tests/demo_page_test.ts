@@ -58,7 +58,7 @@ async function runPage(
 
 Deno.test({
   name:
-    "the demo page trains in Chromium on LionW's workers in shared memory, with Deno's numbers, and on webgl",
+    "the demo page trains in Chromium on LionW's workers in shared memory, with Deno's numbers, and on webgl and webgpu",
   ignore: !present && !required,
   async fn(t) {
     assert.ok(present, `Chromium is not at ${CHROMIUM} (set CHROMIUM_PATH)`);
@@ -118,6 +118,37 @@ Deno.test({
             assert.ok(loss.at(-1)! < loss[0]! - 0.3, `${run} learns on webgl: ${loss}`);
           }
           // the same run as on the cpu backend, to float32 (the GPU sums in another order)
+          history.lionw.valLoss.forEach((loss, i) =>
+            assert.ok(
+              Math.abs(loss - cpuLoss[i]!) <= 1e-2 * cpuLoss[i]!,
+              `${loss} vs ${cpuLoss[i]}`,
+            )
+          );
+          assert.equal(await page.locator("#metrics svg").count(), 1);
+        },
+      );
+      await t.step(
+        "?backend=webgpu: both train on the GPU (SwiftShader's WebGPU), LionW on the device",
+        async () => {
+          const { state, errors, page } = await runPage(
+            browser,
+            server.addr.port,
+            `${query}&backend=webgpu`,
+          );
+          assert.equal(state.error, null);
+          assert.deepEqual(errors, []);
+          assert.equal(state.tfjsBackend, "webgpu");
+          assert.equal(state.names?.lionw?.length, 10, "names sampled after training");
+          assert.ok(
+            /tfjs webgpu; LionW steps on the device/.test(
+              await page.locator("#status").innerText(),
+            ),
+          );
+          const history = state.history!;
+          for (const run of ["lionw", "adam"] as const) {
+            const loss = history[run].valLoss;
+            assert.ok(loss.at(-1)! < loss[0]! - 0.3, `${run} learns on webgpu: ${loss}`);
+          }
           history.lionw.valLoss.forEach((loss, i) =>
             assert.ok(
               Math.abs(loss - cpuLoss[i]!) <= 1e-2 * cpuLoss[i]!,
