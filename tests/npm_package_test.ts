@@ -10,21 +10,11 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import * as lionw from "../mod.ts";
-import { buildNpm } from "../scripts/build_npm.ts";
+import { npmProject, run } from "./_npm_project.ts";
 import { train } from "./_npm_train.mjs";
 
 const TYPESCRIPT = "typescript@5.9.3";
-
-async function run(command: string, args: string[], cwd: string): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(command, { args, cwd }).output();
-  const text = new TextDecoder();
-  if (code !== 0) {
-    throw new Error(`${command} ${args.join(" ")} exited ${code}:\n${text.decode(stderr)}`);
-  }
-  return text.decode(stdout);
-}
 
 /** A README's Node example: its first ```js block after `heading`. */
 function nodeExample(readme: string, heading: string): string {
@@ -49,30 +39,12 @@ async function runExample(example: string, project: string, file: string): Promi
 Deno.test({
   name: "the npm package installs into a Node 20 project; import, types, workers and results work",
   async fn(t) {
-    const temp = await Deno.makeTempDir({ prefix: "lionw_npm_" });
+    const { project, files, remove } = await npmProject([TYPESCRIPT]);
     try {
-      const version = (await run("node", ["--version"], temp)).trim();
+      const version = (await run("node", ["--version"], project)).trim();
       assert.match(version, /^v2\d\./);
-      const out = pathToFileURL(`${temp}/package/`);
-      const files = await buildNpm(out);
       assert.ok(files.includes("esm/workers/shard_worker.js"));
       assert.ok(files.includes("esm/mod.d.ts") && files.includes("esm/tfjs/mod.d.ts"));
-      const packed =
-        (await run("npm", ["pack", "--silent", "--pack-destination", temp], fileURLToPath(out)))
-          .trim().split("\n").at(-1)!;
-      const project = `${temp}/project`;
-      await Deno.mkdir(project);
-      await Deno.writeTextFile(
-        `${project}/package.json`,
-        '{ "type": "module", "private": true }\n',
-      );
-      await run("npm", [
-        "install",
-        "--no-audit",
-        "--no-fund",
-        `${temp}/${packed}`,
-        TYPESCRIPT,
-      ], project);
 
       await t.step(
         "the README's Node example and the package's own print what they say",
@@ -178,7 +150,7 @@ export { made, report };
         await run("node", ["node_modules/typescript/bin/tsc", "-p", "."], project);
       });
     } finally {
-      await Deno.remove(temp, { recursive: true });
+      await remove();
     }
   },
 });
