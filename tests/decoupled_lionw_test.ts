@@ -36,6 +36,12 @@ Deno.test("DecoupledLionW.step() applies two hand-computed steps", async () => {
   assert.equal(metrics["l2_norm/grad/w"], Math.sqrt(18));
   assert.equal(metrics["cosine/update_grad/w"], 1.3125 / (Math.sqrt(0.2138671875) * Math.sqrt(18)));
   assert.equal(metrics["cosine/moment_grad/w"], 4.6875 / (Math.sqrt(1.39453125) * Math.sqrt(18)));
+  // the partials are a copy: a caller adding into them (across ranks, say) changes no record
+  partials.sums[3] = 0;
+  (partials.names as string[])[0] = "other";
+  assert.deepEqual(opt.getMetrics(), metrics);
+  assert.deepEqual(opt.getMetricPartials().names, ["w"]);
+  assert.equal(opt.getMetricPartials().sums[3], 18);
   assert.equal(opt.iterations, 2);
   await opt.close();
 });

@@ -98,6 +98,14 @@ Deno.test("a ParamGroup refuses keys it does not have and read-only ones, changi
     message: /params' as it is read-only/,
   });
   assert.throws(() => Object.defineProperty(group, "momentum", { value: 0.9 }), TypeError);
+  // deleting a key would leave a group that the state dict and a step cannot read
+  for (const key of ["params", "lr", "betas", "weightDecay"]) {
+    assert.throws(() => delete group[key], {
+      name: "TypeError",
+      message: `Cannot delete 'paramGroups[0].${key}' as a group keeps every key: set it instead`,
+    }, key);
+    assert.ok(key in group, key);
+  }
   assert.equal(opt.paramGroups[0]!.weightDecay, 0.01);
   assert.equal("weight_decay" in group, false);
   assert.deepEqual(group.params, [w]);

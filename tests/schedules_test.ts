@@ -202,3 +202,43 @@ Deno.test("every schedule factory refuses unknown keys, naming the closest, and 
       "Cannot create cosineAnnealingSchedule as 'options' must be an object: current value is null",
   });
 });
+
+Deno.test("each of the eleven schedule factories takes every key it documents and refuses any other", () => {
+  // every key of each factory, with legal values
+  const factories: [string, (options: never) => Schedule, Record<string, unknown>][] = [
+    ["stepSchedule", stepSchedule, { stepSize: 2, gamma: 0.5 }],
+    ["multiStepSchedule", multiStepSchedule, { milestones: [1, 3], gamma: 0.5 }],
+    ["constantSchedule", constantSchedule, { alpha: 0.5, tMax: 3 }],
+    ["linearSchedule", linearSchedule, { alphaI: 1, alphaF: 0.1, tMax: 4 }],
+    ["exponentialSchedule", exponentialSchedule, { gamma: 0.9, decayPeriod: 2 }],
+    ["cosineAnnealingSchedule", cosineAnnealingSchedule, { tMax: 9, alphaF: 0.1 }],
+    [
+      "cosineAnnealingWarmRestartsSchedule",
+      cosineAnnealingWarmRestartsSchedule,
+      { t0: 3, tMult: 2, alphaF: 0.1 },
+    ],
+    ["polynomialSchedule", polynomialSchedule, { power: 2, tMax: 9, alphaF: 0.1 }],
+    [
+      "multiStepWithWarmupSchedule",
+      multiStepWithWarmupSchedule,
+      { tWarmup: 2, milestones: [4], gamma: 0.5 },
+    ],
+    [
+      "linearWithWarmupSchedule",
+      linearWithWarmupSchedule,
+      { tWarmup: 2, alphaI: 1, alphaF: 0.1, tMax: 9 },
+    ],
+    [
+      "cosineAnnealingWithWarmupSchedule",
+      cosineAnnealingWithWarmupSchedule,
+      { tWarmup: 2, tMax: 9, alphaF: 0.1 },
+    ],
+  ];
+  for (const [name, make, options] of factories) {
+    assert.ok(Number.isFinite(make(options as never)(5)), name);
+    assert.throws(() => make({ ...options, warmup: 2 } as never), {
+      name: "TypeError",
+      message: new RegExp(`^Cannot create ${name} as 'options' has an unknown key "warmup"`),
+    });
+  }
+});

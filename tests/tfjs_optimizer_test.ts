@@ -429,10 +429,14 @@ Deno.test("savedGroups from a config are checked, and must cover the variables o
     name: "TypeError",
     message: /unknown key "grups": did you mean "groups"\?/,
   });
-  assert.throws(
-    () => lionw({ savedGroups: { variables: 1, groups: [{ params: [3] }] } as never }),
-    /'savedGroups.groups\[0\].params' must be positions below 'savedGroups.variables'/,
-  );
+  // a position equal to the count is one past the end; negative and fractional ones are no positions
+  for (const bad of [3, 2, -1, 0.5]) {
+    assert.throws(
+      () => lionw({ savedGroups: { variables: 2, groups: [{ params: [0, bad] }] } as never }),
+      /'savedGroups.groups\[0\].params' must be positions below 'savedGroups.variables'/,
+      `position ${bad}`,
+    );
+  }
   const w = tf.variable(tf.tensor1d([1, 2]), true, "saved.w");
   const optimizer = lionw({
     workers: 0,

@@ -109,3 +109,61 @@ Deno.test("a non-finite gradient still throws and changes nothing, whichever way
   await assert.rejects(opt.step(), /holds NaN or Infinity/, "ensureGrad() after the setter");
   assert.deepEqual([...w.data], before);
 });
+
+Deno.test("every path that changes a gradient after the setter scanned it makes the step scan again", async (t) => {
+  const size = BLOCK_ELEMENTS + 7;
+  const finite = () => gradient(size, 9);
+  const withNaN = () => {
+    const g = finite();
+    g[BLOCK_ELEMENTS + 3] = NaN;
+    return g;
+  };
+  for (const workers of [0, 2]) {
+    const fresh = () => {
+      const store = new ParameterStore();
+      const w = store.add("w", [size], gradient(size, 5));
+      return { w, opt: new DecoupledLionW([w], { lr: 1e-2, workers, logger: null }) };
+    };
+    await t.step(`workers ${workers}: a NaN through the grad getter's view`, async () => {
+      const { w, opt } = fresh();
+      const before = [...w.data];
+      w.grad = finite(); // scanned as written: finite
+      w.grad![0] = NaN; // the getter hands out the view: the scan no longer holds
+      await assert.rejects(opt.step(), /holds NaN or Infinity/);
+      assert.deepEqual([...w.data], before);
+      await opt.close();
+    });
+    await t.step(`workers ${workers}: zeroGrad({ setToNone: false }) after a NaN`, async () => {
+      const { w, opt } = fresh();
+      w.grad = withNaN();
+      await assert.rejects(opt.step(), /holds NaN or Infinity/);
+      opt.zeroGrad({ setToNone: false }); // zeros now: the NaN write's verdict is gone
+      await opt.step();
+      assert.equal(opt.lastStep.applied, true);
+      assert.equal(opt.iterations, 1);
+      await opt.close();
+    });
+    await t.step(`workers ${workers}: a finite write after a rejected one`, async () => {
+      const { w, opt } = fresh();
+      w.grad = withNaN();
+      await assert.rejects(opt.step(), /holds NaN or Infinity/);
+      w.grad = finite();
+      await opt.step();
+      assert.equal(opt.iterations, 1);
+      await opt.close();
+    });
+    await t.step(
+      `workers ${workers}: ensureGrad() after zeroGrad(), then a NaN in place`,
+      async () => {
+        const { w, opt } = fresh();
+        const before = [...w.data];
+        w.grad = finite();
+        opt.zeroGrad(); // set to none
+        w.ensureGrad()[5] = Infinity;
+        await assert.rejects(opt.step(), /holds NaN or Infinity/);
+        assert.deepEqual([...w.data], before);
+        await opt.close();
+      },
+    );
+  }
+});

@@ -75,7 +75,14 @@ function guard(group: ParamGroup, index: number): ParamGroup {
     set: (target, key, value) =>
       (key in target && Reflect.set(target, key, value, target)) || refuse(key),
     defineProperty: (_target, key) => refuse(key),
-    deleteProperty: (_target, key) => refuse(key),
+    // a group without one of its keys could not be stepped or saved
+    deleteProperty: (_target, key) => {
+      throw new TypeError(
+        `Cannot delete 'paramGroups[${index}].${
+          String(key)
+        }' as a group keeps every key: set it instead`,
+      );
+    },
   });
   GUARDED.set(guarded, group);
   return guarded;
