@@ -261,6 +261,34 @@ export const DEVICE_CHECKS: readonly DeviceCheck[] = [
     },
   },
   {
+    name: "maximize alone climbs the gradient, by hand, fused and as ops",
+    async run(backend) {
+      // maximize steps with −g: c = lerp(0, −g, 1 − β1) = −0.1·g, so p − lr·sign(c) = p + lr·sign(g):
+      // p = [1, −1] + 0.1·[1, −1] = [1.1, −1.1]; m = lerp(0, −g, 1 − β2) = −0.01·g = [−0.005, 0.02]
+      await tf.setBackend(backend);
+      for (const deviceUpdate of ["fused", "ops"] as const) {
+        const w = tf.variable(tf.tensor1d([1, -1]));
+        const optimizer = new DecoupledLionWOptimizer({
+          lr: 0.1,
+          weightDecay: 0,
+          maximize: true,
+          deviceUpdate,
+        });
+        optimizer.applyGradients({ [w.name]: tf.tensor1d([0.5, -2]) });
+        const [values] = await valuesOf([w]);
+        const [moment] = await valuesOf([(await optimizer.getWeights())[1]!.tensor]);
+        const want = [Math.fround(1.1), Math.fround(-1.1)];
+        expect(relativeL2([values!], [want]) <= TOLERANCE, `${deviceUpdate}: p = ${values}`);
+        expect(
+          relativeL2([moment!], [[Math.fround(-0.005), Math.fround(0.02)]]) <= TOLERANCE,
+          `${deviceUpdate}: exp_avg = ${moment}`,
+        );
+        await optimizer.close();
+        w.dispose();
+      }
+    },
+  },
+  {
     name: "the update as tfjs ops agrees too",
     async run(backend) {
       const options = { lr: 3e-3, weightDecay: 0.1, deviceUpdate: "ops" as const };

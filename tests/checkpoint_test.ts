@@ -13,7 +13,7 @@ import {
   saveCheckpoint,
 } from "../mod.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.ts";
-import { seededValues } from "./_util.ts";
+import { runChild, seededValues } from "./_util.ts";
 
 /** Two groups over three parameters (one never stepped), on `options`' engine. */
 function model(options: DecoupledLionWOptions = {}, seed = 1) {
@@ -182,6 +182,18 @@ Deno.test("saveCheckpoint() writes atomically and leaves no temporary file; load
   assert.deepEqual(other.w.data, w.data);
   assert.equal(other.opt.iterations, 2);
   await Promise.all([opt.close(), other.opt.close(), Deno.remove(folder, { recursive: true })]);
+});
+
+Deno.test("saveCheckpoint() needs write access to the checkpoint's folder alone (its temporary file is there)", async () => {
+  const folder = await Deno.makeTempDir();
+  await Deno.mkdir(`${folder}/run`);
+  const path = `${folder}/run/last.safetensors`;
+  await runChild(new URL("./_checkpoint_child.ts", import.meta.url), [path], {
+    flags: [`--allow-write=${folder}/run`],
+  });
+  assert.deepEqual([...Deno.readDirSync(`${folder}/run`)].map((e) => e.name), ["last.safetensors"]);
+  assert.deepEqual([...Deno.readDirSync(folder)].map((e) => e.name), ["run"]);
+  await Deno.remove(folder, { recursive: true });
 });
 
 /** A well-formed file with every tensor of `bytes` but `name`. */

@@ -154,10 +154,19 @@ Deno.test('workers: "auto" runs inline where workers cannot start, says why, wit
   assert.ok(onWorkers.workers > 0);
   assert.deepEqual(onWorkers.data, inline.data);
   assert.equal(onWorkers.sum, inline.sum);
-  // an explicit count still fails, saying why
+  // an explicit count still fails, saying why: without the permission, and where `new Worker` throws
   const explicit = await withoutReadPermission(["explicit"]);
   assert.match(
     JSON.parse(explicit.stdout).error,
     /could not start|may not be read|died/,
   );
+  const refused = JSON.parse(
+    (await runChild(new URL("./_auto_fallback_child.ts", import.meta.url), [
+      "spawn-throws",
+      "explicit",
+    ])).stdout,
+  );
+  assert.equal(refused.workers, 2, "no silent fallback to the calling thread");
+  assert.match(refused.error, /Shard workers could not start: Worker creation is blocked/);
+  assert.equal(refused.data, undefined);
 });
