@@ -13,6 +13,7 @@ import {
   saveCheckpoint,
 } from "../mod.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.ts";
+import { encodeWithChecksums } from "../src/io/_checksums.ts";
 import { runChild, seededValues } from "./_util.ts";
 
 /** Two groups over three parameters (one never stepped), on `options`' engine. */
@@ -87,6 +88,15 @@ Deno.test("encodeCheckpoint() writes safetensors: parameters by name, moments, m
   assert.equal(metadata.format, CHECKPOINT_FORMAT);
   assert.equal(metadata.format_version, "1");
   assert.equal(metadata.run, "a");
+  // each tensor's SHA-256, of its bytes in the file
+  const checksums = JSON.parse(metadata.lionw_sha256!);
+  assert.deepEqual(Object.keys(checksums).sort(), Object.keys(header).sort().slice(1));
+  const { tensors } = decodeSafetensors(bytes);
+  for (const [name, tensor] of tensors) {
+    const digest = await crypto.subtle.digest("SHA-256", tensor.bytes.slice());
+    const hex = Array.from(new Uint8Array(digest), (x) => x.toString(16).padStart(2, "0"));
+    assert.equal(checksums[name], hex.join(""), name);
+  }
   assert.deepEqual(JSON.parse(metadata.lionw_state!), {
     paramGroups: opt.stateDict().paramGroups,
     iterations: 1,
@@ -166,7 +176,7 @@ Deno.test("saveCheckpoint() writes atomically and leaves no temporary file; load
   await assert.rejects(saveCheckpoint(opt, path, { metadata: { format: "x" } }), {
     name: "RangeError",
     message:
-      'Cannot save checkpoint as metadata key "format" is reserved by the format (format, format_version, lionw_state)',
+      'Cannot save checkpoint as metadata key "format" is reserved by the format (format, format_version, lionw_state, lionw_sha256)',
   });
   assert.deepEqual(await Deno.readFile(path), first);
   await saveCheckpoint(opt, path);
@@ -196,15 +206,24 @@ Deno.test("saveCheckpoint() needs write access to the checkpoint's folder alone 
   await Deno.remove(folder, { recursive: true });
 });
 
-/** A well-formed file with every tensor of `bytes` but `name`. */
+/** A well-formed file with every tensor of `bytes` but `name`, and no checksums. */
 function without(bytes: Uint8Array, name: string): Uint8Array {
-  const { tensors, metadata } = decodeSafetensors(bytes);
+  const { tensors, metadata: { lionw_sha256: _, ...metadata } } = decodeSafetensors(bytes);
   const kept = [...tensors].filter(([key]) => key !== name).map(([key, tensor]) => ({
     name: key,
     shape: tensor.shape,
     data: new Float32Array(tensor.bytes.slice().buffer),
   }));
   return encodeSafetensors(kept, metadata);
+}
+
+/** `bytes` with one bit of a tensor's byte `at` flipped (its header, and so its checksum, kept). */
+function flipped(bytes: Uint8Array, name: string, at: number): Uint8Array {
+  const { tensors } = decodeSafetensors(bytes);
+  const tensor = tensors.get(name)!;
+  const out = bytes.slice();
+  out[tensor.bytes.byteOffset - bytes.byteOffset + at]! ^= 0x10;
+  return out;
 }
 
 /** Loading `bytes` must fail naming `message` and change nothing. */
@@ -226,6 +245,8 @@ Deno.test("decodeCheckpoint() treats the file as untrusted: each defect is named
   const header = headerOf(good);
   const metadata = header.__metadata__ as Record<string, string>;
   const state = JSON.parse(metadata.lionw_state!);
+  const checksums = JSON.parse(metadata.lionw_sha256!);
+  const { lionw_sha256: _, ...unchecked } = metadata; // as a file another program wrote
   const length = Number(new DataView(good.buffer).getBigUint64(0, true));
   const big = good.slice();
   new DataView(big.buffer).setBigUint64(0, 100_000_001n, true);
@@ -273,9 +294,40 @@ Deno.test("decodeCheckpoint() treats the file as untrusted: each defect is named
       "overlap",
     ],
     [
-      withHeader(good, { ...header, extra: { dtype: "F32", shape: [0], data_offsets: [0, 0] } }),
+      withHeader(good, {
+        ...header,
+        __metadata__: unchecked,
+        extra: { dtype: "F32", shape: [0], data_offsets: [0, 0] },
+      }),
       /holds tensor "extra", which is no parameter/,
       "unknown tensor",
+    ],
+    [
+      withHeader(good, { ...header, extra: { dtype: "F32", shape: [0], data_offsets: [0, 0] } }),
+      /its lionw_sha256 has no SHA-256 for tensor "extra"/,
+      "a tensor without a checksum",
+    ],
+    [
+      withHeader(good, {
+        ...header,
+        __metadata__: {
+          ...metadata,
+          lionw_sha256: JSON.stringify({ ...checksums, "exp_avg/idle": checksums["fc.bias"] }),
+        },
+      }),
+      /its lionw_sha256 lists "exp_avg\/idle", which it does not hold/,
+      "a checksum without a tensor",
+    ],
+    [flipped(good, "fc.bias", 3), /tensor "fc.bias" does not match its SHA-256/, "a flipped bit"],
+    [
+      flipped(good, "exp_avg/fc.weight", 59),
+      /tensor "exp_avg\/fc.weight" does not match its SHA-256/,
+      "a flipped bit in a moment",
+    ],
+    [
+      withHeader(good, { ...header, __metadata__: { ...metadata, lionw_sha256: "[1]" } }),
+      /its lionw_sha256 is not a JSON object/,
+      "checksums not an object",
     ],
     [
       withHeader(good, { ...header, "fc.weight": undefined }),
@@ -389,4 +441,50 @@ Deno.test("the safetensors writer pads the header to 8 bytes with spaces and lay
   assert.match(text, /^\{.*\} *$/);
   assert.deepEqual(JSON.parse(text).b, { dtype: "F32", shape: [2], data_offsets: [4, 12] });
   assert.deepEqual([...new Float32Array(bytes.slice(8 + length).buffer)], [1, 2, 3]);
+});
+
+Deno.test("decodeCheckpoint() refuses a non-finite parameter or moment, naming the tensor and element, with or without checksums", async () => {
+  const { opt, scheduler } = await stepped();
+  const good = await encodeCheckpoint(opt, { scheduler });
+  await opt.close();
+  const { tensors, metadata } = decodeSafetensors(good);
+  const { lionw_sha256: _, ...unchecked } = metadata;
+  const withValue = async (name: string, index: number, value: number, checksums: boolean) => {
+    const written = [...tensors].map(([key, tensor]) => {
+      const data = new Float32Array(tensor.bytes.slice().buffer);
+      if (key === name) data[index] = value;
+      return { name: key, shape: tensor.shape, data };
+    });
+    // a writer that computes the checksums of what it writes (the value is "intended")
+    return checksums
+      ? await encodeWithChecksums(
+        written.map((t) => t.name),
+        (sums) => encodeSafetensors(written, { ...unchecked, lionw_sha256: sums }),
+      )
+      : encodeSafetensors(written, unchecked);
+  };
+  for (const checksums of [true, false]) {
+    for (
+      const [name, index, value] of [
+        ["fc.weight", 7, NaN],
+        ["fc.bias", 0, Infinity],
+        ["exp_avg/fc.weight", 14, -Infinity],
+        ["exp_avg/fc.bias", 2, NaN],
+      ] as const
+    ) {
+      await assertRefused(
+        await withValue(name, index, value, checksums),
+        new RegExp(
+          `^RangeError: Cannot read checkpoint as tensor "${
+            name.replace("/", "\\/")
+          }" must be finite: element ${index} is ${value}$`,
+        ),
+        `${name}[${index}] = ${value}, checksums ${checksums}`,
+      );
+    }
+  }
+  // a file without checksums (one another program wrote) still loads, with every other check
+  const { opt: other } = await stepped(7);
+  await decodeCheckpoint(other, await withValue("fc.bias", 0, 0.5, false));
+  await other.close();
 });

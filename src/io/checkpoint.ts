@@ -3,8 +3,8 @@
  * names (a PyTorch user loads the model weights directly), each exp_avg
  * under `exp_avg/<name>` (F32, or BF16 for a `momentumDtype: "bfloat16"`
  * optimizer), and in `__metadata__` the format, its version and,
- * as JSON, the groups' hyperparameters, the iteration count and an
- * {@linkcode LrScheduler}'s step.
+ * as JSON, the groups' hyperparameters, the iteration count, an
+ * {@linkcode LrScheduler}'s step and each tensor's SHA-256 (checked on load).
  *
  * {@linkcode encodeCheckpoint} / {@linkcode decodeCheckpoint} work on bytes
  * (browsers, Deno Deploy); {@linkcode saveCheckpoint} /
@@ -13,6 +13,12 @@
  * @module
  */
 
+import {
+  checkFiniteTensor,
+  CHECKSUMS_KEY,
+  encodeWithChecksums,
+  verifyChecksums,
+} from "./_checksums.ts";
 import { readWholeFile, writeAtomically } from "./files.ts";
 import { formatValue } from "../_internal/format.ts";
 import { parseUntrustedJson } from "../_internal/json_keys.ts";
@@ -36,7 +42,7 @@ export const CHECKPOINT_VERSION = "1";
 /** The prefix of a moment's tensor name: `exp_avg/<parameter name>`. */
 export const MOMENT_PREFIX = "exp_avg/";
 /** Metadata keys the format uses; user metadata may not take them. */
-const RESERVED_KEYS: readonly string[] = ["format", "format_version", "lionw_state"];
+const RESERVED_KEYS: readonly string[] = ["format", "format_version", "lionw_state", CHECKSUMS_KEY];
 
 /** Options of {@linkcode encodeCheckpoint} and {@linkcode saveCheckpoint}. */
 export interface SaveCheckpointOptions {
@@ -148,12 +154,17 @@ export async function encodeCheckpoint(
     iterations: dict.iterations,
     ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler.stateDict() }),
   };
-  return encodeSafetensors(tensors, {
-    ...metadata,
-    format: CHECKPOINT_FORMAT,
-    format_version: CHECKPOINT_VERSION,
-    lionw_state: JSON.stringify(saved),
-  });
+  return await encodeWithChecksums(
+    tensors.map((tensor) => tensor.name),
+    (checksums) =>
+      encodeSafetensors(tensors, {
+        ...metadata,
+        format: CHECKPOINT_FORMAT,
+        format_version: CHECKPOINT_VERSION,
+        lionw_state: JSON.stringify(saved),
+        [CHECKSUMS_KEY]: checksums,
+      }),
+  );
 }
 
 function invalid(message: string): Error {
@@ -216,8 +227,8 @@ function float32Copy({ dtype, bytes }: TensorRead): Float32Array {
 function matchTensors(
   params: readonly Parameter[],
   tensors: ReadonlyMap<string, TensorRead>,
-): { data: Map<Parameter, Uint8Array>; state: Record<string, LionParameterState> } {
-  const data = new Map<Parameter, Uint8Array>();
+): { data: Map<Parameter, Float32Array>; state: Record<string, LionParameterState> } {
+  const data = new Map<Parameter, Float32Array>();
   const state: Record<string, LionParameterState> = {};
   const known = new Set<string>();
   for (const param of params) {
@@ -240,10 +251,13 @@ function matchTensors(
           } where parameter '${param.name}' has ${formatValue([...param.shape])}`,
         );
       }
-      if (isMoment) state[param.name] = { expAvg: float32Copy(tensor) };
-      else if (tensor.dtype !== "F32") {
+      if (!isMoment && tensor.dtype !== "F32") {
         throw invalid(`parameter tensor "${name}" has dtype ${tensor.dtype}: parameters are F32`);
-      } else data.set(param, tensor.bytes);
+      }
+      const values = float32Copy(tensor);
+      checkFiniteTensor(name, values);
+      if (isMoment) state[param.name] = { expAvg: values };
+      else data.set(param, values);
     }
   }
   for (const name of tensors.keys()) {
@@ -259,9 +273,10 @@ function matchTensors(
 /**
  * Loads a checkpoint from bytes into `opt`: parameters, moments, groups'
  * hyperparameters, iterations, and the scheduler's step when one is given.
- * The bytes are untrusted: everything is checked before anything changes,
- * and any defect is an `Error` that names it, leaving parameters, state,
- * iterations and the scheduler as they were.
+ * The bytes are untrusted: their structure, each tensor's SHA-256 (where the
+ * file has them) and the finiteness of every value are checked before
+ * anything changes, and any defect is an `Error` that names it, leaving
+ * parameters, state, iterations and the scheduler as they were.
  *
  * @example Restore a run
  * ```ts
@@ -281,7 +296,8 @@ function matchTensors(
  * @returns The checkpoint's `__metadata__` (its own keys included).
  * @throws {Error} Naming the defect, when the bytes are not a checkpoint
  * this optimizer can load; also when a step is in flight.
- * @throws {RangeError} When its groups, names or hyperparameters do not fit `opt`.
+ * @throws {RangeError} When its groups, names or hyperparameters do not fit `opt`,
+ * or a parameter or moment holds a value that is not finite (naming the tensor and element).
  */
 export async function decodeCheckpoint(
   opt: DecoupledLionW,
@@ -290,6 +306,7 @@ export async function decodeCheckpoint(
 ): Promise<Record<string, string>> {
   const { tensors, metadata } = decodeSafetensors(bytes);
   const saved = savedStateOf(metadata);
+  await verifyChecksums(tensors, metadata);
   const { scheduler } = options;
   if (scheduler !== undefined && saved.scheduler === undefined) {
     throw invalid("it holds no scheduler step to restore the given scheduler to");
@@ -308,8 +325,7 @@ export async function decodeCheckpoint(
     }
   }
   for (const [param, values] of data) {
-    const target = param.data;
-    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(values);
+    param.data.set(values);
     param.markWritten();
   }
   return { ...metadata };

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { sha256Hex } from "./_checksums.ts";
 import { formatValue } from "../_internal/format.ts";
 import {
   decodeCheckpoint,
@@ -61,13 +62,6 @@ export interface KvCheckpointHead {
   readonly bytes: number;
   /** SHA-256 of the bytes, hex: checked on load. */
   readonly sha256: string;
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-  );
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Deletes every generation under `prefix` but `keep`: the previous one, and any a crash abandoned. */
@@ -141,7 +135,7 @@ export async function saveCheckpointKv(
     generation,
     chunks,
     bytes: bytes.length,
-    sha256: await sha256(bytes),
+    sha256: await sha256Hex(bytes),
   };
   let ok = false;
   try {
@@ -214,7 +208,7 @@ export async function loadCheckpointKv(
     bytes.set(value, at);
     at += value.length;
   }
-  if (at !== head.bytes || await sha256(bytes) !== head.sha256) {
+  if (at !== head.bytes || await sha256Hex(bytes) !== head.sha256) {
     throw new Error(
       `Cannot load checkpoint as the chunks of generation ${head.generation} do not match its head (length or SHA-256)`,
     );
