@@ -35,4 +35,5 @@ export type {
   DeviceUpdate,
   NamedTensor,
 } from "./decoupled_lionw_optimizer.ts";
+export type { SavedGroup, SavedGroups } from "./_saved_groups.ts";
 export { threadMayBlock } from "./thread_may_block.ts";
