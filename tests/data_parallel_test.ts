@@ -295,3 +295,27 @@ Deno.test({
     );
   }),
 });
+
+Deno.test({
+  name: "docs/distributed.md's first example, run over 2 ranks, prints what it says",
+  ignore,
+  fn: cleaned(async () => {
+    const doc = await Deno.readTextFile(new URL("../docs/distributed.md", import.meta.url));
+    const example = doc.match(/```ts ignore\n([\s\S]*?)```/)![1]!;
+    const said = example.match(/console\.log\(.*\); \/\/ (.*)\n/)![1]!;
+    // inside the repository, so that deno.json maps "@decoupled/lionw" as a user's import map would
+    const build = new URL("../bench/.build/", import.meta.url).pathname;
+    await Deno.mkdir(build, { recursive: true });
+    const dir = await Deno.makeTempDir({ dir: build, prefix: "doc_example_" });
+    jobDirs.push(dir);
+    await Deno.writeTextFile(`${dir}/train.ts`, example);
+    const out = await mpiJob(2, `${dir}/train.ts`, [], [], {
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(JOB_LIMIT_MS),
+    }).output();
+    const text = new TextDecoder();
+    assert.equal(out.code, 0, text.decode(out.stderr));
+    assert.equal(text.decode(out.stdout).trim(), said);
+  }),
+});
