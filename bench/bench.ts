@@ -38,8 +38,8 @@ Options:
                       tensors (default 1M,16M,64M,1000x1K; --quick: 256K,100x1K)
   --workers LIST      worker counts of the sharded rows (default 1,2)
   --rounds N          rounds; each runs every row once (default 5; --quick: 1)
-  --quick             small sizes, 1 round, fewer steps: every kind of row once,
-                      in about a minute
+  --quick             a smoke test: small sizes, 1 round, fewer steps, every kind
+                      of row once, in about a minute (its numbers are noise)
   --peers LIST        roof,torch,tfjs,node or none (default roof,torch,tfjs,node;
                       node: the npm package under the node on PATH)
   --gpujs LIST        gpu.js modes of the gpujs rows: webgpu,webasm,cpu or none
@@ -570,14 +570,25 @@ function sizeTable(result: SizeResult): string[] {
     args.markdown,
   );
   const skippedRows = result.rows.filter((row) => row.skipped !== null);
+  const heading = rounds === 1 ? `${title}: ${NOISE_NOTE}` : title;
   return [
-    args.markdown ? `### ${title}` : title,
+    args.markdown ? `### ${heading}` : heading,
     "",
     ...table,
     ...(skippedRows.length ? ["", "Skipped here:"] : []),
     ...skippedRows.map((row) => `- ${row.label}: ${row.skipped}`),
     "",
   ];
+}
+
+/** One round gives one sample per row: an ordering effect or a stall decides it, not the engine. */
+const NOISE_NOTE =
+  "one round: noise, not a measurement (a row may even read above 100 % of the roof)";
+if (args.quick) {
+  console.log(
+    "deno task bench --quick is a smoke test: every kind of row runs once at small sizes, to show\n" +
+      "that each works here. Its numbers are not measurements; quote the default run's.\n",
+  );
 }
 
 const results: SizeResult[] = [];
