@@ -15,6 +15,8 @@
  * @module
  */
 
+import { parseCommandLine } from "./cli.ts";
+
 /** tfjs-core 4.22 types in the `./tfjs` API: `extends tf.Optimizer`, and what its methods take. */
 const TFJS_TYPES: ReadonlySet<string> = new Set([
   "Optimizer",
@@ -56,6 +58,11 @@ export function isTfjsTypeReference({ head, text }: Diagnostic): boolean {
 }
 
 if (import.meta.main) {
+  parseCommandLine(
+    "doc:lint",
+    "deno task doc:lint\n\nRuns deno doc --lint over every entry point of deno.json's exports at once; fails on any\ndiagnostic but a reference to one of the five tfjs-core types the ./tfjs entry point uses.",
+    {},
+  );
   const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
   const entries = Object.values(config.exports as Record<string, string>);
   const { stdout, stderr } = await new Deno.Command(Deno.execPath(), {

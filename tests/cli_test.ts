@@ -26,6 +26,7 @@ const TYPO: Record<string, [string, string]> = {
   "bench:tfjs": ["--quik", "--quick"],
   "build:npm": ["--output", "--out"],
   "build:wasm": ["--hlep", "--help"],
+  "doc:lint": ["--hepl", "--help"],
   fixtures: ["--sed", "--seed"],
 };
 
