@@ -138,6 +138,7 @@ const SERIALIZED_KEYS: readonly string[] = [
  * import { DecoupledLionWOptimizer } from "@decoupled/lionw/tfjs";
  * import assert from "node:assert/strict";
  *
+ * tf.env().set("PROD", true); // tfjs takes Deno for Node: no "use tfjs-node" banner
  * await tf.setBackend("cpu");
  * const w = tf.variable(tf.tensor1d([1, -1]), true, "doc.w");
  * const optimizer = new DecoupledLionWOptimizer({ lr: 0.1, weightDecay: 0 });
@@ -560,6 +561,7 @@ tf.serialization.registerClass(DecoupledLionWOptimizer);
  * import { lionw } from "@decoupled/lionw/tfjs";
  * import assert from "node:assert/strict";
  *
+ * tf.env().set("PROD", true); // tfjs takes Deno for Node: no "use tfjs-node" banner
  * await tf.setBackend("cpu");
  * const optimizer = lionw({ lr: 3e-4, weightDecay: 0.1 });
  * assert.equal(optimizer.getClassName(), "DecoupledLionW");

@@ -13,6 +13,7 @@
  * import { lionw } from "@decoupled/lionw/tfjs";
  * import assert from "node:assert/strict";
  *
+ * tf.env().set("PROD", true); // tfjs takes Deno for Node: no "use tfjs-node" banner
  * await tf.setBackend("cpu");
  * const model = sequential({ layers: [layers.dense({ units: 1, inputShape: [2] })] });
  * const optimizer = lionw({ lr: 0.01, weightDecay: 0 });
