@@ -13,7 +13,7 @@ import {
   saveCheckpoint,
 } from "../mod.ts";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.ts";
-import { encodeWithChecksums } from "../src/io/_checksums.ts";
+import { encodeWithChecksums } from "../src/io/_verification.ts";
 import { runChild, seededValues } from "./_util.ts";
 
 /** Two groups over three parameters (one never stepped), on `options`' engine. */

@@ -18,7 +18,7 @@ import {
   CHECKSUMS_KEY,
   encodeWithChecksums,
   verifyChecksums,
-} from "./_checksums.ts";
+} from "./_verification.ts";
 import { readWholeFile, writeAtomically } from "./files.ts";
 import { formatValue } from "../_internal/format.ts";
 import { parseUntrustedJson } from "../_internal/json_keys.ts";

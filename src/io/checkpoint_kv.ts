@@ -10,7 +10,7 @@
  * @module
  */
 
-import { sha256Hex } from "./_checksums.ts";
+import { sha256Hex } from "./_verification.ts";
 import { formatValue } from "../_internal/format.ts";
 import {
   decodeCheckpoint,

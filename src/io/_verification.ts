@@ -1,9 +1,10 @@
 /**
- * Per-tensor SHA-256 checksums for checkpoint files, kept in `__metadata__`
- * as JSON (`{ "<tensor name>": "<hex>" }`) under {@linkcode CHECKSUMS_KEY},
- * and the finiteness check of loaded values. A checkpoint that flipped a bit
- * on disk or in transit is refused, naming the tensor; one without the key
- * (a file another program wrote) is read with the other checks alone.
+ * What loading a checkpoint verifies beyond its format: per-tensor SHA-256
+ * checksums, kept in `__metadata__` as JSON (`{ "<tensor name>": "<hex>" }`)
+ * under {@linkcode CHECKSUMS_KEY}, and the finiteness of every loaded value.
+ * A checkpoint that flipped a bit on disk or in transit is refused, naming
+ * the tensor; one without the key (a file another program wrote) is read
+ * with the other checks alone.
  *
  * @module
  */
