@@ -115,9 +115,11 @@ export class HostPath implements StepPath {
   }
 
   /**
-   * The new values into the variables: in place where a variable's data is
-   * its own (its data id stays, so it still reads as our write), else as a
-   * new tensor (a clone of the variable, say, keeps the old values).
+   * The new values into the variables: in place where that is safe (the
+   * cpu backend, a variable whose data is its own: its data id stays, so it
+   * still reads as our write), else as a new tensor (on wasm always, whose
+   * kernels cache what they derive from a data id; elsewhere a clone of the
+   * variable, say, keeps the old values).
    */
   #assignBack(entries: readonly PathEntry[]): void {
     tf.tidy(() => {
