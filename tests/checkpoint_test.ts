@@ -325,6 +325,17 @@ Deno.test("decodeCheckpoint() treats the file as untrusted: each defect is named
       "a flipped bit in a moment",
     ],
     [
+      withHeader(good, {
+        ...header,
+        __metadata__: {
+          ...metadata,
+          lionw_sha256: JSON.stringify({ ...checksums, "fc.bias": "a1b2" }),
+        },
+      }),
+      /its lionw_sha256 has no SHA-256 for tensor "fc.bias": "a1b2"/,
+      "a checksum that is no SHA-256",
+    ],
+    [
       withHeader(good, { ...header, __metadata__: { ...metadata, lionw_sha256: "[1]" } }),
       /its lionw_sha256 is not a JSON object/,
       "checksums not an object",

@@ -503,7 +503,8 @@ Deno.test("on cpu a variable whose data is its own is updated in place; on wasm 
       setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
     }
     await tf.setBackend(backend);
-    const w = tf.variable(tf.tensor1d([1, -1, 2]), true, `inplace.${backend}.w`);
+    const initial = tf.tensor1d([1, -1, 2]);
+    const w = tf.variable(initial, true, `inplace.${backend}.w`);
     const optimizer = lionw({ lr: 0.5, weightDecay: 0, workers: 0 });
     const step = (g: number[]) => {
       const grad = tf.tensor1d(g);
@@ -511,6 +512,12 @@ Deno.test("on cpu a variable whose data is its own is updated in place; on wasm 
       grad.dispose();
     };
     step([1, 1, 1]); // the variable's first data is shared with the tensor it was made from
+    assert.deepEqual(
+      [...initial.dataSync()],
+      [1, -1, 2],
+      `${backend}: the tensor it was made from`,
+    );
+    assert.notEqual(w.dataId, initial.dataId);
     const own = w.dataId;
     step([1, 1, 1]);
     // tfjs-wasm caches weights packed by data id (XNNPACK): a write in place would go unseen
@@ -530,7 +537,7 @@ Deno.test("on cpu a variable whose data is its own is updated in place; on wasm 
     assert.deepEqual([...view2.dataSync()], [0.5, -2.5, 1.5], `${backend}: the reshape too`);
     assert.deepEqual([...w.dataSync()], [0, -3, 1]);
     await optimizer.close();
-    tf.dispose([w, clone, view, view2]);
+    tf.dispose([w, initial, clone, view, view2]);
   }
   await tf.setBackend("cpu");
 });
