@@ -30,7 +30,7 @@ import {
   type MpiSymbols,
   specialPointer,
 } from "./mpich_abi.ts";
-import { checkKnownKeys, formatValue } from "../src/optimizer/option_rules.ts";
+import { checkKnownKeys, formatValue } from "../src/errors/error_grammar.ts";
 import { mpiLibraryPath, openMpiLibrary, readEnv } from "./mpi_library.ts";
 import { check, type ProgressMode, waitAsync, type WaitPolicy, waitSync } from "./request_wait.ts";
 

@@ -20,6 +20,7 @@ const LAYERS = [
   "step",
   "kernels",
   "store",
+  "errors",
   "_internal",
 ];
 

@@ -95,7 +95,7 @@ Deno.test("data-parallel options are checked, naming the bad value", async (t) =
   await t.step("shardState needs a collective", () => {
     assert.throws(
       () => new DecoupledLionW([w], { shardState: true }),
-      /Cannot create optimizer as 'shardState' shards the state across the ranks of a 'collective', and none was given/,
+      /Cannot create optimizer as 'shardState' shards the state across the ranks of a 'collective' \("data-parallel" training\), and none was given: the options ask for "local" training/,
     );
   });
   await t.step("a collective must look like one", () => {

@@ -3,6 +3,7 @@ import { ParameterStore } from "../mod.ts";
 import { parameterSlots } from "../src/store/slots.ts";
 import type { EngineOptions } from "../src/optimizer/option_rules.ts";
 import { startEngine } from "../src/engine/engine_factory.ts";
+import { STEP_DRIVERS } from "../src/distributed/step_drivers.ts";
 import { openShardRunner } from "../src/engine/runner_spec.ts";
 import { wasmKernelAvailable } from "../src/kernels/wasm_kernel.ts";
 import { recordingLogger } from "./_util.ts";
@@ -18,6 +19,7 @@ const ENGINE: EngineOptions = {
   collective: undefined,
   shardState: false,
   checkRanksEvery: 0,
+  strategy: STEP_DRIVERS.at(-1)!, // local
   momentumDtype: undefined,
 };
 

@@ -17,7 +17,7 @@ import type * as tf from "@tensorflow/tfjs-core";
 import type { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
 import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
-import { checkKnownKeys, formatValue } from "../src/optimizer/option_rules.ts";
+import { checkKnownKeys, formatValue } from "../src/errors/error_grammar.ts";
 
 /** One group: its variables' positions and its hyperparameters. */
 export interface SavedGroup {

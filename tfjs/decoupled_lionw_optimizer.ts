@@ -12,12 +12,8 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import {
-  checkKnownKeys,
-  checkOptions,
-  formatValue,
-  OPTION_KEYS,
-} from "../src/optimizer/option_rules.ts";
+import { checkOptions, OPTION_KEYS } from "../src/optimizer/option_rules.ts";
+import { checkKnownKeys, formatValue } from "../src/errors/error_grammar.ts";
 import { BACKENDS } from "../src/engine/backends.ts";
 import { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
 import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";

@@ -12,14 +12,19 @@
  */
 
 import type { Collective } from "./collective.ts";
-import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
+import { runOps } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
 import { type ShardPlan, shardPlan } from "./shard_plan.ts";
-import { decidedRun, LOCAL_STEP, type LocalStep, type StepDriver } from "./step_driver.ts";
-import type { BackendName } from "../engine/backends.ts";
+import {
+  decidedRun,
+  LOCAL_STEP,
+  type LocalStep,
+  type StepDriver,
+  type StepProgram,
+  type StepWait,
+} from "./step_driver.ts";
 import type { StepRequest, StepResult } from "../engine/engine.ts";
-import { hostKernel } from "../engine/runner_spec.ts";
-import { PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
+import { type LionKernel, PARTIAL_COUNT, scaleGradients } from "../kernels/kernel.ts";
 import {
   decideStep,
   gateNeedsScan,
@@ -30,9 +35,6 @@ import {
 import { DECIDED, decideFromScan } from "../step/written_scan.ts";
 import { partialsByParameter, type PlannedParameter, type StepPlan } from "../step/step_plan.ts";
 import type { Arena } from "../store/arena.ts";
-
-/** What a data-parallel step waits for: collectives, or the engine. */
-type StepWait = { readonly ops: readonly CollectiveOp[] } | { readonly request: StepRequest };
 
 /** What the driver is built from. */
 export interface DataParallelStepOptions {
@@ -46,10 +48,8 @@ export interface DataParallelStepOptions {
   readonly checkRanksEvery: number;
   /** The store's arenas (sharded state zeroes this rank's blocks of exp_avg there). */
   readonly arenas: readonly Arena[];
-  /** The engine's backend: the gradients are averaged and scanned with its CPU kernel. */
-  readonly backend: BackendName;
-  /** The wasm kernel's fma mode. */
-  readonly fma: "auto" | "exact";
+  /** The engine's kernel on the host: it averages and scans the gradients. */
+  readonly hostKernel: LionKernel;
   /** The optimizer's non-finite policy: with the step's clipping, what the average scans. */
   readonly nonFinite: NonFinitePolicy;
 }
@@ -68,38 +68,38 @@ export class DataParallelStep implements StepDriver {
   /** @param options The parameters, the ranks and the sharding. */
   constructor(options: DataParallelStepOptions) {
     this.#options = options;
-    const kernel = hostKernel(options.backend, options.fma);
-    this.#ranks = new DataParallel(options.entries, options.collective, options.shardState, kernel);
+    const { entries, collective, shardState, hostKernel } = options;
+    this.#ranks = new DataParallel(entries, collective, shardState, hostKernel);
   }
 
-  async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
-    const { collective } = this.#ranks;
-    const steps = this.#steps(local, metrics, maxGradNorm);
-    let next = steps.next();
-    while (!next.done) {
-      const wait = next.value;
-      if ("ops" in wait) {
-        await runOps(collective, wait.ops);
-        next = steps.next(undefined as never);
-      } else {
-        next = steps.next(await local.run(wait.request));
-      }
+  /**
+   * One data-parallel step, as what it waits for: the layout check, the
+   * gradient exchange, then the step as on one process (or, with sharded
+   * state, {@linkcode DataParallelStep.#shardedStep}), then the divergence
+   * check when it is due.
+   */
+  *program(local: LocalStep, metrics: boolean, maxGradNorm: number): StepProgram {
+    const ranks = this.#ranks;
+    const layout = ranks.layoutOps();
+    if (layout.length > 0) yield { ops: layout };
+    const gate: StepGate = { nonFinite: this.#options.nonFinite, maxGradNorm };
+    const scan = !gateNeedsScan(gate) ? null : gateNeedsSquares(gate) ? "squares" : "verdict";
+    yield { ops: ranks.exchangeOps(scan) };
+    ranks.settle();
+    const request = local.prepare(metrics, maxGradNorm);
+    if (request === undefined) return;
+    const applied = ranks.shardState
+      ? yield* this.#shardedStep(local, request)
+      : yield* this.#replicatedStep(local, request);
+    const every = this.#options.checkRanksEvery;
+    if (applied && every > 0 && local.iterations() % every === 0) {
+      yield { ops: ranks.divergenceOps(!ranks.shardState, local.iterations()) };
     }
   }
 
-  stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void {
-    const { collective } = this.#ranks;
-    const steps = this.#steps(local, metrics, maxGradNorm);
-    let next = steps.next();
-    while (!next.done) {
-      const wait = next.value;
-      if ("ops" in wait) {
-        runOpsSync(collective, wait.ops);
-        next = steps.next(undefined as never);
-      } else {
-        next = steps.next(local.runSync(wait.request));
-      }
-    }
+  /** The ranks. */
+  get collective(): Collective {
+    return this.#ranks.collective;
   }
 
   /**
@@ -140,35 +140,6 @@ export class DataParallelStep implements StepDriver {
 
   stateLoaded(): void {
     this.#stateSharded = false;
-  }
-
-  /**
-   * One data-parallel step, as what it waits for: the layout check, the
-   * gradient exchange, then the step as on one process (or, with sharded
-   * state, {@linkcode DataParallelStep.#shardedStep}), then the divergence
-   * check when it is due.
-   */
-  *#steps(
-    local: LocalStep,
-    metrics: boolean,
-    maxGradNorm: number,
-  ): Generator<StepWait, void, StepResult> {
-    const ranks = this.#ranks;
-    const layout = ranks.layoutOps();
-    if (layout.length > 0) yield { ops: layout };
-    const gate: StepGate = { nonFinite: this.#options.nonFinite, maxGradNorm };
-    const scan = !gateNeedsScan(gate) ? null : gateNeedsSquares(gate) ? "squares" : "verdict";
-    yield { ops: ranks.exchangeOps(scan) };
-    ranks.settle();
-    const request = local.prepare(metrics, maxGradNorm);
-    if (request === undefined) return;
-    const applied = ranks.shardState
-      ? yield* this.#shardedStep(local, request)
-      : yield* this.#replicatedStep(local, request);
-    const every = this.#options.checkRanksEvery;
-    if (applied && every > 0 && local.iterations() % every === 0) {
-      yield { ops: ranks.divergenceOps(!ranks.shardState, local.iterations()) };
-    }
   }
 
   /**

@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { Collective } from "./collective.ts";
+import { type CollectiveOp, runOps, runOpsSync } from "./collective_ops.ts";
 import type { StepRequest, StepResult } from "../engine/engine.ts";
 import { scaleGradients } from "../kernels/kernel.ts";
 import { DECIDED, decideFromWrites } from "../step/written_scan.ts";
@@ -37,12 +39,25 @@ export interface LocalStep {
   iterations(): number;
 }
 
-/** Runs steps through a {@linkcode LocalStep}, and keeps what only it knows about the state. */
+/** What a step waits for: collectives across the ranks, or the engine running a request. */
+export type StepWait =
+  | { readonly ops: readonly CollectiveOp[] }
+  | { readonly request: StepRequest };
+
+/**
+ * One step as a program: it yields what it waits for and is resumed with
+ * the engine's result (or nothing, after collectives). {@linkcode runStep}
+ * and {@linkcode runStepSync} run it, so a strategy is written once for
+ * `step()` and `stepSync()`.
+ */
+export type StepProgram = Generator<StepWait, void, StepResult>;
+
+/** A strategy: how a step runs around the engine, and what only it knows about the state. */
 export interface StepDriver {
-  /** One step. */
-  step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void>;
-  /** One step, before returning. */
-  stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void;
+  /** One step, as a program. */
+  program(local: LocalStep, metrics: boolean, maxGradNorm: number): StepProgram;
+  /** The ranks the program's collectives run on, where it has any. */
+  readonly collective: Collective | undefined;
   /** Zeroes the exp_avg of the parameters taking their first step (this rank's part, where state is sharded). */
   startState(plan: StepPlan, fresh: readonly PlannedParameter[]): void;
   /** The exp_avg elements this process keeps, where that is not every stepped parameter's. */
@@ -55,23 +70,86 @@ export interface StepDriver {
   stateLoaded(): void;
 }
 
-/** The driver on one process: the engine runs the step, and that is all. */
+/**
+ * The drive loop, written once: resumes `program` with what each wait
+ * gives, going on at once where `settle` answers synchronously and after
+ * the promise where it does not.
+ */
+function drive(
+  program: StepProgram,
+  settle: (wait: StepWait) => StepResult | undefined | Promise<StepResult | undefined>,
+): void | Promise<void> {
+  const resume = (given: StepResult | undefined): void | Promise<void> => {
+    let next = program.next(given as StepResult);
+    while (!next.done) {
+      const got = settle(next.value);
+      if (got instanceof Promise) return got.then(resume);
+      next = program.next(got as StepResult);
+    }
+  };
+  return resume(undefined);
+}
+
+/**
+ * Runs one step of `driver`: collectives awaited, the engine's step awaited.
+ *
+ * @param driver The strategy.
+ * @param local The optimizer's side.
+ * @param metrics Whether the step computes the metrics.
+ * @param maxGradNorm The clipping norm (Infinity: none).
+ */
+export async function runStep(
+  driver: StepDriver,
+  local: LocalStep,
+  metrics: boolean,
+  maxGradNorm: number,
+): Promise<void> {
+  const { collective } = driver;
+  await drive(
+    driver.program(local, metrics, maxGradNorm),
+    (wait) =>
+      "ops" in wait ? runOps(collective!, wait.ops).then(() => undefined) : local.run(wait.request),
+  );
+}
+
+/**
+ * Runs one step of `driver` before returning: blocking collectives, the
+ * engine's synchronous step.
+ *
+ * @param driver The strategy.
+ * @param local The optimizer's side.
+ * @param metrics Whether the step computes the metrics.
+ * @param maxGradNorm The clipping norm (Infinity: none).
+ */
+export function runStepSync(
+  driver: StepDriver,
+  local: LocalStep,
+  metrics: boolean,
+  maxGradNorm: number,
+): void {
+  const { collective } = driver;
+  void drive(
+    driver.program(local, metrics, maxGradNorm),
+    (wait) => {
+      if (!("ops" in wait)) return local.runSync(wait.request);
+      runOpsSync(collective!, wait.ops);
+      return undefined;
+    },
+  );
+}
+
+/** The driver on one process: the engine runs the step, decided from the writes' scans where it can. */
 export const LOCAL_STEP: StepDriver = Object.freeze({
-  async step(local: LocalStep, metrics: boolean, maxGradNorm: number): Promise<void> {
+  *program(local: LocalStep, metrics: boolean, maxGradNorm: number): StepProgram {
     const request = local.prepare(metrics, maxGradNorm);
     if (request === undefined) return;
     const next = decidedRun(request, decideFromWrites(request.gate, request.plan));
     local.finish(
       request,
-      "result" in next ? next.result : next.complete(await local.run(next.run)),
+      "result" in next ? next.result : next.complete(yield { request: next.run }),
     );
   },
-  stepSync(local: LocalStep, metrics: boolean, maxGradNorm: number): void {
-    const request = local.prepare(metrics, maxGradNorm);
-    if (request === undefined) return;
-    const next = decidedRun(request, decideFromWrites(request.gate, request.plan));
-    local.finish(request, "result" in next ? next.result : next.complete(local.runSync(next.run)));
-  },
+  collective: undefined,
   startState(_plan: StepPlan, fresh: readonly PlannedParameter[]): void {
     for (const { slots } of fresh) slots.expAvgView.fill(0);
   },

@@ -12,6 +12,7 @@ import type { StoreMemory } from "../store/slots.ts";
 import { testSeams } from "../_internal/testing.ts";
 import { type BackendChoice, type BackendName, BACKENDS, type GpuModeOption } from "./backends.ts";
 import type { StepEngine } from "./engine.ts";
+import type { LionKernel } from "../kernels/kernel.ts";
 import { InlineEngine } from "./inline_engine.ts";
 import type { Logger } from "../_internal/logger.ts";
 import { inPlaceRunner } from "./shard_runner.ts";
@@ -63,6 +64,12 @@ export interface StartedEngine {
   readonly ready: Promise<void>;
   /** The backend and why, with the gpu.js mode once known. */
   choice(): BackendChoice;
+  /**
+   * The CPU kernel of its backend, for scans on the host outside the engine
+   * (the grad setter's as it copies, a data-parallel average's), made when
+   * first asked for.
+   */
+  readonly hostKernel: LionKernel;
 }
 
 /**
@@ -122,10 +129,14 @@ export function startEngine(spec: EngineSpec): StartedEngine {
     fallback = `the shard workers could not start (${refused.message})`;
   }
   const asked = options.backend === "auto" ? autoChoice(backend) : undefined;
+  let kernel: LionKernel | undefined;
   return {
     engine,
     ready,
     choice: () => withInlineReason(describeChoice(backend, asked, resolved), fallback),
+    get hostKernel(): LionKernel {
+      return kernel ??= hostKernel(backend, options.fma);
+    },
   };
 }
 

@@ -37,9 +37,12 @@ import {
   zeroGradient,
 } from "../store/slots.ts";
 import { gradientWriter } from "../step/written_scan.ts";
-import { hostKernel } from "../engine/runner_spec.ts";
-import { DataParallelStep } from "../distributed/data_parallel_step.ts";
-import { LOCAL_STEP, type LocalStep, type StepDriver } from "../distributed/step_driver.ts";
+import {
+  type LocalStep,
+  runStep,
+  runStepSync,
+  type StepDriver,
+} from "../distributed/step_driver.ts";
 import type { BackendChoice, BackendName } from "../engine/backends.ts";
 import type { StepEngine, StepRequest, StepResult } from "../engine/engine.ts";
 import { type StartedEngine, startEngine } from "../engine/engine_factory.ts";
@@ -214,22 +217,18 @@ export class DecoupledLionW implements AsyncDisposable {
       logger: this.#logger,
     });
     this.#engine = this.#started.engine;
-    const { collective, checkRanksEvery } = engine;
-    this.#driver = collective === undefined ? LOCAL_STEP : new DataParallelStep({
+    const { hostKernel } = this.#started;
+    this.#driver = engine.strategy.create(engine, {
       entries: this.#entries,
-      collective,
-      shardState: engine.shardState,
-      checkRanksEvery,
       arenas: this.#memory.arenas,
-      backend: this.#engine.backend,
-      fma: engine.fma,
-      nonFinite: this.#nonFinite,
+      hostKernel,
     });
     this.#local = this.#localStep();
-    // one process, state on the host, a gate that scans: the grad setter scans as it copies
-    if (collective === undefined && this.#engine.stateLives === "host" && gateNeedsScan(engine)) {
-      const kernel = hostKernel(this.#engine.backend, engine.fma);
-      this.#guard.writeGradient = gradientWriter(kernel, engine.maxGradNorm !== Infinity);
+    // a strategy that takes the writes' scans, state on the host, a gate that scans: the grad
+    // setter scans as it copies
+    const { writtenScans } = engine.strategy.capabilities;
+    if (writtenScans && this.#engine.stateLives === "host" && gateNeedsScan(engine)) {
+      this.#guard.writeGradient = gradientWriter(hostKernel, engine.maxGradNorm !== Infinity);
     }
     for (const slots of this.#slots.values()) slots.owner = this.#guard;
     this.#memory.users++;
@@ -378,7 +377,7 @@ export class DecoupledLionW implements AsyncDisposable {
         }
       }
       this.#assertOpen("step");
-      await this.#driver.step(this.#local, metrics, clipTo);
+      await runStep(this.#driver, this.#local, metrics, clipTo);
       return loss;
     } finally {
       this.#endStep();
@@ -420,7 +419,7 @@ export class DecoupledLionW implements AsyncDisposable {
     }
     const { metrics, clipTo } = this.#beginStep(options, true);
     try {
-      this.#driver.stepSync(this.#local, metrics, clipTo);
+      runStepSync(this.#driver, this.#local, metrics, clipTo);
     } finally {
       this.#endStep();
     }

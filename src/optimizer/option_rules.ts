@@ -31,15 +31,8 @@ import type { ParamGroupOptions } from "./param_group.ts";
 import { Parameter } from "../store/parameter.ts";
 import { type ParameterSlots, parameterSlots, type StoreMemory } from "../store/slots.ts";
 import type { Collective } from "../distributed/collective.ts";
+import { STEP_DRIVERS, type StepDriverRow, stepDriverRow } from "../distributed/step_drivers.ts";
 import { MOMENTUM_DTYPES, type MomentumDtype } from "../store/moment_dtype.ts";
-
-/**
- * The grammar every entry point's messages share, for the adapters
- * (`tfjs/`, `mpi/`): how a message shows a value, and the unknown-key rule
- * with its closest known name.
- */
-export { formatValue } from "../_internal/format.ts";
-export { checkKnownKeys } from "../_internal/validate.ts";
 
 /** The start of every constructor error message. */
 export const CREATE = "Cannot create optimizer";
@@ -55,6 +48,8 @@ export interface EngineOptions extends EngineChoice {
   readonly collective: Collective | undefined;
   readonly shardState: boolean;
   readonly checkRanksEvery: number;
+  /** The strategy the options ask for (data-parallel with a `collective`, else local). */
+  readonly strategy: StepDriverRow;
   /** `undefined`: the store's. */
   readonly momentumDtype: MomentumDtype | undefined;
 }
@@ -116,15 +111,16 @@ export function checkOptions(
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
     maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
     workerUrl: checkWorkerUrl(options.workerUrl),
-    ...checkDataParallel(options),
+    ...checkDataParallel(options, options.nonFinite ?? "error"),
   };
   return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
 }
 
-/** `collective`, `shardState`, `checkRanksEvery`. */
+/** `collective`, `shardState`, `checkRanksEvery`, and the strategy they ask for. */
 function checkDataParallel(
   options: DecoupledLionWOptions,
-): Pick<EngineOptions, "collective" | "shardState" | "checkRanksEvery"> {
+  nonFinite: NonFinitePolicy,
+): Pick<EngineOptions, "collective" | "shardState" | "checkRanksEvery" | "strategy"> {
   const { collective, shardState = false, checkRanksEvery = 0 } = options;
   if (
     collective !== undefined &&
@@ -144,9 +140,13 @@ function checkDataParallel(
       `${CREATE} as 'shardState' must be a boolean: current value is ${formatValue(shardState)}`,
     );
   }
-  if (shardState && collective === undefined) {
+  const strategy = stepDriverRow({ collective, shardState, checkRanksEvery, nonFinite });
+  if (shardState && !strategy.capabilities.shardedState) {
+    const sharding = STEP_DRIVERS.filter((row) => row.capabilities.shardedState);
     throw new RangeError(
-      `${CREATE} as 'shardState' shards the state across the ranks of a 'collective', and none was given`,
+      `${CREATE} as 'shardState' shards the state across the ranks of a 'collective' (${
+        sharding.map((row) => `"${row.name}"`).join(", ")
+      } training), and none was given: the options ask for "${strategy.name}" training`,
     );
   }
   if (!Number.isInteger(checkRanksEvery) || checkRanksEvery < 0) {
@@ -156,7 +156,7 @@ function checkDataParallel(
       }`,
     );
   }
-  return { collective, shardState, checkRanksEvery };
+  return { collective, shardState, checkRanksEvery, strategy };
 }
 
 /** `workerUrl`: a URL, or a string that parses as one (relative to the page, where there is one). */

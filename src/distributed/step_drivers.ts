@@ -1,0 +1,114 @@
+/**
+ * The strategies a step can run under, and what each supports: a row per
+ * step driver. {@linkcode stepDriverRow} picks the row the options ask for;
+ * the rules about combining options read its capabilities, as they read a
+ * backend's (optimizer/option_rules.ts); {@linkcode stepDriver} builds its
+ * driver. A new strategy is a {@linkcode StepDriver} (a generator that yields
+ * its waits) and a row here: the optimizer class does not change.
+ *
+ * @module
+ */
+
+import type { Collective } from "./collective.ts";
+import { DataParallelStep } from "./data_parallel_step.ts";
+import type { DataParallelEntry } from "./data_parallel.ts";
+import { LOCAL_STEP, type StepDriver } from "./step_driver.ts";
+import type { LionKernel } from "../kernels/kernel.ts";
+import type { NonFinitePolicy } from "../step/step_decision.ts";
+import type { Arena } from "../store/arena.ts";
+
+/** What a strategy supports: the rules about combining options read these. */
+export interface DriverCapabilities {
+  /** Each rank may keep only its part of exp_avg (`shardState`, ZeRO-1). */
+  readonly shardedState: boolean;
+  /**
+   * A step decides from the scans the grad setter took as it copied each
+   * gradient (so the setter scans): the gradients reach the step as written.
+   */
+  readonly writtenScans: boolean;
+}
+
+/** The options a strategy is chosen and built from. */
+export interface DriverOptions {
+  /** The ranks, for data-parallel training. */
+  readonly collective: Collective | undefined;
+  /** Keep only this rank's part of exp_avg. */
+  readonly shardState: boolean;
+  /** Check that the ranks agree every this many applied steps (0: never). */
+  readonly checkRanksEvery: number;
+  /** The non-finite policy (with the step's clipping, what an exchange scans). */
+  readonly nonFinite: NonFinitePolicy;
+}
+
+/** What the optimizer and its engine hand a strategy. */
+export interface DriverContext {
+  /** Every parameter of the optimizer, in group order. */
+  readonly entries: readonly DataParallelEntry[];
+  /** The store's arenas. */
+  readonly arenas: readonly Arena[];
+  /** The engine's kernel on the host, for scans outside the engine. */
+  readonly hostKernel: LionKernel;
+}
+
+/** One strategy. */
+export interface StepDriverRow {
+  /** Its name, for messages. */
+  readonly name: string;
+  /** Whether the options ask for it (the first row that says so is taken). */
+  readonly asked: (options: DriverOptions) => boolean;
+  /** What it supports. */
+  readonly capabilities: DriverCapabilities;
+  /** Builds its driver. */
+  readonly create: (options: DriverOptions, context: DriverContext) => StepDriver;
+}
+
+/** The strategies, most specific first; the last is taken when no other is asked for. */
+export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
+  {
+    name: "data-parallel",
+    asked: (options) => options.collective !== undefined,
+    // the average rewrites each gradient after its write: the exchange scans it again
+    capabilities: Object.freeze({ shardedState: true, writtenScans: false }),
+    create: (options, context) =>
+      new DataParallelStep({
+        entries: context.entries,
+        collective: options.collective!,
+        shardState: options.shardState,
+        checkRanksEvery: options.checkRanksEvery,
+        arenas: context.arenas,
+        hostKernel: context.hostKernel,
+        nonFinite: options.nonFinite,
+      }),
+  },
+  {
+    name: "local",
+    asked: () => true,
+    capabilities: Object.freeze({ shardedState: false, writtenScans: true }),
+    create: () => LOCAL_STEP,
+  },
+]);
+
+/**
+ * The strategy the options ask for.
+ *
+ * @param options The options.
+ * @returns Its row.
+ */
+export function stepDriverRow(options: DriverOptions): StepDriverRow {
+  return STEP_DRIVERS.find((row) => row.asked(options))!;
+}
+
+/**
+ * Builds the driver of the strategy the options ask for.
+ *
+ * @param options The options.
+ * @param context The parameters, arenas and host kernel.
+ * @returns The driver, with its row.
+ */
+export function stepDriver(
+  options: DriverOptions,
+  context: DriverContext,
+): { readonly driver: StepDriver; readonly row: StepDriverRow } {
+  const row = stepDriverRow(options);
+  return { driver: row.create(options, context), row };
+}

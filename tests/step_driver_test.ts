@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { DecoupledLionW, LocalCollective, ParameterStore } from "../mod.ts";
+import type { StepRequest, StepResult } from "../src/engine/engine.ts";
+import {
+  LOCAL_STEP,
+  type LocalStep,
+  runStep,
+  runStepSync,
+  type StepDriver,
+  type StepProgram,
+} from "../src/distributed/step_driver.ts";
+import { STEP_DRIVERS, stepDriverRow } from "../src/distributed/step_drivers.ts";
+
+/** A strategy that records what it waits for and what it is resumed with. */
+function recordingDriver(trace: string[]): StepDriver {
+  return {
+    ...LOCAL_STEP,
+    collective: new LocalCollective(),
+    *program(local: LocalStep, metrics: boolean): StepProgram {
+      const buffer = new Float32Array([1, 2]);
+      const none = yield {
+        ops: [{ kind: "allReduceSum", buffer, then: () => trace.push("then") }],
+      };
+      trace.push(`after ops: ${none}`);
+      const result = yield { request: { metrics } as unknown as StepRequest };
+      trace.push(`result: ${(result as unknown as { id: string }).id}`);
+      yield { ops: [] };
+      local.finish({} as StepRequest, result);
+    },
+  };
+}
+
+function recordingLocal(trace: string[]): LocalStep {
+  return {
+    prepare: () => undefined,
+    run: (request) => {
+      trace.push(`run metrics=${request.metrics}`);
+      return Promise.resolve({ id: "async" } as unknown as StepResult);
+    },
+    runSync: (request) => {
+      trace.push(`runSync metrics=${request.metrics}`);
+      return { id: "sync" } as unknown as StepResult;
+    },
+    finish: () => {
+      trace.push("finish");
+      return true;
+    },
+    iterations: () => 0,
+  };
+}
+
+Deno.test("runStep() and runStepSync() drive one program alike: collectives, the engine, the result back", async () => {
+  const [async, sync] = [[], []] as [string[], string[]];
+  await runStep(recordingDriver(async), recordingLocal(async), true, Infinity);
+  runStepSync(recordingDriver(sync), recordingLocal(sync), true, Infinity);
+  const expected = (run: string, id: string) => [
+    "then",
+    "after ops: undefined",
+    `${run} metrics=true`,
+    `result: ${id}`,
+    "finish",
+  ];
+  assert.deepEqual(async, expected("run", "async"));
+  assert.deepEqual(sync, expected("runSync", "sync"));
+});
+
+Deno.test("the strategy rows: data-parallel with a collective, local without; option rules read their capabilities", async () => {
+  const options = { shardState: false, checkRanksEvery: 0, nonFinite: "error" as const };
+  assert.equal(stepDriverRow({ ...options, collective: undefined }).name, "local");
+  assert.equal(
+    stepDriverRow({ ...options, collective: new LocalCollective() }).name,
+    "data-parallel",
+  );
+  assert.deepEqual(STEP_DRIVERS.map((row) => [row.name, row.capabilities]), [
+    ["data-parallel", { shardedState: true, writtenScans: false }],
+    ["local", { shardedState: false, writtenScans: true }],
+  ]);
+  const w = new ParameterStore().add("w", [2]);
+  assert.throws(() => new DecoupledLionW([w], { shardState: true }), {
+    name: "RangeError",
+    message:
+      `Cannot create optimizer as 'shardState' shards the state across the ranks of a 'collective' ("data-parallel" training), and none was given: the options ask for "local" training`,
+  });
+  // the local strategy takes the writes' scans, the data-parallel one scans the average again
+  const { parameterSlots } = await import("../src/store/slots.ts");
+  for (const [collective, writes] of [[undefined, true], [new LocalCollective(), false]] as const) {
+    const v = new ParameterStore().add("v", [2]);
+    await using opt = new DecoupledLionW([v], {
+      workers: 0,
+      ...(collective ? { collective } : {}),
+    });
+    assert.equal(parameterSlots(v).owner?.writeGradient !== undefined, writes, `${opt.workers}`);
+  }
+});
