@@ -98,66 +98,40 @@ Deno.test({
           assert.deepEqual(history[run].trainLoss, deno[run].trainLoss, `${run} training loss`);
         }
       });
-      await t.step(
-        "?backend=webgl: both train on the GPU (SwiftShader), LionW on the device",
-        async () => {
-          const { state, errors, page } = await runPage(
-            browser,
-            server.addr.port,
-            `${query}&backend=webgl`,
-          );
-          assert.equal(state.error, null);
-          assert.deepEqual(errors, []);
-          assert.equal(state.tfjsBackend, "webgl");
-          assert.ok(
-            /tfjs webgl; LionW steps on the device/.test(await page.locator("#status").innerText()),
-          );
-          const history = state.history!;
-          for (const run of ["lionw", "adam"] as const) {
-            const loss = history[run].valLoss;
-            assert.ok(loss.at(-1)! < loss[0]! - 0.3, `${run} learns on webgl: ${loss}`);
-          }
-          // the same run as on the cpu backend, to float32 (the GPU sums in another order)
-          history.lionw.valLoss.forEach((loss, i) =>
+      for (const backend of ["webgl", "webgpu"]) {
+        await t.step(
+          `?backend=${backend}: both train on the GPU (SwiftShader), LionW on the device`,
+          async () => {
+            const { state, errors, page } = await runPage(
+              browser,
+              server.addr.port,
+              `${query}&backend=${backend}`,
+            );
+            assert.equal(state.error, null);
+            assert.deepEqual(errors, []);
+            assert.equal(state.tfjsBackend, backend);
+            assert.equal(state.names?.lionw?.length, 10, "names sampled after training");
             assert.ok(
-              Math.abs(loss - cpuLoss[i]!) <= 1e-2 * cpuLoss[i]!,
-              `${loss} vs ${cpuLoss[i]}`,
-            )
-          );
-          assert.equal(await page.locator("#metrics svg").count(), 1);
-        },
-      );
-      await t.step(
-        "?backend=webgpu: both train on the GPU (SwiftShader's WebGPU), LionW on the device",
-        async () => {
-          const { state, errors, page } = await runPage(
-            browser,
-            server.addr.port,
-            `${query}&backend=webgpu`,
-          );
-          assert.equal(state.error, null);
-          assert.deepEqual(errors, []);
-          assert.equal(state.tfjsBackend, "webgpu");
-          assert.equal(state.names?.lionw?.length, 10, "names sampled after training");
-          assert.ok(
-            /tfjs webgpu; LionW steps on the device/.test(
-              await page.locator("#status").innerText(),
-            ),
-          );
-          const history = state.history!;
-          for (const run of ["lionw", "adam"] as const) {
-            const loss = history[run].valLoss;
-            assert.ok(loss.at(-1)! < loss[0]! - 0.3, `${run} learns on webgpu: ${loss}`);
-          }
-          history.lionw.valLoss.forEach((loss, i) =>
-            assert.ok(
-              Math.abs(loss - cpuLoss[i]!) <= 1e-2 * cpuLoss[i]!,
-              `${loss} vs ${cpuLoss[i]}`,
-            )
-          );
-          assert.equal(await page.locator("#metrics svg").count(), 1);
-        },
-      );
+              new RegExp(`tfjs ${backend}; LionW steps on the device`).test(
+                await page.locator("#status").innerText(),
+              ),
+            );
+            const history = state.history!;
+            for (const run of ["lionw", "adam"] as const) {
+              const loss = history[run].valLoss;
+              assert.ok(loss.at(-1)! < loss[0]! - 0.3, `${run} learns on ${backend}: ${loss}`);
+            }
+            // the same run as on the cpu backend, to float32 (the GPU sums in another order)
+            history.lionw.valLoss.forEach((loss, i) =>
+              assert.ok(
+                Math.abs(loss - cpuLoss[i]!) <= 1e-2 * cpuLoss[i]!,
+                `${loss} vs ${cpuLoss[i]}`,
+              )
+            );
+            assert.equal(await page.locator("#metrics svg").count(), 1);
+          },
+        );
+      }
     } finally {
       await browser.close();
       await server.shutdown();
