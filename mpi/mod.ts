@@ -21,7 +21,7 @@
  */
 
 export { MpiCollective, TIMEOUT_EXIT_CODE } from "./mpi_collective.ts";
-export type { MpiInitOptions } from "./mpi_collective.ts";
+export type { MpiInitOptions } from "./init_options.ts";
 export type { ProgressMode } from "./request_wait.ts";
 export { DEFAULT_MPI_LIBRARY, MPI_LIBRARY_ENV } from "./mpi_library.ts";
 export type {
