@@ -220,9 +220,8 @@ export class DevicePath implements StepPath, DeviceMirror {
       variable,
       gradient: gradient!,
       moment: this.#momentOf(name),
-      // the host engines' constants (the device takes maximize's sign with the clipping scale)
+      // the host engines' constants (the device takes their gradScale with the clipping scale)
       constants: kernelConstants(groupValues(group)),
-      maximize: group.maximize,
     };
   }
 

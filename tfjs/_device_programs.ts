@@ -11,23 +11,17 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
+import type { GroupConstants } from "../src/kernels/kernel.ts";
 
 /**
- * The host-side constants of one parameter's update (float32 values of its
- * group's `GroupConstants`) and whether it is cautious.
+ * The host-side constants of one parameter's update: its group's
+ * `GroupConstants` that the programs take as uniforms
+ * ({@linkcode DEVICE_CONSTANTS}).
  */
-export interface UpdateConstants {
-  /** `f32(lr)`. */
-  readonly lr: number;
-  /** `f32(1 - beta1)`. */
-  readonly directionWeight: number;
-  /** `f32(1 - beta2)`. */
-  readonly momentWeight: number;
-  /** `f32(1 - (lr / initialLr) * weightDecay)`. */
-  readonly decayMultiplier: number;
-  /** 1 when the update keeps only the elements that agree with the gradient. */
-  readonly cautious: number;
-}
+export type UpdateConstants = Pick<
+  GroupConstants,
+  "lr" | "directionWeight" | "momentWeight" | "decayMultiplier" | "cautious"
+>;
 
 /**
  * The tensors of one parameter's update, all flat float32 of one length but
@@ -95,14 +89,31 @@ interface WebGlRunner {
   ): tf.TensorInfo;
 }
 
+/**
+ * How the device path takes each of the kernels' group constants: as a
+ * uniform of the fused programs (`"uniform"`), as the step's gradient scale
+ * (`"scale"`: it is multiplied with the clipping coefficient on the device),
+ * in the metrics' sums only (`"metrics"`), or not at all, where the
+ * optimizer refuses the option on a GPU backend (`"refused"`: bfloat16
+ * moments). One entry per constant, so a new constant does not type-check
+ * until the device path says what it does with it.
+ */
+export const DEVICE_CONSTANTS: {
+  readonly [K in keyof GroupConstants]: "uniform" | "scale" | "metrics" | "refused";
+} = Object.freeze({
+  lr: "uniform",
+  directionWeight: "uniform",
+  momentWeight: "uniform",
+  decayMultiplier: "uniform",
+  stepDecay: "metrics",
+  gradScale: "scale",
+  cautious: "uniform",
+  momentBfloat16: "refused",
+});
+
 /** The uniforms, in the order both shaders declare them. */
-const UNIFORM_NAMES = [
-  "lr",
-  "directionWeight",
-  "momentWeight",
-  "decayMultiplier",
-  "cautious",
-] as const;
+const UNIFORM_NAMES = (Object.keys(DEVICE_CONSTANTS) as (keyof GroupConstants)[])
+  .filter((name) => DEVICE_CONSTANTS[name] === "uniform") as (keyof UpdateConstants)[];
 
 /**
  * The fused programs of the current tfjs backend, or `undefined` where it

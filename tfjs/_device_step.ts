@@ -12,6 +12,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
+import type { GroupConstants } from "../src/kernels/kernel.ts";
 import type { NonFinitePolicy } from "../src/step/step_decision.ts";
 import type { DevicePrograms, UpdateConstants, UpdateInputs } from "./_device_programs.ts";
 import {
@@ -30,10 +31,8 @@ export interface DeviceParam {
   readonly gradient: tf.Tensor;
   /** Its exp_avg, a variable of the same shape on the same backend. */
   readonly moment: tf.Variable;
-  /** Its group's float32 constants. */
-  readonly constants: UpdateConstants & { readonly stepDecay: number };
-  /** Whether its group maximizes (the gradient is negated). */
-  readonly maximize: boolean;
+  /** Its group's float32 constants (a negative `gradScale`: the group maximizes). */
+  readonly constants: UpdateConstants & Pick<GroupConstants, "stepDecay" | "gradScale">;
 }
 
 /** How a device step decides and what it computes. */
@@ -99,7 +98,9 @@ export function deviceStep(
     const scales = [coefficient, tf.neg(coefficient)];
     // `[ok, gradScale, 0]`, made once per sign: only a cautious parameter needs its own
     const shared = scales.map((scale) => tf.stack([ok, scale, tf.scalar(0)]) as tf.Tensor1D);
-    for (const { variable, gradient, moment, constants, maximize } of params) {
+    for (const { variable, gradient, moment, constants } of params) {
+      // the group's scale (-1: maximize) meets the clipping coefficient on the device
+      const maximize = constants.gradScale < 0;
       const gradScale = scales[maximize ? 1 : 0]!;
       // the scaled gradient, for the caution count and the metrics only (the update scales its own)
       const scaled = constants.cautious || options.metrics

@@ -15,26 +15,24 @@
 
 import type * as tf from "@tensorflow/tfjs-core";
 import type { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
-import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
+import {
+  type GroupHyperparameters,
+  HYPERPARAMETER_NAMES,
+  saveValues,
+} from "../src/optimizer/hyperparameters.ts";
+import { groupValues, type ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { checkKnownKeys, formatValue } from "../src/errors/error_grammar.ts";
 
-/** One group: its variables' positions and its hyperparameters. */
-export interface SavedGroup {
+/**
+ * One group: its variables' positions, and its hyperparameters as a state
+ * dict saves them (every one of `GroupHyperparameters`, and `initialLr`).
+ */
+export interface SavedGroup extends Readonly<Required<GroupHyperparameters>> {
   /** Positions of its variables in the order the optimizer was built with. */
   readonly params: readonly number[];
-  /** The learning rate now (a schedule's). */
-  readonly lr: number;
   /** The learning rate the group was built with: weight decay follows `lr / initialLr`. */
   readonly initialLr: number;
-  /** The betas. */
-  readonly betas: readonly [number, number];
-  /** The weight decay. */
-  readonly weightDecay: number;
-  /** Whether the group maximizes. */
-  readonly maximize: boolean;
-  /** Whether the group is cautious. */
-  readonly cautious: boolean;
 }
 
 /** The groups of an optimizer, as `getConfig()` saves them under `savedGroups`. */
@@ -58,12 +56,7 @@ export function saveGroups(inner: DecoupledLionW, params: readonly Parameter[]):
     variables: params.length,
     groups: inner.paramGroups.map((group) => ({
       params: group.params.map((param) => position.get(param)!),
-      lr: group.lr,
-      initialLr: group.initialLr,
-      betas: [group.betas[0], group.betas[1]],
-      weightDecay: group.weightDecay,
-      maximize: group.maximize,
-      cautious: group.cautious,
+      ...saveValues(groupValues(group)),
     })),
   };
 }
@@ -87,14 +80,16 @@ export function restoreGroups(
       `Cannot build the optimizer as its saved groups cover ${saved.variables} variables and the first step has ${params.length}: a reloaded model's optimizer steps the variables it was saved with`,
     );
   }
-  return saved.groups.map((group) => ({
-    params: group.params.map((i) => params[i]!),
-    lr: group.initialLr,
-    betas: group.betas,
-    weightDecay: group.weightDecay,
-    maximize: group.maximize,
-    cautious: group.cautious,
-  }));
+  return saved.groups.map((group) => {
+    // every hyperparameter of the schema as saved (an older config may lack one: its default)
+    const values = Object.fromEntries(
+      HYPERPARAMETER_NAMES.flatMap((name) => {
+        const value = (group as unknown as Record<string, unknown>)[name];
+        return value === undefined ? [] : [[name, value]];
+      }),
+    );
+    return { ...values, params: group.params.map((i) => params[i]!), lr: group.initialLr };
+  });
 }
 
 /**
@@ -107,7 +102,7 @@ export function restoreLrs(saved: SavedGroups, inner: DecoupledLionW): void {
   saved.groups.forEach((group, g) => (inner.paramGroups[g]!.lr = group.lr));
 }
 
-const GROUP_KEYS = ["params", "lr", "initialLr", "betas", "weightDecay", "maximize", "cautious"];
+const GROUP_KEYS = ["params", "initialLr", ...HYPERPARAMETER_NAMES];
 
 /**
  * Checks `savedGroups` as a config gives it (a JSON file may hold anything);
