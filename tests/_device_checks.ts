@@ -21,6 +21,7 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { decayGroups, decodeCheckpoint, encodeCheckpoint, LrScheduler } from "../mod.ts";
 import type { MetricRecord } from "../mod.ts";
 import { DecoupledLionWOptimizer, type DecoupledLionWOptimizerOptions } from "../tfjs/mod.ts";
+import { programsOfBackend } from "../tfjs/_device_programs.ts";
 
 /** The largest relative L2 difference allowed between a GPU run and the cpu run. */
 export const TOLERANCE = 1e-3;
@@ -258,6 +259,21 @@ export const DEVICE_CHECKS: readonly DeviceCheck[] = [
       const device = await fitOn(backend, options);
       expect(device.losses.at(-1)! < device.losses[0]!, `loss ${device.losses} does not fall`);
       compareRuns(device, await fitOn("cpu", options), "fused");
+    },
+  },
+  {
+    name: "the fused programs are registered as tfjs kernels for this backend, and run",
+    async run(backend) {
+      await tf.setBackend(backend);
+      for (const kernel of ["DecoupledLionWUpdate", "DecoupledLionWAllFinite"]) {
+        expect(tf.getKernel(kernel, backend) !== undefined, `${kernel} is not registered`);
+      }
+      const programs = programsOfBackend();
+      expect(programs !== undefined, "the step would run as tfjs ops");
+      const grad = tf.tensor1d([1, NaN, 2]);
+      const verdict = programs!.allFinite(grad);
+      expect((await verdict.data())[0] === 0, "a NaN was not seen");
+      tf.dispose([grad, verdict]);
     },
   },
   {

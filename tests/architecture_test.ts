@@ -154,6 +154,14 @@ Deno.test("no module outside the engine tests a backend's name", () => {
   assert.deepEqual(tests, []);
 });
 
+Deno.test("no tfjs module tests a tfjs backend's name: the adapter reads its row, tfjs its kernel registry", () => {
+  const compares =
+    /getBackend\(\)\s*[!=]==|[!=]==\s*"(cpu|wasm|webgl|webgpu)"|"(cpu|wasm|webgl|webgpu)"\s*[!=]==|\[\s*"(webgl|webgpu|cpu|wasm)"[^\]]*\]\.includes/;
+  const tests = FILES.filter((file) => file.startsWith("tfjs/"))
+    .filter((file) => compares.test(Deno.readTextFileSync(new URL(file, ROOT))));
+  assert.deepEqual(tests, []);
+});
+
 Deno.test("the optimizer class stays small: at most 450 lines of code, as every module", () => {
   const codeLines = (file: string) =>
     Deno.readTextFileSync(new URL(file, ROOT)).split("\n")

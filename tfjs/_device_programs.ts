@@ -115,37 +115,94 @@ export const DEVICE_CONSTANTS: {
 const UNIFORM_NAMES = (Object.keys(DEVICE_CONSTANTS) as (keyof GroupConstants)[])
   .filter((name) => DEVICE_CONSTANTS[name] === "uniform") as (keyof UpdateConstants)[];
 
+/** The names of the fused programs in tfjs's kernel registry. */
+const UPDATE_KERNEL = "DecoupledLionWUpdate";
+const ALL_FINITE_KERNEL = "DecoupledLionWAllFinite";
+
+/** The attributes of an update kernel: which result, and the uniforms. */
+type UpdateAttrs = UpdateConstants & { readonly output: UpdateOutput };
+
+/** An update kernel's inputs, by name, in the order the programs read them. */
+function updateInputs({ param, moment, grad, scalars }: tf.NamedTensorInfoMap): tf.TensorInfo[] {
+  return [param!, moment!, grad!, scalars!];
+}
+
+/**
+ * The fused programs, registered per backend as tfjs registers its own
+ * kernels (`registerKernel`): the step runs whichever the active backend
+ * has, and a backend without them runs the update as tfjs ops. Only this
+ * table names backends.
+ */
+const KERNELS: readonly tf.KernelConfig[] = [
+  {
+    kernelName: UPDATE_KERNEL,
+    backendName: "webgpu",
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      wgslUpdateProgram(
+        backend as unknown as WebGpuRunner,
+        updateInputs(inputs),
+        attrs as unknown as UpdateAttrs,
+      ),
+  },
+  {
+    kernelName: ALL_FINITE_KERNEL,
+    backendName: "webgpu",
+    kernelFunc: ({ inputs, backend }) =>
+      wgslAllFinite(backend as unknown as WebGpuRunner, inputs.grad!),
+  },
+  {
+    kernelName: UPDATE_KERNEL,
+    backendName: "webgl",
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      glslUpdateProgram(
+        backend as unknown as WebGlRunner,
+        updateInputs(inputs),
+        attrs as unknown as UpdateAttrs,
+      ),
+  },
+  {
+    kernelName: ALL_FINITE_KERNEL,
+    backendName: "webgl",
+    kernelFunc: ({ inputs, backend }) =>
+      glslAllFinite(backend as unknown as WebGlRunner, inputs.grad!),
+  },
+];
+
+for (const kernel of KERNELS) {
+  if (tf.getKernel(kernel.kernelName, kernel.backendName) === undefined) tf.registerKernel(kernel);
+}
+
 /**
  * The fused programs of the current tfjs backend, or `undefined` where it
- * has none (then everything runs as tfjs ops).
+ * has none registered (then everything runs as tfjs ops).
  *
  * @returns The programs.
  */
 export function programsOfBackend(): DevicePrograms | undefined {
-  const backend = tf.backend() as unknown as Partial<WebGpuRunner & WebGlRunner>;
-  const name = tf.getBackend();
-  if (name === "webgpu" && typeof backend.runWebGPUProgram === "function") {
-    const runner = backend as WebGpuRunner;
-    return {
-      update: (output, inputs, constants) => runOn(runner, output, inputs, constants),
-      allFinite: (grad) => tf.min(wgslAllFinite(runner, grad)),
-    };
-  }
-  if (name === "webgl" && typeof backend.compileAndRun === "function") {
-    const runner = backend as WebGlRunner;
-    return {
-      update: (output, inputs, constants) => compileAndRunOn(runner, output, inputs, constants),
-      allFinite: (grad) => tf.min(glslAllFinite(runner, grad)),
-    };
-  }
-  return undefined;
+  const backend = tf.getBackend();
+  const registered = [UPDATE_KERNEL, ALL_FINITE_KERNEL]
+    .every((name) => tf.getKernel(name, backend) !== undefined);
+  if (!registered) return undefined;
+  return {
+    update: (output, { param, moment, grad, scalars }, constants) => {
+      const attrs: Record<string, number | string> = { output };
+      for (const name of UNIFORM_NAMES) attrs[name] = constants[name];
+      return tf.engine().runKernel(
+        UPDATE_KERNEL,
+        { param, moment, grad, scalars },
+        attrs,
+      ) as tf.Tensor1D;
+    },
+    allFinite: (grad) => tf.min(tf.engine().runKernel(ALL_FINITE_KERNEL, { grad }) as tf.Tensor1D),
+  };
 }
 
 /** An IEEE-754 float32 is not finite when its exponent bits are all ones (NaN, ±Infinity). */
 const NOT_FINITE_BITS = "0x7f800000u";
 
-function wgslAllFinite(backend: WebGpuRunner, grad: tf.Tensor1D): tf.Tensor1D {
-  const threads = Math.min(grad.size, VERDICT_THREADS);
+function wgslAllFinite(backend: WebGpuRunner, grad: tf.TensorInfo): tf.TensorInfo {
+  const size = grad.shape.reduce((a, b) => a * b, 1);
+  const threads = Math.min(size, VERDICT_THREADS);
   const workgroupSize: [number, number, number] = [64, 1, 1];
   const program = {
     variableNames: ["G"],
@@ -168,12 +225,13 @@ function wgslAllFinite(backend: WebGpuRunner, grad: tf.Tensor1D): tf.Tensor1D {
         }
       }`,
   };
-  const length = [{ type: "int32" as const, data: [grad.size] }];
-  return tensorOfInfo(backend.runWebGPUProgram(program, [grad], "float32", length));
+  const length = [{ type: "int32" as const, data: [size] }];
+  return backend.runWebGPUProgram(program, [grad], "float32", length);
 }
 
-function glslAllFinite(backend: WebGlRunner, grad: tf.Tensor1D): tf.Tensor1D {
-  const threads = Math.min(grad.size, VERDICT_THREADS);
+function glslAllFinite(backend: WebGlRunner, grad: tf.TensorInfo): tf.TensorInfo {
+  const size = grad.shape.reduce((a, b) => a * b, 1);
+  const threads = Math.min(size, VERDICT_THREADS);
   const program = {
     variableNames: ["G"],
     outputShape: [threads],
@@ -188,15 +246,7 @@ function glslAllFinite(backend: WebGlRunner, grad: tf.Tensor1D): tf.Tensor1D {
         setOutput(finite);
       }`,
   };
-  return tensorOfInfo(backend.compileAndRun(program, [grad], "float32", [[grad.size]]));
-}
-
-function tensorOfInfo(info: tf.TensorInfo): tf.Tensor1D {
-  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor1D;
-}
-
-function inputInfos({ param, moment, grad, scalars }: UpdateInputs): tf.TensorInfo[] {
-  return [param, moment, grad, scalars];
+  return backend.compileAndRun(program, [grad], "float32", [[size]]);
 }
 
 /**
@@ -207,13 +257,12 @@ function inputInfos({ param, moment, grad, scalars }: UpdateInputs): tf.TensorIn
  * either result only where the step is `ok`, else the old value. `lerp`
  * branches on its weight as torch's does.
  */
-function runOn(
+function wgslUpdateProgram(
   backend: WebGpuRunner,
-  output: UpdateOutput,
-  inputs: UpdateInputs,
-  constants: UpdateConstants,
-): tf.Tensor1D {
-  const size = inputs.param.size;
+  inputs: tf.TensorInfo[],
+  { output, ...constants }: UpdateAttrs,
+): tf.TensorInfo {
+  const size = inputs[0]!.shape.reduce((a, b) => a * b, 1);
   const workgroupSize: [number, number, number] = [64, 1, 1];
   const program = {
     variableNames: ["P", "M", "G", "S"],
@@ -230,7 +279,7 @@ function runOn(
     type: "float32" as const,
     data: [constants[name]],
   }));
-  return tensorOfInfo(backend.runWebGPUProgram(program, inputInfos(inputs), "float32", uniforms));
+  return backend.runWebGPUProgram(program, inputs, "float32", uniforms);
 }
 
 function wgslUpdate(output: UpdateOutput): string {
@@ -261,20 +310,19 @@ function wgslUpdate(output: UpdateOutput): string {
     }`;
 }
 
-function compileAndRunOn(
+function glslUpdateProgram(
   backend: WebGlRunner,
-  output: UpdateOutput,
-  inputs: UpdateInputs,
-  constants: UpdateConstants,
-): tf.Tensor1D {
+  inputs: tf.TensorInfo[],
+  { output, ...constants }: UpdateAttrs,
+): tf.TensorInfo {
   const program = {
     variableNames: ["P", "M", "G", "S"],
-    outputShape: [inputs.param.size],
+    outputShape: [inputs[0]!.shape.reduce((a, b) => a * b, 1)],
     userCode: glslUpdate(output),
     customUniforms: UNIFORM_NAMES.map((name) => ({ name, type: "float" })),
   };
   const uniforms = UNIFORM_NAMES.map((name) => [constants[name]]);
-  return tensorOfInfo(backend.compileAndRun(program, inputInfos(inputs), "float32", uniforms));
+  return backend.compileAndRun(program, inputs, "float32", uniforms);
 }
 
 function glslUpdate(output: UpdateOutput): string {

@@ -8,6 +8,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
+import { activeBackendRow } from "./_tfjs_backends.ts";
 
 /** What this file uses of tfjs-backend-cpu's backend (public in 4.22). */
 interface CpuStorage {
@@ -26,7 +27,7 @@ interface WasmHeap {
 }
 
 function wasmHeap(tensor: tf.Tensor): WasmHeap | undefined {
-  if (tf.getBackend() !== "wasm") return undefined;
+  if (!activeBackendRow().heapViews) return undefined;
   const backend = tf.backend() as unknown as Partial<WasmHeap>;
   const holds = typeof backend.typedArrayFromHeap === "function" &&
     backend.dataIdMap?.has(tensor.dataId) === true;
@@ -55,19 +56,9 @@ export function valuesOf(tensor: tf.Tensor): Float32Array {
  * @returns The tensor.
  */
 export function tensorOf(values: Float32Array, shape: readonly number[]): tf.Tensor {
-  const copiesOnWrite = tf.getBackend() === "wasm";
-  return tf.tensor(copiesOnWrite ? values : values.slice(), [...shape], "float32");
+  const { copiesOnCreate } = activeBackendRow();
+  return tf.tensor(copiesOnCreate ? values : values.slice(), [...shape], "float32");
 }
-
-/**
- * The tfjs backends whose kernels read a tensor's storage afresh on every
- * call, so that a write into it is seen by the next forward pass. tfjs-wasm
- * is not one: its XNNPACK matrix-multiply operators pack a weight once and
- * cache it by the weight's data id, so a model would go on computing with
- * the packed copy of the old values (the write would be lost to `predict`
- * and `fit`, though `dataSync` shows it).
- */
-const WRITABLE_IN_PLACE: ReadonlySet<string> = new Set(["cpu"]);
 
 /**
  * Writes `values` into a variable's own storage, where that is safe: on a
@@ -83,7 +74,7 @@ const WRITABLE_IN_PLACE: ReadonlySet<string> = new Set(["cpu"]);
  * backend), assign a new tensor instead.
  */
 export function writeInPlace(variable: tf.Variable, values: Float32Array): boolean {
-  if (!WRITABLE_IN_PLACE.has(tf.getBackend())) return false;
+  if (!activeBackendRow().writableInPlace) return false;
   const backend = tf.backend() as unknown as Partial<RefCounting & CpuStorage>;
   if (typeof backend.refCount !== "function" || backend.refCount(variable.dataId) !== 1) {
     return false;

@@ -29,6 +29,7 @@ import {
   saveGroups,
 } from "./_saved_groups.ts";
 import { valuesOf } from "./_tensor_io.ts";
+import { activeBackendRow } from "./_tfjs_backends.ts";
 import { DevicePath } from "./_device_path.ts";
 import { HostPath } from "./_host_path.ts";
 import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
@@ -88,9 +89,6 @@ export interface DecoupledLionWOptimizerOptions extends DecoupledLionWOptions {
 
 /** How the update runs on a GPU backend: see {@linkcode DecoupledLionWOptimizerOptions.deviceUpdate}. */
 export type DeviceUpdate = "fused" | "ops";
-
-/** The tfjs backends whose tensors live on a device: the adapter steps there. */
-const DEVICE_BACKENDS: readonly string[] = ["webgl", "webgpu"];
 
 /** What `setWeights()` gave before the optimizer was built: the moments by variable name. */
 interface PendingWeights {
@@ -446,7 +444,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
       throw new Error("Cannot prepare the optimizer twice: it is built already");
     }
     const pending = this.#pending;
-    const onDevice = DEVICE_BACKENDS.includes(tf.getBackend());
+    const onDevice = activeBackendRow().path === "device";
     if (onDevice) checkDeviceOptions(this.#options);
     const store = new ParameterStore();
     const params = new Map<string, Parameter>();
