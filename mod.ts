@@ -98,6 +98,12 @@ export {
   saveCheckpoint,
 } from "./src/io/checkpoint.ts";
 export type { LoadCheckpointOptions, SaveCheckpointOptions } from "./src/io/checkpoint.ts";
+export { SAFETENSORS_CHECKPOINT } from "./src/io/checkpoint.ts";
+export type {
+  CheckpointCodec,
+  CodecLoadOptions,
+  CodecSaveOptions,
+} from "./src/io/checkpoint_codec.ts";
 export { KV_CHUNK_BYTES, loadCheckpointKv, saveCheckpointKv } from "./src/io/checkpoint_kv.ts";
 export type { CheckpointKv, KvAtomic, KvCheckpointHead, KvKey } from "./src/io/checkpoint_kv.ts";
 export type { ClipGradNormOptions } from "./src/training/clip_grad_norm.ts";

@@ -19,6 +19,7 @@ import {
   encodeWithChecksums,
   verifyChecksums,
 } from "./_verification.ts";
+import type { CheckpointCodec, CodecLoadOptions, CodecSaveOptions } from "./checkpoint_codec.ts";
 import { readWholeFile, writeAtomically } from "./files.ts";
 import { formatValue } from "../_internal/format.ts";
 import { parseUntrustedJson } from "../_internal/json_keys.ts";
@@ -46,6 +47,12 @@ const RESERVED_KEYS: readonly string[] = ["format", "format_version", "lionw_sta
 
 /** Options of {@linkcode encodeCheckpoint} and {@linkcode saveCheckpoint}. */
 export interface SaveCheckpointOptions {
+  /**
+   * The checkpoint format.
+   *
+   * @default {SAFETENSORS_CHECKPOINT}
+   */
+  codec?: CheckpointCodec;
   /** Strings to store in `__metadata__` beside the format's own keys. */
   metadata?: Readonly<Record<string, string>>;
   /** A scheduler whose step `t` is saved with the optimizer. */
@@ -54,6 +61,12 @@ export interface SaveCheckpointOptions {
 
 /** Options of {@linkcode decodeCheckpoint} and {@linkcode loadCheckpoint}. */
 export interface LoadCheckpointOptions {
+  /**
+   * The checkpoint format.
+   *
+   * @default {SAFETENSORS_CHECKPOINT}
+   */
+  codec?: CheckpointCodec;
   /** A scheduler to restore to the saved step (the checkpoint must hold one). */
   scheduler?: LrScheduler;
 }
@@ -121,6 +134,13 @@ function checkUserMetadata(metadata: Readonly<Record<string, string>>): void {
 export async function encodeCheckpoint(
   opt: DecoupledLionW,
   options: SaveCheckpointOptions = {},
+): Promise<Uint8Array> {
+  return await (options.codec ?? SAFETENSORS_CHECKPOINT).encode(opt, options);
+}
+
+async function encodeSafetensorsCheckpoint(
+  opt: DecoupledLionW,
+  options: CodecSaveOptions,
 ): Promise<Uint8Array> {
   const metadata = options.metadata ?? {};
   checkUserMetadata(metadata);
@@ -304,6 +324,14 @@ export async function decodeCheckpoint(
   bytes: Uint8Array,
   options: LoadCheckpointOptions = {},
 ): Promise<Record<string, string>> {
+  return await (options.codec ?? SAFETENSORS_CHECKPOINT).decode(opt, bytes, options);
+}
+
+async function decodeSafetensorsCheckpoint(
+  opt: DecoupledLionW,
+  bytes: Uint8Array,
+  options: CodecLoadOptions,
+): Promise<Record<string, string>> {
   const { tensors, metadata } = decodeSafetensors(bytes);
   const saved = savedStateOf(metadata);
   await verifyChecksums(tensors, metadata);
@@ -387,3 +415,24 @@ export async function loadCheckpoint(
 ): Promise<Record<string, string>> {
   return await decodeCheckpoint(opt, await readWholeFile(path), options);
 }
+
+/**
+ * This library's checkpoint format: a safetensors file (the parameters
+ * under their names, `exp_avg/<name>`, the groups and iterations in its
+ * metadata, each tensor's SHA-256), the default `codec` of every save and
+ * load.
+ *
+ * @example The default, named
+ * ```ts
+ * import { DecoupledLionW, encodeCheckpoint, ParameterStore, SAFETENSORS_CHECKPOINT } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * await using opt = new DecoupledLionW([new ParameterStore().add("w", [2])]);
+ * const named = await encodeCheckpoint(opt, { codec: SAFETENSORS_CHECKPOINT });
+ * assert.deepEqual(named, await encodeCheckpoint(opt));
+ * ```
+ */
+export const SAFETENSORS_CHECKPOINT: CheckpointCodec = Object.freeze({
+  encode: encodeSafetensorsCheckpoint,
+  decode: decodeSafetensorsCheckpoint,
+});
