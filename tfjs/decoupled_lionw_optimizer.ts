@@ -12,22 +12,13 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { checkOptions, OPTION_KEYS } from "../src/optimizer/option_rules.ts";
-import { checkKnownKeys, formatValue } from "../src/errors/error_grammar.ts";
-import { BACKENDS } from "../src/engine/backends.ts";
 import { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
 import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
 import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { ParameterStore } from "../src/store/parameter_store.ts";
-import {
-  checkSavedGroups,
-  groupsConfig,
-  restoreGroups,
-  restoreLrs,
-  type SavedGroups,
-  saveGroups,
-} from "./_saved_groups.ts";
+import type { MetricRecord } from "../src/step/metrics.ts";
+import { restoreGroups, restoreLrs, type SavedGroups, saveGroups } from "./_saved_groups.ts";
 import { valuesOf } from "./_tensor_io.ts";
 import { activeBackendRow } from "./_tfjs_backends.ts";
 import { DevicePath } from "./_device_path.ts";
@@ -35,82 +26,22 @@ import { HostPath } from "./_host_path.ts";
 import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
 import { programsOfBackend } from "./_device_programs.ts";
 import { MirroredLionW } from "./_mirrored_lionw.ts";
-import type { MetricRecord } from "../src/step/metrics.ts";
-import { threadMayBlock } from "./thread_may_block.ts";
-
-/** A tensor and its name, as `tf.Optimizer.getWeights()` returns them (tfjs-core does not export the type). */
-export interface NamedTensor {
-  /** The name. */
-  name: string;
-  /** The tensor. */
-  tensor: tf.Tensor;
-}
-
-/** The suffix of a moment's name in {@linkcode DecoupledLionWOptimizer.getWeights}. */
-export const EXP_AVG_SUFFIX = "/exp_avg";
-
-/** Options of {@linkcode DecoupledLionWOptimizer}: those of `DecoupledLionW`, and the groups. */
-export interface DecoupledLionWOptimizerOptions extends DecoupledLionWOptions {
-  /**
-   * Splits the parameters into groups once the variables are known (the
-   * optimizer is built from the first gradients it sees), for example with
-   * `decayGroups`. Not saved by `getConfig()`.
-   *
-   * @default {one group}
-   */
-  groups?: (params: readonly Parameter[]) => readonly ParamGroupOptions[];
-  /**
-   * Compute the per-parameter metrics in every step (see `DecoupledLionW.getMetrics`);
-   * {@linkcode DecoupledLionWOptimizer.metrics} changes it between steps.
-   *
-   * @default {false}
-   */
-  metrics?: boolean;
-  /**
-   * The groups as {@linkcode DecoupledLionWOptimizer.getConfig} saved them:
-   * which variable (by its position in the order the optimizer was built
-   * with) is in which group, and each group's hyperparameters. A model reloaded
-   * with its optimizer gets them from its config, so it trains on with the
-   * groups it was compiled with; `groups`, where given, comes first.
-   *
-   * @default {none}
-   */
-  savedGroups?: SavedGroups;
-  /**
-   * On a GPU backend (`webgl`, `webgpu`), how the update runs: `"fused"`, as
-   * one program per result that reads each tensor once (a WGSL shader on
-   * `webgpu`, a fragment shader on `webgl`), or `"ops"`, as tfjs ops (about a
-   * dozen passes; for comparison). Ignored on the CPU backends.
-   *
-   * @default {"fused"}
-   */
-  deviceUpdate?: DeviceUpdate;
-}
-
-/** How the update runs on a GPU backend: see {@linkcode DecoupledLionWOptimizerOptions.deviceUpdate}. */
-export type DeviceUpdate = "fused" | "ops";
-
-/** What `setWeights()` gave before the optimizer was built: the moments by variable name. */
-interface PendingWeights {
-  readonly iterations: number;
-  readonly expAvg: Map<string, { readonly values: Float32Array; readonly shape: number[] }>;
-}
-
-/** The keys of {@linkcode DecoupledLionWOptimizerOptions}: the core's and the adapter's own. */
-const ADAPTER_KEYS: readonly string[] = [
-  ...OPTION_KEYS,
-  "groups",
-  "metrics",
-  "savedGroups",
-  "deviceUpdate",
-];
-
-/** The options `getConfig()` saves: all but the objects of this run (`logger`, `collective`; `groups` is not an option of the core). */
-const SERIALIZED_KEYS: readonly string[] = [
-  ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl" && key !== "collective"),
-  "metrics",
-  "deviceUpdate",
-];
+import {
+  checkAdapterOptions,
+  checkDeviceOptions,
+  type DecoupledLionWOptimizerOptions,
+  type DeviceUpdate,
+  workersThatCanRun,
+} from "./optimizer_options.ts";
+import {
+  momentsToLoad,
+  type NamedTensor,
+  pendingMoments,
+  type PendingWeights,
+  readWeights,
+  weightTensors,
+} from "./optimizer_weights.ts";
+import { configOf, optionsOfConfig } from "./_config.ts";
 
 /**
  * DecoupledLionW as a `tf.Optimizer`: `model.compile({ optimizer })`,
@@ -177,47 +108,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    */
   constructor(options: DecoupledLionWOptimizerOptions = {}) {
     super();
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(
-        `Cannot create optimizer as 'options' must be an object: current value is ${
-          formatValue(options)
-        }`,
-      );
-    }
-    // the adapter's own keys are known keys too (the core's check would not name them)
-    checkKnownKeys("Cannot create optimizer", "options", options, ADAPTER_KEYS);
-    const { groups, metrics, savedGroups, deviceUpdate, ...rest } = options;
-    if (groups !== undefined && typeof groups !== "function") {
-      throw new TypeError(
-        `Cannot create optimizer as 'groups' must be a function: current value is ${
-          formatValue(groups)
-        }`,
-      );
-    }
-    if (metrics !== undefined && typeof metrics !== "boolean") {
-      throw new TypeError(
-        `Cannot create optimizer as 'metrics' must be a boolean: current value is ${
-          formatValue(metrics)
-        }`,
-      );
-    }
-    if (deviceUpdate !== undefined && deviceUpdate !== "fused" && deviceUpdate !== "ops") {
-      throw new RangeError(
-        `Cannot create optimizer as 'deviceUpdate' must be "fused" or "ops": current value is ${
-          formatValue(deviceUpdate)
-        }`,
-      );
-    }
-    checkOptions(rest); // bad options fail here, not at the first step
-    const backend = rest.backend ?? "auto";
-    if (backend !== "auto" && !BACKENDS[backend].syncSteps) {
-      throw new RangeError(
-        `Cannot create optimizer as tfjs steps an optimizer synchronously (applyGradients returns before the next op), which the ${backend} backend cannot do (it reads back from its device asynchronously): use backend "auto", "wasm" or "js"`,
-      );
-    }
+    const { core: rest, groups, metrics, savedGroups, deviceUpdate } = checkAdapterOptions(options);
     this.#options = rest;
     this.#groups = groups;
-    this.#savedGroups = savedGroups === undefined ? undefined : checkSavedGroups(savedGroups);
+    this.#savedGroups = savedGroups;
     this.metrics = metrics ?? false;
     this.#deviceUpdate = deviceUpdate ?? "fused";
     this.iterations_ = 0;
@@ -292,16 +186,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     // set but not yet used: given back as set, so that load → save keeps every moment
-    const pending = [...this.#pending?.expAvg ?? []].map(([name, { values, shape }]) => ({
-      name,
-      tensor: tf.tensor(values.slice(), shape),
-    }));
+    const pending = pendingMoments(this.#pending);
     // a path first settles (on a GPU backend: raises a non-finite step's error, fixes the count)
     const moments: NamedMoment[] = this.#path === undefined ? pending : await this.#path.moments();
-    return [
-      { name: "iter", tensor: tf.scalar(this.iterations, "int32") },
-      ...moments.map(({ name, tensor }) => ({ name: `${name}${EXP_AVG_SUFFIX}`, tensor })),
-    ];
+    return weightTensors(this.iterations, moments);
   }
 
   /**
@@ -342,34 +230,13 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    * variable of this optimizer, or a size does not fit; nothing changes then.
    */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    const [iter, ...moments] = weightValues;
-    if (iter === undefined || iter.name !== "iter") {
-      throw new RangeError(
-        `Cannot set weights as the first must be "iter": current value is ${
-          formatValue(iter?.name)
-        }`,
-      );
-    }
-    const iterations = (await iter.tensor.data())[0]!;
-    const expAvg: PendingWeights["expAvg"] = new Map();
-    for (const { name, tensor } of moments) {
-      if (!name.endsWith(EXP_AVG_SUFFIX)) {
-        throw new RangeError(
-          `Cannot set weights as "${name}" is not named <variable>${EXP_AVG_SUFFIX}`,
-        );
-      }
-      expAvg.set(name.slice(0, -EXP_AVG_SUFFIX.length), {
-        values: Float32Array.from(await tensor.data()),
-        shape: [...tensor.shape],
-      });
-    }
-    const pending = { iterations, expAvg };
+    const pending = await readWeights(weightValues);
     if (this.#inner === undefined) {
       this.#pending = pending;
-      this.iterations_ = iterations;
+      this.iterations_ = pending.iterations;
       return;
     }
-    this.#load(pending);
+    this.#path!.load(pending.iterations, momentsToLoad(this.#params, pending));
   }
 
   /**
@@ -379,19 +246,10 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
    * @returns The serializable options.
    */
   override getConfig(): tf.serialization.ConfigDict {
-    const config: tf.serialization.ConfigDict = {};
-    const options = this.#options as Record<string, unknown>;
-    for (const key of SERIALIZED_KEYS) {
-      const value = key === "metrics" ? this.metrics : options[key];
-      if (value === undefined || value === Infinity) continue; // JSON has no Infinity: the default
-      config[key] = (Array.isArray(value) ? [...value] : value) as tf.serialization.ConfigDictValue;
-    }
-    if (this.#options.workerUrl !== undefined) config.workerUrl = String(this.#options.workerUrl);
     const saved = this.#inner === undefined
       ? this.#savedGroups
       : saveGroups(this.#inner, [...this.#params.values()]);
-    if (saved !== undefined) config.savedGroups = groupsConfig(saved);
-    return config;
+    return configOf(this.#options, this.metrics, saved);
   }
 
   /**
@@ -406,12 +264,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    // only the options: tfjs-layers adds keys of its own (customObjects)
-    const options = Object.fromEntries(
-      Object.entries(config).filter(([key]) =>
-        SERIALIZED_KEYS.includes(key) || key === "workerUrl" || key === "savedGroups"
-      ),
-    );
+    const options = optionsOfConfig(config);
     return new cls(options);
   }
 
@@ -472,7 +325,7 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         },
       );
     } else {
-      const inner = new DecoupledLionW(groups, this.#workersThatCanRun(this.#options));
+      const inner = new DecoupledLionW(groups, workersThatCanRun(this.#options));
       this.#inner = inner;
       this.#path = new HostPath(inner, params, entries);
     }
@@ -481,19 +334,8 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     this.#store = store;
     if (pending !== undefined) {
       this.#pending = undefined;
-      this.#load(pending);
+      this.#path!.load(pending.iterations, momentsToLoad(params, pending));
     }
-  }
-
-  /** Where this thread may not block, workers could never step: run inline, and say so when asked for. */
-  #workersThatCanRun(options: DecoupledLionWOptions): DecoupledLionWOptions {
-    if (options.workers === 0 || threadMayBlock()) return options;
-    if (typeof options.workers === "number") {
-      (options.logger === undefined ? console : options.logger)?.warn(
-        `Running inline instead of on ${options.workers} workers as this thread may not block in Atomics.wait (a browser's main thread), which tfjs's synchronous applyGradients() needs: train in a worker to use workers`,
-      );
-    }
-    return { ...options, workers: 0 };
   }
 
   #checkKnown({ name, variable, gradient }: PathEntry): void {
@@ -514,32 +356,6 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
         `Cannot apply gradients as the gradient of "${name}" must be float32 of shape [${param.shape}]: current value is ${gradient.dtype} of shape [${gradient.shape}]`,
       );
     }
-  }
-
-  /**
-   * Loads saved moments into the path's state, all or none. By name; where the names are not this optimizer's but there is
-   * one moment per variable, by position, as tfjs's own optimizers load
-   * (a model reloaded in the same process gets suffixed variable names).
-   */
-  #load({ iterations, expAvg }: PendingWeights): void {
-    const names = [...this.#params.keys()];
-    const saved = [...expAvg.keys()];
-    const byName = saved.every((name) => this.#params.has(name));
-    if (!byName && saved.length !== names.length) {
-      const unknown = saved.find((name) => !this.#params.has(name));
-      throw new RangeError(
-        `Cannot set weights as "${unknown}${EXP_AVG_SUFFIX}" names no variable of this optimizer (${
-          names.map((name) => `"${name}"`).join(", ")
-        }), and there are ${saved.length} moments for ${names.length} variables`,
-      );
-    }
-    const moments = new Map(saved.map((name, i) => {
-      const target = byName ? name : names[i]!;
-      const { values } = expAvg.get(name)!;
-      checkMomentSize(target, values, this.#params.get(target)!);
-      return [target, values];
-    }));
-    this.#path!.load(iterations, moments);
   }
 }
 
@@ -567,28 +383,6 @@ tf.serialization.registerClass(DecoupledLionWOptimizer);
  */
 export function lionw(options: DecoupledLionWOptimizerOptions = {}): DecoupledLionWOptimizer {
   return new DecoupledLionWOptimizer(options);
-}
-
-/** What the device path cannot do, refused when it is built (the backend is known then). */
-function checkDeviceOptions(options: DecoupledLionWOptions): void {
-  const backend = tf.getBackend();
-  const refuse = (what: string) => {
-    throw new RangeError(
-      `Cannot build the optimizer as ${what} on the ${backend} backend, where the update runs on tfjs's own tensors: train on the cpu or wasm backend for it`,
-    );
-  };
-  if (options.momentumDtype === "bfloat16") {
-    refuse(`momentumDtype "bfloat16" is not available (tfjs has no bfloat16 tensors)`);
-  }
-  if (options.collective !== undefined) refuse("data-parallel training is not available");
-}
-
-function checkMomentSize(name: string, values: Float32Array, param: Parameter): void {
-  if (values.length !== param.size) {
-    throw new RangeError(
-      `Cannot set weights as "${name}${EXP_AVG_SUFFIX}" has ${values.length} values, not ${param.size} as the variable`,
-    );
-  }
 }
 
 function checkFloat32(name: string, variable: tf.Variable): void {

@@ -30,11 +30,9 @@
  * @module
  */
 
-export { DecoupledLionWOptimizer, EXP_AVG_SUFFIX, lionw } from "./decoupled_lionw_optimizer.ts";
-export type {
-  DecoupledLionWOptimizerOptions,
-  DeviceUpdate,
-  NamedTensor,
-} from "./decoupled_lionw_optimizer.ts";
+export { DecoupledLionWOptimizer, lionw } from "./decoupled_lionw_optimizer.ts";
+export { EXP_AVG_SUFFIX } from "./optimizer_weights.ts";
+export type { NamedTensor } from "./optimizer_weights.ts";
+export type { DecoupledLionWOptimizerOptions, DeviceUpdate } from "./optimizer_options.ts";
 export type { SavedGroup, SavedGroups } from "./_saved_groups.ts";
 export { threadMayBlock } from "./thread_may_block.ts";
