@@ -24,6 +24,7 @@ import { gpujsKernelRow, KERNEL_BYTES_PER_ELEMENT } from "./gpujs_kernel_row.ts"
 import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { renderChart } from "./_chart.ts";
 import { renderTable } from "./_table.ts";
+import { evaluateTargets } from "./_targets.ts";
 import { median, timeSteps, warmUp } from "./_timing.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
 
@@ -598,104 +599,20 @@ for (const size of sizes) {
   console.log(sizeTable(result).join("\n"));
 }
 
-// ---- targets ------------------------------------------------------------
+// ---- targets (bench/_targets.ts) -----------------------------------------
 
-const find = (size: string, id: string) =>
-  results.find((r) => r.size === size)?.rows.find((row) => row.id === id);
-const ratio = (a?: Result, b?: Result) =>
-  a?.medianMs && b?.medianMs ? a.medianMs / b.medianMs : null;
-const main = `lionw-wasm-${maxWorkers}w`;
-const kernel16M = find("16M", "gpujs-webgpu-kernels");
-const targets = [
-  [
-    `gpujs webgpu / wasm ≤ 1 (16M, error; a real GPU only${
-      adapter.fallback ? ": this one is software" : ""
-    })`,
-    ratio(find("16M", `lionw-gpujs-webgpu-${maxWorkers}w-error`), find("16M", `${main}-error`)),
-    "<=",
-    1,
-  ],
-  [
-    "gpujs webgpu kernels ≥ 50 % of GPU memory bandwidth (16M; needs --gpu-peak-gbps)",
-    kernel16M?.gElementsPerS && peakGbps
-      ? (100 * KERNEL_BYTES_PER_ELEMENT * kernel16M.gElementsPerS) / peakGbps
-      : null,
-    ">=",
-    50,
-  ],
-  ["wasm ×2 ignore ≥ 85 % of roof (16M)", find("16M", `${main}-ignore`)?.percentOfRoof, ">=", 85],
-  ["wasm ×2 error ≥ 80 % of roof (16M)", find("16M", `${main}-error`)?.percentOfRoof, ">=", 80],
-  [
-    "metrics on / off ≤ 1.3 (16M, error)",
-    ratio(find("16M", `${main}-error-metrics`), find("16M", `${main}-error`)),
-    "<=",
-    1.3,
-  ],
-  [
-    "metrics on / off ≤ 1.5 (1000x1K, error)",
-    ratio(find("1000x1K", `${main}-error-metrics`), find("1000x1K", `${main}-error`)),
-    "<=",
-    1.5,
-  ],
-  [
-    "write+step error / ignore ≤ 1.08 (16M: the verdict taken as the setter copies)",
-    ratio(find("16M", `${main}-write-error`), find("16M", `${main}-write-ignore`)),
-    "<=",
-    1.08,
-  ],
-  [
-    "bfloat16 / float32 moments ≤ 0.9 (16M, ignore: 16 bytes an element against 20)",
-    ratio(find("16M", `${main}-ignore-bf16`), find("16M", `${main}-ignore`)),
-    "<=",
-    0.9,
-  ],
-  [
-    "Node 20 / Deno ≤ 2 (16M, error; Node's build without relaxed SIMD)",
-    ratio(find("16M", "node-error"), find("16M", `${main}-error`)),
-    "<=",
-    2,
-  ],
-  [
-    "clipping on / off ≤ 1.05 (16M, error: no extra pass over memory)",
-    ratio(find("16M", `${main}-error-clip`), find("16M", `${main}-error`)),
-    "<=",
-    1.05,
-  ],
-  [
-    "speedup over PyTorch ≥ 5 (16M, error)",
-    ratio(find("16M", "torch"), find("16M", `${main}-error`)),
-    ">=",
-    5,
-  ],
-  [
-    "speedup over tfjs-wasm ≥ 20 (16M, error)",
-    ratio(find("16M", "tfjs"), find("16M", `${main}-error`)),
-    ">=",
-    20,
-  ],
-  [
-    "2 workers / 1 worker ≥ 1.8 (16M, ignore)",
-    ratio(find("16M", "lionw-wasm-1w-ignore"), find("16M", "lionw-wasm-2w-ignore")),
-    ">=",
-    1.8,
-  ],
-  [
-    "1,000 tensors / one tensor ≤ 1.5 (1M, error)",
-    ratio(find("1000x1K", `${main}-error`), find("1M", `${main}-error`)),
-    "<=",
-    1.5,
-  ],
-] as const;
-
-const targetLines = targets.map(([name, value, op, bound]) => {
-  const met = value === null || value === undefined
-    ? "not measured (needs that size and row)"
-    : (op === ">=" ? value >= bound : value <= bound)
-    ? "met"
-    : "NOT met";
-  return `- ${name}: ${fmt(value)} — ${met}`;
+const targets = evaluateTargets(results, {
+  maxWorkers,
+  softwareAdapter: adapter.fallback,
+  peakGbps,
+  kernelBytesPerElement: KERNEL_BYTES_PER_ELEMENT,
 });
-if (targets.some(([, value]) => value !== null && value !== undefined)) {
+const targetLines = targets.map(({ name, value, met }) =>
+  `- ${name}: ${fmt(value)} — ${
+    met === null ? "not measured (needs that size and row)" : met ? "met" : "NOT met"
+  }`
+);
+if (targets.some(({ value }) => value !== null)) {
   console.log([args.markdown ? "### Targets" : "Targets", "", ...targetLines].join("\n"));
 } else {
   console.log("Targets: measured at 1M, 16M and 1000x1K (the default sizes)");
@@ -728,7 +645,7 @@ const report = {
   machine,
   rounds,
   results,
-  targets: targets.map(([name, value, op, bound]) => ({ name, value: value ?? null, op, bound })),
+  targets: targets.map(({ name, value, op, bound }) => ({ name, value, op, bound })),
 };
 try {
   await Deno.mkdir(outDir, { recursive: true });
