@@ -134,39 +134,30 @@ function updateInputs({ param, moment, grad, scalars }: tf.NamedTensorInfoMap): 
  * table names backends.
  */
 const KERNELS: readonly tf.KernelConfig[] = [
-  {
-    kernelName: UPDATE_KERNEL,
-    backendName: "webgpu",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      wgslUpdateProgram(
-        backend as unknown as WebGpuRunner,
-        updateInputs(inputs),
-        attrs as unknown as UpdateAttrs,
-      ),
-  },
-  {
-    kernelName: ALL_FINITE_KERNEL,
-    backendName: "webgpu",
-    kernelFunc: ({ inputs, backend }) =>
-      wgslAllFinite(backend as unknown as WebGpuRunner, inputs.grad!),
-  },
-  {
-    kernelName: UPDATE_KERNEL,
-    backendName: "webgl",
-    kernelFunc: ({ inputs, backend, attrs }) =>
-      glslUpdateProgram(
-        backend as unknown as WebGlRunner,
-        updateInputs(inputs),
-        attrs as unknown as UpdateAttrs,
-      ),
-  },
-  {
-    kernelName: ALL_FINITE_KERNEL,
-    backendName: "webgl",
-    kernelFunc: ({ inputs, backend }) =>
-      glslAllFinite(backend as unknown as WebGlRunner, inputs.grad!),
-  },
+  ...kernelsOf<WebGpuRunner>("webgpu", wgslUpdateProgram, wgslAllFinite),
+  ...kernelsOf<WebGlRunner>("webgl", glslUpdateProgram, glslAllFinite),
 ];
+
+/** The two kernels of one backend, over its program runner. */
+function kernelsOf<R>(
+  backendName: string,
+  update: (runner: R, inputs: tf.TensorInfo[], attrs: UpdateAttrs) => tf.TensorInfo,
+  allFinite: (runner: R, grad: tf.TensorInfo) => tf.TensorInfo,
+): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: UPDATE_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        update(backend as unknown as R, updateInputs(inputs), attrs as unknown as UpdateAttrs),
+    },
+    {
+      kernelName: ALL_FINITE_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => allFinite(backend as unknown as R, inputs.grad!),
+    },
+  ];
+}
 
 for (const kernel of KERNELS) {
   if (tf.getKernel(kernel.kernelName, kernel.backendName) === undefined) tf.registerKernel(kernel);
