@@ -142,9 +142,17 @@ export interface BackendCapabilities {
   readonly shardedState: boolean;
   /** `backend: "auto"` may take it: it updates the store in place, so code behaves the same everywhere. */
   readonly auto: boolean;
-  /** Its runner runs gpu.js kernels, in a gpu.js mode resolved at start-up. */
-  readonly gpuJs: boolean;
+  /**
+   * The runner a shard opens (engine/runner_spec.ts): `"in-place"` updates
+   * the store over the backend's CPU kernel; `"gpujs-device"` keeps the state
+   * on a device and runs gpu.js kernels there, in a gpu.js mode resolved at
+   * start-up.
+   */
+  readonly runner: ShardRunnerKind;
 }
+
+/** The runners a backend's shards open: see {@linkcode BackendCapabilities.runner}. */
+export type ShardRunnerKind = "in-place" | "gpujs-device";
 
 const CPU_KERNEL: BackendCapabilities = Object.freeze({
   state: "host",
@@ -153,7 +161,7 @@ const CPU_KERNEL: BackendCapabilities = Object.freeze({
   cautious: true,
   shardedState: true,
   auto: true,
-  gpuJs: false,
+  runner: "in-place",
 });
 
 /** The capability table: one row per backend. */
@@ -167,7 +175,7 @@ export const BACKENDS: { readonly [B in BackendName]: BackendCapabilities } = Ob
     cautious: false,
     shardedState: false,
     auto: false,
-    gpuJs: true,
+    runner: "gpujs-device",
   }),
 });
 

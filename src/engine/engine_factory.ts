@@ -87,7 +87,8 @@ export function startEngine(spec: EngineSpec): StartedEngine {
   const backend = resolveBackend(options.backend);
   const { workers, inline } = resolveWorkers(spec);
   const capabilities = BACKENDS[backend];
-  const mode = capabilities.gpuJs ? resolveGpuMode(options.gpuMode) : undefined;
+  // a runner on a gpu.js device settles its mode (the adapter probed) in the background
+  const mode = capabilities.runner === "gpujs-device" ? resolveGpuMode(options.gpuMode) : undefined;
   let resolved: ResolvedGpuMode | undefined;
   const ready = mode === undefined ? Promise.resolve() : mode.then((m) => void (resolved = m));
   ready.catch(() => {}); // reported by the first step

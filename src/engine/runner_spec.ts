@@ -48,7 +48,7 @@ export async function openShardRunner(
   memories: readonly WebAssembly.Memory[],
 ): Promise<ShardRunner> {
   const kernel = hostKernel(spec.backend, spec.fma);
-  if (!BACKENDS[spec.backend].gpuJs) return inPlaceRunner(kernel, memories);
+  if (BACKENDS[spec.backend].runner === "in-place") return inPlaceRunner(kernel, memories);
   const { openDeviceRunner } = await import("../../gpu/device_runner.ts");
   return openDeviceRunner(spec.gpuMode ?? "cpu", kernel, memories);
 }
