@@ -22,6 +22,11 @@
  * @module
  */
 
+// The composition root: the engine's edges register themselves with the core, which never
+// imports them (src/engine/edges.ts): the worker pool, and the gpu.js runtime.
+import "./workers/register.ts";
+import "./gpu/register.ts";
+
 export { DecoupledLionW } from "./src/optimizer/decoupled_lionw.ts";
 export type {
   DecoupledLionWOptions,
@@ -117,6 +122,6 @@ export type {
 } from "./src/distributed/collective.ts";
 export { LocalCollective } from "./src/distributed/local_collective.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
-export type { GpuAdapterReport } from "./gpu/adapter.ts";
+export type { GpuAdapterReport } from "./src/engine/backends.ts";
 export { recommendBackend } from "./src/tools/recommend_backend.ts";
 export type { RecommendBackendOptions } from "./src/tools/recommend_backend.ts";

@@ -6,27 +6,7 @@
  * @module
  */
 
-/**
- * What {@linkcode probeGpuAdapter} found.
- *
- * @example A software adapter, as Mesa's llvmpipe reports itself
- * ```ts
- * import { type GpuAdapterReport, probeGpuAdapter } from "@decoupled/lionw";
- * import assert from "node:assert/strict";
- *
- * const gpu = { requestAdapter: () => Promise.resolve({ info: { description: "llvmpipe (LLVM 15.0.6, 256 bits)" } }) };
- * const report: GpuAdapterReport = await probeGpuAdapter(gpu);
- * assert.deepEqual(report, { available: true, fallback: true, description: "llvmpipe (LLVM 15.0.6, 256 bits)" });
- * ```
- */
-export interface GpuAdapterReport {
-  /** Whether a WebGPU adapter was granted. */
-  readonly available: boolean;
-  /** Whether it is a software (fallback) adapter. */
-  readonly fallback: boolean;
-  /** The adapter's own description (vendor, device, driver), or why there is none. */
-  readonly description: string;
-}
+import type { GpuAdapterReport } from "../src/engine/backends.ts";
 
 /** Descriptions of adapters that run on the CPU. */
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|microsoft basic render|warp/i;

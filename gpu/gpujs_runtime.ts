@@ -5,19 +5,14 @@
  * @module
  */
 
-import { type GpuAdapterReport, probeGpuAdapter } from "./adapter.ts";
-import type { GpuJsMode, GpuModeOption } from "../src/engine/backends.ts";
+import { probeGpuAdapter } from "./adapter.ts";
+import type {
+  GpuAdapterReport,
+  GpuJsMode,
+  GpuModeOption,
+  ResolvedGpuMode,
+} from "../src/engine/backends.ts";
 import type { GpuJs } from "./gpujs_kernels.ts";
-
-/** A mode and why it was taken. */
-export interface ResolvedGpuMode {
-  /** The mode. */
-  readonly mode: GpuJsMode;
-  /** Why. */
-  readonly reason: string;
-  /** What the WebGPU probe found. */
-  readonly adapter: GpuAdapterReport;
-}
 
 let probe: Promise<GpuAdapterReport> | undefined;
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { openDeviceRunner } from "../gpu/device_runner.ts";
 import { openShardRunner } from "../src/engine/runner_spec.ts";
 import { serveShardWorker } from "../workers/shard_loop.ts";
 import { FAULT_ENV, type ShardFault } from "./_shard_fault.ts";
@@ -19,7 +20,7 @@ const text = Deno.env.get(FAULT_ENV);
 const fault: ShardFault | undefined = text === undefined ? undefined : JSON.parse(text);
 
 serveShardWorker(async (init) => {
-  const runner = await openShardRunner(init.runner, init.arenas);
+  const runner = await openShardRunner(init.runner, init.arenas, openDeviceRunner);
   if (fault === undefined || init.index !== fault.worker) return runner;
   let updates = 0;
   let counts = 0;

@@ -6,7 +6,7 @@ import { startEngine } from "../src/engine/engine_factory.ts";
 import { STEP_DRIVERS } from "../src/distributed/step_drivers.ts";
 import { openShardRunner } from "../src/engine/runner_spec.ts";
 import { wasmKernelAvailable } from "../src/kernels/wasm_kernel.ts";
-import { recordingLogger } from "./_util.ts";
+import { recordingLogger, runChild } from "./_util.ts";
 
 const ENGINE: EngineOptions = {
   backend: "auto",
@@ -83,4 +83,12 @@ Deno.test("openShardRunner() updates in place for the CPU backends", async () =>
     assert.equal(runner.stateLives, "host");
     await runner.close();
   }
+});
+
+Deno.test("without the entry point's registration the engine runs inline and gpujs says what to import", async () => {
+  const { stdout } = await runChild(new URL("./_unregistered_child.ts", import.meta.url));
+  const result = JSON.parse(stdout);
+  assert.equal(result.workers, 0);
+  assert.match(result.reason, /no worker pool is registered/);
+  assert.match(result.gpujs, /the gpu\.js edge is not registered: import "@decoupled\/lionw"/);
 });

@@ -30,6 +30,10 @@
  * @module
  */
 
+// the engine's worker pool, registered with the core as the root entry point does (the adapter
+// refuses gpujs, so it needs no gpu.js runtime)
+import "../workers/register.ts";
+
 export { DecoupledLionWOptimizer, lionw } from "./decoupled_lionw_optimizer.ts";
 export { EXP_AVG_SUFFIX } from "./optimizer_weights.ts";
 export type { NamedTensor } from "./optimizer_weights.ts";

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { openShardRunner } from "../src/engine/runner_spec.ts";
+import { type DeviceRunnerOpener, openShardRunner } from "../src/engine/runner_spec.ts";
 import { serveShardWorker } from "./shard_loop.ts";
 
-serveShardWorker((init) => openShardRunner(init.runner, init.arenas));
+// a gpujs shard's device runner, loaded only by a shard that runs gpu.js
+const openDevice: DeviceRunnerOpener = async (mode, kernel, memories) =>
+  (await import("../gpu/device_runner.ts")).openDeviceRunner(mode, kernel, memories);
+
+serveShardWorker((init) => openShardRunner(init.runner, init.arenas, openDevice));

@@ -14,6 +14,7 @@ import { spawnWorkerThread, type WorkerThread } from "./worker_thread.ts";
 import type { Arena } from "../src/store/arena.ts";
 import type { StepEngine, StepRequest, StepResult } from "../src/engine/engine.ts";
 import type { RunnerSpec } from "../src/engine/runner_spec.ts";
+import type { WorkerPoolOptions } from "../src/engine/edges.ts";
 import { PARTIAL_COUNT } from "../src/kernels/kernel.ts";
 import type { BackendName, StateResidence } from "../src/engine/backends.ts";
 import {
@@ -27,30 +28,6 @@ import { decideStep, gateNeedsScan } from "../src/step/step_decision.ts";
 import type { StepPlan } from "../src/step/step_plan.ts";
 import { ControlBlock, Header } from "./control_block.ts";
 import type { InitMessage, ReadyMessage } from "./messages.ts";
-
-/** Options of {@linkcode WorkerPool}. */
-export interface WorkerPoolOptions {
-  /** Number of workers, >= 1. */
-  readonly workers: number;
-  /** The backend the workers run. */
-  readonly backend: BackendName;
-  /** Where the workers' runners keep exp_avg between steps. */
-  readonly stateLives: StateResidence;
-  /**
-   * What each worker's runner is made from: known at once (the CPU
-   * backends: workers spawn in the constructor, so a synchronous first step
-   * can wait for them), or once the gpu.js mode is known.
-   */
-  readonly runner: RunnerSpec | Promise<RunnerSpec>;
-  /** The store's arenas (shared memories). */
-  readonly arenas: readonly Arena[];
-  /** Parameter groups (fixed for the optimizer's life). */
-  readonly groups: number;
-  /** The most blocks a step can have (all parameters active). */
-  readonly maxBlocks: number;
-  /** The shard worker's module (tests swap in one that fails on purpose). */
-  readonly workerUrl?: URL;
-}
 
 // the npm package's modules are .js files (built from these .ts ones)
 /** The library's own shard worker module. */

@@ -72,6 +72,38 @@ export const GPU_JS_MODES: readonly GpuJsMode[] = namesOf({ webgpu: 0, webasm: 0
 export type GpuModeOption = GpuJsMode | "auto";
 
 /**
+ * What `probeGpuAdapter()` found (a WebGPU adapter, and whether it is a software one).
+ *
+ * @example A software adapter, as Mesa's llvmpipe reports itself
+ * ```ts
+ * import { type GpuAdapterReport, probeGpuAdapter } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const gpu = { requestAdapter: () => Promise.resolve({ info: { description: "llvmpipe (LLVM 15.0.6, 256 bits)" } }) };
+ * const report: GpuAdapterReport = await probeGpuAdapter(gpu);
+ * assert.deepEqual(report, { available: true, fallback: true, description: "llvmpipe (LLVM 15.0.6, 256 bits)" });
+ * ```
+ */
+export interface GpuAdapterReport {
+  /** Whether a WebGPU adapter was granted. */
+  readonly available: boolean;
+  /** Whether it is a software (fallback) adapter. */
+  readonly fallback: boolean;
+  /** The adapter's own description (vendor, device, driver), or why there is none. */
+  readonly description: string;
+}
+
+/** A mode and why it was taken. */
+export interface ResolvedGpuMode {
+  /** The mode. */
+  readonly mode: GpuJsMode;
+  /** Why. */
+  readonly reason: string;
+  /** What the WebGPU probe found. */
+  readonly adapter: GpuAdapterReport;
+}
+
+/**
  * What a calibration measured: the median step of each backend on a scratch
  * store of `elements` elements, with the optimizer's worker count.
  *

@@ -11,7 +11,7 @@
  */
 
 import type { GroupConstants } from "../kernels/kernel.ts";
-import type { BackendName, StateResidence } from "./backends.ts";
+import type { BackendName, GpuJsMode, StateResidence } from "./backends.ts";
 import type { StepDecision, StepGate } from "../step/step_decision.ts";
 import type { StepPlan } from "../step/step_plan.ts";
 
@@ -79,4 +79,14 @@ export interface StepEngine {
   reset(): void;
   /** Releases whatever the engine holds (workers, a device); idempotent. */
   close(): Promise<void>;
+}
+
+/** What a shard runner is made from: the same on the calling thread and in a worker. */
+export interface RunnerSpec {
+  /** The backend. */
+  readonly backend: BackendName;
+  /** The wasm kernel's fma mode. */
+  readonly fma: "auto" | "exact";
+  /** The gpu.js mode, for a backend that runs gpu.js. */
+  readonly gpuMode: GpuJsMode | undefined;
 }

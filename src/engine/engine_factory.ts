@@ -10,7 +10,13 @@
 
 import type { StoreMemory } from "../store/slots.ts";
 import { testSeams } from "../_internal/testing.ts";
-import { type BackendChoice, type BackendName, BACKENDS, type GpuModeOption } from "./backends.ts";
+import {
+  type BackendChoice,
+  type BackendName,
+  BACKENDS,
+  type GpuModeOption,
+  type ResolvedGpuMode,
+} from "./backends.ts";
 import type { StepEngine } from "./engine.ts";
 import type { LionKernel } from "../kernels/kernel.ts";
 import { InlineEngine } from "./inline_engine.ts";
@@ -19,9 +25,7 @@ import { inPlaceRunner } from "./shard_runner.ts";
 import { hostKernel, openShardRunner, type RunnerSpec } from "./runner_spec.ts";
 import { wasmKernelAvailable, wasmSimdSupport } from "../kernels/wasm_kernel.ts";
 import { availableCores } from "../_internal/node.ts";
-import { type ResolvedGpuMode, resolveGpuMode } from "../../gpu/gpujs_runtime.ts";
-import { WORKER_URL, workerModuleUnreadable, WorkerPool } from "../../workers/worker_pool.ts";
-import { workerThreadsAvailable } from "../../workers/worker_thread.ts";
+import { gpuEdge, workerEdge, type WorkerPoolEngine } from "./edges.ts";
 
 /** Elements per worker below which `workers: "auto"` adds no worker. */
 const ELEMENTS_PER_WORKER = 2 ** 18;
@@ -88,7 +92,9 @@ export function startEngine(spec: EngineSpec): StartedEngine {
   const { workers, inline } = resolveWorkers(spec);
   const capabilities = BACKENDS[backend];
   // a runner on a gpu.js device settles its mode (the adapter probed) in the background
-  const mode = capabilities.runner === "gpujs-device" ? resolveGpuMode(options.gpuMode) : undefined;
+  const mode = capabilities.runner === "gpujs-device"
+    ? gpuEdge("run the gpujs backend").resolveGpuMode(options.gpuMode)
+    : undefined;
   let resolved: ResolvedGpuMode | undefined;
   const ready = mode === undefined ? Promise.resolve() : mode.then((m) => void (resolved = m));
   ready.catch(() => {}); // reported by the first step
@@ -106,12 +112,16 @@ export function startEngine(spec: EngineSpec): StartedEngine {
     new InlineEngine({
       backend,
       stateLives,
-      openRunner: async () => openShardRunner(await runner, memories),
+      openRunner: async () =>
+        openShardRunner(await runner, memories, (...args) =>
+          gpuEdge("open a gpu.js device runner").openDeviceRunner(...args)),
       openRunnerSync: cpuRunner === undefined
         ? undefined
-        : () => inPlaceRunner(hostKernel(backend, options.fma), memories),
+        : () =>
+          inPlaceRunner(hostKernel(backend, options.fma), memories),
     });
-  let engine: StepEngine = workers === 0 ? inlineEngine() : new WorkerPool({
+  // workers > 0 only where the worker pool's edge is registered (resolveWorkers)
+  const pool: WorkerPoolEngine | undefined = workers === 0 ? undefined : workerEdge()!.createPool({
     workers,
     backend,
     stateLives,
@@ -121,8 +131,9 @@ export function startEngine(spec: EngineSpec): StartedEngine {
     maxBlocks: spec.maxBlocks,
     workerUrl: workerModule(options.workerUrl),
   });
+  let engine: StepEngine = pool ?? inlineEngine();
   let fallback = inline;
-  const refused = engine instanceof WorkerPool ? engine.spawnError : undefined;
+  const refused = pool?.spawnError;
   if (refused !== undefined && options.workers === "auto") {
     // `new Worker` refused at once (a page's policy, say): "auto" runs inline instead
     void engine.close();
@@ -143,7 +154,7 @@ export function startEngine(spec: EngineSpec): StartedEngine {
 
 /** The shard worker's module: the tests' faulty one, the user's (bundles), or the library's own. */
 function workerModule(asked: URL | undefined): URL {
-  return testSeams.shardWorkerUrl ?? asked ?? WORKER_URL;
+  return testSeams.shardWorkerUrl ?? asked ?? workerEdge()!.workerUrl;
 }
 
 /** `backend`: `"auto"` takes `wasm` where WebAssembly SIMD runs, else `js`. */
@@ -172,7 +183,10 @@ interface WorkerChoice {
  * the first step, saying why, where they cannot start.
  */
 function resolveWorkers({ options, memory, elements, logger }: EngineSpec): WorkerChoice {
-  const missing = !workerThreadsAvailable()
+  const edge = workerEdge();
+  const missing = edge === undefined
+    ? "no worker pool is registered (import the library's entry point)"
+    : !edge.threadsAvailable()
     ? "this runtime has no Worker"
     : memory.shared
     ? undefined
@@ -182,7 +196,7 @@ function resolveWorkers({ options, memory, elements, logger }: EngineSpec): Work
     if (wanted === 0) return { workers: 0 };
     if (missing !== undefined) return { workers: 0, inline: missing };
     const url = workerModule(options.workerUrl);
-    if (workerModuleUnreadable(url)) {
+    if (edge!.moduleUnreadable(url)) {
       return {
         workers: 0,
         inline:

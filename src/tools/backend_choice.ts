@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { GpuAdapterReport } from "../../gpu/adapter.ts";
+import type { GpuAdapterReport } from "../engine/backends.ts";
 import type { BackendChoice, BackendName } from "../engine/backends.ts";
 
 /** Elements of the largest calibration store (192 MiB of scratch memory). */

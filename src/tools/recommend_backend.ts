@@ -10,7 +10,7 @@ import { ParameterStore } from "../store/parameter_store.ts";
 import { wasmKernelAvailable } from "../kernels/wasm_kernel.ts";
 import type { BackendChoice, BackendName } from "../engine/backends.ts";
 import { recommendFromCalibration } from "./backend_choice.ts";
-import { adapterReport } from "../../gpu/gpujs_runtime.ts";
+import { gpuEdge } from "../engine/edges.ts";
 
 /**
  * Options of {@linkcode recommendBackend}.
@@ -77,7 +77,7 @@ export async function recommendBackend(options: RecommendBackendOptions): Promis
   try {
     return await recommendFromCalibration(
       cpu,
-      await adapterReport(),
+      await gpuEdge("recommend a backend").adapterReport(),
       elements,
       (backend, size) => measureStep(backend, size, workers),
     );
