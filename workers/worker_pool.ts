@@ -11,7 +11,6 @@
  */
 
 import { spawnWorkerThread, type WorkerThread } from "./worker_thread.ts";
-import type { Arena } from "../src/store/arena.ts";
 import type { StepEngine, StepRequest, StepResult } from "../src/engine/engine.ts";
 import type { RunnerSpec } from "../src/engine/runner_spec.ts";
 import type { WorkerPoolOptions } from "../src/engine/edges.ts";
