@@ -2,8 +2,8 @@
  * The strategies a step can run under, and what each supports: a row per
  * step driver. {@linkcode stepDriverRow} picks the row the options ask for;
  * the rules about combining options read its capabilities, as they read a
- * backend's (optimizer/option_rules.ts); {@linkcode stepDriver} builds its
- * driver. A new strategy is a {@linkcode StepDriver} (a generator that yields
+ * backend's (optimizer/option_rules.ts), and the optimizer builds the row's
+ * driver with its `create`. A new strategy is a {@linkcode StepDriver} (a generator that yields
  * its waits) and a row here: the optimizer class does not change.
  *
  * @module
@@ -96,19 +96,4 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
  */
 export function stepDriverRow(options: DriverOptions): StepDriverRow {
   return STEP_DRIVERS.find((row) => row.asked(options))!;
-}
-
-/**
- * Builds the driver of the strategy the options ask for.
- *
- * @param options The options.
- * @param context The parameters, arenas and host kernel.
- * @returns The driver, with its row.
- */
-export function stepDriver(
-  options: DriverOptions,
-  context: DriverContext,
-): { readonly driver: StepDriver; readonly row: StepDriverRow } {
-  const row = stepDriverRow(options);
-  return { driver: row.create(options, context), row };
 }
