@@ -55,7 +55,7 @@ export interface StepDriverRow {
   /** Its name, for messages. */
   readonly name: string;
   /** Whether the options ask for it (the first row that says so is taken). */
-  readonly asked: (options: DriverOptions) => boolean;
+  readonly asked: (options: Pick<DriverOptions, "collective">) => boolean;
   /** What it supports. */
   readonly capabilities: DriverCapabilities;
   /** Builds its driver. */
@@ -94,6 +94,6 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
  * @param options The options.
  * @returns Its row.
  */
-export function stepDriverRow(options: DriverOptions): StepDriverRow {
+export function stepDriverRow(options: Pick<DriverOptions, "collective">): StepDriverRow {
   return STEP_DRIVERS.find((row) => row.asked(options))!;
 }

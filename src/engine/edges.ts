@@ -2,21 +2,25 @@
  * The engine's edges, registered rather than imported: the worker pool
  * (`workers/`) and the gpu.js runtime with its device runner (`gpu/`). The
  * core stays on Web APIs and never imports them; the entry points compose
- * them (`mod.ts` and `tfjs/mod.ts` import `workers/register.ts` and
- * `gpu/register.ts`, and the shard worker registers the gpu edge it runs).
+ * them (`mod.ts` imports `workers/register.ts` and `gpu/register.ts`,
+ * `tfjs/mod.ts` the first; the shard worker opens its own device runner).
  * Without a registered edge, the engine runs inline, and the `gpujs`
  * backend is refused, saying what to import.
  *
  * @module
  */
 
-import type { GpuAdapterReport, GpuJsMode, GpuModeOption, ResolvedGpuMode } from "./backends.ts";
+import type {
+  BackendName,
+  GpuAdapterReport,
+  GpuModeOption,
+  ResolvedGpuMode,
+  StateResidence,
+} from "./backends.ts";
 import type { RunnerSpec, StepEngine } from "./engine.ts";
+import type { DeviceRunnerOpener } from "./runner_spec.ts";
 import type { ShardError } from "./shard_error.ts";
-import type { ShardRunner } from "./shard_runner.ts";
-import type { LionKernel } from "../kernels/kernel.ts";
 import type { Arena } from "../store/arena.ts";
-import type { BackendName, StateResidence } from "./backends.ts";
 
 /** Options of the worker pool (`workers/worker_pool.ts`). */
 export interface WorkerPoolOptions {
@@ -67,11 +71,7 @@ export interface GpuEdge {
   /** What the WebGPU probe found (probed once). */
   adapterReport(): Promise<GpuAdapterReport>;
   /** Opens a runner that keeps a shard's state on a gpu.js device. */
-  openDeviceRunner(
-    mode: GpuJsMode,
-    scanKernel: LionKernel,
-    memories: readonly WebAssembly.Memory[],
-  ): Promise<ShardRunner>;
+  readonly openDeviceRunner: DeviceRunnerOpener;
 }
 
 const edges: { workers?: WorkerEdge; gpu?: GpuEdge } = {};

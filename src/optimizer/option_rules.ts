@@ -111,7 +111,7 @@ export function checkOptions(
     gpuMode: checkOneOf("gpuMode", options.gpuMode ?? "auto", ["auto", ...GPU_JS_MODES]),
     maxGradNorm: checkMaxGradNorm(CREATE, "maxGradNorm", options.maxGradNorm ?? Infinity),
     workerUrl: checkWorkerUrl(options.workerUrl),
-    ...checkDataParallel(options, options.nonFinite ?? "error"),
+    ...checkDataParallel(options),
   };
   return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
 }
@@ -119,7 +119,6 @@ export function checkOptions(
 /** `collective`, `shardState`, `checkRanksEvery`, and the strategy they ask for. */
 function checkDataParallel(
   options: DecoupledLionWOptions,
-  nonFinite: NonFinitePolicy,
 ): Pick<EngineOptions, "collective" | "shardState" | "checkRanksEvery" | "strategy"> {
   const { collective, shardState = false, checkRanksEvery = 0 } = options;
   if (
@@ -140,7 +139,7 @@ function checkDataParallel(
       `${CREATE} as 'shardState' must be a boolean: current value is ${formatValue(shardState)}`,
     );
   }
-  const strategy = stepDriverRow({ collective, shardState, checkRanksEvery, nonFinite });
+  const strategy = stepDriverRow({ collective });
   if (shardState && !strategy.capabilities.shardedState) {
     const sharding = STEP_DRIVERS.filter((row) => row.capabilities.shardedState);
     throw new RangeError(
