@@ -249,6 +249,17 @@ async function stepsOn(
   return { optimizer, variables: [w, b], errors };
 }
 
+/** Whether `run` throws (its message to `seen`). */
+function throws(run: () => unknown, seen: (message: string) => void = () => {}): boolean {
+  try {
+    run();
+    return false;
+  } catch (error) {
+    seen((error as Error).message);
+    return true;
+  }
+}
+
 /** The checks, in order. */
 export const DEVICE_CHECKS: readonly DeviceCheck[] = [
   {
@@ -528,6 +539,60 @@ export const DEVICE_CHECKS: readonly DeviceCheck[] = [
       expect(relativeL2(restored, moments) === 0, "exp_avg not restored");
       expect(optimizer.iterations === 3, `${optimizer.iterations} steps after the load, not 3`);
       await optimizer.close();
+      tf.dispose(variables);
+    },
+  },
+  {
+    name:
+      "the inner optimizer keeps the book: it starts no engine, refuses to step, and reads the device's state only once pulled",
+    async run(backend) {
+      const { optimizer, variables } = await stepsOn(backend, { lr: 1e-2 }, { steps: 2 });
+      const inner = optimizer.optimizer;
+      const { reason } = inner.backendChoice;
+      expect(reason.includes(`tfjs ${backend} backend's tensors`) && inner.workers === 0, reason);
+      let message = "";
+      await inner.step().catch((error: Error) => (message = error.message));
+      expect(message.includes("applyGradients()"), `step() on the inner optimizer: ${message}`);
+      message = "";
+      expect(throws(() => inner.stateDict(), (m) => (message = m)), "stateDict() before a pull");
+      expect(message.includes("await opt.pullState() first"), `stateDict() unpulled: ${message}`);
+      await optimizer.pullState(); // a refused step() left no fault behind
+      const moments = await valuesOf(
+        (await optimizer.getWeights()).slice(1).map(({ tensor }) => tensor),
+      );
+      const state = inner.stateDict().state;
+      expectClose(variables.map((v) => state[v.name]!.expAvg), moments, "the pulled state");
+      expect(inner.iterations === 2, `the book counts ${inner.iterations} steps`);
+      const g = tf.onesLike(variables[1]!);
+      optimizer.applyGradients({ [variables[1]!.name]: g }); // the device's copy is newer again
+      g.dispose();
+      expect(throws(() => inner.state(inner.paramGroups[0]!.params[1]!)), "state() after a step");
+      await optimizer.pullState();
+      // a fresh optimizer over the same variables takes a checkpoint's values before any step
+      const saved = await encodeCheckpoint(inner);
+      const values = await valuesOf(variables);
+      await optimizer.close();
+      const fresh = new DecoupledLionWOptimizer({ lr: 1e-2 });
+      await fresh.prepare(variables);
+      for (const v of variables) v.assign(tf.zerosLike(v));
+      await decodeCheckpoint(fresh.optimizer, saved);
+      await Promise.resolve(); // the push is queued after the loader's own writes
+      expect(relativeL2(await valuesOf(variables), values) === 0, "values not restored");
+      expect(fresh.iterations === 3, `${fresh.iterations} steps after the load, not 3`);
+      // the device took the load once: a later write to the variables stays
+      for (const v of variables) v.assign(tf.zerosLike(v));
+      tf.dispose((await fresh.getWeights()).map(({ tensor }) => tensor));
+      expect((await valuesOf(variables)).every((v) => v.every((x) => x === 0)), "pushed twice");
+      // a non-finite step is raised as the state is pulled, and leaves no fault behind
+      const bad = tf.fill(variables[1]!.shape, NaN);
+      fresh.applyGradients({ [variables[1]!.name]: bad });
+      bad.dispose();
+      message = "";
+      await fresh.pullState().catch((error: Error) => (message = error.message));
+      expect(message.startsWith("Cannot apply step 4"), `pullState() after a NaN: ${message}`);
+      await fresh.pullState();
+      expect(fresh.optimizer.iterations === 3, `${fresh.optimizer.iterations} steps pulled`);
+      await fresh.close();
       tf.dispose(variables);
     },
   },

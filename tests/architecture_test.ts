@@ -169,3 +169,23 @@ Deno.test("the optimizer class stays small: at most 450 lines of code, as every 
     .filter(([, lines]) => lines > 450);
   assert.deepEqual(large, []);
 });
+
+Deno.test("the optimizer composes its parts: nothing subclasses it, and it reaches no engine implementation", () => {
+  const subclasses = FILES.filter((file) =>
+    /extends\s+DecoupledLionW\b/.test(Deno.readTextFileSync(new URL(file, ROOT)))
+  );
+  assert.deepEqual(subclasses, []);
+  const reached = GRAPH.get("src/optimizer/decoupled_lionw.ts")!.filter((dep) =>
+    dep.startsWith("src/engine/") && dep !== "src/engine/engine.ts" &&
+    dep !== "src/engine/backends.ts" && dep !== "src/engine/engine_factory.ts"
+  );
+  assert.deepEqual(reached, []);
+});
+
+Deno.test("the front pages stay within their limits: README 12,000 bytes, performance and contributing 10,000", () => {
+  const limits = { "README.md": 12_000, "docs/performance.md": 10_000, "CONTRIBUTING.md": 10_000 };
+  const over = Object.entries(limits)
+    .map(([file, limit]) => [file, Deno.readFileSync(new URL(file, ROOT)).length, limit] as const)
+    .filter(([, size, limit]) => size > limit);
+  assert.deepEqual(over, []);
+});

@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import {
   clipCoefficient,
   decideStep,
+  gateChecksFinite,
   gateNeedsScan,
+  gateNeedsSquares,
   globalGradNorm,
+  nonFiniteDecision,
 } from "../src/step/step_decision.ts";
 
 const sums = (...values: number[]) => new Float64Array(values);
@@ -79,4 +82,19 @@ Deno.test("clipCoefficient() matches torch 1.13 where a plain division would not
   assert.equal(divided(2.169507668846216, 583.78466796875), 0.003716280683875084);
   assert.equal(divided(0.16264401533743217, 732.4742431640625), 0.00022204741253517568);
   assert.equal(clipCoefficient(1, 0.5), 1);
+});
+
+Deno.test("the gate's questions, asked once for every engine and the device path", () => {
+  const gates = (["error", "skip", "ignore"] as const).flatMap((nonFinite) =>
+    [Infinity, 1].map((maxGradNorm) => ({ nonFinite, maxGradNorm }))
+  );
+  for (const gate of gates) {
+    const checks = gateChecksFinite(gate);
+    assert.equal(checks, gate.nonFinite !== "ignore");
+    // what a non-finite verdict does is what decideStep does with one
+    const decided = decideStep(gate, sums(NaN));
+    if (checks) assert.deepEqual(nonFiniteDecision(gate), decided);
+    else assert.deepEqual(nonFiniteDecision(gate), { action: "update", gradScale: 1 });
+    assert.equal(gateNeedsScan(gate), checks || gateNeedsSquares(gate));
+  }
 });

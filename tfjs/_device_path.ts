@@ -14,22 +14,22 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { kernelConstants } from "../src/optimizer/hyperparameters.ts";
 import { groupValues, type ParamGroup } from "../src/optimizer/param_group.ts";
+import type { OptimizerBook } from "../src/optimizer/optimizer_book.ts";
+import type { StateCopies } from "../src/engine/state_copies.ts";
 import type { LionParameterState } from "../src/optimizer/state_dict.ts";
 import { finalizeMetrics, type MetricRecord } from "../src/step/metrics.ts";
-import type { NonFinitePolicy } from "../src/step/step_decision.ts";
+import { gateChecksFinite, nonFiniteDecision, type StepGate } from "../src/step/step_decision.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import type { DevicePrograms } from "./_device_programs.ts";
 import { type DeviceParam, deviceStep, FINITE_OFFSET } from "./_device_step.ts";
-import type { DeviceMirror, MirroredLionW } from "./_mirrored_lionw.ts";
+import type { DeviceKeeper } from "./_device_engine.ts";
 import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
 import { PARTIAL_COUNT } from "../src/kernels/kernel.ts";
 
 /** How the device path steps. */
 export interface DevicePathOptions {
-  /** The non-finite policy. */
-  readonly nonFinite: NonFinitePolicy;
-  /** The global gradient norm clipped to. */
-  readonly maxGradNorm: number;
+  /** The gate: the non-finite policy and the global gradient norm clipped to. */
+  readonly gate: StepGate;
   /** The backend's fused programs, or `undefined` for tfjs ops. */
   readonly programs: DevicePrograms | undefined;
 }
@@ -47,9 +47,14 @@ interface StepRecord {
   read?: Promise<Float32Array>;
 }
 
-/** The device side of the adapter; its host copy is the inner {@linkcode MirroredLionW}. */
-export class DevicePath implements StepPath, DeviceMirror {
-  readonly #inner: MirroredLionW;
+/**
+ * The device side of the adapter. Its host copy is the inner optimizer's
+ * book (groups, the store's state, the count), which it writes when pulled
+ * and reads when the book was loaded; `copies` says which copy is newest.
+ */
+export class DevicePath implements StepPath, DeviceKeeper {
+  readonly #book: OptimizerBook;
+  readonly #copies: StateCopies;
   /** Parameters by variable name, in build order. */
   readonly #params: ReadonlyMap<string, Parameter>;
   readonly #variables: Map<string, tf.Variable>;
@@ -64,32 +69,35 @@ export class DevicePath implements StepPath, DeviceMirror {
   #generation = 0;
   #last: StepRecord | undefined;
   #fault: { step: number; names: string[] } | undefined;
-  /** The host copy was loaded and the device has not taken it yet. */
-  #stale = false;
   /** The store holds the device's values: pulled, and no step since. */
   #storeCurrent = false;
+  #disposed = false;
 
   /**
-   * @param inner The inner optimizer, over a store mirroring the variables.
+   * @param book The inner optimizer's book, over a store mirroring the variables.
+   * @param copies Which copy of exp_avg is newest (the book's or the device's).
    * @param params Its parameters by variable name.
    * @param variables The variables by name.
    * @param options The policy and update.
    */
   constructor(
-    inner: MirroredLionW,
+    book: OptimizerBook,
+    copies: StateCopies,
     params: ReadonlyMap<string, Parameter>,
     variables: Map<string, tf.Variable>,
     options: DevicePathOptions,
   ) {
-    this.#inner = inner;
+    this.#book = book;
+    this.#copies = copies;
     this.#params = params;
     this.#variables = variables;
     this.#options = options;
-    this.#iterations = inner.iterations;
-    for (const group of inner.paramGroups) {
+    this.#iterations = book.iterations;
+    for (const group of book.groups) {
       for (const param of group.params) this.#groupOf.set(param, group);
     }
-    inner.attach(this);
+    // the variables are the newest values: the store holds none until it is pulled
+    copies.stepped();
   }
 
   /** Steps applied, as far as the host knows (a skipped step counts until its verdict is read). */
@@ -105,17 +113,19 @@ export class DevicePath implements StepPath, DeviceMirror {
    */
   step(entries: readonly PathEntry[], metrics: boolean): void {
     this.#raiseFault();
-    if (this.#stale) this.#push();
+    if (this.#copies.hostWritten) this.#push();
     const stepped = entries.filter((entry) => entry.gradient !== null);
     if (stepped.length === 0) return;
     this.#storeCurrent = false;
+    this.#copies.stepped();
     const params = stepped.map((entry) => this.#deviceParam(entry));
     const result = deviceStep(params, { ...this.#options, metrics, healthy: this.#healthy });
     params.forEach(({ variable, moment }, i) => {
       variable.assign(result.values[i]!);
       moment.assign(result.moments[i]!);
     });
-    if (this.#options.nonFinite === "error") this.#healthy.assign(result.ok);
+    // a step that must fail holds every later one until its error is raised
+    if (nonFiniteDecision(this.#options.gate).action === "abort") this.#healthy.assign(result.ok);
     tf.dispose([...result.values, ...result.moments, result.ok]);
     this.#iterations++;
     this.#record({
@@ -162,7 +172,7 @@ export class DevicePath implements StepPath, DeviceMirror {
    */
   async moments(): Promise<NamedMoment[]> {
     await this.settle();
-    if (this.#stale) this.#push();
+    if (this.#copies.hostWritten) this.#push();
     return [...this.#params.keys()].flatMap((name) => {
       const moment = this.#moments.get(name);
       return moment === undefined ? [] : [{ name, tensor: tf.clone(moment) }];
@@ -180,16 +190,13 @@ export class DevicePath implements StepPath, DeviceMirror {
       this.#momentOf(name).assign(tf.tensor(values, this.#variables.get(name)!.shape));
     }
     this.#restart(iterations);
+    this.#copies.stepped(); // the device's copy is the newer, as after a step
   }
 
-  /**
-   * Writes the variables' values and exp_avg into the inner optimizer's store.
-   *
-   * @param inner The inner optimizer.
-   */
-  async pull(inner: MirroredLionW): Promise<void> {
+  /** Writes the variables' values and exp_avg into the book's store (the inner optimizer's `pullState`). */
+  async pull(): Promise<void> {
     await this.settle();
-    if (this.#stale) return; // the host copy is the newer
+    if (this.#disposed) return;
     const state: Record<string, LionParameterState> = {};
     for (const [name, param] of this.#params) {
       param.data.set(await this.#variables.get(name)!.data() as Float32Array);
@@ -197,18 +204,18 @@ export class DevicePath implements StepPath, DeviceMirror {
       const moment = this.#moments.get(name);
       if (moment !== undefined) state[name] = { expAvg: await moment.data() as Float32Array };
     }
-    inner.loadStateDict({ ...inner.stateDict(), state, iterations: this.#iterations });
+    this.#book.load({ ...this.#book.stateDict(), state, iterations: this.#iterations });
     this.#storeCurrent = true;
   }
 
-  /** The host copy was loaded: the device takes it at once (after the loader's synchronous writes). */
+  /** The book was loaded: the device takes it at once (after the loader's synchronous writes). */
   loaded(): void {
-    this.#stale = true;
-    queueMicrotask(() => this.#stale && this.#push());
+    queueMicrotask(() => this.#copies.hostWritten && !this.#disposed && this.#push());
   }
 
   /** Frees the moments and the verdict. */
   dispose(): void {
+    this.#disposed = true;
     tf.dispose([...this.#moments.values(), this.#healthy]);
     this.#moments.clear();
     if (this.#last?.read === undefined) this.#last?.packed.dispose();
@@ -239,7 +246,7 @@ export class DevicePath implements StepPath, DeviceMirror {
   #record(record: StepRecord): void {
     const previous = this.#last;
     this.#last = record;
-    if (this.#options.nonFinite === "ignore") {
+    if (!gateChecksFinite(this.#options.gate)) {
       // no verdict to read: the sums wait for getMetrics(), the last step's only
       if (previous !== undefined && previous.read === undefined) previous.packed.dispose();
       return;
@@ -274,7 +281,7 @@ export class DevicePath implements StepPath, DeviceMirror {
     if (values[0]! >= 0.5 || record.generation !== this.#generation) return;
     const names = record.names.filter((_, i) => values[FINITE_OFFSET + i]! < 0.5);
     if (names.length === 0) return; // held back by an earlier step's verdict
-    if (this.#options.nonFinite === "skip") this.#iterations--;
+    if (nonFiniteDecision(this.#options.gate).action === "skip") this.#iterations--;
     else if (this.#fault === undefined) this.#fault = { step: record.step, names };
   }
 
@@ -301,19 +308,18 @@ export class DevicePath implements StepPath, DeviceMirror {
   }
 
   /**
-   * Sends the inner optimizer's state to the device, and the store's values
-   * too where they are the device's own, pulled since the last step (a
-   * checkpoint's loader pulls, then writes the values; a bare
-   * `loadStateDict` writes only state).
+   * Sends the book's state to the device, and the store's values too where
+   * they are the device's own, pulled since the last step (a checkpoint's
+   * loader pulls, then writes the values; a bare `loadStateDict` writes
+   * only state).
    */
   #push(): void {
-    this.#stale = false;
-    const inner = this.#inner;
+    const book = this.#book;
     tf.tidy(() => {
       for (const [name, param] of this.#params) {
         const variable = this.#variables.get(name)!;
         if (this.#storeCurrent) variable.assign(tf.tensor(param.data.slice(), variable.shape));
-        const state = inner.state(param);
+        const state = book.state(param);
         if (state !== undefined) {
           this.#momentOf(name).assign(tf.tensor(state.expAvg.slice(), variable.shape));
         } else {
@@ -322,6 +328,7 @@ export class DevicePath implements StepPath, DeviceMirror {
         }
       }
     });
-    this.#restart(inner.iterations);
+    this.#restart(book.iterations);
+    this.#copies.synced();
   }
 }

@@ -13,15 +13,10 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { GroupConstants } from "../src/kernels/kernel.ts";
-import type { NonFinitePolicy } from "../src/step/step_decision.ts";
+import type { StepGate } from "../src/step/step_decision.ts";
 import type { DevicePrograms, UpdateConstants, UpdateInputs } from "./_device_programs.ts";
-import {
-  allFinite,
-  cautionFactor,
-  clipCoefficient,
-  opsUpdate,
-  partialSums,
-} from "./_device_ops.ts";
+import { cautionFactor, opsUpdate, partialSums } from "./_device_ops.ts";
+import { deviceVerdict } from "./_device_gate.ts";
 
 /** One parameter of a device step. */
 export interface DeviceParam {
@@ -37,10 +32,8 @@ export interface DeviceParam {
 
 /** How a device step decides and what it computes. */
 export interface DeviceStepOptions {
-  /** The non-finite policy ("ignore": no verdict is computed). */
-  readonly nonFinite: NonFinitePolicy;
-  /** The global gradient norm clipped to (Infinity: no clipping). */
-  readonly maxGradNorm: number;
+  /** The gate: the non-finite policy ("ignore": no verdict is computed) and the clipping norm. */
+  readonly gate: StepGate;
   /** Whether to reduce the metrics' partial sums. */
   readonly metrics: boolean;
   /** 1, or 0 after a non-finite step under "error": no step applies until the error is raised. */
@@ -82,15 +75,12 @@ export function deviceStep(
 ): DeviceStepResult {
   return tf.tidy(() => {
     const flat = (t: tf.Tensor) => tf.reshape(t, [t.size]) as tf.Tensor1D;
-    const finite = options.nonFinite === "ignore"
-      ? params.map(() => tf.scalar(1))
-      : params.map(({ gradient }) => (options.programs?.allFinite ?? allFinite)(flat(gradient)));
-    const ok = options.nonFinite === "ignore"
-      ? tf.scalar(1)
-      : tf.mul(tf.min(tf.stack(finite)), options.healthy) as tf.Scalar;
-    const coefficient = options.maxGradNorm === Infinity
-      ? tf.scalar(1)
-      : clipCoefficient(params.map(({ gradient }) => gradient), options.maxGradNorm);
+    const { finite, ok, coefficient } = deviceVerdict(
+      options.gate,
+      params.map(({ gradient }) => flat(gradient)),
+      options.healthy,
+      options.programs?.allFinite,
+    );
     const update = options.programs?.update ?? opsUpdate;
     const values: tf.Tensor[] = [];
     const moments: tf.Tensor[] = [];

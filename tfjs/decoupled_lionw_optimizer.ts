@@ -12,7 +12,9 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-import { DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
+import { composeDecoupledLionW, DecoupledLionW } from "../src/optimizer/decoupled_lionw.ts";
+import { assembleParts } from "../src/optimizer/optimizer_parts.ts";
+import { StateCopies } from "../src/engine/state_copies.ts";
 import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
 import type { ParamGroupOptions } from "../src/optimizer/param_group.ts";
 import type { Parameter } from "../src/store/parameter.ts";
@@ -25,7 +27,7 @@ import { DevicePath } from "./_device_path.ts";
 import { HostPath } from "./_host_path.ts";
 import type { NamedMoment, PathEntry, StepPath } from "./_step_path.ts";
 import { programsOfBackend } from "./_device_programs.ts";
-import { MirroredLionW } from "./_mirrored_lionw.ts";
+import { deviceEngine } from "./_device_engine.ts";
 import {
   checkAdapterOptions,
   checkDeviceOptions,
@@ -311,19 +313,23 @@ export class DecoupledLionWOptimizer extends tf.Optimizer {
     const groups = this.#groups?.(list) ??
       (saved === undefined ? list : restoreGroups(saved, list));
     if (onDevice) {
-      // the inner optimizer never steps here: no workers to start
-      const inner = new MirroredLionW(groups, { ...this.#options, workers: 0 });
-      this.#inner = inner;
-      this.#path = new DevicePath(
-        inner,
-        params,
-        new Map(entries.map(({ name, variable }) => [name, variable])),
-        {
-          nonFinite: inner.nonFinite,
-          maxGradNorm: this.#options.maxGradNorm ?? Infinity,
+      // the inner optimizer keeps the book; the steps run on the device, so it starts no engine
+      const variables = new Map(entries.map(({ name, variable }) => [name, variable]));
+      const parts = assembleParts(groups, this.#options, (book, rules) => {
+        const backend = tf.getBackend();
+        const copies = new StateCopies(
+          `the tfjs ${backend} backend`,
+          "device",
+          () => path.loaded(),
+        );
+        const path = new DevicePath(book, copies, params, variables, {
+          gate: { nonFinite: rules.nonFinite, maxGradNorm: rules.maxGradNorm },
           programs: this.#deviceUpdate === "fused" ? programsOfBackend() : undefined,
-        },
-      );
+        });
+        this.#path = path;
+        return deviceEngine(path, copies, backend);
+      });
+      this.#inner = composeDecoupledLionW(parts);
     } else {
       const inner = new DecoupledLionW(groups, workersThatCanRun(this.#options));
       this.#inner = inner;

@@ -26,6 +26,10 @@ import { hostKernel, openShardRunner, type RunnerSpec } from "./runner_spec.ts";
 import { wasmKernelAvailable, wasmSimdSupport } from "../kernels/wasm_kernel.ts";
 import { availableCores } from "../_internal/node.ts";
 import { gpuEdge, workerEdge, type WorkerPoolEngine } from "./edges.ts";
+import { StateCopies } from "./state_copies.ts";
+import { gradientWriter } from "../step/written_scan.ts";
+import { gateNeedsScan, gateNeedsSquares, type StepGate } from "../step/step_decision.ts";
+import type { ParameterSlots } from "../store/slots.ts";
 
 /** Elements per worker below which `workers: "auto"` adds no worker. */
 const ELEMENTS_PER_WORKER = 2 ** 18;
@@ -74,7 +78,19 @@ export interface StartedEngine {
    * first asked for.
    */
   readonly hostKernel: LionKernel;
+  /** Which copy of exp_avg is the newest: the store's, or the one the engine keeps on a device. */
+  readonly copies: StateCopies;
+  /**
+   * The grad setter's writer, which scans each gradient as it copies it so
+   * that the step need not (the gate's scan, made by the engine's own
+   * kernel), or `undefined` where the step must scan itself: a gate that
+   * needs no scan, or state that lives on a device.
+   */
+  gradientWriter(gate: StepGate): GradientWriter | undefined;
 }
+
+/** What the grad setter calls to copy a gradient into its slot. */
+export type GradientWriter = (slots: ParameterSlots, values: ArrayLike<number>) => void;
 
 /**
  * Builds the engine the options ask for: the backend (`"auto"`: `wasm`
@@ -148,6 +164,11 @@ export function startEngine(spec: EngineSpec): StartedEngine {
     choice: () => withInlineReason(describeChoice(backend, asked, resolved), fallback),
     get hostKernel(): LionKernel {
       return kernel ??= hostKernel(backend, options.fma);
+    },
+    copies: new StateCopies(`the ${backend} backend`, stateLives),
+    gradientWriter(gate: StepGate): GradientWriter | undefined {
+      if (stateLives !== "host" || !gateNeedsScan(gate)) return undefined;
+      return gradientWriter(this.hostKernel, gateNeedsSquares(gate));
     },
   };
 }

@@ -15,28 +15,14 @@
  * @module
  */
 
-import { type MomentumDtype, readMoments, writeMoments } from "../store/moment_dtype.ts";
-import { formatValue } from "../_internal/format.ts";
+import type { MomentumDtype } from "../store/moment_dtype.ts";
 import {
-  checkEngineCombination,
-  checkOptions,
   checkStepArguments,
   checkStepCombination,
   checkZeroGradOptions,
-  collectParameters,
   describeNames,
-  groupValuesOf,
-  oneStore,
-  toGroupOptions,
 } from "./option_rules.ts";
-import {
-  assertNoStepInFlight,
-  type ParameterSlots,
-  type SlotOwner,
-  type StoreMemory,
-  zeroGradient,
-} from "../store/slots.ts";
-import { gradientWriter } from "../step/written_scan.ts";
+import { assertNoStepInFlight, type SlotOwner, zeroGradient } from "../store/slots.ts";
 import {
   type LocalStep,
   runStep,
@@ -45,35 +31,32 @@ import {
 } from "../distributed/step_driver.ts";
 import type { BackendChoice, BackendName } from "../engine/backends.ts";
 import type { StepEngine, StepRequest, StepResult } from "../engine/engine.ts";
-import { type StartedEngine, startEngine } from "../engine/engine_factory.ts";
-import {
-  decayFlipWarning,
-  kernelConstants,
-  saveValues,
-  warnAboutValues,
-} from "./hyperparameters.ts";
+import type { StartedEngine } from "../engine/engine_factory.ts";
+import { decayFlipWarning } from "./hyperparameters.ts";
 import type { Logger } from "../_internal/logger.ts";
 import type { MetricPartials, MetricRecord } from "../step/metrics.ts";
 import { LastStepMetrics } from "../step/last_step_metrics.ts";
 import type { DecoupledLionWOptions, StepOptions, StepReport, SyncStepOptions } from "./options.ts";
-import { groupValues, loadGroupValues, ParamGroup, type ParamGroupOptions } from "./param_group.ts";
+import type { ParamGroup, ParamGroupOptions } from "./param_group.ts";
 import type { Parameter } from "../store/parameter.ts";
-import { checkStateDict, type LionParameterState, type LionStateDict } from "./state_dict.ts";
+import type { LionParameterState, LionStateDict } from "./state_dict.ts";
 import {
-  gateNeedsScan,
   gateNeedsSquares,
   globalGradNorm,
   type NonFinitePolicy,
   type StepDecision,
 } from "../step/step_decision.ts";
-import {
-  type ActiveParameter,
-  BLOCK_ELEMENTS,
-  nonFiniteParameters,
-  partialsByParameter,
-  type StepPlan,
-} from "../step/step_plan.ts";
+import { nonFiniteParameters, partialsByParameter } from "../step/step_plan.ts";
 import { StepPlanner } from "../step/step_planner.ts";
+import type { OptimizerBook } from "./optimizer_book.ts";
+import { assembleParts, type OptimizerParts } from "./optimizer_parts.ts";
+
+/**
+ * The parts the next `DecoupledLionW` is built over, set only inside
+ * {@linkcode composeDecoupledLionW}: the public constructor keeps torch's
+ * signature, `(params, options)`.
+ */
+let handedParts: OptimizerParts | undefined;
 
 const NO_STEP: StepReport = Object.freeze({
   applied: false,
@@ -137,36 +120,24 @@ const NO_STEP: StepReport = Object.freeze({
  * ```
  */
 export class DecoupledLionW implements AsyncDisposable {
-  readonly #slots: Map<Parameter, ParameterSlots>;
-  readonly #memory: StoreMemory;
+  /** The groups, which parameters have state, the count. */
+  readonly #book: OptimizerBook;
   readonly #started: StartedEngine;
   readonly #engine: StepEngine;
   readonly #nonFinite: NonFinitePolicy;
   readonly #maxGradNorm: number;
   readonly #logger: Logger | null;
-  readonly #groups: readonly ParamGroup[];
-  /** Every parameter in group order. */
-  readonly #entries: readonly ActiveParameter[];
   readonly #planner: StepPlanner;
   /** Shared with the parameters' slots: their writes throw while a step is in flight. */
   readonly #guard: SlotOwner = { stepInFlight: false };
-  #withState = new Set<Parameter>();
   readonly #metrics = new LastStepMetrics();
   #lastStep: StepReport = NO_STEP;
-  #iterations = 0;
   #busy = false;
   /** The warning for a decay multiplier <= 0 was given. */
   #warnedSignFlip = false;
   #closing: Promise<void> | undefined;
   /** Set when a step failed in a kernel or worker: steps are refused until a state dict is loaded. */
   #fault: Error | undefined;
-  /** exp_avg was loaded on the host: an engine that keeps state on a device must upload it. */
-  #stateWritten = false;
-  /** The engine holds exp_avg newer than the store's (state on a device, between steps). */
-  #stateOnDevice = false;
-  /** The plan whose parameters all have state (so the step needs no state bookkeeping). */
-  #planWithState: StepPlan | undefined;
-  readonly #momentumDtype: MomentumDtype;
   /** exp_avg is sharded across the ranks (the step rules refuse caution then). */
   readonly #shardState: boolean;
   /** What runs around the engine: nothing on one process, the ranks' exchanges across several. */
@@ -189,49 +160,25 @@ export class DecoupledLionW implements AsyncDisposable {
     params: readonly Parameter[] | readonly ParamGroupOptions[],
     options: DecoupledLionWOptions = {},
   ) {
-    const { engine, defaults } = checkOptions(options);
-    this.#logger = options.logger === undefined ? console : options.logger;
-    this.#nonFinite = engine.nonFinite;
-    this.#maxGradNorm = engine.maxGradNorm;
-    const groupOptions = toGroupOptions(params);
-    this.#slots = collectParameters(groupOptions);
-    this.#memory = oneStore(this.#slots);
-    this.#groups = groupOptions.map((group, g) => {
-      const values = groupValuesOf(group, g, defaults);
-      warnAboutValues(values, this.#logger);
-      return new ParamGroup(g, group.params, values, this.#logger);
-    });
-    this.#entries = this.#groups.flatMap((group, g) =>
-      group.params.map((param) => ({ param, slots: this.#slots.get(param)!, group: g }))
-    );
-    this.#momentumDtype = checkEngineCombination(engine, this.#memory.momentumDtype);
-    this.#shardState = engine.shardState;
-    this.#planner = new StepPlanner(this.#entries, this.#momentumDtype);
-    const sizes = [...this.#slots.values()].map((slots) => slots.dataView.length);
-    this.#started = startEngine({
-      options: engine,
-      memory: this.#memory,
-      elements: sizes.reduce((total, size) => total + size, 0),
-      maxBlocks: sizes.reduce((total, size) => total + Math.ceil(size / BLOCK_ELEMENTS), 0),
-      groups: this.#groups.length,
-      logger: this.#logger,
-    });
-    this.#engine = this.#started.engine;
-    const { hostKernel } = this.#started;
-    this.#driver = engine.strategy.create(engine, {
-      entries: this.#entries,
-      arenas: this.#memory.arenas,
-      hostKernel,
-    });
+    const parts = handedParts ?? assembleParts(params, options);
+    const { book, started, rules } = parts;
+    this.#book = book;
+    this.#logger = parts.logger;
+    this.#nonFinite = rules.nonFinite;
+    this.#maxGradNorm = rules.maxGradNorm;
+    this.#shardState = rules.shardState;
+    this.#planner = new StepPlanner(book.entries, book.momentumDtype);
+    this.#started = started;
+    this.#engine = started.engine;
+    this.#driver = parts.driver;
     this.#local = this.#localStep();
-    // a strategy that takes the writes' scans, state on the host, a gate that scans: the grad
-    // setter scans as it copies
-    const { writtenScans } = engine.strategy.capabilities;
-    if (writtenScans && this.#engine.stateLives === "host" && gateNeedsScan(engine)) {
-      this.#guard.writeGradient = gradientWriter(hostKernel, engine.maxGradNorm !== Infinity);
-    }
-    for (const slots of this.#slots.values()) slots.owner = this.#guard;
-    this.#memory.users++;
+    // a strategy that takes the writes' scans: the engine's writer scans each gradient as it copies
+    const writer = rules.strategy.capabilities.writtenScans
+      ? started.gradientWriter(rules)
+      : undefined;
+    if (writer !== undefined) this.#guard.writeGradient = writer;
+    for (const slots of book.slots.values()) slots.owner = this.#guard;
+    book.memory.users++;
   }
 
   /**
@@ -271,7 +218,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * may be changed; a loaded state dict updates these same objects.
    */
   get paramGroups(): readonly ParamGroup[] {
-    return this.#groups;
+    return this.#book.groups;
   }
 
   /** The kernel backend in use (what `"auto"` chose). */
@@ -294,7 +241,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * a gradient, do not count.
    */
   get iterations(): number {
-    return this.#iterations;
+    return this.#book.iterations;
   }
 
   /** What the last step did. */
@@ -304,7 +251,7 @@ export class DecoupledLionW implements AsyncDisposable {
 
   /** How exp_avg is stored (the `momentumDtype` option). */
   get momentumDtype(): MomentumDtype {
-    return this.#momentumDtype;
+    return this.#book.momentumDtype;
   }
 
   /**
@@ -314,11 +261,7 @@ export class DecoupledLionW implements AsyncDisposable {
    * under `momentumDtype: "bfloat16"` a step reads and writes half of it).
    */
   get stateElements(): number {
-    const kept = this.#driver.stateElements;
-    if (kept !== undefined) return kept;
-    let elements = 0;
-    for (const param of this.#withState) elements += param.size;
-    return elements;
+    return this.#driver.stateElements ?? this.#book.stateElements;
   }
 
   /**
@@ -332,7 +275,7 @@ export class DecoupledLionW implements AsyncDisposable {
   zeroGrad(options: { setToNone?: boolean } = {}): void {
     assertNoStepInFlight(this.#guard, "zero gradients");
     const setToNone = checkZeroGradOptions(options);
-    for (const slots of this.#slots.values()) zeroGradient(slots, setToNone);
+    for (const slots of this.#book.slots.values()) zeroGradient(slots, setToNone);
   }
 
   /**
@@ -487,14 +430,7 @@ export class DecoupledLionW implements AsyncDisposable {
    */
   state(param: Parameter): LionParameterState | undefined {
     this.#assertStateOnHost("get state");
-    const slots = this.#slots.get(param);
-    if (slots === undefined) {
-      throw new RangeError(
-        `Cannot get state as parameter ${formatValue(param?.name)} is not in this optimizer`,
-      );
-    }
-    if (!this.#withState.has(param)) return undefined;
-    return { expAvg: readMoments(slots.expAvgView, this.#momentumDtype, param.size) };
+    return this.#book.state(param);
   }
 
   /**
@@ -509,20 +445,7 @@ export class DecoupledLionW implements AsyncDisposable {
   stateDict(): LionStateDict {
     assertNoStepInFlight(this.#guard, "get state dict");
     this.#assertStateOnHost("get state dict");
-    const state: Record<string, LionParameterState> = {};
-    for (const [param, slots] of this.#slots) {
-      if (!this.#withState.has(param)) continue;
-      const expAvg = readMoments(slots.expAvgView, this.#momentumDtype, param.size);
-      state[param.name] = { expAvg: expAvg.slice() };
-    }
-    return {
-      state,
-      paramGroups: this.#groups.map((group) => ({
-        params: group.params.map((p) => p.name),
-        ...saveValues(groupValues(group)),
-      })),
-      iterations: this.#iterations,
-    };
+    return this.#book.stateDict();
   }
 
   /**
@@ -544,20 +467,9 @@ export class DecoupledLionW implements AsyncDisposable {
     if (this.#busy) {
       throw new Error("Cannot load state dict as a step() is in flight: await it first");
     }
-    const values = checkStateDict(dict, this.#groups);
-    this.#groups.forEach((group, g) => loadGroupValues(group, values[g]!));
-    this.#withState.clear();
-    this.#planWithState = undefined;
-    this.#stateWritten = true; // the device's copy, if any, is stale now
-    this.#stateOnDevice = false;
+    this.#book.load(dict);
+    this.#started.copies.wroteHost(); // a copy the engine keeps is stale now
     this.#driver.stateLoaded();
-    for (const [param, slots] of this.#slots) {
-      const entry = dict.state[param.name];
-      if (entry === undefined) continue;
-      writeMoments(slots.expAvgView, entry.expAvg, this.#momentumDtype);
-      this.#withState.add(param);
-    }
-    this.#iterations = dict.iterations;
     if (this.#fault !== undefined) {
       this.#fault = undefined;
       this.#engine.reset();
@@ -594,9 +506,10 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#busy = true;
     try {
       await this.#driver.pullState();
-      if (this.#stateOnDevice) {
+      const { copies } = this.#started;
+      if (copies.deviceNewer) {
         await this.#runEngine(() => this.#engine.pullState());
-        this.#stateOnDevice = false;
+        copies.synced();
       }
     } finally {
       this.#busy = false;
@@ -619,14 +532,15 @@ export class DecoupledLionW implements AsyncDisposable {
   }
 
   async #release(): Promise<void> {
-    if (this.#stateOnDevice && this.#fault === undefined && !this.#busy) {
+    const { copies } = this.#started;
+    if (copies.deviceNewer && this.#fault === undefined && !this.#busy) {
       // leave the store as the device had it
-      await this.#engine.pullState().then(() => (this.#stateOnDevice = false), () => {});
+      await this.#engine.pullState().then(() => copies.synced(), () => {});
     }
-    for (const slots of this.#slots.values()) {
+    for (const slots of this.#book.slots.values()) {
       if (slots.owner === this.#guard) slots.owner = undefined;
     }
-    this.#memory.users--;
+    this.#book.memory.users--;
     await this.#engine.close();
   }
 
@@ -639,9 +553,10 @@ export class DecoupledLionW implements AsyncDisposable {
   #assertStateOnHost(action: string): void {
     const away = this.#driver.stateAway;
     if (away !== undefined) throw new Error(`Cannot ${action} as ${away}`);
-    if (this.#stateOnDevice) {
+    const { copies } = this.#started;
+    if (copies.deviceNewer) {
       throw new Error(
-        `Cannot ${action} as the ${this.#engine.backend} backend keeps exp_avg on the device between steps: await opt.pullState() first`,
+        `Cannot ${action} as ${copies.keeper} keeps exp_avg on the device between steps: await opt.pullState() first`,
       );
     }
   }
@@ -665,7 +580,7 @@ export class DecoupledLionW implements AsyncDisposable {
       run: (request) => this.#runEngine(() => this.#engine.run(request)),
       runSync: (request) => this.#runEngine(() => this.#engine.runSync(request)),
       finish: (request, result, partials) => this.#finishStep(request, result, partials),
-      iterations: () => this.#iterations,
+      iterations: () => this.#book.iterations,
     };
   }
 
@@ -678,23 +593,21 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#lastStep = NO_STEP;
       return undefined;
     }
-    const momentBfloat16 = this.#momentumDtype === "bfloat16" ? 1 : 0;
-    const constants = this.#groups.map((group) => ({
-      ...kernelConstants(groupValues(group)),
-      momentBfloat16,
-    }));
-    checkStepCombination(this.#engine.backend, this.#shardState, this.#groups, false);
+    const { groups } = this.#book;
+    const constants = this.#book.constants();
+    checkStepCombination(this.#engine.backend, this.#shardState, groups, false);
     if (!this.#warnedSignFlip) {
-      const warning = decayFlipWarning(this.#groups, constants);
+      const warning = decayFlipWarning(groups, constants);
       this.#warnedSignFlip = warning !== undefined;
       if (warning !== undefined) this.#logger?.warn(warning);
     }
     // A parameter's first step starts from m = 0. Zeroing before the step is
     // harmless if the step is refused: a parameter without state has no m.
-    if (plan !== this.#planWithState) this.#startState(plan);
+    const fresh = this.#book.fresh(plan);
+    if (fresh.length > 0) this.#driver.startState(plan, fresh);
     const writes = {
       params: plan.params.some(({ slots }) => slots.written),
-      state: this.#stateWritten,
+      state: this.#started.copies.hostWritten,
     };
     return {
       plan,
@@ -705,24 +618,20 @@ export class DecoupledLionW implements AsyncDisposable {
     };
   }
 
-  /** Starts the state of the plan's parameters that have none yet (m = 0), as the driver keeps it. */
-  #startState(plan: StepPlan): void {
-    const fresh = plan.params.filter(({ param }) => !this.#withState.has(param));
-    if (fresh.length > 0) this.#driver.startState(plan, fresh);
-  }
-
   /** Runs the engine; a failure there is a fault that refuses later steps. */
   #runEngine<R>(run: () => R): R {
     const fault = (error: unknown): never => {
-      this.#fault = error instanceof Error ? error : new Error(String(error));
+      // a RangeError is a refusal that changed nothing (no sync runner; a device
+      // path's non-finite step, raised as its state is pulled): no fault
+      if (!(error instanceof RangeError)) {
+        this.#fault = error instanceof Error ? error : new Error(String(error));
+      }
       throw error;
     };
     try {
       const result = run();
       return (result instanceof Promise ? result.catch(fault) : result) as R;
     } catch (error) {
-      // a synchronous step that could not start (no sync runner) changed nothing: no fault
-      if (error instanceof RangeError) throw error;
       return fault(error);
     }
   }
@@ -746,15 +655,10 @@ export class DecoupledLionW implements AsyncDisposable {
       this.#refuse(result.decision, nonFiniteParameters(plan, result.gradSquares!), gradNorm);
       return false;
     }
-    if (plan !== this.#planWithState) {
-      for (const { param } of plan.params) this.#withState.add(param);
-      this.#planWithState = plan;
-    }
+    this.#book.applied(plan);
     // the engine has taken the host's writes
     for (const { slots } of plan.params) slots.written = false;
-    this.#stateWritten = false;
-    this.#stateOnDevice = this.#engine.stateLives === "device";
-    this.#iterations++;
+    this.#started.copies.stepped();
     const sums = partials ??
       (result.partials === null ? undefined : partialsByParameter(plan, result.partials));
     if (sums !== undefined) this.#metrics.set(sums);
@@ -782,5 +686,21 @@ export class DecoupledLionW implements AsyncDisposable {
       throw new RangeError(`Cannot step as ${message}: parameters and state are unchanged`);
     }
     this.#logger?.warn(`Skipped step as ${message}`);
+  }
+}
+
+/**
+ * A `DecoupledLionW` over parts assembled elsewhere: the tfjs device path's
+ * book and engine, whose steps run on tfjs's tensors.
+ *
+ * @param parts The parts (`assembleParts()` with an engine of its own).
+ * @returns The optimizer.
+ */
+export function composeDecoupledLionW(parts: OptimizerParts): DecoupledLionW {
+  handedParts = parts;
+  try {
+    return new DecoupledLionW([], {});
+  } finally {
+    handedParts = undefined;
   }
 }

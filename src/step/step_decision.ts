@@ -68,6 +68,28 @@ const SKIP: StepDecision = Object.freeze({ action: "skip" });
 export const ABORT: StepDecision = Object.freeze({ action: "abort" });
 
 /**
+ * Whether the gate tests the gradients for NaN and ±Infinity: every policy
+ * but `"ignore"`.
+ *
+ * @param gate The step's gate.
+ * @returns `true` when a non-finite gradient stops the step.
+ */
+export function gateChecksFinite(gate: StepGate): boolean {
+  return gate.nonFinite !== "ignore";
+}
+
+/**
+ * What a step whose gradients hold NaN or ±Infinity does under the gate:
+ * `skip` or `abort`, or `update` where the gate does not check (`"ignore"`).
+ *
+ * @param gate The step's gate.
+ * @returns The decision.
+ */
+export function nonFiniteDecision(gate: StepGate): StepDecision {
+  return !gateChecksFinite(gate) ? UPDATE : gate.nonFinite === "skip" ? SKIP : ABORT;
+}
+
+/**
  * Whether the gate needs the gradient scan (`Σg²` per block) before it can
  * decide. Without it, engines go straight to the update.
  *
@@ -75,7 +97,7 @@ export const ABORT: StepDecision = Object.freeze({ action: "abort" });
  * @returns `true` when a scan must run first.
  */
 export function gateNeedsScan(gate: StepGate): boolean {
-  return gate.nonFinite !== "ignore" || gate.maxGradNorm !== Infinity;
+  return gateChecksFinite(gate) || gateNeedsSquares(gate);
 }
 
 /**
@@ -131,12 +153,12 @@ export function clipCoefficient(maxNorm: number, total: number): number {
  */
 export function decideStep(gate: StepGate, gradSquares: Float64Array | null): StepDecision {
   if (gradSquares === null || !gateNeedsScan(gate)) return UPDATE;
-  if (gate.nonFinite !== "ignore") {
+  if (gateChecksFinite(gate)) {
     for (const sum of gradSquares) {
-      if (!Number.isFinite(sum)) return gate.nonFinite === "skip" ? SKIP : ABORT;
+      if (!Number.isFinite(sum)) return nonFiniteDecision(gate);
     }
   }
-  if (gate.maxGradNorm === Infinity) return UPDATE;
+  if (!gateNeedsSquares(gate)) return UPDATE;
   const gradScale = clipCoefficient(gate.maxGradNorm, globalGradNorm(gradSquares));
   return gradScale === 1 ? UPDATE : { action: "update", gradScale };
 }
