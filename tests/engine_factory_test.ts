@@ -92,3 +92,20 @@ Deno.test("without the entry point's registration the engine runs inline and gpu
   assert.match(result.reason, /no worker pool is registered/);
   assert.match(result.gpujs, /the gpu\.js edge is not registered: import "@decoupled\/lionw"/);
 });
+
+Deno.test("a started engine hands the grad setter a scanning writer only where the step would scan on the host", async () => {
+  const store = new ParameterStore();
+  store.add("w", [1000]);
+  const started = startEngine(specFor(store, { backend: "js", workers: 0 }));
+  const gate = (nonFinite: "error" | "ignore", maxGradNorm: number) => ({ nonFinite, maxGradNorm });
+  assert.equal(started.gradientWriter(gate("ignore", Infinity)), undefined); // no scan to save
+  assert.equal(typeof started.gradientWriter(gate("error", Infinity)), "function");
+  assert.equal(typeof started.gradientWriter(gate("ignore", 1)), "function");
+  assert.equal(started.copies.deviceNewer, false);
+  await started.engine.close();
+  // state on a device: the step scans what it uploads, so the setter only copies
+  const device = startEngine(specFor(store, { backend: "gpujs", gpuMode: "cpu", workers: 0 }));
+  assert.equal(device.gradientWriter(gate("error", 1)), undefined);
+  await device.ready;
+  await device.engine.close();
+});
