@@ -5,12 +5,13 @@
  * The data path of a step: store → shards (the step plan's blocks) →
  * kernel (scan, decide, update in place with the partial sums in the same
  * pass) → partial sums → metrics (finalized here, on the calling thread).
- * This class holds the groups and their parameters, guards the step in
- * flight, books each step, and owns the state dict and the lifecycle. An
- * engine (engine/engine_factory.ts) runs the kernels; a step driver
- * (distributed/step_driver.ts) runs what surrounds them, the ranks'
- * exchanges in data-parallel training; the rules about options are in
- * option_rules.ts.
+ * This class composes its parts (optimizer_parts.ts), guards the step in
+ * flight, plans and books each step, and owns the lifecycle: the book
+ * (optimizer_book.ts) keeps the groups, the state, the state dict and the
+ * count; an engine (engine/engine_factory.ts) runs the kernels and knows
+ * which copy of exp_avg is newest; a step driver (distributed/step_driver.ts)
+ * runs what surrounds them, the ranks' exchanges in data-parallel training;
+ * the rules about options are in option_rules.ts.
  *
  * @module
  */
