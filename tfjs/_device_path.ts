@@ -204,7 +204,8 @@ export class DevicePath implements StepPath, DeviceKeeper {
       const moment = this.#moments.get(name);
       if (moment !== undefined) state[name] = { expAvg: await moment.data() as Float32Array };
     }
-    this.#book.load({ ...this.#book.stateDict(), state, iterations: this.#iterations });
+    // the groups as they are, the device's state: no copy of the store's stale state is read
+    this.#book.load({ paramGroups: this.#book.savedGroups(), state, iterations: this.#iterations });
     this.#storeCurrent = true;
   }
 

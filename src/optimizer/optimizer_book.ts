@@ -147,14 +147,20 @@ export class OptimizerBook {
       const expAvg = readMoments(slots.expAvgView, this.momentumDtype, param.size);
       state[param.name] = { expAvg: expAvg.slice() };
     }
-    return {
-      state,
-      paramGroups: this.groups.map((group) => ({
-        params: group.params.map((p) => p.name),
-        ...saveValues(groupValues(group)),
-      })),
-      iterations: this.#iterations,
-    };
+    return { state, paramGroups: this.savedGroups(), iterations: this.#iterations };
+  }
+
+  /**
+   * The groups as a state dict saves them (names and schema values), without
+   * copying any state.
+   *
+   * @returns The saved groups.
+   */
+  savedGroups(): LionStateDict["paramGroups"] {
+    return this.groups.map((group) => ({
+      params: group.params.map((p) => p.name),
+      ...saveValues(groupValues(group)),
+    }));
   }
 
   /**
