@@ -12,6 +12,7 @@ import { buildRoof, findTorchPython, PeerProcess } from "./_peers.ts";
 import { timeSteps, warmUp } from "./_timing.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
 import { type Row, type RowSettings, unavailableRow } from "./_rows.ts";
+import { messageOf } from "./_report.ts";
 
 /**
  * Rows under Node (a `node` on PATH): the npm package, built into
@@ -157,8 +158,4 @@ export async function peerRows(peers: ReadonlySet<string>, settings: RowSettings
     }
   }
   return rows;
-}
-
-function messageOf(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
 }

@@ -32,6 +32,16 @@ export interface SizeResult {
   rows: Result[];
 }
 
+/**
+ * An error's first line, as a table's "skipped" line and the log show it.
+ *
+ * @param error What was thrown.
+ * @returns The line.
+ */
+export function messageOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+}
+
 /** A number for a table, or a dash. */
 export const fmt = (x: number | null | undefined, digits = 2) =>
   x === null || x === undefined ? "–" : x.toFixed(digits);

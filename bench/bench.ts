@@ -20,7 +20,7 @@ import { evaluateTargets } from "./_targets.ts";
 import { median } from "./_timing.ts";
 import { lionwRows, type Row, type RowSettings, type Session, type Size } from "./_rows.ts";
 import { peerRows } from "./_peer_rows.ts";
-import { type SizeResult, sizeTable, targetReport, writeReport } from "./_report.ts";
+import { messageOf, type SizeResult, sizeTable, targetReport, writeReport } from "./_report.ts";
 
 const HELP = `deno task bench [options]
 
@@ -123,10 +123,6 @@ const outDir = args.out ?? new URL("./.build/results", import.meta.url).pathname
 /** Per row and round: warm-up time at least, and the time after which a slow row stops. */
 const WARM_UP_MS = args.quick ? 20 : 100;
 const BUDGET_MS = args.quick ? 500 : 2000;
-
-function messageOf(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
-}
 
 /** Timed steps per row and round: 5 at 64M elements, up to 40 for small sizes (10 when quick). */
 function stepsFor(elements: number): number {
