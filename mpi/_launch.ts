@@ -20,6 +20,31 @@ export function mpiexecAvailable(): Promise<boolean> {
 }
 
 /**
+ * The command of one rank: this Deno running `module`.
+ *
+ * @param module The program's path.
+ * @param args Its arguments.
+ * @param permissions More `deno run` flags than a rank's own (`--allow-write=…`).
+ * @returns The command line.
+ */
+export function rankProgram(
+  module: string,
+  args: readonly string[],
+  permissions: readonly string[] = [],
+): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "--no-check",
+    "--quiet",
+    ...RANK_PERMISSIONS,
+    ...permissions,
+    module,
+    ...args,
+  ];
+}
+
+/**
  * A job of `ranks` ranks, each running `module` with this Deno.
  *
  * @param ranks How many ranks.
@@ -37,18 +62,7 @@ export function mpiJob(
   options: Pick<Deno.CommandOptions, "stdout" | "stderr" | "signal"> = {},
 ): Deno.Command {
   return new Deno.Command(MPIEXEC, {
-    args: [
-      "-n",
-      String(ranks),
-      Deno.execPath(),
-      "run",
-      "--no-check",
-      "--quiet",
-      ...RANK_PERMISSIONS,
-      ...permissions,
-      module,
-      ...args,
-    ],
+    args: ["-n", String(ranks), ...rankProgram(module, args, permissions)],
     stdin: "null",
     ...options,
   });

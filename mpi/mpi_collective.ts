@@ -196,9 +196,15 @@ export class MpiCollective implements Collective {
     // MPI_Abort tears the job down at once, and MPICH's process manager can
     // drop what this rank wrote just before (its stdio is forwarded through a
     // pipe): 1 run in 40 lost the whole message. Give the forwarding time.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ABORT_FLUSH_MS);
-    this.#symbols.MPI_Abort(MPI_COMM_WORLD, code);
-    Deno.exit(code); // MPI_Abort does not return; this is for the type checker
+    const sleep = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.wait(sleep, 0, 0, ABORT_FLUSH_MS);
+    // MPI_Abort asks the launcher to end every rank, and waits for it: a rank
+    // whose link to the launcher is down (a cut cable) would wait forever.
+    // It runs off this thread; if this rank is still alive after the grace
+    // period, it ends itself (the launcher, where reachable, ends the others).
+    void this.#symbols.MPI_Abort_off_thread(MPI_COMM_WORLD, code);
+    Atomics.wait(sleep, 0, 0, ABORT_GRACE_MS);
+    Deno.exit(code);
   }
 
   /** Waits for the collectives in flight, then finalizes MPI (`MPI_Finalize`); idempotent. */
@@ -395,6 +401,9 @@ export class MpiCollective implements Collective {
     });
   }
 }
+
+/** How long a rank waits for `MPI_Abort` to end it before it exits by itself. */
+const ABORT_GRACE_MS = 3_000;
 
 /** How long a rank waits before `MPI_Abort`, so that what it printed reaches mpiexec. */
 const ABORT_FLUSH_MS = 250;

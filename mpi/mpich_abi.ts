@@ -72,7 +72,16 @@ export const MPI_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
-  MPI_Abort: { parameters: ["i32", "i32"], result: "i32" },
+  /**
+   * Aborts on one of Deno's blocking threads: the calling thread can give
+   * up on it (a rank cut off from the launcher waits in it forever).
+   */
+  MPI_Abort_off_thread: {
+    name: "MPI_Abort",
+    parameters: ["i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   MPI_Finalize: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 

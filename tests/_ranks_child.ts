@@ -12,7 +12,8 @@ import {
 } from "./_ranks_model.ts";
 
 const [scenario = "same", out = "."] = Deno.args;
-const comm = await MpiCollective.init({ timeoutMs: scenario === "hang" ? 3_000 : 20_000 });
+const timeoutMs = scenario === "hang" ? 3_000 : scenario === "endless" ? 10_000 : 20_000;
+const comm = await MpiCollective.init({ timeoutMs });
 const { rank } = comm;
 
 if (scenario === "collectives") {
@@ -25,7 +26,8 @@ if (scenario === "throw" && rank === 1) throw new Error("rank 1 fails on purpose
 if (scenario === "kill" && rank === 1) Deno.kill(Deno.pid, "SIGKILL");
 if (scenario === "hang" && rank === 1) await new Promise(() => setInterval(() => {}, 1000));
 
-const sharded = scenario.startsWith("sharded") || scenario === "checkpoint";
+const sharded = scenario.startsWith("sharded") || scenario === "checkpoint" ||
+  scenario === "endless";
 const model = buildModel(scenario === "layout" && rank === 1 ? { extra: true } : {});
 if (scenario === "drift" && rank === 1) model.params[0]!.data[3]! += 1;
 const options = {
@@ -39,6 +41,7 @@ const options = {
   logger: null,
 } as const;
 const opt = new DecoupledLionW(model.groups, options);
+if (scenario === "endless") await stepUntilStopped();
 const report = [];
 try {
   for (let step = 0; step < SCENARIO_STEPS; step++) {
@@ -83,3 +86,24 @@ await Deno.writeFile(`${out}/rank${rank}.bin`, snapshot(model, opt));
 await Deno.writeTextFile(`${out}/rank${rank}.json`, JSON.stringify(report));
 await opt.close();
 await comm.close();
+
+/**
+ * Steps until the job is ended from outside (a rank killed, a link cut):
+ * every step, the state gathered on every rank and rank 0 writing the
+ * checkpoint, then `<out>/steps` (the steps whose checkpoint was written).
+ * Each rank writes its pid to `<out>/rank<r>.pid` first.
+ */
+async function stepUntilStopped(): Promise<never> {
+  await Deno.writeTextFile(`${out}/rank${rank}.pid`, String(Deno.pid));
+  for (let step = 0;; step++) {
+    for (const [i, param] of model.params.entries()) {
+      param.grad = rankGradient(rank, step % SCENARIO_STEPS, i, param.size);
+    }
+    await opt.step();
+    await opt.pullState();
+    if (rank === 0) {
+      await saveCheckpoint(opt, `${out}/checkpoint.safetensors`);
+      await Deno.writeTextFile(`${out}/steps`, String(opt.iterations));
+    }
+  }
+}

@@ -3,111 +3,25 @@
 // stepping the averaged gradients (computed here, without MPI). Skipped
 // where MPICH is not installed, unless LIONW_REQUIRE_MPI=1 (CI sets it).
 import assert from "node:assert/strict";
-import { DecoupledLionW, type MetricRecord, type StepReport } from "../mod.ts";
 import { mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
-import { buildModel, rankGradient, SCENARIO_STEPS, snapshot } from "./_ranks_model.ts";
+import {
+  assertJobPassed,
+  assertSameAsOneProcess,
+  cleaned,
+  type Job,
+  JOB_LIMIT_MS,
+  jobDir,
+  localLaunch,
+  readRank,
+  runChild,
+} from "./_rank_jobs.ts";
 
 const available = await mpiexecAvailable();
 const required = Deno.env.get("LIONW_REQUIRE_MPI") === "1";
 const ignore = !available && !required;
-const CHILD = new URL("./_ranks_child.ts", import.meta.url).pathname;
-/** Every job must end by then, hung or not (the children's watchdog is 20 s, 3 s where a rank hangs on purpose). */
-const JOB_LIMIT_MS = 90_000;
 
-interface Job {
-  code: number;
-  output: string;
-  dir: string;
-  ms: number;
-}
-
-/** The folders of the jobs run by the test in progress. */
-const jobDirs: string[] = [];
-
-/** A test's body, after which its jobs' folders are removed, passed or failed. */
-function cleaned(body: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    try {
-      await body();
-    } finally {
-      for (const dir of jobDirs.splice(0)) await Deno.remove(dir, { recursive: true });
-    }
-  };
-}
-
-async function runJob(ranks: number, scenario: string): Promise<Job> {
-  const dir = await Deno.makeTempDir({ prefix: `lionw_${scenario}_` });
-  jobDirs.push(dir);
-  const start = performance.now();
-  const child = mpiJob(ranks, CHILD, [scenario, dir], [`--allow-write=${dir}`], {
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(JOB_LIMIT_MS),
-  });
-  const out = await child.output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return {
-    code: out.code,
-    output: decode(out.stdout) + decode(out.stderr),
-    dir,
-    ms: performance.now() - start,
-  };
-}
-
-interface RankReport {
-  lastStep: StepReport;
-  metrics: MetricRecord;
-  stateElements: number;
-}
-
-async function readRank(
-  job: Job,
-  rank: number,
-): Promise<{ bin: Uint8Array; report: RankReport[] }> {
-  return {
-    bin: await Deno.readFile(`${job.dir}/rank${rank}.bin`),
-    report: JSON.parse(await Deno.readTextFile(`${job.dir}/rank${rank}.json`)),
-  };
-}
-
-/** One process stepping the gradients averaged over `ranks` (sum, then ÷ ranks in float32). */
-async function singleProcess(ranks: number): Promise<{ bin: Uint8Array; report: RankReport[] }> {
-  const model = buildModel();
-  await using opt = new DecoupledLionW(model.groups, {
-    lr: 0.01,
-    workers: 0,
-    nonFinite: "skip",
-    maxGradNorm: 40,
-    logger: null,
-  });
-  const report: RankReport[] = [];
-  for (let step = 0; step < SCENARIO_STEPS; step++) {
-    for (const [i, param] of model.params.entries()) {
-      const grads = Array.from({ length: ranks }, (_, r) => rankGradient(r, step, i, param.size));
-      if (grads.every((g) => g === null)) {
-        param.grad = null;
-        continue;
-      }
-      const mean = new Float32Array(param.size);
-      for (let k = 0; k < param.size; k++) {
-        let sum = 0; // exact: multiples of 1/64, few of them
-        for (const g of grads) sum += g?.[k] ?? 0;
-        mean[k] = sum / ranks;
-      }
-      param.grad = mean;
-    }
-    await opt.step({ metrics: step % 2 === 1 });
-    report.push({
-      lastStep: opt.lastStep,
-      metrics: opt.getMetrics(),
-      stateElements: opt.stateElements,
-    });
-  }
-  return { bin: snapshot(model, opt), report: JSON.parse(JSON.stringify(report)) };
-}
-
-function assertJobPassed(job: Job): void {
-  assert.equal(job.code, 0, `the job failed:\n${job.output}`);
+function runJob(ranks: number, scenario: string): Promise<Job> {
+  return runChild(localLaunch(ranks), scenario);
 }
 
 for (const ranks of [2, 3]) {
@@ -131,15 +45,7 @@ for (const ranks of [2, 3]) {
     fn: cleaned(async () => {
       const job = await runJob(ranks, "same");
       assertJobPassed(job);
-      const expected = await singleProcess(ranks);
-      for (let r = 0; r < ranks; r++) {
-        const got = await readRank(job, r);
-        assert.ok(
-          got.bin.length === expected.bin.length && got.bin.every((b, i) => b === expected.bin[i]),
-          `rank ${r}'s parameters and state differ`,
-        );
-        assert.deepEqual(got.report, expected.report, `rank ${r}'s reports and metrics differ`);
-      }
+      const expected = await assertSameAsOneProcess(job, ranks);
       // the step with a NaN on one rank was skipped on every rank; the bias lacked rank 1's gradient at step 2
       assert.equal(expected.report[3]!.lastStep.applied, false);
       assert.deepEqual(expected.report[3]!.lastStep.nonFinite, ["emb"]);
@@ -306,8 +212,7 @@ Deno.test({
     // inside the repository, so that deno.json maps "@decoupled/lionw" as a user's import map would
     const build = new URL("../bench/.build/", import.meta.url).pathname;
     await Deno.mkdir(build, { recursive: true });
-    const dir = await Deno.makeTempDir({ dir: build, prefix: "doc_example_" });
-    jobDirs.push(dir);
+    const dir = await jobDir("doc_example", build);
     await Deno.writeTextFile(`${dir}/train.ts`, example);
     const out = await mpiJob(2, `${dir}/train.ts`, [], [], {
       stdout: "piped",
