@@ -121,6 +121,7 @@ export type {
   CollectiveBuffer,
 } from "./src/distributed/collective.ts";
 export { LocalCollective } from "./src/distributed/local_collective.ts";
+export { type Exchange, EXCHANGES } from "./src/distributed/exchange.ts";
 export { probeGpuAdapter } from "./gpu/adapter.ts";
 export type { GpuAdapterReport } from "./src/engine/backends.ts";
 export { recommendBackend } from "./src/tools/recommend_backend.ts";

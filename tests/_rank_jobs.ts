@@ -111,6 +111,16 @@ export async function readRank(
   };
 }
 
+/** The parameters' values alone of a snapshot (each parameter's values, then its exp_avg). */
+export function paramsOf(bin: Uint8Array): Uint8Array[] {
+  let at = 0;
+  return buildModel().params.map((p) => {
+    const values = bin.subarray(at, at + 4 * p.size);
+    at += 8 * p.size;
+    return values;
+  });
+}
+
 /** One process stepping the gradients averaged over `ranks` (sum, then ÷ ranks in float32). */
 export async function singleProcess(
   ranks: number,

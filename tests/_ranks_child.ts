@@ -1,7 +1,7 @@
 // One rank of a data-parallel test job (tests/data_parallel_test.ts runs it
 // under mpiexec.mpich): builds tests/_ranks_model.ts, steps it on this rank's
 // gradients, and writes what it ended with to <out>/rank<r>.bin and .json.
-import { DecoupledLionW, loadCheckpoint, saveCheckpoint } from "../mod.ts";
+import { DecoupledLionW, type Exchange, loadCheckpoint, saveCheckpoint } from "../mod.ts";
 import { MpiCollective } from "../mpi/mod.ts";
 import {
   buildModel,
@@ -11,7 +11,7 @@ import {
   snapshot,
 } from "./_ranks_model.ts";
 
-const [scenario = "same", out = "."] = Deno.args;
+const [scenario = "same", out = ".", exchange = "float32"] = Deno.args;
 const timeoutMs = scenario === "hang" ? 3_000 : scenario === "endless" ? 10_000 : 20_000;
 const comm = await MpiCollective.init({ timeoutMs });
 const { rank } = comm;
@@ -34,7 +34,9 @@ const options = {
   lr: 0.01,
   workers: scenario.endsWith("workers") ? 1 : 0,
   nonFinite: "skip",
-  maxGradNorm: 40,
+  // the sign-vote exchange refuses clipping: the vote's size is lr
+  ...(exchange === "sign-vote" ? {} : { maxGradNorm: 40 }),
+  exchange: exchange as Exchange,
   collective: comm,
   shardState: sharded,
   checkRanksEvery: scenario === "drift" ? 1 : 0,

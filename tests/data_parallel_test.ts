@@ -12,6 +12,7 @@ import {
   JOB_LIMIT_MS,
   jobDir,
   localLaunch,
+  paramsOf,
   readRank,
   runChild,
 } from "./_rank_jobs.ts";
@@ -20,8 +21,8 @@ const available = await mpiexecAvailable();
 const required = Deno.env.get("LIONW_REQUIRE_MPI") === "1";
 const ignore = !available && !required;
 
-function runJob(ranks: number, scenario: string): Promise<Job> {
-  return runChild(localLaunch(ranks), scenario);
+function runJob(ranks: number, scenario: string, exchange = "float32"): Promise<Job> {
+  return runChild(localLaunch(ranks), scenario, [exchange]);
 }
 
 for (const ranks of [2, 3]) {
@@ -92,6 +93,49 @@ for (const ranks of [2, 3]) {
         reference.report.at(-1)!.stateElements,
         "the parts cover every element once",
       );
+    }),
+  });
+}
+
+for (const ranks of [2, 3]) {
+  Deno.test({
+    name:
+      `exchange "bfloat16" and "sign-vote", ${ranks} ranks: parameters bit-identical on every rank (bfloat16: the state too), run after run`,
+    ignore,
+    fn: cleaned(async () => {
+      for (const exchange of ["bfloat16", "sign-vote"]) {
+        const [job, again] = [
+          await runJob(ranks, "same", exchange),
+          await runJob(ranks, "same", exchange),
+        ];
+        assertJobPassed(job);
+        assertJobPassed(again);
+        const first = await readRank(job, 0);
+        assert.deepEqual(
+          (await readRank(again, 0)).bin,
+          first.bin,
+          `${exchange}: another run differs`,
+        );
+        const momenta = new Set<string>();
+        for (let r = 0; r < ranks; r++) {
+          const got = await readRank(job, r);
+          assert.deepEqual(
+            paramsOf(got.bin),
+            paramsOf(first.bin),
+            `${exchange}: rank ${r}'s parameters`,
+          );
+          assert.deepEqual(got.report.map((s) => s.lastStep), first.report.map((s) => s.lastStep));
+          if (exchange === "bfloat16") {
+            assert.deepEqual(got.bin, first.bin, `bfloat16: rank ${r}'s state`);
+          }
+          momenta.add(got.bin.join());
+        }
+        // the NaN of rank 1 at step 3 was skipped by every rank
+        assert.equal(first.report[3]!.lastStep.applied, false, exchange);
+        if (exchange === "sign-vote") {
+          assert.equal(momenta.size, ranks, "each rank's momentum is its own");
+        }
+      }
     }),
   });
 }

@@ -19,6 +19,7 @@ const ENGINE: EngineOptions = {
   collective: undefined,
   shardState: false,
   checkRanksEvery: 0,
+  exchange: "float32",
   strategy: STEP_DRIVERS.at(-1)!, // local
   momentumDtype: undefined,
 };

@@ -64,16 +64,30 @@ Deno.test("runStep() and runStepSync() drive one program alike: collectives, the
   assert.deepEqual(sync, expected("runSync", "sync"));
 });
 
-Deno.test("the strategy rows: data-parallel with a collective, local without; option rules read their capabilities", async () => {
+Deno.test("the strategy rows: sign-vote or data-parallel with a collective, local without; option rules read their capabilities", async () => {
   const options = { shardState: false, checkRanksEvery: 0, nonFinite: "error" as const };
-  assert.equal(stepDriverRow({ ...options, collective: undefined }).name, "local");
+  const comm = new LocalCollective();
+  for (const exchange of ["float32", "bfloat16", "sign-vote"] as const) {
+    assert.equal(stepDriverRow({ ...options, exchange, collective: undefined }).name, "local");
+  }
+  for (const exchange of ["float32", "bfloat16"] as const) {
+    assert.equal(stepDriverRow({ ...options, exchange, collective: comm }).name, "data-parallel");
+  }
   assert.equal(
-    stepDriverRow({ ...options, collective: new LocalCollective() }).name,
-    "data-parallel",
+    stepDriverRow({ ...options, exchange: "sign-vote", collective: comm }).name,
+    "sign-vote",
   );
+  const all = { writtenScans: false, clipping: true, deviceState: true, bfloat16Moments: true };
   assert.deepEqual(STEP_DRIVERS.map((row) => [row.name, row.capabilities]), [
-    ["data-parallel", { shardedState: true, writtenScans: false }],
-    ["local", { shardedState: false, writtenScans: true }],
+    ["sign-vote", {
+      shardedState: false,
+      writtenScans: false,
+      clipping: false,
+      deviceState: false,
+      bfloat16Moments: false,
+    }],
+    ["data-parallel", { ...all, shardedState: true }],
+    ["local", { ...all, shardedState: false, writtenScans: true }],
   ]);
   const w = new ParameterStore().add("w", [2]);
   assert.throws(() => new DecoupledLionW([w], { shardState: true }), {

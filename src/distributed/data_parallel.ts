@@ -26,6 +26,7 @@ import { type Bucket, gradientBuckets } from "./gradient_buckets.ts";
 import type { Parameter } from "../store/parameter.ts";
 import type { KernelSegment, LionKernel } from "../kernels/kernel.ts";
 import { BLOCK_ELEMENTS, type StepPlan } from "../step/step_plan.ts";
+import { packBfloat16, sumBfloat16 } from "./bfloat16_exchange.ts";
 
 /** A parameter of the optimizer, in group order. */
 export interface DataParallelEntry {
@@ -39,6 +40,9 @@ export interface DataParallelEntry {
 
 /** What the exchange scans as it averages: the verdict alone, `Σg²` (for clipping), or nothing. */
 export type ExchangeScan = "verdict" | "squares" | null;
+
+/** How gradients travel: float32, or rounded to bfloat16 (half the bytes). */
+export type GradientEncoding = "float32" | "bfloat16";
 
 /** The ranks' exchanges for one optimizer. */
 export class DataParallel {
@@ -60,20 +64,27 @@ export class DataParallel {
   /** What the last exchange scanned, and its sums per parameter, by the parameter's blocks. */
   #scan: ExchangeScan = null;
   readonly #scans = new Map<ParameterSlots, Float64Array>();
+  /** How gradients travel. */
+  readonly #encoding: GradientEncoding;
+  /** Per bucket, every rank's bfloat16 gradients (the bfloat16 encoding). */
+  readonly #words = new Map<Bucket, Uint16Array>();
 
   /**
    * @param entries Every parameter of the optimizer, in group order.
    * @param collective The ranks.
    * @param shardState Keep only this rank's part of exp_avg.
    * @param kernel The engine's CPU kernel: it averages and scans the gradients.
+   * @param encoding How gradients travel.
    */
   constructor(
     entries: readonly DataParallelEntry[],
     collective: Collective,
     shardState: boolean,
     kernel: LionKernel,
+    encoding: GradientEncoding = "float32",
   ) {
     this.#entries = entries;
+    this.#encoding = encoding;
     this.collective = collective;
     this.shardState = shardState;
     this.#kernel = kernel;
@@ -125,6 +136,7 @@ export class DataParallel {
         this.#checkedRequires.set(now);
         this.#checked = true;
         this.#buckets = gradientBuckets(this.#entries, worldSize);
+        this.#words.clear();
       },
     }];
   }
@@ -142,35 +154,90 @@ export class DataParallel {
    */
   exchangeOps(scan: ExchangeScan): CollectiveOp[] {
     const { rank, worldSize } = this.collective;
-    // one rank, unsharded, writes nothing here: its engine scans (in its workers) as on one process
-    const taken = worldSize > 1 || this.shardState ? scan : null;
+    // one rank, unsharded, in float32, writes nothing here: its engine scans (in its workers) as on one process
+    const rewrites = worldSize > 1 || this.shardState || this.#encoding === "bfloat16";
+    const taken = rewrites ? scan : null;
     this.#scan = taken;
+    const ops = this.presenceOps();
+    this.#entries.forEach(({ slots }) => {
+      if (taken !== null && slots.requiresGrad) this.#scanOf(slots).fill(0);
+    });
+    for (const bucket of this.#buckets) {
+      const [from, to] = this.shardState
+        ? [bucket.owners[rank]!, bucket.owners[rank + 1]!]
+        : [0, bucket.blocks.length];
+      if (this.#encoding === "bfloat16") {
+        ops.push(this.#bfloat16Op(bucket, from, to));
+        continue;
+      }
+      ops.push({
+        kind: this.shardState ? "reduceScatter" : "allReduceSum",
+        buffer: this.#view(bucket, 0),
+        ...(this.shardState ? { counts: bucket.counts } : {}),
+        then: () => this.#average(bucket, from, to),
+      });
+    }
+    return ops;
+  }
+
+  /**
+   * The count of ranks with a gradient per parameter, as an all-reduce;
+   * absent gradients are zeroed first, so that they add nothing, and the
+   * scans taken as the gradients were written are dropped (the exchange
+   * rewrites them). Call {@linkcode DataParallel.settle} after.
+   *
+   * @returns The collective.
+   */
+  presenceOps(): CollectiveOp[] {
     this.#entries.forEach(({ slots }, i) => {
       const present = slots.requiresGrad && slots.hasGrad;
       this.#flags[i] = present ? 1 : 0;
       if (slots.requiresGrad && !present) slots.gradView.fill(0);
-      slots.gradScan = null; // the exchange rewrites the gradient: a scan taken at its write is stale
-      if (taken !== null && slots.requiresGrad) this.#scanOf(slots).fill(0);
+      slots.gradScan = null;
     });
-    const ops: CollectiveOp[] = [{ kind: "allReduceSum", buffer: this.#flags }];
-    for (const bucket of this.#buckets) {
-      const grads = this.#view(bucket, 0);
-      if (!this.shardState) {
-        ops.push({
-          kind: "allReduceSum",
-          buffer: grads,
-          then: () => this.#average(bucket, 0, bucket.blocks.length),
-        });
-        continue;
-      }
-      ops.push({
-        kind: "reduceScatter",
-        buffer: grads,
-        counts: bucket.counts,
-        then: () => this.#average(bucket, bucket.owners[rank]!, bucket.owners[rank + 1]!),
-      });
-    }
-    return ops;
+    return [{ kind: "allReduceSum", buffer: this.#flags }];
+  }
+
+  /**
+   * A bucket's bfloat16 exchange: this rank's gradients rounded into its
+   * part of the bucket's words now, every rank's part all-gathered, then
+   * blocks `[from, to)` summed in rank order and averaged.
+   */
+  #bfloat16Op(bucket: Bucket, from: number, to: number): CollectiveOp {
+    const { rank, worldSize } = this.collective;
+    const stride = bucket.length + (bucket.length % 2); // whole float32 words a rank
+    let words = this.#words.get(bucket);
+    if (words === undefined) this.#words.set(bucket, words = new Uint16Array(stride * worldSize));
+    const grads = this.#view(bucket, 0);
+    packBfloat16(
+      new Uint32Array(grads.buffer, grads.byteOffset, grads.length),
+      0,
+      bucket.length,
+      words,
+      rank * stride,
+    );
+    const summed = words;
+    return {
+      kind: "allGather",
+      // the words travel as float32: an all-gather copies them as they are
+      buffer: new Float32Array(words.buffer),
+      counts: new Array<number>(worldSize).fill(stride / 2),
+      then: () => {
+        for (let b = from; b < to; b++) {
+          const { grad, length } = bucket.blocks[b]!;
+          sumBfloat16(
+            summed,
+            stride,
+            worldSize,
+            grad - bucket.grad,
+            length,
+            grads,
+            grad - bucket.grad,
+          );
+        }
+        this.#average(bucket, from, to);
+      },
+    };
   }
 
   /**

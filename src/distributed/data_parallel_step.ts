@@ -13,7 +13,7 @@
 
 import type { Collective } from "./collective.ts";
 import { runOps } from "./collective_ops.ts";
-import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
+import { DataParallel, type DataParallelEntry, type GradientEncoding } from "./data_parallel.ts";
 import { type ShardPlan, shardPlan } from "./shard_plan.ts";
 import {
   decidedRun,
@@ -52,6 +52,8 @@ export interface DataParallelStepOptions {
   readonly hostKernel: LionKernel;
   /** The optimizer's non-finite policy: with the step's clipping, what the average scans. */
   readonly nonFinite: NonFinitePolicy;
+  /** How the gradients travel. */
+  readonly encoding: GradientEncoding;
 }
 
 /** Drives steps across the ranks of a collective. */
@@ -68,8 +70,8 @@ export class DataParallelStep implements StepDriver {
   /** @param options The parameters, the ranks and the sharding. */
   constructor(options: DataParallelStepOptions) {
     this.#options = options;
-    const { entries, collective, shardState, hostKernel } = options;
-    this.#ranks = new DataParallel(entries, collective, shardState, hostKernel);
+    const { entries, collective, shardState, hostKernel, encoding } = options;
+    this.#ranks = new DataParallel(entries, collective, shardState, hostKernel, encoding);
   }
 
   /**

@@ -11,6 +11,8 @@
 
 import type { Collective } from "./collective.ts";
 import { DataParallelStep } from "./data_parallel_step.ts";
+import type { Exchange } from "./exchange.ts";
+import { SignVoteStep } from "./sign_vote_step.ts";
 import type { DataParallelEntry } from "./data_parallel.ts";
 import { LOCAL_STEP, type StepDriver } from "./step_driver.ts";
 import type { LionKernel } from "../kernels/kernel.ts";
@@ -26,6 +28,12 @@ export interface DriverCapabilities {
    * gradient (so the setter scans): the gradients reach the step as written.
    */
   readonly writtenScans: boolean;
+  /** Gradient clipping (`maxGradNorm`). */
+  readonly clipping: boolean;
+  /** State on a device (the `gpujs` backend): the strategy never reads exp_avg on the host. */
+  readonly deviceState: boolean;
+  /** exp_avg stored as bfloat16 (`momentumDtype: "bfloat16"`). */
+  readonly bfloat16Moments: boolean;
 }
 
 /** The options a strategy is chosen and built from. */
@@ -36,6 +44,8 @@ export interface DriverOptions {
   readonly shardState: boolean;
   /** Check that the ranks agree every this many applied steps (0: never). */
   readonly checkRanksEvery: number;
+  /** What the ranks exchange. */
+  readonly exchange: Exchange;
   /** The non-finite policy (with the step's clipping, what an exchange scans). */
   readonly nonFinite: NonFinitePolicy;
 }
@@ -55,7 +65,7 @@ export interface StepDriverRow {
   /** Its name, for messages. */
   readonly name: string;
   /** Whether the options ask for it (the first row that says so is taken). */
-  readonly asked: (options: Pick<DriverOptions, "collective">) => boolean;
+  readonly asked: (options: Pick<DriverOptions, "collective" | "exchange">) => boolean;
   /** What it supports. */
   readonly capabilities: DriverCapabilities;
   /** Builds its driver. */
@@ -65,10 +75,37 @@ export interface StepDriverRow {
 /** The strategies, most specific first; the last is taken when no other is asked for. */
 export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
   {
+    name: "sign-vote",
+    asked: (options) => options.collective !== undefined && options.exchange === "sign-vote",
+    // its own kernels read and write exp_avg (float32) on the host; the vote's size is lr
+    capabilities: Object.freeze({
+      shardedState: false,
+      writtenScans: false,
+      clipping: false,
+      deviceState: false,
+      bfloat16Moments: false,
+    }),
+    create: (options, context) =>
+      new SignVoteStep({
+        entries: context.entries,
+        collective: options.collective!,
+        checkRanksEvery: options.checkRanksEvery,
+        arenas: context.arenas,
+        hostKernel: context.hostKernel,
+        nonFinite: options.nonFinite,
+      }),
+  },
+  {
     name: "data-parallel",
     asked: (options) => options.collective !== undefined,
     // the average rewrites each gradient after its write: the exchange scans it again
-    capabilities: Object.freeze({ shardedState: true, writtenScans: false }),
+    capabilities: Object.freeze({
+      shardedState: true,
+      writtenScans: false,
+      clipping: true,
+      deviceState: true,
+      bfloat16Moments: true,
+    }),
     create: (options, context) =>
       new DataParallelStep({
         entries: context.entries,
@@ -78,12 +115,19 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
         arenas: context.arenas,
         hostKernel: context.hostKernel,
         nonFinite: options.nonFinite,
+        encoding: options.exchange === "bfloat16" ? "bfloat16" : "float32",
       }),
   },
   {
     name: "local",
     asked: () => true,
-    capabilities: Object.freeze({ shardedState: false, writtenScans: true }),
+    capabilities: Object.freeze({
+      shardedState: false,
+      writtenScans: true,
+      clipping: true,
+      deviceState: true,
+      bfloat16Moments: true,
+    }),
     create: () => LOCAL_STEP,
   },
 ]);
@@ -94,6 +138,8 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
  * @param options The options.
  * @returns Its row.
  */
-export function stepDriverRow(options: Pick<DriverOptions, "collective">): StepDriverRow {
+export function stepDriverRow(
+  options: Pick<DriverOptions, "collective" | "exchange">,
+): StepDriverRow {
   return STEP_DRIVERS.find((row) => row.asked(options))!;
 }

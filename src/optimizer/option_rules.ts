@@ -32,6 +32,7 @@ import { Parameter } from "../store/parameter.ts";
 import { type ParameterSlots, parameterSlots, type StoreMemory } from "../store/slots.ts";
 import type { Collective } from "../distributed/collective.ts";
 import { STEP_DRIVERS, type StepDriverRow, stepDriverRow } from "../distributed/step_drivers.ts";
+import { type Exchange, EXCHANGES } from "../distributed/exchange.ts";
 import { MOMENTUM_DTYPES, type MomentumDtype } from "../store/moment_dtype.ts";
 
 /** The start of every constructor error message. */
@@ -48,6 +49,8 @@ export interface EngineOptions extends EngineChoice {
   readonly collective: Collective | undefined;
   readonly shardState: boolean;
   readonly checkRanksEvery: number;
+  /** What the ranks exchange. */
+  readonly exchange: Exchange;
   /** The strategy the options ask for (data-parallel with a `collective`, else local). */
   readonly strategy: StepDriverRow;
   /** `undefined`: the store's. */
@@ -113,14 +116,20 @@ export function checkOptions(
     workerUrl: checkWorkerUrl(options.workerUrl),
     ...checkDataParallel(options),
   };
+  if (Number.isFinite(engine.maxGradNorm) && !engine.strategy.capabilities.clipping) {
+    throw new RangeError(
+      `${CREATE} as 'maxGradNorm' clips the gradients, which "${engine.strategy.name}" training does not support (the vote's size is lr, whatever the norm): current value is ${engine.maxGradNorm}`,
+    );
+  }
   return { engine, defaults: resolveHyperparameters(CREATE, "", options, DEFAULT_HYPERPARAMETERS) };
 }
 
 /** `collective`, `shardState`, `checkRanksEvery`, and the strategy they ask for. */
 function checkDataParallel(
   options: DecoupledLionWOptions,
-): Pick<EngineOptions, "collective" | "shardState" | "checkRanksEvery" | "strategy"> {
+): Pick<EngineOptions, "collective" | "shardState" | "checkRanksEvery" | "exchange" | "strategy"> {
   const { collective, shardState = false, checkRanksEvery = 0 } = options;
+  const exchange = checkOneOf("exchange", options.exchange ?? "float32", EXCHANGES);
   if (
     collective !== undefined &&
     (collective === null || typeof collective !== "object" ||
@@ -139,7 +148,12 @@ function checkDataParallel(
       `${CREATE} as 'shardState' must be a boolean: current value is ${formatValue(shardState)}`,
     );
   }
-  const strategy = stepDriverRow({ collective });
+  if (exchange !== "float32" && collective === undefined) {
+    throw new RangeError(
+      `${CREATE} as 'exchange' "${exchange}" is what the ranks of a 'collective' exchange, and none was given`,
+    );
+  }
+  const strategy = stepDriverRow({ collective, exchange });
   if (shardState && !strategy.capabilities.shardedState) {
     const sharding = STEP_DRIVERS.filter((row) => row.capabilities.shardedState);
     throw new RangeError(
@@ -155,7 +169,7 @@ function checkDataParallel(
       }`,
     );
   }
-  return { collective, shardState, checkRanksEvery, strategy };
+  return { collective, shardState, checkRanksEvery, exchange, strategy };
 }
 
 /** `workerUrl`: a URL, or a string that parses as one (relative to the page, where there is one). */
@@ -343,6 +357,19 @@ export function checkEngineCombination(
     );
   }
   const asked = engine.backend === "auto" ? undefined : BACKENDS[engine.backend];
+  const { strategy } = engine;
+  if (asked?.state === "device" && !strategy.capabilities.deviceState) {
+    throw new RangeError(
+      `${CREATE} as "${strategy.name}" training reads and writes exp_avg on the host, which the ${engine.backend} backend keeps on a device: use backend ${
+        backendList(backendsWith("shardedState"))
+      }`,
+    );
+  }
+  if (momentumDtype === "bfloat16" && !strategy.capabilities.bfloat16Moments) {
+    throw new RangeError(
+      `${CREATE} as 'momentumDtype' "bfloat16" is not supported by "${strategy.name}" training, whose kernels keep each rank's momentum in float32: current value is "bfloat16"`,
+    );
+  }
   if (momentumDtype === "bfloat16" && (asked?.bfloat16Moments === false || engine.shardState)) {
     throw new RangeError(
       `${CREATE} as 'momentumDtype' "bfloat16" runs on the CPU kernels (${

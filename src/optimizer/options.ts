@@ -9,6 +9,7 @@
 
 import type { GroupHyperparameters } from "./hyperparameters.ts";
 import type { Collective } from "../distributed/collective.ts";
+import type { Exchange } from "../distributed/exchange.ts";
 import type { Logger } from "../_internal/logger.ts";
 import type { MomentumDtype } from "../store/moment_dtype.ts";
 import type { BackendName, GpuModeOption } from "../engine/backends.ts";
@@ -133,6 +134,21 @@ export interface DecoupledLionWOptions extends GroupHyperparameters {
    */
   checkRanksEvery?: number;
   /**
+   * With a `collective`, what the ranks exchange each step: `"float32"`
+   * gradients (the exact average), `"bfloat16"` gradients (half the bytes;
+   * every rank still steps the same average, bit for bit), or
+   * `"sign-vote"`, Distributed Lion's majority vote: each rank keeps its
+   * own momentum and sends its update's sign (one bit an element), and
+   * every rank applies the voted sign (a tie gives 0) with the decoupled
+   * decay, so the parameters stay bit-identical across the ranks.
+   * `"sign-vote"` refuses `maxGradNorm`, `shardState`, cautious groups,
+   * `momentumDtype: "bfloat16"` and the `gpujs` backend. See
+   * {@linkcode Exchange}.
+   *
+   * @default {"float32"}
+   */
+  exchange?: Exchange;
+  /**
    * How exp_avg is stored: `"float32"`, or `"bfloat16"`, which halves what
    * the state reads and writes (16 instead of 20 bytes per element and
    * step) and what checkpoints hold. The moment is read as the float32 it
@@ -166,6 +182,7 @@ export const ENGINE_OPTION_KEYS: readonly string[] = [
   "collective",
   "shardState",
   "checkRanksEvery",
+  "exchange",
   "momentumDtype",
   "logger",
 ];

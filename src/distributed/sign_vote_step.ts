@@ -1,0 +1,229 @@
+/**
+ * The sign-vote step driver (`exchange: "sign-vote"`, Distributed Lion):
+ * each rank keeps its own momentum, and the ranks exchange the signs of
+ * their updates (one bit an element) instead of their gradients. A step is
+ * the layout check, the count of ranks with each gradient, this rank's
+ * update signs packed (and its gradients scanned where the non-finite
+ * policy asks), one all-reduce of the verdicts (so every rank skips, or
+ * throws, together), the bits all-gathered run by run, and the vote
+ * applied by every rank as it arrives: the same voted update on the same
+ * parameters, so the parameters stay bit-identical across the ranks.
+ *
+ * @module
+ */
+
+import type { Collective } from "./collective.ts";
+import type { CollectiveOp } from "./collective_ops.ts";
+import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
+import { BUCKET_ELEMENTS } from "./gradient_buckets.ts";
+import { applyVote, packUpdateSigns, type VoteBallots, voteWords } from "./sign_vote.ts";
+import { LOCAL_STEP, type LocalStep, type StepDriver, type StepProgram } from "./step_driver.ts";
+import { type GroupConstants, type LionKernel, PARTIAL_COUNT } from "../kernels/kernel.ts";
+import { decideStep, gateNeedsScan, type NonFinitePolicy } from "../step/step_decision.ts";
+import {
+  blocksByArena,
+  type PlannedBlock,
+  type PlannedParameter,
+  type StepPlan,
+} from "../step/step_plan.ts";
+import type { Arena } from "../store/arena.ts";
+
+/** What the driver is built from. */
+export interface SignVoteStepOptions {
+  /** Every parameter of the optimizer, in group order. */
+  readonly entries: readonly DataParallelEntry[];
+  /** The ranks. */
+  readonly collective: Collective;
+  /** Check that the ranks' parameters agree every this many applied steps (0: never). */
+  readonly checkRanksEvery: number;
+  /** The store's arenas. */
+  readonly arenas: readonly Arena[];
+  /** The engine's kernel on the host: it scans the gradients for the verdict. */
+  readonly hostKernel: LionKernel;
+  /** The optimizer's non-finite policy. */
+  readonly nonFinite: NonFinitePolicy;
+}
+
+/** A run of a step's blocks whose bits one all-gather moves. */
+interface VoteRun {
+  /** Its blocks. */
+  readonly blocks: readonly PlannedBlock[];
+  /** Each block's first word, in a rank's part. */
+  readonly words: readonly number[];
+  /** Every rank's sign bits (this rank's part written by the pack). */
+  readonly signs: Uint32Array;
+  /** Every rank's voting bits. */
+  readonly voting: Uint32Array;
+  /** Words per rank. */
+  readonly stride: number;
+}
+
+/** Drives steps that exchange the signs of the ranks' updates. */
+export class SignVoteStep implements StepDriver {
+  readonly #ranks: DataParallel;
+  readonly #options: SignVoteStepOptions;
+  #runs: { readonly plan: StepPlan; readonly runs: readonly VoteRun[] } | undefined;
+
+  /** @param options The parameters and the ranks. */
+  constructor(options: SignVoteStepOptions) {
+    this.#options = options;
+    this.#ranks = new DataParallel(options.entries, options.collective, false, options.hostKernel);
+  }
+
+  /** The ranks. */
+  get collective(): Collective {
+    return this.#ranks.collective;
+  }
+
+  /**
+   * One step: the layout check, the gradients' presence, this rank's signs
+   * packed and its verdict taken, the verdicts all-reduced, then the bits
+   * all-gathered and the vote applied, run by run.
+   */
+  *program(local: LocalStep, metrics: boolean, maxGradNorm: number): StepProgram {
+    if (Number.isFinite(maxGradNorm)) {
+      throw new RangeError(
+        `Cannot step with maxGradNorm ${maxGradNorm} as the "sign-vote" exchange applies the ranks' voted signs, whose size clipping cannot change: use exchange "float32" or "bfloat16" to clip`,
+      );
+    }
+    const ranks = this.#ranks;
+    const layout = ranks.layoutOps();
+    if (layout.length > 0) yield { ops: layout };
+    yield { ops: ranks.presenceOps() };
+    ranks.settle();
+    const request = local.prepare(metrics, maxGradNorm);
+    if (request === undefined) return;
+    const cautious = request.groups.findIndex((group) => group.cautious !== 0);
+    if (cautious >= 0) {
+      throw new RangeError(
+        `Cannot step as paramGroups[${cautious}] is cautious, which the "sign-vote" exchange does not support: the vote replaces the update a caution factor would mask`,
+      );
+    }
+    const { plan, gate } = request;
+    const runs = this.#runsOf(plan);
+    const blocks = plan.blocks.length;
+    // per block this rank's verdict (NaN where a gradient is not finite), per run its abstentions
+    const checks = new Float64Array(blocks + runs.length);
+    const scan = gateNeedsScan(gate);
+    const { rank } = this.collective;
+    for (const { arena, segments } of blocksByArena(plan.blocks)) {
+      const { memory } = this.#options.arenas[arena]!;
+      if (scan) this.#options.hostKernel.scanGradients(memory, segments, checks, false);
+    }
+    runs.forEach((run, i) => {
+      const offset = rank * run.stride;
+      run.blocks.forEach((block, b) => {
+        const f32 = new Float32Array(this.#options.arenas[block.arena]!.memory.buffer);
+        checks[blocks + i]! += packUpdateSigns(
+          f32,
+          block,
+          request.groups[block.group]!,
+          run.signs,
+          run.voting,
+          offset + run.words[b]!,
+        );
+      });
+    });
+    yield { ops: [{ kind: "allReduceSum", buffer: checks }] };
+    const verdicts = scan ? checks.slice(0, blocks) : null;
+    const decision = decideStep(gate, verdicts);
+    if (decision.action !== "update") {
+      local.finish(request, { decision, gradSquares: verdicts, partials: null });
+      return;
+    }
+    const partials = request.metrics ? new Float64Array(blocks * PARTIAL_COUNT) : null;
+    const ops = runs.flatMap((run, i) =>
+      this.#voteOps(run, checks[blocks + i]! > 0, request.groups, partials)
+    );
+    yield { ops };
+    const applied = local.finish(request, { decision, gradSquares: verdicts, partials });
+    const every = this.#options.checkRanksEvery;
+    if (applied && every > 0 && local.iterations() % every === 0) {
+      yield { ops: ranks.divergenceOps(false, local.iterations()) };
+    }
+  }
+
+  /** The all-gathers of a run's bits (its voting bits too where some rank abstains), then the vote. */
+  #voteOps(
+    run: VoteRun,
+    abstaining: boolean,
+    groups: readonly GroupConstants[],
+    partials: Float64Array | null,
+  ): CollectiveOp[] {
+    const { worldSize } = this.collective;
+    const counts = new Array<number>(worldSize).fill(run.stride);
+    const ballots: VoteBallots = {
+      signs: run.signs,
+      voting: abstaining ? run.voting : null,
+      stride: run.stride,
+      worldSize,
+    };
+    const apply = () =>
+      run.blocks.forEach((block, b) => {
+        const f32 = new Float32Array(this.#options.arenas[block.arena]!.memory.buffer);
+        applyVote(f32, block, groups[block.group]!, ballots, run.words[b]!, partials);
+      });
+    // the bits travel as float32 words: an all-gather copies them as they are
+    const signs: CollectiveOp = {
+      kind: "allGather",
+      buffer: new Float32Array(run.signs.buffer),
+      counts,
+      ...(abstaining ? {} : { then: apply }),
+    };
+    if (!abstaining) return [signs];
+    return [signs, {
+      kind: "allGather",
+      buffer: new Float32Array(run.voting.buffer),
+      counts,
+      then: apply,
+    }];
+  }
+
+  /** The step's blocks cut into runs of at most a bucket's elements, with their bit buffers (kept while the plan is). */
+  #runsOf(plan: StepPlan): readonly VoteRun[] {
+    if (this.#runs?.plan === plan) return this.#runs.runs;
+    const { worldSize } = this.collective;
+    const runs: VoteRun[] = [];
+    let blocks: PlannedBlock[] = [];
+    let elements = 0;
+    const close = () => {
+      if (blocks.length === 0) return;
+      const words: number[] = [];
+      let stride = 0;
+      for (const block of blocks) {
+        words.push(stride);
+        stride += voteWords(block.length);
+      }
+      const signs = new Uint32Array(stride * worldSize);
+      const voting = new Uint32Array(stride * worldSize);
+      runs.push({ blocks, words, signs, voting, stride });
+      blocks = [];
+      elements = 0;
+    };
+    for (const block of plan.blocks) {
+      if (elements + block.length > BUCKET_ELEMENTS) close();
+      blocks.push(block);
+      elements += block.length;
+    }
+    close();
+    this.#runs = { plan, runs };
+    return runs;
+  }
+
+  /** Zeroes the momentum of the parameters taking their first step, as on one process. */
+  startState(plan: StepPlan, fresh: readonly PlannedParameter[]): void {
+    LOCAL_STEP.startState(plan, fresh);
+  }
+
+  /** Each rank keeps its own momentum, whole. */
+  readonly stateElements: undefined = undefined;
+  /** Each rank's state is here. */
+  readonly stateAway: undefined = undefined;
+
+  /** Nothing to gather: each rank's momentum is its own. */
+  pullState(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  stateLoaded(): void {}
+}

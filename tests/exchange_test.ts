@@ -1,0 +1,408 @@
+// The exchanges of data-parallel training (`exchange`): the bfloat16 and
+// sign-vote kernels against scalar references written here element by
+// element, then whole optimizers on in-process ranks (no MPI) against one
+// process stepping what the exchange defines, and the option rules.
+import assert from "node:assert/strict";
+import {
+  type Collective,
+  DecoupledLionW,
+  type DecoupledLionWOptions,
+  LocalCollective,
+  type Parameter,
+  ParameterStore,
+} from "../mod.ts";
+import { bfloat16Bits, fromBfloat16, lerpF32 } from "../src/_internal/float32.ts";
+import { packBfloat16, sumBfloat16 } from "../src/distributed/bfloat16_exchange.ts";
+import { applyVote, packUpdateSigns, voteWords } from "../src/distributed/sign_vote.ts";
+import { groupConstants, type KernelSegment, PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import { assertBitsEqual } from "./_fixtures.ts";
+import { inProcessRanks } from "./_in_process_ranks.ts";
+import { seededValues } from "./_util.ts";
+
+/** Values with exact zeros and a few repeats, so that signs tie and abstain. */
+function coarse(count: number, seed: number): Float32Array {
+  return seededValues(count, seed).map((x) => Math.round(x * 2) / 4);
+}
+
+/** The vote, element by element: each rank's sign of lerp(m, g, 1 − β1), summed; 0 where they tie. */
+function scalarVote(ranks: { m: Float32Array; g: Float32Array }[], i: number, w: number): number {
+  let tally = 0;
+  for (const { m, g } of ranks) {
+    const c = lerpF32(m[i]!, g[i]!, w);
+    tally += c > 0 ? 1 : c < 0 ? -1 : 0; // NaN abstains
+  }
+  return Math.sign(tally);
+}
+
+Deno.test("sign-vote kernels: pack, exchange and vote equal the scalar vote bit for bit, ties and abstentions included", () => {
+  for (const worldSize of [1, 2, 3, 4]) {
+    const length = 1000; // not a multiple of 32: the last word is partial
+    const k = groupConstants(0.01, 0.02, 0.9, 0.99, 0.1);
+    const ranks = Array.from({ length: worldSize }, (_, r) => ({
+      m: coarse(length, 10 + r),
+      g: coarse(length, 20 + r),
+    }));
+    ranks[0]!.g[7] = NaN; // abstains
+    const p0 = seededValues(length, 3);
+    // one arena per rank: [data | grad | expAvg]
+    const block: KernelSegment = {
+      data: 0,
+      grad: length,
+      expAvg: 2 * length,
+      length,
+      group: 0,
+      block: 0,
+    };
+    const stride = voteWords(length);
+    const signs = new Uint32Array(stride * worldSize);
+    const voting = new Uint32Array(stride * worldSize);
+    const arenas = ranks.map(({ m, g }, r) => {
+      const f32 = new Float32Array(3 * length);
+      f32.set(p0, 0);
+      f32.set(g, length);
+      f32.set(m, 2 * length);
+      const abstaining = packUpdateSigns(f32, block, k, signs, voting, r * stride);
+      const expected = [...m.keys()].filter((i) =>
+        !(lerpF32(m[i]!, g[i]!, k.directionWeight) !== 0 &&
+          !Number.isNaN(lerpF32(m[i]!, g[i]!, k.directionWeight)))
+      ).length;
+      assert.equal(abstaining, expected, `rank ${r}: abstentions`);
+      return f32;
+    });
+    for (const [r, f32] of arenas.entries()) {
+      const partials = new Float64Array(PARTIAL_COUNT);
+      applyVote(f32, block, k, { signs, voting, stride, worldSize }, 0, partials);
+      const { m, g } = ranks[r]!;
+      const sums = new Float64Array(PARTIAL_COUNT);
+      for (let i = 0; i < length; i++) {
+        const vote = scalarVote(ranks, i, k.directionWeight);
+        const p = Math.fround(Math.fround(p0[i]! * k.decayMultiplier) - k.lr * vote);
+        const mNew = lerpF32(m[i]!, g[i]!, k.momentWeight);
+        assert.equal(
+          Object.is(f32[i], p),
+          true,
+          `${worldSize} ranks, rank ${r}, p[${i}]: ${f32[i]} vs ${p}`,
+        );
+        assert.equal(Object.is(f32[2 * length + i], mNew), true, `rank ${r}, m[${i}]`);
+        const u = Math.fround(k.lr * vote + k.stepDecay * p);
+        const terms = [mNew * mNew, p * p, u * u, g[i]! * g[i]!, u * g[i]!, mNew * g[i]!];
+        terms.forEach((term, t) => (sums[t]! += term));
+      }
+      assert.deepEqual([...partials], [...sums], "the metric partials");
+    }
+    // every rank applied the same vote to the same parameters
+    for (const f32 of arenas) {
+      assertBitsEqual(f32.subarray(0, length), arenas[0]!.subarray(0, length), "p");
+    }
+  }
+});
+
+Deno.test("sign-vote kernels: with no abstentions the voting bits need not travel", () => {
+  const length = 64;
+  const k = groupConstants(0.5, 0.5, 0.9, 0.99, 0);
+  const g = seededValues(length, 5).map((x) => x + (x >= 0 ? 1 : -1)); // no zeros
+  const f32 = new Float32Array(3 * length);
+  f32.set(g, length);
+  const block: KernelSegment = {
+    data: 0,
+    grad: length,
+    expAvg: 2 * length,
+    length,
+    group: 0,
+    block: 0,
+  };
+  const signs = new Uint32Array(2);
+  const voting = new Uint32Array(2);
+  assert.equal(packUpdateSigns(f32, block, k, signs, voting, 0), 0);
+  applyVote(f32, block, k, { signs, voting: null, stride: 2, worldSize: 1 }, 0, null);
+  for (let i = 0; i < length; i++) assert.equal(f32[i], -0.5 * Math.sign(g[i]!));
+});
+
+Deno.test("bfloat16 exchange kernels: rounding as bfloat16Bits, sums in rank order in float32", () => {
+  const values = Float32Array.from([
+    1,
+    1 + 2 ** -8,
+    1 + 3 * 2 ** -8,
+    -2.5e-40,
+    3.4e38,
+    NaN,
+    -Infinity,
+    0.1,
+  ]);
+  const words = new Uint16Array(values.length);
+  packBfloat16(new Uint32Array(values.buffer), 0, values.length, words, 0);
+  assert.deepEqual([...words], [...values].map(bfloat16Bits));
+  const worldSize = 3;
+  const stride = 10;
+  const all = new Uint16Array(stride * worldSize);
+  const parts = [0, 1, 2].map((r) => seededValues(stride, 40 + r, 100));
+  parts.forEach((part, r) =>
+    packBfloat16(new Uint32Array(part.buffer), 0, stride, all, r * stride)
+  );
+  const out = new Float32Array(stride);
+  sumBfloat16(all, stride, worldSize, 2, 6, out, 2);
+  for (let i = 2; i < 8; i++) {
+    let sum = 0;
+    for (let r = 0; r < worldSize; r++) {
+      sum = Math.fround(sum + fromBfloat16(bfloat16Bits(parts[r]![i]!)));
+    }
+    assert.equal(out[i], sum, `element ${i}`);
+  }
+  assert.equal(out[0], 0); // outside the range: untouched
+});
+
+/** A model of two groups on in-process ranks (or one process), every rank from the same values. */
+const SHAPES = [[40_000], [1_000], [70_000], [3, 5]];
+const INITIAL = SHAPES.map((shape, i) => seededValues(shape.reduce((a, b) => a * b, 1), i + 1));
+
+function build(collective: Collective | undefined, options: DecoupledLionWOptions = {}) {
+  const store = new ParameterStore();
+  const params = SHAPES.map((shape, i) => store.add(`p${i}`, shape, INITIAL[i]!));
+  const opt = new DecoupledLionW(
+    [{ params: params.slice(0, 2), weightDecay: 0.1 }, { params: params.slice(2), lr: 3e-3 }],
+    { lr: 1e-2, workers: 0, logger: null, ...(collective ? { collective } : {}), ...options },
+  );
+  return { params, opt };
+}
+
+/** Rank r's gradient of parameter i at step s (coarse: signs tie); rank 1 has none for p1 at step 1. */
+function gradOf(r: number, i: number, s: number, size: number): Float32Array | null {
+  return r === 1 && i === 1 && s === 1 ? null : coarse(size, 1000 * s + 10 * i + r);
+}
+
+async function stepRanks(
+  ranks: { params: Parameter[]; opt: DecoupledLionW }[],
+  s: number,
+  grads: (r: number, i: number, s: number, size: number) => Float32Array | null = gradOf,
+): Promise<void> {
+  await Promise.all(ranks.map(({ params, opt }, r) => {
+    params.forEach((p, i) => (p.grad = grads(r, i, s, p.size)));
+    return opt.step({ metrics: true });
+  }));
+}
+
+Deno.test("bfloat16 exchange, in-process ranks: every rank steps the rank-order float32 sum of the bfloat16 gradients, averaged; sharded state the same", async () => {
+  for (const worldSize of [2, 3]) {
+    for (const shardState of [false, true]) {
+      const ranks = inProcessRanks(worldSize).map((c) =>
+        build(c, { exchange: "bfloat16", shardState })
+      );
+      const single = build(undefined);
+      for (let s = 0; s < 3; s++) {
+        await stepRanks(ranks, s);
+        single.params.forEach((p, i) => {
+          const sum = new Float32Array(p.size);
+          for (let r = 0; r < worldSize; r++) {
+            const g = gradOf(r, i, s, p.size);
+            if (g !== null) {
+              sum.forEach((x, k) => (sum[k] = Math.fround(x + fromBfloat16(bfloat16Bits(g[k]!)))));
+            }
+          }
+          p.grad = sum.map((x) => Math.fround(x / worldSize));
+        });
+        await single.opt.step({ metrics: true });
+        await Promise.all(ranks.map(({ opt }) => opt.pullState())); // a collective: every rank
+        for (const [r, { params, opt }] of ranks.entries()) {
+          params.forEach((p, i) => {
+            assertBitsEqual(
+              p.data,
+              single.params[i]!.data,
+              `${worldSize} ranks${shardState ? ", sharded" : ""}, rank ${r}, step ${s}, p${i}`,
+            );
+            assertBitsEqual(
+              opt.state(p)!.expAvg!,
+              single.opt.state(single.params[i]!)!.expAvg!,
+              `exp_avg of p${i}`,
+            );
+          });
+        }
+      }
+      for (const { opt } of [...ranks, single]) await opt.close();
+    }
+  }
+});
+
+Deno.test("sign-vote, in-process ranks: parameters bit-identical across ranks and equal to the scalar vote; each rank's momentum its own", async () => {
+  for (const worldSize of [1, 2, 3, 4]) {
+    const ranks = (worldSize === 1 ? [new LocalCollective()] : inProcessRanks(worldSize))
+      .map((c) => build(c, { exchange: "sign-vote" }));
+    // the reference: each rank's own momentum, the vote applied to one copy of the parameters
+    const p = INITIAL.map((x) => x.slice());
+    const m = Array.from(
+      { length: worldSize },
+      () => INITIAL.map((x) => new Float32Array(x.length)),
+    );
+    const groupOf = (
+      i: number,
+    ) => (i < 2
+      ? groupConstants(1e-2, 1e-2, 0.9, 0.99, 0.1)
+      : groupConstants(3e-3, 3e-3, 0.9, 0.99, 0));
+    for (let s = 0; s < 3; s++) {
+      await stepRanks(ranks, s);
+      INITIAL.forEach((_, i) => {
+        const k = groupOf(i);
+        const grads = m.map((_, r) =>
+          gradOf(r, i, s, p[i]!.length) ?? new Float32Array(p[i]!.length)
+        );
+        for (let e = 0; e < p[i]!.length; e++) {
+          const vote = scalarVote(
+            m.map((mr, r) => ({ m: mr[i]!, g: grads[r]! })),
+            e,
+            k.directionWeight,
+          );
+          p[i]![e] = Math.fround(Math.fround(p[i]![e]! * k.decayMultiplier) - k.lr * vote);
+        }
+        m.forEach((mr, r) =>
+          mr[i]!.forEach((x, e) => (mr[i]![e] = lerpF32(x, grads[r]![e]!, k.momentWeight)))
+        );
+      });
+      for (const [r, { params, opt }] of ranks.entries()) {
+        params.forEach((param, i) => {
+          assertBitsEqual(param.data, p[i]!, `${worldSize} ranks, rank ${r}, step ${s}, p${i}`);
+          assertBitsEqual(
+            opt.state(param)!.expAvg!,
+            m[r]![i]!,
+            `rank ${r}'s own momentum of p${i}`,
+          );
+        });
+        const metrics = opt.getMetrics();
+        assert.ok(
+          metrics["l2_norm/update/p0"]! > 0 && Number.isFinite(metrics["cosine/update_grad/p2"]!),
+        );
+      }
+    }
+    for (const { opt } of ranks) await opt.close();
+  }
+});
+
+Deno.test("sign-vote on one rank is Lion on one process: the same parameters and state", async () => {
+  const voted = build(new LocalCollective(), { exchange: "sign-vote" });
+  const plain = build(undefined);
+  for (let s = 0; s < 3; s++) {
+    for (const { params, opt } of [voted, plain]) {
+      params.forEach((p, i) => (p.grad = gradOf(0, i, s, p.size)));
+      await opt.step();
+    }
+    voted.params.forEach((p, i) => {
+      assertBitsEqual(p.data, plain.params[i]!.data, `step ${s}, p${i}`);
+      assertBitsEqual(
+        voted.opt.state(p)!.expAvg!,
+        plain.opt.state(plain.params[i]!)!.expAvg!,
+        `exp_avg`,
+      );
+    });
+  }
+  await voted.opt.close();
+  await plain.opt.close();
+});
+
+Deno.test("sign-vote: a non-finite gradient on one rank is the verdict of every rank, state untouched", async (t) => {
+  const withNaN = (r: number, i: number, s: number, size: number) => {
+    const g = gradOf(r, i, s, size);
+    if (r === 1 && i === 2 && g !== null) g[5] = NaN;
+    return g;
+  };
+  await t.step("skip: every rank skips, nothing changes", async () => {
+    const ranks = inProcessRanks(2).map((c) =>
+      build(c, { exchange: "sign-vote", nonFinite: "skip" })
+    );
+    await stepRanks(ranks, 0);
+    const before = ranks.map(({ params, opt }) =>
+      params.map((p) => [p.data.slice(), opt.state(p)!.expAvg!.slice()])
+    );
+    await stepRanks(ranks, 1, withNaN);
+    for (const [r, { params, opt }] of ranks.entries()) {
+      assert.equal(opt.lastStep.applied, false);
+      assert.deepEqual(opt.lastStep.nonFinite, ["p2"]);
+      assert.equal(opt.iterations, 1);
+      params.forEach((p, i) => {
+        assertBitsEqual(p.data, before[r]![i]![0]!, `rank ${r} p${i}`);
+        assertBitsEqual(opt.state(p)!.expAvg!, before[r]![i]![1]!, `rank ${r} exp_avg`);
+      });
+    }
+  });
+  await t.step("error: every rank throws, naming the parameter", async () => {
+    const ranks = inProcessRanks(2).map((c) => build(c, { exchange: "sign-vote" }));
+    const results = await Promise.allSettled(ranks.map(({ params, opt }, r) => {
+      params.forEach((p, i) => (p.grad = withNaN(r, i, 0, p.size)));
+      return opt.step();
+    }));
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.match(String((result as PromiseRejectedResult).reason), /p2/);
+    }
+  });
+});
+
+Deno.test("sign-vote: each rank's own momentum saved and resumed exactly", async () => {
+  const ranks = inProcessRanks(2).map((c) => build(c, { exchange: "sign-vote" }));
+  await stepRanks(ranks, 0);
+  const saved = ranks.map(({ opt }) => opt.stateDict());
+  const resumedRanks = inProcessRanks(2).map((c, r) => {
+    const b = build(c, { exchange: "sign-vote" });
+    b.params.forEach((p, i) => p.data.set(ranks[r]!.params[i]!.data));
+    b.opt.loadStateDict(saved[r]!);
+    return b;
+  });
+  for (let s = 1; s < 3; s++) {
+    await stepRanks(ranks, s);
+    await stepRanks(resumedRanks, s);
+  }
+  for (const [r, { params, opt }] of resumedRanks.entries()) {
+    params.forEach((p, i) => {
+      assertBitsEqual(p.data, ranks[r]!.params[i]!.data, `rank ${r} p${i}`);
+      assertBitsEqual(
+        opt.state(p)!.expAvg!,
+        ranks[r]!.opt.state(ranks[r]!.params[i]!)!.expAvg!,
+        `rank ${r} exp_avg`,
+      );
+    });
+  }
+});
+
+Deno.test("exchange: what it cannot combine with is refused at construction, naming the value; a cautious group at the step", async () => {
+  const comm = new LocalCollective();
+  const w = () => new ParameterStore().add("w", [4]);
+  const refused = (options: DecoupledLionWOptions, message: RegExp) =>
+    assert.throws(() => new DecoupledLionW([w()], options), { name: /Error/, message });
+  refused(
+    { exchange: "int8" as never, collective: comm },
+    /'exchange' must be "float32", "bfloat16" or "sign-vote": current value is "int8"/,
+  );
+  refused(
+    { exchange: "sign-vote" },
+    /'exchange' "sign-vote" is what the ranks of a 'collective' exchange, and none was given/,
+  );
+  refused(
+    { exchange: "sign-vote", collective: comm, maxGradNorm: 1 },
+    /'maxGradNorm' clips the gradients, which "sign-vote" training does not support.*current value is 1/,
+  );
+  refused(
+    { exchange: "sign-vote", collective: comm, shardState: true },
+    /'shardState' shards the state .*"sign-vote" training/,
+  );
+  refused(
+    { exchange: "sign-vote", collective: comm, backend: "gpujs" },
+    /"sign-vote" training reads and writes exp_avg on the host, which the gpujs backend keeps on a device/,
+  );
+  refused(
+    { exchange: "sign-vote", collective: comm, momentumDtype: "bfloat16" },
+    /'momentumDtype' "bfloat16" is not supported by "sign-vote" training/,
+  );
+  const v = w();
+  await using opt = new DecoupledLionW([{ params: [v], cautious: true }], {
+    exchange: "sign-vote",
+    collective: comm,
+    workers: 0,
+  });
+  v.grad = new Float32Array([1, 2, 3, 4]);
+  await assert.rejects(
+    opt.step(),
+    /paramGroups\[0\] is cautious, which the "sign-vote" exchange does not support/,
+  );
+  await assert.rejects(
+    opt.step({ maxGradNorm: 1 }),
+    /Cannot step with maxGradNorm 1 as the "sign-vote" exchange/,
+  );
+  assert.deepEqual([...v.data], [0, 0, 0, 0]);
+});
