@@ -15,6 +15,8 @@ import { bfloat16Bits, fromBfloat16, lerpF32 } from "../src/_internal/float32.ts
 import { packBfloat16, sumBfloat16 } from "../src/distributed/bfloat16_exchange.ts";
 import { applyVote, packUpdateSigns, voteWords } from "../src/distributed/sign_vote.ts";
 import { groupConstants, type KernelSegment, PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import { jsKernel } from "../src/kernels/js_kernel.ts";
+import * as wasmModule from "../src/kernels/wasm_kernel.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
 import { inProcessRanks } from "./_in_process_ranks.ts";
 import { seededValues } from "./_util.ts";
@@ -174,10 +176,11 @@ async function stepRanks(
   ranks: { params: Parameter[]; opt: DecoupledLionW }[],
   s: number,
   grads: (r: number, i: number, s: number, size: number) => Float32Array | null = gradOf,
+  metrics = true,
 ): Promise<void> {
   await Promise.all(ranks.map(({ params, opt }, r) => {
     params.forEach((p, i) => (p.grad = grads(r, i, s, p.size)));
-    return opt.step({ metrics: true });
+    return opt.step({ metrics });
   }));
 }
 
@@ -222,10 +225,15 @@ Deno.test("bfloat16 exchange, in-process ranks: every rank steps the rank-order 
   }
 });
 
-Deno.test("sign-vote, in-process ranks: parameters bit-identical across ranks and equal to the scalar vote; each rank's momentum its own", async () => {
-  for (const worldSize of [1, 2, 3, 4]) {
+Deno.test("sign-vote, in-process ranks, js and wasm kernels, with metrics (the scalar way) and without (on the kernel): parameters bit-identical across ranks and equal to the scalar vote; each rank's momentum its own", async () => {
+  for (
+    const [worldSize, backend] of [[1, "wasm"], [2, "js"], [2, "wasm"], [3, "wasm"], [
+      4,
+      "js",
+    ]] as const
+  ) {
     const ranks = (worldSize === 1 ? [new LocalCollective()] : inProcessRanks(worldSize))
-      .map((c) => build(c, { exchange: "sign-vote" }));
+      .map((c) => build(c, { exchange: "sign-vote", backend }));
     // the reference: each rank's own momentum, the vote applied to one copy of the parameters
     const p = INITIAL.map((x) => x.slice());
     const m = Array.from(
@@ -237,19 +245,19 @@ Deno.test("sign-vote, in-process ranks: parameters bit-identical across ranks an
     ) => (i < 2
       ? groupConstants(1e-2, 1e-2, 0.9, 0.99, 0.1)
       : groupConstants(3e-3, 3e-3, 0.9, 0.99, 0));
-    for (let s = 0; s < 3; s++) {
-      await stepRanks(ranks, s);
+    for (let s = 0; s < 4; s++) {
+      const metrics = s % 2 === 1;
+      await stepRanks(ranks, s, gradOf, metrics);
+      const votes = INITIAL.map((x) => new Int8Array(x.length));
       INITIAL.forEach((_, i) => {
         const k = groupOf(i);
         const grads = m.map((_, r) =>
           gradOf(r, i, s, p[i]!.length) ?? new Float32Array(p[i]!.length)
         );
         for (let e = 0; e < p[i]!.length; e++) {
-          const vote = scalarVote(
-            m.map((mr, r) => ({ m: mr[i]!, g: grads[r]! })),
-            e,
-            k.directionWeight,
-          );
+          const ballots = m.map((mr, r) => ({ m: mr[i]!, g: grads[r]! }));
+          const vote = scalarVote(ballots, e, k.directionWeight);
+          votes[i]![e] = vote;
           p[i]![e] = Math.fround(Math.fround(p[i]![e]! * k.decayMultiplier) - k.lr * vote);
         }
         m.forEach((mr, r) =>
@@ -257,18 +265,32 @@ Deno.test("sign-vote, in-process ranks: parameters bit-identical across ranks an
         );
       });
       for (const [r, { params, opt }] of ranks.entries()) {
+        const at = `${worldSize} ranks (${backend}), rank ${r}, step ${s}`;
         params.forEach((param, i) => {
-          assertBitsEqual(param.data, p[i]!, `${worldSize} ranks, rank ${r}, step ${s}, p${i}`);
-          assertBitsEqual(
-            opt.state(param)!.expAvg!,
-            m[r]![i]!,
-            `rank ${r}'s own momentum of p${i}`,
-          );
+          assertBitsEqual(param.data, p[i]!, `${at}, p${i}`);
+          assertBitsEqual(opt.state(param)!.expAvg!, m[r]![i]!, `${at}: own momentum of p${i}`);
+          assert.equal(param.grad, null, `${at}: the step consumed the gradient of p${i}`);
         });
-        const metrics = opt.getMetrics();
-        assert.ok(
-          metrics["l2_norm/update/p0"]! > 0 && Number.isFinite(metrics["cosine/update_grad/p2"]!),
-        );
+        if (!metrics) continue;
+        // the update is the applied step u = lr·v − wd·decay·p (post-step p); g and m the rank's own
+        const k = groupOf(0);
+        const g = gradOf(r, 0, s, p[0]!.length)!;
+        let [uu, gg, mm] = [0, 0, 0];
+        for (let e = 0; e < g.length; e++) {
+          const u = Math.fround(k.lr * votes[0]![e]! + k.stepDecay * p[0]![e]!);
+          uu += u * u;
+          gg += g[e]! * g[e]!;
+          mm += m[r]![0]![e]! * m[r]![0]![e]!;
+        }
+        const got = opt.getMetrics();
+        for (const [key, want] of [["update", uu], ["grad", gg], ["moment", mm]] as const) {
+          const value = got[`l2_norm/${key}/p0`]!;
+          const norm = Math.sqrt(want);
+          assert.ok(
+            Math.abs(value - norm) <= 1e-12 * norm,
+            `${at}: ${key} norm ${value} vs ${norm}`,
+          );
+        }
       }
     }
     for (const { opt } of ranks) await opt.close();
@@ -405,4 +427,36 @@ Deno.test("exchange: what it cannot combine with is refused at construction, nam
     /Cannot step with maxGradNorm 1 as the "sign-vote" exchange/,
   );
   assert.deepEqual([...v.data], [0, 0, 0, 0]);
+});
+
+Deno.test("sign-vote: the wasm kernel packs and applies votes as the js kernel does, bit for bit (±0, NaN, a partial last word)", () => {
+  const { createWasmKernel } = wasmModule;
+  const wasm = createWasmKernel();
+  const length = 1000;
+  const make = () => {
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    const f32 = new Float32Array(memory.buffer);
+    const pick = [1, -1, 0, -0, NaN, -NaN, 1, -1];
+    for (let i = 0; i < length; i++) f32[1024 + i] = pick[Math.floor(i * 7.3) % pick.length]!;
+    f32.set(seededValues(length, 9), 0);
+    return { memory, f32 };
+  };
+  const [a, b] = [make(), make()];
+  const segment: KernelSegment = { data: 0, grad: 1024, expAvg: 2048, length, group: 0, block: 0 };
+  assert.equal(wasm.packVotes(a.memory, segment), jsKernel.packVotes(b.memory, segment));
+  assertBitsEqual(a.f32.subarray(1024, 1024 + 64), b.f32.subarray(1024, 1024 + 64), "the pairs");
+  // now votes: up where the first word says, down where the second does (lr as the kernels get it: float32)
+  const lr = Math.fround(0.01);
+  const masks = seededValues(64, 3);
+  a.f32.set(masks, 1024);
+  b.f32.set(masks, 1024);
+  const pairs = new Int32Array(a.memory.buffer, 1024 * 4, 64);
+  pairs.forEach((_, j) => j % 2 === 1 && (pairs[j] = pairs[j]! & ~pairs[j - 1]!)); // never both
+  b.f32.set(a.f32.subarray(1024, 1024 + 64), 1024);
+  pairs[63] = pairs[63]! & 0xff; // no bit past the end (1000 = 31·32 + 8)
+  pairs[62] = pairs[62]! & 0xff;
+  b.f32.set(a.f32.subarray(1024, 1024 + 64), 1024);
+  wasm.applyVotes(a.memory, segment, lr, Math.fround(1 - 1e-3));
+  jsKernel.applyVotes(b.memory, segment, lr, Math.fround(1 - 1e-3));
+  assertBitsEqual(a.f32.subarray(0, 1024), b.f32.subarray(0, 1024), "the parameters");
 });

@@ -8,10 +8,19 @@
  * the same `p`, so parameters stay bit-identical; each momentum is its
  * rank's own.
  *
- * A sign takes one bit (set: `c > 0`). An element whose `c` is 0 (or NaN)
- * abstains from the vote: that needs a second bit, so a rank also packs
- * where `c ≠ 0`, and the second bitmap is exchanged only for the runs
- * where some rank has such an element (a frozen embedding row, say).
+ * A sign takes one bit (set: `c > 0`). An element whose `c` is 0 abstains
+ * from the vote (as does one whose gradient is not finite, where the
+ * `nonFinite` policy lets it through): that needs a second bit, so a rank
+ * also packs where it votes, and the second bitmap is exchanged only for
+ * the runs where some rank abstains (a frozen embedding row, say).
+ *
+ * Two ways to the same bits: the scalar one reads `m` and `g` and writes
+ * nothing until the vote ({@linkcode packUpdateSigns}, then
+ * {@linkcode applyVote} with the momentum), which the metrics need, as they
+ * read the step's `g`; the fast one has the engine's kernel (wasm SIMD)
+ * move the momentum and leave `−sign(c)` in the gradient's slot in one pass
+ * ({@linkcode signDirections}), packs those ({@linkcode packDirections}),
+ * and applies the vote to the parameters alone.
  *
  * @module
  */
@@ -20,9 +29,10 @@ import { lerpF32 } from "../_internal/float32.ts";
 import {
   type GroupConstants,
   type KernelSegment,
+  type LionKernel,
   Partial,
   PARTIAL_COUNT,
-} from "./../kernels/kernel.ts";
+} from "../kernels/kernel.ts";
 
 /** 32 elements a word. */
 export const VOTE_BITS = 32;
@@ -59,7 +69,8 @@ export function packUpdateSigns(
     let votingWord = 0;
     for (let i = start; i < end; i++) {
       const g = Math.fround(f32[block.grad + i]! * k.gradScale);
-      const c = lerpF32(f32[block.expAvg + i]!, g, k.directionWeight);
+      // a non-finite g abstains (x − x is 0 for every finite x)
+      const c = g - g === 0 ? lerpF32(f32[block.expAvg + i]!, g, k.directionWeight) : NaN;
       const bit = 1 << (i - start);
       if (c > 0) {
         signWord |= bit;
@@ -101,6 +112,7 @@ export interface VoteBallots {
  * @param ballots The ranks' bits.
  * @param word The block's first word.
  * @param partials Where the block's sums go (at `block.block`), or `null`.
+ * @param moveMoments Move this rank's momentum too (`false`: {@linkcode signDirections} moved it).
  */
 export function applyVote(
   f32: Float32Array,
@@ -109,24 +121,21 @@ export function applyVote(
   ballots: VoteBallots,
   word: number,
   partials: Float64Array | null,
+  moveMoments = true,
 ): void {
-  const { signs, voting, stride, worldSize } = ballots;
   const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
+  const masks = new Int32Array(2);
   for (let start = 0; start < block.length; start += VOTE_BITS) {
     const end = Math.min(start + VOTE_BITS, block.length);
-    const w = word + start / VOTE_BITS;
-    for (let i = start; i < end; i++) {
-      const bit = i - start;
-      let tally = 0;
-      for (let r = 0, at = w; r < worldSize; r++, at += stride) {
-        const votes = voting === null ? 1 : (voting[at]! >>> bit) & 1;
-        tally += votes === 0 ? 0 : ((signs[at]! >>> bit) & 1) === 1 ? 1 : -1;
-      }
-      const vote = tally > 0 ? 1 : tally < 0 ? -1 : 0;
-      const g = Math.fround(f32[block.grad + i]! * k.gradScale);
+    voteMasks(ballots, word + start / VOTE_BITS, masks);
+    const [up, down] = masks as unknown as [number, number];
+    for (let i = start, bit = 0; i < end; i++, bit++) {
+      const vote = ((up >>> bit) & 1) - ((down >>> bit) & 1);
       const decayed = Math.fround(f32[block.data + i]! * k.decayMultiplier);
       const p = Math.fround(decayed - k.lr * vote);
       f32[block.data + i] = p;
+      if (!moveMoments) continue;
+      const g = Math.fround(f32[block.grad + i]! * k.gradScale);
       const m = lerpF32(f32[block.expAvg + i]!, g, k.momentWeight);
       f32[block.expAvg + i] = m;
       if (sums !== null) {
@@ -141,4 +150,151 @@ export function applyVote(
     }
   }
   if (sums !== null) partials!.set(sums, block.block * PARTIAL_COUNT);
+}
+
+/**
+ * The fast way's first pass, on the engine's kernel: this rank's momentum
+ * moved, `m = lerp(m, g, 1 − β2)`, and `−sign(c)` (±1, or ±0 where `c` is
+ * 0, NaN where `g` is not finite) left in the gradient's slot. It is the
+ * update rule with the gradient's slot as the parameter: `lr` 1 and a
+ * decay of 0 make `p·0 − sign(c)` of it (the kernel reads each `g` before
+ * it writes there), so the kernel's own rounding gives the moment exactly
+ * as the scalar way does.
+ *
+ * @param kernel The engine's kernel on the host.
+ * @param arena The block's arena.
+ * @param block The block.
+ * @param k Its group's constants.
+ */
+export function signDirections(
+  kernel: LionKernel,
+  arena: WebAssembly.Memory,
+  block: KernelSegment,
+  k: GroupConstants,
+): void {
+  const directions: GroupConstants = {
+    ...k,
+    lr: 1,
+    decayMultiplier: 0,
+    stepDecay: 0,
+    cautious: 0,
+    momentBfloat16: 0,
+  };
+  kernel.update(arena, [{ ...block, data: block.grad, group: 0 }], [directions], null, null);
+}
+
+/**
+ * The fast way's bits: `−sign(c)` packed by the kernel into pairs of words
+ * at the start of the block's gradient slot, then copied into this rank's
+ * part of the run's buffers.
+ *
+ * @param kernel The engine's kernel on the host.
+ * @param arena The block's arena.
+ * @param block The block.
+ * @param signs Where the sign bits go.
+ * @param voting Where the voting bits go.
+ * @param word The block's first word.
+ * @returns How many elements abstain.
+ */
+export function packDirections(
+  kernel: LionKernel,
+  arena: WebAssembly.Memory,
+  block: KernelSegment,
+  signs: Uint32Array,
+  voting: Uint32Array,
+  word: number,
+): number {
+  const abstaining = kernel.packVotes(arena, block);
+  const pairs = new Uint32Array(arena.buffer, block.grad * 4, 2 * voteWords(block.length));
+  for (let j = 0; j < pairs.length / 2; j++) {
+    signs[word + j] = pairs[2 * j]!;
+    voting[word + j] = pairs[2 * j + 1]!;
+  }
+  return abstaining;
+}
+
+/**
+ * The fast way's vote: the ranks' bits counted word by word
+ * ({@linkcode voteMasks}) into pairs of masks at the start of the block's
+ * gradient slot, then the parameters updated by the kernel,
+ * `p = p·(1 − lr·wd) − lr·v`.
+ *
+ * @param kernel The engine's kernel on the host.
+ * @param arena The block's arena.
+ * @param block The block.
+ * @param k Its group's constants.
+ * @param ballots The ranks' bits.
+ * @param word The block's first word.
+ */
+export function applyVoteOnKernel(
+  kernel: LionKernel,
+  arena: WebAssembly.Memory,
+  block: KernelSegment,
+  k: GroupConstants,
+  ballots: VoteBallots,
+  word: number,
+): void {
+  const words = voteWords(block.length);
+  const pairs = new Int32Array(arena.buffer, block.grad * 4, 2 * words);
+  const masks = new Int32Array(2);
+  for (let j = 0; j < words; j++) {
+    voteMasks(ballots, word + j, masks);
+    pairs[2 * j] = masks[0]!;
+    pairs[2 * j + 1] = masks[1]!;
+  }
+  // past the block's end no rank votes: where the voting bits do not travel, a tie must not count as −1
+  const rest = block.length % VOTE_BITS;
+  if (rest !== 0) {
+    pairs[2 * words - 2]! &= (1 << rest) - 1;
+    pairs[2 * words - 1]! &= (1 << rest) - 1;
+  }
+  kernel.applyVotes(arena, block, k.lr, k.decayMultiplier);
+}
+
+/** The bit planes a vote counts in: up to 2^31 − 1 ranks. */
+const PLANES = 31;
+const plus = new Int32Array(PLANES);
+const minus = new Int32Array(PLANES);
+
+/**
+ * The vote of 32 elements (word `w` of every rank), bit-sliced: the ranks'
+ * votes for and against each element counted in bit planes (a ripple of
+ * half adders per rank), then the two counts compared plane by plane from
+ * the top. `out[0]` gets the elements voted up, `out[1]` those voted down;
+ * a tie is in neither.
+ *
+ * @param ballots The ranks' bits.
+ * @param w The word.
+ * @param out Where the two masks go.
+ */
+export function voteMasks(ballots: VoteBallots, w: number, out: Int32Array): void {
+  const { signs, voting, stride, worldSize } = ballots;
+  // enough planes to count every rank; each vote ripples through all of them (no branch on the data)
+  const planes = 32 - Math.clz32(worldSize);
+  for (let r = 0, at = w; r < worldSize; r++, at += stride) {
+    const votes = voting === null ? -1 : voting[at]! | 0;
+    const sign = signs[at]! | 0;
+    let up = sign & votes;
+    let down = ~sign & votes;
+    for (let j = 0; j < planes; j++) {
+      const upCarry = plus[j]! & up;
+      plus[j] = plus[j]! ^ up;
+      up = upCarry;
+      const downCarry = minus[j]! & down;
+      minus[j] = minus[j]! ^ down;
+      down = downCarry;
+    }
+  }
+  let greater = 0;
+  let less = 0;
+  let equal = -1;
+  for (let j = planes - 1; j >= 0; j--) {
+    greater |= equal & plus[j]! & ~minus[j]!;
+    less |= equal & minus[j]! & ~plus[j]!;
+    equal &= ~(plus[j]! ^ minus[j]!);
+    plus[j] = 0; // zero again for the next word
+    minus[j] = 0;
+  }
+  out[0] = greater;
+  out[1] = less;
 }

@@ -16,7 +16,15 @@ import type { Collective } from "./collective.ts";
 import type { CollectiveOp } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
 import { BUCKET_ELEMENTS } from "./gradient_buckets.ts";
-import { applyVote, packUpdateSigns, type VoteBallots, voteWords } from "./sign_vote.ts";
+import {
+  applyVote,
+  applyVoteOnKernel,
+  packDirections,
+  packUpdateSigns,
+  signDirections,
+  type VoteBallots,
+  voteWords,
+} from "./sign_vote.ts";
 import { LOCAL_STEP, type LocalStep, type StepDriver, type StepProgram } from "./step_driver.ts";
 import { type GroupConstants, type LionKernel, PARTIAL_COUNT } from "../kernels/kernel.ts";
 import { decideStep, gateNeedsScan, type NonFinitePolicy } from "../step/step_decision.ts";
@@ -101,41 +109,49 @@ export class SignVoteStep implements StepDriver {
     }
     const { plan, gate } = request;
     const runs = this.#runsOf(plan);
-    const blocks = plan.blocks.length;
-    // per block this rank's verdict (NaN where a gradient is not finite), per run its abstentions
-    const checks = new Float64Array(blocks + runs.length);
-    const scan = gateNeedsScan(gate);
-    const { rank } = this.collective;
-    for (const { arena, segments } of blocksByArena(plan.blocks)) {
-      const { memory } = this.#options.arenas[arena]!;
-      if (scan) this.#options.hostKernel.scanGradients(memory, segments, checks, false);
+    const { arenas, hostKernel } = this.#options;
+    // the verdict first, before anything is written: every rank skips (or throws) together
+    let verdicts: Float64Array | null = null;
+    if (gateNeedsScan(gate)) {
+      verdicts = new Float64Array(plan.blocks.length);
+      for (const { arena, segments } of blocksByArena(plan.blocks)) {
+        hostKernel.scanGradients(arenas[arena]!.memory, segments, verdicts, false);
+      }
+      yield { ops: [{ kind: "allReduceSum", buffer: verdicts }] };
     }
-    runs.forEach((run, i) => {
-      const offset = rank * run.stride;
-      run.blocks.forEach((block, b) => {
-        const f32 = new Float32Array(this.#options.arenas[block.arena]!.memory.buffer);
-        checks[blocks + i]! += packUpdateSigns(
-          f32,
-          block,
-          request.groups[block.group]!,
-          run.signs,
-          run.voting,
-          offset + run.words[b]!,
-        );
-      });
-    });
-    yield { ops: [{ kind: "allReduceSum", buffer: checks }] };
-    const verdicts = scan ? checks.slice(0, blocks) : null;
     const decision = decideStep(gate, verdicts);
     if (decision.action !== "update") {
       local.finish(request, { decision, gradSquares: verdicts, partials: null });
       return;
     }
-    const partials = request.metrics ? new Float64Array(blocks * PARTIAL_COUNT) : null;
-    const ops = runs.flatMap((run, i) =>
-      this.#voteOps(run, checks[blocks + i]! > 0, request.groups, partials)
+    // this rank's signs: the metrics read the step's g, so they take the scalar way, which
+    // writes nothing yet; otherwise the kernel moves the momentum and packs the signs
+    const fast = !request.metrics;
+    const { rank } = this.collective;
+    const abstaining = new Float64Array(runs.length);
+    runs.forEach((run, i) =>
+      run.blocks.forEach((block, b) => {
+        const { memory } = arenas[block.arena]!;
+        const k = request.groups[block.group]!;
+        const word = rank * run.stride + run.words[b]!;
+        if (fast) {
+          signDirections(hostKernel, memory, block, k);
+          abstaining[i]! += packDirections(hostKernel, memory, block, run.signs, run.voting, word);
+        } else {
+          const f32 = new Float32Array(memory.buffer);
+          abstaining[i]! += packUpdateSigns(f32, block, k, run.signs, run.voting, word);
+        }
+      })
     );
-    yield { ops };
+    yield { ops: [{ kind: "allReduceSum", buffer: abstaining }] };
+    const partials = request.metrics ? new Float64Array(plan.blocks.length * PARTIAL_COUNT) : null;
+    yield {
+      ops: runs.flatMap((run, i) =>
+        this.#voteOps(run, abstaining[i]! > 0, request.groups, partials, fast)
+      ),
+    };
+    // the step consumed the gradients (the fast way left its scratch in their slots)
+    for (const { slots } of plan.params) slots.hasGrad = false;
     const applied = local.finish(request, { decision, gradSquares: verdicts, partials });
     const every = this.#options.checkRanksEvery;
     if (applied && every > 0 && local.iterations() % every === 0) {
@@ -149,6 +165,7 @@ export class SignVoteStep implements StepDriver {
     abstaining: boolean,
     groups: readonly GroupConstants[],
     partials: Float64Array | null,
+    fast: boolean,
   ): CollectiveOp[] {
     const { worldSize } = this.collective;
     const counts = new Array<number>(worldSize).fill(run.stride);
@@ -158,10 +175,13 @@ export class SignVoteStep implements StepDriver {
       stride: run.stride,
       worldSize,
     };
+    const { arenas, hostKernel } = this.#options;
     const apply = () =>
       run.blocks.forEach((block, b) => {
-        const f32 = new Float32Array(this.#options.arenas[block.arena]!.memory.buffer);
-        applyVote(f32, block, groups[block.group]!, ballots, run.words[b]!, partials);
+        const { memory } = arenas[block.arena]!;
+        const k = groups[block.group]!;
+        if (fast) applyVoteOnKernel(hostKernel, memory, block, k, ballots, run.words[b]!);
+        else applyVote(new Float32Array(memory.buffer), block, k, ballots, run.words[b]!, partials);
       });
     // the bits travel as float32 words: an all-gather copies them as they are
     const signs: CollectiveOp = {

@@ -55,6 +55,43 @@ export const jsKernel: LionKernel = {
     }
   },
 
+  packVotes(arena, segment) {
+    const i32 = new Int32Array(arena.buffer);
+    const { grad, length } = segment;
+    let abstaining = 0;
+    // pair k (elements 32k..32k+31) lands at word 2k, behind the elements still to be read
+    for (let start = 0, out = grad; start < length; start += 32, out += 2) {
+      let signs = 0;
+      let votes = 0;
+      for (let i = start; i < Math.min(start + 32, length); i++) {
+        const direction = i32[grad + i]!; // float32 bits: −1, 1, ±0 or NaN
+        if ((direction & 0x7fffffff) !== ONE_BITS) {
+          abstaining++;
+          continue;
+        }
+        votes |= 1 << (i - start);
+        if (direction < 0) signs |= 1 << (i - start);
+      }
+      i32[out] = signs;
+      i32[out + 1] = votes;
+    }
+    return abstaining;
+  },
+
+  applyVotes(arena, segment, lr, decayMultiplier) {
+    const f32 = new Float32Array(arena.buffer);
+    const i32 = new Int32Array(arena.buffer);
+    const { data, grad, length } = segment;
+    for (let i = 0; i < length; i++) {
+      const word = grad + 2 * Math.floor(i / 32);
+      const bit = 1 << (i % 32);
+      const vote = (i32[word]! & bit) !== 0 ? 1 : (i32[word + 1]! & bit) !== 0 ? -1 : 0;
+      f32[data + i] = Math.fround(
+        Math.fround(f32[data + i]! * decayMultiplier) - lr * signF32(vote),
+      );
+    }
+  },
+
   update(arena, segments, groups, partials, caution) {
     const f32 = new Float32Array(arena.buffer);
     for (const segment of segments) {
@@ -70,6 +107,9 @@ export const jsKernel: LionKernel = {
     }
   },
 };
+
+/** float32 1 as int32 bits. */
+const ONE_BITS = 0x3f800000;
 
 /** Reads and writes a segment's exp_avg, in float32 or in bfloat16. */
 interface Moments {

@@ -258,4 +258,28 @@ export interface LionKernel {
     partials: Float64Array | null,
     caution: Float32Array | null,
   ): void;
+  /**
+   * The sign-vote exchange's packing: reads the `−sign(c)` values an
+   * update with the gradient's slot as the parameter left there (±1 where
+   * this rank votes; ±0 or NaN where it abstains) and writes, for each 32
+   * elements, a pair of words from the slot's start: the signs (bit set
+   * where −1, that is `c > 0`) and the votes (bit set where ±1). Bits past
+   * the segment's end are 0.
+   *
+   * @returns How many elements abstain.
+   */
+  packVotes(arena: WebAssembly.Memory, segment: KernelSegment): number;
+  /**
+   * The sign-vote exchange's update of the segment's parameters,
+   * `p = p·decay − lr·v`, rounded as {@linkcode LionKernel.update} rounds
+   * `p`, with `v` from the pairs of words at the start of its gradient slot
+   * (up: bit set where `v` is +1; down: where it is −1; a tie in neither).
+   * Bits past the segment's end must be 0.
+   */
+  applyVotes(
+    arena: WebAssembly.Memory,
+    segment: KernelSegment,
+    lr: number,
+    decayMultiplier: number,
+  ): void;
 }

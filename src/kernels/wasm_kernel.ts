@@ -69,6 +69,8 @@ interface LionExports {
   sum_squares(g: number, n: number): number;
   scale(g: number, n: number, s: number): void;
   divide(g: number, n: number, d: number): void;
+  vote_pack(g: number, n: number): number;
+  vote_apply(p: number, masks: number, n: number, lr: number, decay: number): void;
   [name: string]: unknown;
 }
 
@@ -269,6 +271,16 @@ export function createWasmKernel(
         divide(segment.grad * 4, segment.length);
         if (out !== null) scan(wasm, segment, out, squares);
       }
+    },
+
+    packVotes(arena, segment) {
+      const [wasm] = instanceFor(arena);
+      return wasm.vote_pack(segment.grad * 4, segment.length);
+    },
+
+    applyVotes(arena, segment, lr, decayMultiplier) {
+      const [wasm] = instanceFor(arena);
+      wasm.vote_apply(segment.data * 4, segment.grad * 4, segment.length, lr, decayMultiplier);
     },
 
     // cautious groups run the scalar kernel's code (bit-exact, not SIMD)

@@ -257,6 +257,225 @@
         (local.set $g (i32.add (local.get $g) (i32.const 64)))
         (br $next))))
 
+  ;; ---- the sign-vote exchange ---------------------------------------
+  ;;
+  ;; The update with the gradient's slot as the parameter (lr 1, decay 0)
+  ;; leaves -sign(c) there: -1 or 1 as float32 where this rank votes, ±0 or
+  ;; NaN where it abstains. `vote_pack` packs those into bits and
+  ;; `vote_apply` applies the ranks' vote to the parameters, 32 elements a
+  ;; pair of words, the pairs in the gradient's slot (no other memory is
+  ;; the kernel's): the pair of elements 32k..32k+31 lies at byte 8k, which
+  ;; `vote_pack` writes after it has read every byte from 128k on.
+
+  ;; Packs n directions at byte offset $g into pairs (signs: bit set where
+  ;; -1, c > 0; votes: where ±1) from $g on. Bits past n are 0. Returns how
+  ;; many of the n abstain.
+  (func (export "vote_pack") (param $g i32) (param $n i32) (result i32)
+    (local $end i32) (local $out i32) (local $k i32) (local $at i32) (local $v v128)
+    (local $signs i32) (local $votes i32) (local $left i32) (local $voters i32)
+    (local $minus_one v128) (local $one v128) (local $magnitude v128)
+    (local.set $minus_one (i32x4.splat (i32.const 0xBF800000)))
+    (local.set $one (i32x4.splat (i32.const 0x3F800000)))
+    (local.set $magnitude (i32x4.splat (i32.const 0x7FFFFFFF)))
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (local.set $out (local.get $g))
+    (local.set $left (local.get $n))
+    (block $done
+      (loop $next
+        (br_if $done (i32.le_s (local.get $left) (i32.const 0)))
+        (local.set $signs (i32.const 0))
+        (local.set $votes (i32.const 0))
+        (local.set $k (i32.const 0))
+        ;; a whole group of 32 written out (no calls, no branches), the last one vector by vector
+        (if (i32.ge_s (local.get $left) (i32.const 32))
+          (then
+            (local.set $v (v128.load offset=0 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 0))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 0))))
+            (local.set $v (v128.load offset=16 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 4))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 4))))
+            (local.set $v (v128.load offset=32 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 8))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 8))))
+            (local.set $v (v128.load offset=48 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 12))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 12))))
+            (local.set $v (v128.load offset=64 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 16))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 16))))
+            (local.set $v (v128.load offset=80 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 20))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 20))))
+            (local.set $v (v128.load offset=96 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 24))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 24))))
+            (local.set $v (v128.load offset=112 (local.get $g)))
+            (local.set $signs (i32.or (local.get $signs) (i32.shl
+              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 28))))
+            (local.set $votes (i32.or (local.get $votes) (i32.shl
+              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
+              (i32.const 28))))
+            (local.set $k (i32.const 8))))
+        (block $words
+          (loop $word
+            ;; eight vectors of four, none past the slot's last line
+            (local.set $at (i32.add (local.get $g) (i32.shl (local.get $k) (i32.const 4))))
+            (br_if $words (i32.or (i32.ge_u (local.get $k) (i32.const 8))
+              (i32.ge_u (local.get $at) (local.get $end))))
+            (local.set $v (v128.load (local.get $at)))
+            (local.set $signs (i32.or (local.get $signs)
+              (i32.shl
+                (i32x4.bitmask (i32x4.eq (local.get $v) (i32x4.splat (i32.const 0xBF800000))))
+                (i32.shl (local.get $k) (i32.const 2)))))
+            (local.set $votes (i32.or (local.get $votes)
+              (i32.shl
+                (i32x4.bitmask (i32x4.eq
+                  (v128.and (local.get $v) (i32x4.splat (i32.const 0x7FFFFFFF)))
+                  (i32x4.splat (i32.const 0x3F800000))))
+                (i32.shl (local.get $k) (i32.const 2)))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $word)))
+        ;; the last pair: no bits past n
+        (if (i32.lt_s (local.get $left) (i32.const 32))
+          (then
+            (local.set $signs (i32.and (local.get $signs)
+              (i32.sub (i32.shl (i32.const 1) (local.get $left)) (i32.const 1))))
+            (local.set $votes (i32.and (local.get $votes)
+              (i32.sub (i32.shl (i32.const 1) (local.get $left)) (i32.const 1))))))
+        (local.set $voters (i32.add (local.get $voters) (i32.popcnt (local.get $votes))))
+        (i32.store offset=0 (local.get $out) (local.get $signs))
+        (i32.store offset=4 (local.get $out) (local.get $votes))
+        (local.set $out (i32.add (local.get $out) (i32.const 8)))
+        (local.set $g (i32.add (local.get $g) (i32.const 128)))
+        (local.set $left (i32.sub (local.get $left) (i32.const 32)))
+        (br $next)))
+    (i32.sub (local.get $n) (local.get $voters)))
+
+  ;; The vote applied to n parameters at byte offset $p, from the pairs at
+  ;; $masks (up: bit set where the vote is +1; down: where it is -1; a tie
+  ;; in neither): p = p * decay - lr * v, rounded as the update rounds it
+  ;; (v = 0 subtracts +0). Bits past n must be 0 (the slot's padding stays 0).
+  (func (export "vote_apply") (param $p i32) (param $masks i32) (param $n i32)
+    (param $lr f32) (param $decay f32)
+    (local $end i32) (local $k i32) (local $at i32) (local $up v128) (local $down v128)
+    (local $lanes v128) (local $lrv v128) (local $neglrv v128) (local $decayv v128) (local $zero v128)
+    (local $lanes0 v128) (local $lanes1 v128) (local $lanes2 v128) (local $lanes3 v128) (local $lanes4 v128) (local $lanes5 v128) (local $lanes6 v128) (local $lanes7 v128)
+    (local.set $end (i32.add (local.get $p) (call $line_bytes (local.get $n))))
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $neglrv (f32x4.neg (local.get $lrv)))
+    (local.set $decayv (f32x4.splat (local.get $decay)))
+    (local.set $lanes (v128.const i32x4 1 2 4 8))
+    (local.set $lanes0 (v128.const i32x4 1 2 4 8))
+    (local.set $lanes1 (v128.const i32x4 16 32 64 128))
+    (local.set $lanes2 (v128.const i32x4 256 512 1024 2048))
+    (local.set $lanes3 (v128.const i32x4 4096 8192 16384 32768))
+    (local.set $lanes4 (v128.const i32x4 65536 131072 262144 524288))
+    (local.set $lanes5 (v128.const i32x4 1048576 2097152 4194304 8388608))
+    (local.set $lanes6 (v128.const i32x4 16777216 33554432 67108864 134217728))
+    (local.set $lanes7 (v128.const i32x4 268435456 536870912 1073741824 2147483648))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $up (i32x4.splat (i32.load offset=0 (local.get $masks))))
+        (local.set $down (i32x4.splat (i32.load offset=4 (local.get $masks))))
+        (local.set $k (i32.const 0))
+        ;; a whole group of 32 written out, the last one vector by vector
+        (if (i32.le_u (i32.add (local.get $p) (i32.const 128)) (local.get $end))
+          (then
+            (v128.store offset=0 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=0 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes0)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes0)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=16 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=16 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes1)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes1)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=32 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=32 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes2)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes2)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=48 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=48 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes3)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes3)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=64 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=64 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes4)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes4)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=80 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=80 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes5)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes5)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=96 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=96 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes6)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes6)) (local.get $zero)) (local.get $neglrv)))))
+            (v128.store offset=112 (local.get $p)
+              (f32x4.sub
+                (f32x4.mul (v128.load offset=112 (local.get $p)) (local.get $decayv))
+                (v128.or
+                  (v128.and (i32x4.ne (v128.and (local.get $up) (local.get $lanes7)) (local.get $zero)) (local.get $lrv))
+                  (v128.and (i32x4.ne (v128.and (local.get $down) (local.get $lanes7)) (local.get $zero)) (local.get $neglrv)))))
+            (local.set $k (i32.const 8))))
+        (block $words
+          (loop $word
+            (local.set $at (i32.add (local.get $p) (i32.shl (local.get $k) (i32.const 4))))
+            (br_if $words (i32.or (i32.ge_u (local.get $k) (i32.const 8))
+              (i32.ge_u (local.get $at) (local.get $end))))
+            (v128.store (local.get $at)
+              (f32x4.sub
+                (f32x4.mul (v128.load (local.get $at)) (local.get $decayv))
+                (v128.or
+                  (v128.and
+                    (i32x4.ne (v128.and (local.get $up) (local.get $lanes)) (v128.const i64x2 0 0))
+                    (local.get $lrv))
+                  (v128.and
+                    (i32x4.ne (v128.and (local.get $down) (local.get $lanes)) (v128.const i64x2 0 0))
+                    (local.get $neglrv)))))
+            (local.set $up (i32x4.shr_u (local.get $up) (i32.const 4)))
+            (local.set $down (i32x4.shr_u (local.get $down) (i32.const 4)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $word)))
+        (local.set $masks (i32.add (local.get $masks) (i32.const 8)))
+        (local.set $p (i32.add (local.get $p) (i32.const 128)))
+        (br $next))))
+
   ;; ---- the update ----------------------------------------------------
   ;;
   ;; A whole 64-byte line of parameters per iteration: the @unroll body
