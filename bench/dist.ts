@@ -5,25 +5,42 @@
  * all-reduce bandwidth beside a memcpy of the same size, and the step of a
  * 16M-parameter model unsharded and with sharded state (ZeRO-1). Where
  * `mpicc` is installed, MPICH's own `MPI_Allreduce` from C
- * (bench/allreduce.c) is timed beside the all-reduce.
+ * (bench/allreduce.c) is timed beside the all-reduce. With `--net`, the
+ * same step over TCP between network namespaces instead, in each exchange
+ * (bench/dist_net.ts).
  *
  * @module
  */
 
 import { parseCommandLine, usageError } from "../scripts/cli.ts";
 import { MPIEXEC, mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
+import { printNetResults, runNetworkBench } from "./dist_net.ts";
 
 const USAGE = `deno task bench:dist [--reps N] [--elements N] [--ranks 1,2,3] [--out DIR]
+deno task bench:dist --net [--hosts 2,3] [--rates 1gbit,10gbit] [--reps N] [--out DIR]
 
 Needs MPICH (apt-get install mpich). Ranks beyond this machine's cores
-oversubscribe it (they wait in "poll" progress, which frees the core).`;
+oversubscribe it (they wait in "poll" progress, which frees the core).
+--net runs each rank in a network namespace of its own, over TCP on links
+shaped by tc, in each exchange (float32, bfloat16, sign-vote): needs root.`;
 
 const values = parseCommandLine("bench:dist", USAGE, {
   reps: { type: "string" },
   elements: { type: "string" },
   ranks: { type: "string" },
   out: { type: "string" },
-}) as { reps?: string; elements?: string; ranks?: string; out?: string };
+  net: { type: "boolean" },
+  hosts: { type: "string" },
+  rates: { type: "string" },
+}) as {
+  reps?: string;
+  elements?: string;
+  ranks?: string;
+  out?: string;
+  net?: boolean;
+  hosts?: string;
+  rates?: string;
+};
 
 interface RankResult {
   ranks: number;
@@ -80,6 +97,26 @@ async function cAllReduce(binary: string, ranks: number): Promise<{ bytes: numbe
 }
 
 const cPeer = await buildCPeer();
+if (values.net) {
+  const hosts = (values.hosts ?? "2,3").split(",").map(Number);
+  if (!hosts.every((n) => Number.isInteger(n) && n > 1)) {
+    usageError("bench:dist", USAGE, `--hosts must list integers > 1: got "${values.hosts}"`);
+  }
+  const results = await runNetworkBench({
+    hosts,
+    rates: (values.rates ?? "1gbit,10gbit").split(","),
+    cPeer,
+    ...(values.reps ? { reps: values.reps } : {}),
+    ...(values.elements ? { elements: values.elements } : {}),
+  });
+  printNetResults(results);
+  if (values.out !== undefined) {
+    await Deno.mkdir(values.out, { recursive: true });
+    await Deno.writeTextFile(`${values.out}/dist_net.json`, JSON.stringify(results, null, 1));
+    console.log(`\nWrote ${values.out}/dist_net.json`);
+  }
+  Deno.exit(0);
+}
 const cResults = new Map<number, { bytes: number; ms: number }[]>();
 const results: RankResult[] = [];
 for (const { ranks, progress } of jobs) {

@@ -11,14 +11,22 @@
 
 import { parseArgs } from "node:util";
 import { DecoupledLionW, type Exchange, ParameterStore } from "@decoupled/lionw";
-import { MpiCollective } from "@decoupled/lionw/mpi";
+import { MpiCollective, type ProgressMode } from "@decoupled/lionw/mpi";
 import { median } from "./_timing.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { reps: { type: "string" }, elements: { type: "string" } },
+  options: {
+    reps: { type: "string" },
+    elements: { type: "string" },
+    exchanges: { type: "string" },
+    progress: { type: "string" },
+  },
 });
-const comm = await MpiCollective.init({ timeoutMs: 120_000 });
+const comm = await MpiCollective.init({
+  timeoutMs: 120_000,
+  progress: (values.progress ?? "auto") as ProgressMode | "auto",
+});
 const reps = Number(values.reps ?? 5);
 const modelElements = Number(values.elements ?? 2 ** 24);
 const TENSORS = 16;
@@ -99,14 +107,20 @@ async function updateAlone(): Promise<number> {
   return median(ms);
 }
 
-const exchanges: Exchange[] = ["float32", "bfloat16", "sign-vote"];
+// the update alone first, on every rank at once (as the ranks' steps run): no rank waits in MPI meanwhile
+const alone = await updateAlone();
+const exchanges = (values.exchanges ?? "float32,bfloat16,sign-vote").split(",") as Exchange[];
 const rows = [];
-for (const exchange of exchanges) rows.push(await measure(exchange));
+for (const exchange of exchanges) {
+  rows.push(await measure(exchange));
+  if (comm.rank === 0) {
+    console.error(`    ${exchange}: ${rows.at(-1)!.stepMs.toFixed(0)} ms a step`);
+  }
+}
 // every rank's bytes: rank 0 reports the largest
 const bytes = new Float64Array(comm.worldSize * exchanges.length);
 rows.forEach((row, i) => (bytes[comm.rank * exchanges.length + i] = row.bytesPerStep));
 await comm.allReduceSum(bytes);
-const alone = comm.rank === 0 ? await updateAlone() : 0;
 if (comm.rank === 0) {
   const perRank = rows.map((row, i) => ({
     ...row,

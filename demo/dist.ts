@@ -14,8 +14,10 @@ import { RUN_LABELS, RUNS } from "./runs.ts";
 import { DEMO_FLAGS } from "./flags.ts";
 import { explain, usageError } from "../scripts/cli.ts";
 import { MPIEXEC, mpiexecAvailable, mpiJob } from "../mpi/_launch.ts";
+import { runSweep, SWEEP_TOLERANCE, sweepTable } from "./dist_sweep.ts";
 
 const USAGE = `deno task demo:dist [--ranks N] [--compare RUN_JSON] [demo options]
+deno task demo:dist --sweep [--sweep-ranks 2,4] [demo options]
 
 Trains the demo's model data-parallel: mpiexec.mpich starts N ranks of
 deno task demo --mpi, each on batch/N examples of every batch. Then sets
@@ -26,6 +28,11 @@ Options:
   --compare FILE     the single-process run.json to compare with (default: the
                      committed docs/results/demo/run.json, or DIR/../run.json)
   --out DIR          output folder (default demo/out/dist)
+  --sweep            train with each exchange (float32, bfloat16, sign-vote) over each
+                     of --sweep-ranks, through network namespaces where ip netns is
+                     permitted (root), plain ranks otherwise; compare the final
+                     validation losses and plot the curves (DIR/curves.svg)
+  --sweep-ranks L    the rank counts of --sweep (default 2,4)
   the demo's options (deno task demo --help): --steps --batch --seed --eval-every ...
 
 Needs MPICH (apt-get install mpich): mpiexec.mpich, and libmpich.so.12 (or
@@ -46,6 +53,8 @@ const { values, tokens } = parseArgs({
     ranks: { type: "string" },
     compare: { type: "string" },
     out: { type: "string" },
+    sweep: { type: "boolean" },
+    "sweep-ranks": { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -58,7 +67,7 @@ if (!Number.isInteger(ranks) || ranks < 1) {
   usageError("demo:dist", USAGE, `--ranks must be a positive integer: got "${values.ranks}"`);
 }
 const out = String(values.out ?? "demo/out/dist");
-const ours = new Set(["ranks", "compare", "out", "help"]);
+const ours = new Set(["ranks", "compare", "out", "sweep", "sweep-ranks", "help"]);
 // the demo's flags go on to every rank: a bad one is refused here, once, before any rank starts
 for (const token of tokens) {
   if (token.kind !== "option" || ours.has(token.name) || DEMO_FLAGS.includes(token.name)) continue;
@@ -79,6 +88,25 @@ if (!(await mpiexecAvailable())) {
     `error: ${MPIEXEC} was not found: install MPICH (apt-get install mpich) to run the demo data-parallel`,
   );
   Deno.exit(1);
+}
+
+if (values.sweep) {
+  const counts = String(values["sweep-ranks"] ?? "2,4").split(",").map(Number);
+  if (!counts.every((n) => Number.isInteger(n) && n > 0)) {
+    usageError(
+      "demo:dist",
+      USAGE,
+      `--sweep-ranks must list positive integers: got "${values["sweep-ranks"]}"`,
+    );
+  }
+  const result = await runSweep(counts, passed, String(values.out ?? "demo/out/sweep"));
+  console.log(`\n${sweepTable(result)}\n`);
+  console.log(
+    `Every exchange within ${100 * SWEEP_TOLERANCE} % of float32's final validation loss: ${
+      result.withinTolerance ? "yes" : "NO"
+    }. Wrote sweep.json and curves.svg`,
+  );
+  Deno.exit(0);
 }
 
 const main = new URL("./main.ts", import.meta.url).pathname;

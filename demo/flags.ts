@@ -17,6 +17,7 @@ export const DEMO_OPTIONS = {
   out: { type: "string" },
   resume: { type: "boolean" },
   mpi: { type: "boolean" },
+  exchange: { type: "string" },
   "stop-at": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;

@@ -24,6 +24,7 @@ import {
 } from "./trainer.ts";
 import { RUN_LABELS, RUNS } from "./runs.ts";
 import { MpiCollective } from "@decoupled/lionw/mpi";
+import { type Exchange, EXCHANGES } from "@decoupled/lionw";
 
 const USAGE = `deno task demo [options]
 
@@ -49,6 +50,8 @@ Options:
                    of every batch, both optimizers on the gradients averaged over
                    the ranks; rank 0 reports and writes (deno task demo:dist
                    launches it; needs --allow-ffi)
+  --exchange X     with --mpi, what LionW's ranks exchange: float32 (default),
+                   bfloat16 or sign-vote (each rank its own momentum; no clipping)
   -h, --help       this text`;
 
 /** A bad command line: the message is printed with the usage hint and the exit code is 2. */
@@ -103,6 +106,15 @@ function parseCommand(args: string[]): Command | "help" {
     throw new UsageError(`--seed must be an integer in [0, 2^31]: got "${seedText}"`);
   }
   const evalEvery = positiveInteger("eval-every", values["eval-every"], DEFAULT_CONFIG.evalEvery);
+  const exchange = values.exchange ?? DEFAULT_CONFIG.exchange;
+  if (!(EXCHANGES as readonly string[]).includes(exchange)) {
+    throw new UsageError(
+      `--exchange must be ${EXCHANGES.join(", ")}: got "${exchange}"`,
+    );
+  }
+  if (exchange !== "float32" && !values.mpi) {
+    throw new UsageError(`--exchange ${exchange} is what the ranks of --mpi exchange`);
+  }
   const stopAt = positiveInteger("stop-at", values["stop-at"], steps);
   if (stopAt > steps) throw new UsageError(`--stop-at ${stopAt} is past --steps ${steps}`);
   const config = demoConfig({
@@ -112,6 +124,7 @@ function parseCommand(args: string[]): Command | "help" {
     backend,
     seed: Number(seedText),
     evalEvery,
+    exchange: exchange as Exchange,
   });
   return {
     config,
@@ -274,7 +287,11 @@ async function run(command: Command): Promise<void> {
       console.log(
         `  data-parallel over ${collective.worldSize} ranks (${collective.library}): ${
           config.batch / collective.worldSize
-        } examples of each batch of ${config.batch} per rank, gradients averaged`,
+        } examples of each batch of ${config.batch} per rank, ${
+          config.exchange === "sign-vote"
+            ? "LionW by sign vote (each rank its own momentum; no clipping)"
+            : `gradients averaged (LionW's sent as ${config.exchange})`
+        }`,
       );
     }
     if (saved !== undefined) console.log(`  resumed from step ${saved.step} (${out}/checkpoint)`);

@@ -100,3 +100,53 @@ export async function toSvg(spec: TopLevelSpec): Promise<string> {
     view.finalize();
   }
 }
+
+/** One exchange's validation curve in a sweep of `deno task demo:dist --sweep`. */
+export interface SweepCurve {
+  /** The ranks. */
+  readonly ranks: number;
+  /** What LionW's ranks exchanged. */
+  readonly exchange: string;
+  /** The evaluated steps. */
+  readonly steps: readonly number[];
+  /** LionW's validation loss at each. */
+  readonly valLoss: readonly number[];
+}
+
+/**
+ * LionW's validation loss against the step for each exchange, a panel per
+ * rank count, side by side.
+ *
+ * @param curves The sweep's curves.
+ * @returns The spec.
+ */
+export function sweepSpec(curves: readonly SweepCurve[]): TopLevelSpec {
+  const values = curves.flatMap(({ ranks, exchange, steps, valLoss }) =>
+    steps.map((step, i) => ({ step, ranks: `${ranks} ranks`, exchange, loss: valLoss[i] }))
+  );
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: "DecoupledLionW data-parallel: validation loss (nats per character) by exchange",
+      subtitle:
+        "float32: the exact average; bfloat16: half the bytes; sign-vote: 1 bit a parameter",
+    },
+    data: { values },
+    facet: { column: { field: "ranks", type: "nominal", title: null } },
+    spec: {
+      width: 320,
+      height: 260,
+      mark: { type: "line", point: true },
+      encoding: {
+        x: { field: "step", type: "quantitative", title: "step" },
+        y: {
+          field: "loss",
+          type: "quantitative",
+          title: "validation loss",
+          scale: { zero: false },
+        },
+        color: { field: "exchange", type: "nominal", sort: ["float32", "bfloat16", "sign-vote"] },
+      },
+    },
+  };
+}

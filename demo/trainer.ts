@@ -15,6 +15,7 @@ import {
   decayGroups,
   decodeCheckpoint,
   encodeCheckpoint,
+  type Exchange,
   LrScheduler,
   type Schedule,
 } from "@decoupled/lionw";
@@ -48,8 +49,10 @@ export interface DemoConfig {
   readonly betas: readonly [number, number];
   /** LionW's weight decay on the weight matrices (decay groups; none on embeddings and biases). */
   readonly weightDecay: number;
-  /** LionW's gradient clipping norm. */
+  /** LionW's gradient clipping norm (none with the sign-vote exchange, which cannot clip). */
   readonly maxGradNorm: number;
+  /** What LionW's ranks exchange, data-parallel (`exchange`). */
+  readonly exchange: Exchange;
   /** Warmup steps of the schedule (both optimizers). */
   readonly warmup: number;
   /** The schedule's final multiplier. */
@@ -74,6 +77,7 @@ export const DEFAULT_CONFIG: DemoConfig = {
   betas: [0.9, 0.99],
   weightDecay: 1e-4,
   maxGradNorm: 1,
+  exchange: "float32",
   warmup: 100,
   alphaF: 0.1,
   valFraction: 0.1,
@@ -90,7 +94,10 @@ export const DEFAULT_CONFIG: DemoConfig = {
  */
 export function demoConfig(
   changes: Partial<
-    Pick<DemoConfig, "steps" | "batch" | "seed" | "workers" | "backend" | "evalEvery">
+    Pick<
+      DemoConfig,
+      "steps" | "batch" | "seed" | "workers" | "backend" | "evalEvery" | "exchange"
+    >
   >,
 ): DemoConfig {
   const config = { ...DEFAULT_CONFIG, ...changes };
@@ -225,12 +232,13 @@ export class DemoTrainer {
       lr: config.lionLr,
       betas: [...config.betas],
       weightDecay: config.weightDecay,
-      maxGradNorm: config.maxGradNorm,
+      // the vote's size is lr whatever the gradients' norm: sign-vote refuses clipping
+      ...(config.exchange === "sign-vote" ? {} : { maxGradNorm: config.maxGradNorm }),
       workers: config.workers,
       backend: config.backend,
       groups: (params) => decayGroups(params, { weightDecay: config.weightDecay }).groups,
       ...(options.workerUrl === undefined ? {} : { workerUrl: options.workerUrl }),
-      ...(collective === undefined ? {} : { collective }),
+      ...(collective === undefined ? {} : { collective, exchange: config.exchange }),
     });
     await lionw.prepare(lionModel.variables);
     const schedule = cosineAnnealingWithWarmupSchedule({

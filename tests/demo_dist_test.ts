@@ -73,3 +73,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "demo:dist --sweep: each exchange over 2 ranks (through network namespaces where permitted), the final losses beside float32's, the curves plotted",
+  ignore,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lionw_demo_sweep_" });
+    try {
+      const { stdout: printed } = await demo("../demo/dist.ts", [
+        "--sweep",
+        "--sweep-ranks",
+        "2",
+        "--steps",
+        "24",
+        "--eval-every",
+        "12",
+        "--out",
+        dir,
+      ]);
+      const sweep = JSON.parse(await Deno.readTextFile(`${dir}/sweep.json`));
+      assert.deepEqual(
+        sweep.runs.map((run: { ranks: number; exchange: string }) =>
+          `${run.ranks} ${run.exchange}`
+        ),
+        ["2 float32", "2 bfloat16", "2 sign-vote"],
+      );
+      for (const run of sweep.runs) {
+        assert.deepEqual(run.steps, [0, 12, 24]);
+        assert.ok(Number.isFinite(run.finalValLoss), `${run.exchange}: ${run.finalValLoss}`);
+        const own = JSON.parse(await Deno.readTextFile(`${dir}/2-${run.exchange}/run.json`));
+        assert.equal(run.finalValLoss, own.lionw.valLoss.at(-1));
+        assert.equal(own.config.exchange, run.exchange);
+      }
+      assert.equal(sweep.runs[0].fromFloat32, 0);
+      assert.match(printed, /\| 2 \| sign-vote \| \d\.\d{4} \| -?\d+\.\d\d % \|/);
+      assert.match(
+        printed,
+        /Every exchange within 2 % of float32's final validation loss: (yes|NO)/,
+      );
+      assert.match(await Deno.readTextFile(`${dir}/curves.svg`), /^<svg/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -11,9 +11,14 @@ import { OPTION_KEYS } from "../src/optimizer/option_rules.ts";
 import type { DecoupledLionWOptions } from "../src/optimizer/options.ts";
 import { groupsConfig, type SavedGroups } from "./_saved_groups.ts";
 
-/** The options `getConfig()` saves: all but the objects of this run (`logger`, `collective`; `groups` is not an option of the core). */
+/**
+ * The options `getConfig()` saves: all but the objects of this run
+ * (`logger`, `collective`, and `exchange`, which means nothing without the
+ * collective; `groups` is not an option of the core).
+ */
+const RUN_KEYS: readonly string[] = ["logger", "workerUrl", "collective", "exchange"];
 const SERIALIZED_KEYS: readonly string[] = [
-  ...OPTION_KEYS.filter((key) => key !== "logger" && key !== "workerUrl" && key !== "collective"),
+  ...OPTION_KEYS.filter((key) => !RUN_KEYS.includes(key)),
   "metrics",
   "deviceUpdate",
 ];
