@@ -460,3 +460,22 @@ Deno.test("sign-vote: the wasm kernel packs and applies votes as the js kernel d
   jsKernel.applyVotes(b.memory, segment, lr, Math.fround(1 - 1e-3));
   assertBitsEqual(a.f32.subarray(0, 1024), b.f32.subarray(0, 1024), "the parameters");
 });
+
+Deno.test("sign-vote on the kernel: the slots' padding past a parameter's end stays 0 (the kernels' sums count it)", async () => {
+  const { parameterSlots } = await import("../src/store/slots.ts");
+  const ranks = inProcessRanks(2).map((c) => build(c, { exchange: "sign-vote", backend: "wasm" }));
+  // dense gradients: no element abstains, so the voting bits stay home and every bit counts
+  const dense = (r: number, i: number, s: number, size: number) =>
+    seededValues(size, 7000 * s + 10 * i + r).map((x) => x + (x < 0 ? -0.5 : 0.5));
+  for (let s = 0; s < 3; s++) await stepRanks(ranks, s, dense, false);
+  for (const { params } of ranks) {
+    for (const p of params) {
+      const slots = parameterSlots(p);
+      const f32 = new Float32Array(slots.memory.arenas[slots.arena]!.memory.buffer);
+      const lineEnd = Math.ceil(p.size / 16) * 16;
+      for (const start of [slots.data, slots.expAvg]) {
+        for (let i = p.size; i < lineEnd; i++) assert.equal(f32[start + i], 0, `${p.name}[${i}]`);
+      }
+    }
+  }
+});

@@ -32,6 +32,8 @@ if (ignore) console.log(`network tests skipped: ${why}`);
 
 /** A fault must end the job on every rank within this. */
 const FAULT_LIMIT_MS = 30_000;
+/** A job must write its second checkpoint within this. */
+const STARTUP_LIMIT_MS = 60_000;
 
 /** Runs `body` with a net of `hosts` at 1 Gbit/s, removed afterwards whatever happens. */
 async function withNet(hosts: number, body: (net: Net, launch: Launch) => Promise<void>) {
@@ -89,7 +91,20 @@ async function faultJob(
       signal: AbortSignal.timeout(90_000),
     }).spawn();
     const steps = async () => Number(await Deno.readTextFile(`${dir}/steps`).catch(() => "0"));
-    while ((await steps()) < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    // the job must reach its second checkpoint first (bounded: a job that fails at start says why)
+    const started = performance.now();
+    while ((await steps()) < 2) {
+      if (performance.now() - started > STARTUP_LIMIT_MS) {
+        child.kill("SIGKILL");
+        const out = await child.output();
+        throw new Error(
+          `the job wrote no second checkpoint within ${STARTUP_LIMIT_MS} ms:\n${
+            decode(out.stdout) + decode(out.stderr)
+          }`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const pids = await Promise.all(
       [0, 1].map(async (r) => Number(await Deno.readTextFile(`${dir}/rank${r}.pid`))),
     );
