@@ -33,9 +33,9 @@ const TENSORS = 16;
 
 /**
  * What this rank's interface has sent so far: its namespace's counter in
- * sysfs (Deno reads /sys only with every permission; spawning `ip` instead
- * forks an MPI process, which UCX does not survive: the job then hangs in
- * MPI_Finalize).
+ * sysfs (Deno reads /sys only with every permission; the alternative,
+ * spawning `ip`, would fork an MPI process, which UCX's registered memory
+ * does not survive well).
  */
 function sentBytes(): number {
   return Number(Deno.readTextFileSync("/sys/class/net/eth0/statistics/tx_bytes"));
