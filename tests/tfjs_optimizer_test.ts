@@ -325,10 +325,17 @@ Deno.test("where the thread may not block, workers asked for run inline, with a 
   w.dispose();
 });
 
-Deno.test("getConfig() leaves out the collective (an object of this run) and keeps the data-parallel options", () => {
-  const optimizer = lionw({ lr: 0.01, collective: new LocalCollective(), checkRanksEvery: 10 });
+Deno.test("getConfig() leaves out the collective and the exchange (this run's ranks) and keeps the data-parallel options", () => {
+  const optimizer = lionw({
+    lr: 0.01,
+    collective: new LocalCollective(),
+    checkRanksEvery: 10,
+    exchange: "sign-vote",
+  });
   const config = optimizer.getConfig();
   assert.equal("collective" in config, false);
+  // a config restored without the ranks would be refused with an exchange in it
+  assert.equal("exchange" in config, false);
   assert.equal(config.checkRanksEvery, 10);
   assert.equal(JSON.parse(JSON.stringify(config)).lr, 0.01);
   optimizer.dispose();
