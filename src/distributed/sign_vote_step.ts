@@ -15,7 +15,6 @@
 import type { Collective } from "./collective.ts";
 import type { CollectiveOp } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
-import { BUCKET_ELEMENTS } from "./gradient_buckets.ts";
 import {
   applyVote,
   applyVoteOnKernel,
@@ -35,6 +34,15 @@ import {
   type StepPlan,
 } from "../step/step_plan.ts";
 import type { Arena } from "../store/arena.ts";
+
+/**
+ * Elements whose bits one all-gather moves (2 MiB of bits a rank): the bits
+ * are small, and every collective costs round trips (and, in `"poll"`
+ * progress, back-offs), so one all-gather for a 16M-parameter model beats
+ * overlapping many: 169 against 407 ms a step on 3 hosts at 1 Gbit/s
+ * (`deno task bench:dist --net`), the same on 2.
+ */
+export const VOTE_RUN_ELEMENTS = 2 ** 24;
 
 /** What the driver is built from. */
 export interface SignVoteStepOptions {
@@ -199,7 +207,7 @@ export class SignVoteStep implements StepDriver {
     }];
   }
 
-  /** The step's blocks cut into runs of at most a bucket's elements, with their bit buffers (kept while the plan is). */
+  /** The step's blocks cut into runs of at most {@linkcode VOTE_RUN_ELEMENTS}, with their bit buffers (kept while the plan is). */
   #runsOf(plan: StepPlan): readonly VoteRun[] {
     if (this.#runs?.plan === plan) return this.#runs.runs;
     const { worldSize } = this.collective;
@@ -221,7 +229,7 @@ export class SignVoteStep implements StepDriver {
       elements = 0;
     };
     for (const block of plan.blocks) {
-      if (elements + block.length > BUCKET_ELEMENTS) close();
+      if (elements + block.length > VOTE_RUN_ELEMENTS) close();
       blocks.push(block);
       elements += block.length;
     }
