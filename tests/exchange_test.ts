@@ -479,3 +479,55 @@ Deno.test("sign-vote on the kernel: the slots' padding past a parameter's end st
     }
   }
 });
+
+Deno.test("sign-vote: a model of more than one run of bits (1.3M elements on 2 ranks) equals the scalar vote", async () => {
+  const sizes = [600_000, 700_000];
+  const k = groupConstants(1e-2, 1e-2, 0.9, 0.99, 0.1);
+  const ranks = inProcessRanks(2).map((collective) => {
+    const store = new ParameterStore();
+    const params = sizes.map((size, i) => store.add(`q${i}`, [size], seededValues(size, 50 + i)));
+    const opt = new DecoupledLionW(params, {
+      lr: 1e-2,
+      weightDecay: 0.1,
+      workers: 0,
+      logger: null,
+      collective,
+      exchange: "sign-vote",
+    });
+    return { params, opt };
+  });
+  const p = sizes.map((size, i) => seededValues(size, 50 + i));
+  const m = [0, 1].map(() => sizes.map((size) => new Float32Array(size)));
+  const grad = (r: number, i: number, s: number) => coarse(sizes[i]!, 900 * s + 10 * i + r);
+  for (let s = 0; s < 2; s++) {
+    await Promise.all(ranks.map(({ params, opt }, r) => {
+      params.forEach((param, i) => (param.grad = grad(r, i, s)));
+      return opt.step();
+    }));
+    sizes.forEach((size, i) => {
+      const grads = [0, 1].map((r) => grad(r, i, s));
+      for (let e = 0; e < size; e++) {
+        const vote = scalarVote(
+          [0, 1].map((r) => ({ m: m[r]![i]!, g: grads[r]! })),
+          e,
+          k.directionWeight,
+        );
+        p[i]![e] = Math.fround(Math.fround(p[i]![e]! * k.decayMultiplier) - k.lr * vote);
+      }
+      m.forEach((mr, r) =>
+        mr[i]!.forEach((x, e) => (mr[i]![e] = lerpF32(x, grads[r]![e]!, k.momentWeight)))
+      );
+    });
+    for (const [r, { params, opt }] of ranks.entries()) {
+      params.forEach((param, i) => {
+        assertBitsEqual(param.data, p[i]!, `step ${s}, rank ${r}, q${i}`);
+        assertBitsEqual(
+          opt.state(param)!.expAvg!,
+          m[r]![i]!,
+          `step ${s}, rank ${r}, q${i}'s momentum`,
+        );
+      });
+    }
+  }
+  for (const { opt } of ranks) await opt.close();
+});

@@ -35,7 +35,18 @@ import { namesOf } from "../_internal/names_of.ts";
  */
 export type Exchange = "float32" | "bfloat16" | "sign-vote";
 
-/** The exchanges, for messages. */
+/**
+ * Every {@linkcode Exchange}, in the order the docs list them.
+ *
+ * @example Check a command line's value
+ * ```ts
+ * import { EXCHANGES } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(EXCHANGES, ["float32", "bfloat16", "sign-vote"]);
+ * assert.equal(EXCHANGES.includes("sign-vote"), true);
+ * ```
+ */
 export const EXCHANGES: readonly Exchange[] = namesOf({
   float32: 0,
   bfloat16: 0,

@@ -15,6 +15,7 @@
 import type { Collective } from "./collective.ts";
 import type { CollectiveOp } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
+import { BUCKET_ELEMENTS } from "./gradient_buckets.ts";
 import {
   applyVote,
   applyVoteOnKernel,
@@ -36,13 +37,19 @@ import {
 import type { Arena } from "../store/arena.ts";
 
 /**
- * Elements whose bits one all-gather moves (2 MiB of bits a rank): the bits
- * are small, and every collective costs round trips (and, in `"poll"`
- * progress, back-offs), so one all-gather for a 16M-parameter model beats
- * overlapping many: 169 against 407 ms a step on 3 hosts at 1 Gbit/s
- * (`deno task bench:dist --net`), the same on 2.
+ * Elements whose bits one all-gather moves, where the ranks' waits block
+ * (and so progress every collective as soon as it can): runs of a
+ * gradient bucket's size, each voted while the next one travels. Where
+ * they poll (a rank asleep between tests progresses nothing, and every
+ * collective costs back-offs), all the bits go in one all-gather of up to
+ * {@linkcode POLLING_RUN_ELEMENTS}. `deno task bench:dist --net`, 16M
+ * parameters at 1 Gbit/s: blocking on 2 hosts, 63–86 ms a step in runs
+ * against 94–102 in one; polling on 3 hosts, 167–184 in one against
+ * 363–447 in runs.
  */
-export const VOTE_RUN_ELEMENTS = 2 ** 24;
+export const BLOCKING_RUN_ELEMENTS: number = BUCKET_ELEMENTS;
+/** Elements whose bits one all-gather moves where the ranks' waits poll: see {@linkcode BLOCKING_RUN_ELEMENTS}. */
+export const POLLING_RUN_ELEMENTS: number = 2 ** 24;
 
 /** What the driver is built from. */
 export interface SignVoteStepOptions {
@@ -207,10 +214,13 @@ export class SignVoteStep implements StepDriver {
     }];
   }
 
-  /** The step's blocks cut into runs of at most {@linkcode VOTE_RUN_ELEMENTS}, with their bit buffers (kept while the plan is). */
+  /** The step's blocks cut into runs (see {@linkcode BLOCKING_RUN_ELEMENTS}), with their bit buffers (kept while the plan is). */
   #runsOf(plan: StepPlan): readonly VoteRun[] {
     if (this.#runs?.plan === plan) return this.#runs.runs;
     const { worldSize } = this.collective;
+    // MpiCollective says how its ranks wait; any other collective is taken to block
+    const polls = (this.collective as { readonly progress?: unknown }).progress === "poll";
+    const runElements = polls ? POLLING_RUN_ELEMENTS : BLOCKING_RUN_ELEMENTS;
     const runs: VoteRun[] = [];
     let blocks: PlannedBlock[] = [];
     let elements = 0;
@@ -229,7 +239,7 @@ export class SignVoteStep implements StepDriver {
       elements = 0;
     };
     for (const block of plan.blocks) {
-      if (elements + block.length > VOTE_RUN_ELEMENTS) close();
+      if (elements + block.length > runElements) close();
       blocks.push(block);
       elements += block.length;
     }
