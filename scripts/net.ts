@@ -29,8 +29,9 @@ const USAGE = `deno task net -- up|down|run [options] [-- MODULE ARGS...]
   --timeout S        run: end the job after S seconds (default 600)
   --allow-write DIR  run: let the ranks write DIR`;
 
-// `deno task net -- up` passes the "--" on
-const [command = "", ...rest] = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+// `deno task net -- up` passes the "--" on; a first argument that is a flag means no command yet
+const given = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+const [command = "", ...rest] = given[0]?.startsWith("-") ? ["", ...given] : given;
 const split = rest.indexOf("--");
 const flags = split < 0 ? rest : rest.slice(0, split);
 const program = split < 0 ? [] : rest.slice(split + 1);

@@ -70,23 +70,12 @@ export async function netnsPermitted(): Promise<true | string> {
   }
 }
 
-/** A `tc` qdisc for `shape` on `dev` in `namespace`. */
+/** A `tc` qdisc for `shape` on `dev` in `namespace`: `netem` where a delay is asked, else a token bucket. */
 async function shapeLink(namespace: string, dev: string, shape: LinkShape): Promise<void> {
+  const qdisc = (kind: string, ...params: string[]) =>
+    sh("tc", ["-n", namespace, "qdisc", "add", "dev", dev, "root", kind, ...params]);
   if (shape.delay !== undefined) {
-    await sh("tc", [
-      "-n",
-      namespace,
-      "qdisc",
-      "add",
-      "dev",
-      dev,
-      "root",
-      "netem",
-      "delay",
-      shape.delay,
-      "rate",
-      shape.rate,
-    ]).catch((error) => {
+    await qdisc("netem", "delay", shape.delay, "rate", shape.rate).catch((error) => {
       throw new Error(
         `Cannot delay the links as this kernel has no netem qdisc (sch_netem): ${error.message}`,
       );
@@ -94,24 +83,8 @@ async function shapeLink(namespace: string, dev: string, shape: LinkShape): Prom
     return;
   }
   // a token bucket as deep as 4 ms at the rate (at least 64 KiB): full speed on long transfers
-  const bytesPerSecond = rateBytes(shape.rate);
-  const burst = Math.max(65_536, Math.round(bytesPerSecond * 0.004));
-  await sh("tc", [
-    "-n",
-    namespace,
-    "qdisc",
-    "add",
-    "dev",
-    dev,
-    "root",
-    "tbf",
-    "rate",
-    shape.rate,
-    "burst",
-    String(burst),
-    "latency",
-    "100ms",
-  ]);
+  const burst = Math.max(65_536, Math.round(rateBytes(shape.rate) * 0.004));
+  await qdisc("tbf", "rate", shape.rate, "burst", String(burst), "latency", "100ms");
 }
 
 /**

@@ -28,6 +28,7 @@ const TYPO: Record<string, [string, string]> = {
   "build:wasm": ["--hlep", "--help"],
   "doc:lint": ["--hepl", "--help"],
   fixtures: ["--sed", "--seed"],
+  net: ["--hots", "--hosts"],
 };
 
 function torchAvailable(): boolean {

@@ -21,6 +21,11 @@ import { assertBitsEqual } from "./_fixtures.ts";
 import { inProcessRanks } from "./_in_process_ranks.ts";
 import { seededValues } from "./_util.ts";
 
+/** One block over a whole arena laid out [data | grad | expAvg], `length` elements each. */
+function arenaBlock(length: number): KernelSegment {
+  return { data: 0, grad: length, expAvg: 2 * length, length, group: 0, block: 0 };
+}
+
 /** Values with exact zeros and a few repeats, so that signs tie and abstain. */
 function coarse(count: number, seed: number): Float32Array {
   return seededValues(count, seed).map((x) => Math.round(x * 2) / 4);
@@ -47,14 +52,7 @@ Deno.test("sign-vote kernels: pack, exchange and vote equal the scalar vote bit 
     ranks[0]!.g[7] = NaN; // abstains
     const p0 = seededValues(length, 3);
     // one arena per rank: [data | grad | expAvg]
-    const block: KernelSegment = {
-      data: 0,
-      grad: length,
-      expAvg: 2 * length,
-      length,
-      group: 0,
-      block: 0,
-    };
+    const block = arenaBlock(length);
     const stride = voteWords(length);
     const signs = new Uint32Array(stride * worldSize);
     const voting = new Uint32Array(stride * worldSize);
@@ -105,14 +103,7 @@ Deno.test("sign-vote kernels: with no abstentions the voting bits need not trave
   const g = seededValues(length, 5).map((x) => x + (x >= 0 ? 1 : -1)); // no zeros
   const f32 = new Float32Array(3 * length);
   f32.set(g, length);
-  const block: KernelSegment = {
-    data: 0,
-    grad: length,
-    expAvg: 2 * length,
-    length,
-    group: 0,
-    block: 0,
-  };
+  const block = arenaBlock(length);
   const signs = new Uint32Array(2);
   const voting = new Uint32Array(2);
   assert.equal(packUpdateSigns(f32, block, k, signs, voting, 0), 0);

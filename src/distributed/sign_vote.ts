@@ -27,10 +27,10 @@
 
 import { lerpF32 } from "../_internal/float32.ts";
 import {
+  addPartialTerms,
   type GroupConstants,
   type KernelSegment,
   type LionKernel,
-  Partial,
   PARTIAL_COUNT,
 } from "../kernels/kernel.ts";
 
@@ -139,13 +139,7 @@ export function applyVote(
       const m = lerpF32(f32[block.expAvg + i]!, g, k.momentWeight);
       f32[block.expAvg + i] = m;
       if (sums !== null) {
-        const u = Math.fround(k.lr * vote + k.stepDecay * p);
-        sums[Partial.moment]! += m * m;
-        sums[Partial.param]! += p * p;
-        sums[Partial.update]! += u * u;
-        sums[Partial.grad]! += g * g;
-        sums[Partial.updateGrad]! += u * g;
-        sums[Partial.momentGrad]! += m * g;
+        addPartialTerms(sums, m, p, Math.fround(k.lr * vote + k.stepDecay * p), g);
       }
     }
   }

@@ -8,6 +8,7 @@
 
 import { bfloat16Bits, fmaF32, fromBfloat16, lerpF32, signF32 } from "../_internal/float32.ts";
 import {
+  addPartialTerms,
   type GroupConstants,
   type KernelSegment,
   type LionKernel,
@@ -188,12 +189,7 @@ function addPartials(
   g: number,
 ): void {
   const u = Math.fround(k.lr * signF32(lerpF32(m, g, k.directionWeight)) + k.stepDecay * p);
-  sums[Partial.moment]! += m * m;
-  sums[Partial.param]! += p * p;
-  sums[Partial.update]! += u * u;
-  sums[Partial.grad]! += g * g;
-  sums[Partial.updateGrad]! += u * g;
-  sums[Partial.momentGrad]! += m * g;
+  addPartialTerms(sums, m, p, u, g);
 }
 
 /** Whether the update direction `c` and the gradient `g` have the same sign (timm: `update * grad > 0`). */

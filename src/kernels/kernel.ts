@@ -200,6 +200,31 @@ export function cautionFactor(agreeing: number, elements: number): number {
   return Math.fround(1 / Math.max(Math.fround(agreeing / elements), Math.fround(1e-3)));
 }
 
+/**
+ * Adds one element's terms to the six metric sums, in {@linkcode Partial}
+ * order: `m²`, `p²`, `u²`, `g²`, `u·g`, `m·g`.
+ *
+ * @param sums The sums.
+ * @param m The post-step moment.
+ * @param p The post-step parameter.
+ * @param u The step tensor.
+ * @param g The step's gradient.
+ */
+export function addPartialTerms(
+  sums: Float64Array,
+  m: number,
+  p: number,
+  u: number,
+  g: number,
+): void {
+  sums[Partial.moment]! += m * m;
+  sums[Partial.param]! += p * p;
+  sums[Partial.update]! += u * u;
+  sums[Partial.grad]! += g * g;
+  sums[Partial.updateGrad]! += u * g;
+  sums[Partial.momentGrad]! += m * g;
+}
+
 /** A kernel: the update and the gradient scan, on one arena. */
 export interface LionKernel {
   /** The backend name, as reported by the optimizer. */
