@@ -12,7 +12,6 @@ import {
   type GroupConstants,
   type KernelSegment,
   type LionKernel,
-  Partial,
   PARTIAL_COUNT,
 } from "./kernel.ts";
 
