@@ -27,7 +27,7 @@ import {
 } from "./sign_vote.ts";
 import { LOCAL_STEP, type LocalStep, type StepDriver, type StepProgram } from "./step_driver.ts";
 import { type GroupConstants, type LionKernel, PARTIAL_COUNT } from "../kernels/kernel.ts";
-import { decideStep, gateNeedsScan, type NonFinitePolicy } from "../step/step_decision.ts";
+import { decideStep, gateNeedsScan } from "../step/step_decision.ts";
 import {
   blocksByArena,
   type PlannedBlock,
@@ -63,8 +63,6 @@ export interface SignVoteStepOptions {
   readonly arenas: readonly Arena[];
   /** The engine's kernel on the host: it scans the gradients for the verdict. */
   readonly hostKernel: LionKernel;
-  /** The optimizer's non-finite policy. */
-  readonly nonFinite: NonFinitePolicy;
 }
 
 /** A run of a step's blocks whose bits one all-gather moves. */

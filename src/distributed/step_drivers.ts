@@ -92,7 +92,6 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
         checkRanksEvery: options.checkRanksEvery,
         arenas: context.arenas,
         hostKernel: context.hostKernel,
-        nonFinite: options.nonFinite,
       }),
   },
   {
