@@ -8,7 +8,8 @@
  * browsers). Functions marked `@moment` are written out for float32 and for
  * bfloat16 moments; those marked `@kernel` also for each fma path (the
  * relaxed one only in the relaxed build) and for groups whose lerps both
- * take base m (`_mm`), their `@unroll` bodies four times. They are committed as base64 so users need no build
+ * take base m (`_mm`), their `@unroll` bodies four times (`UNROLL_BIT`: the
+ * first of the line's 16 elements a body handles, a bit in a mask). They are committed as base64 so users need no build
  * step; a test rebuilds them and compares.
  *
  * @module
@@ -248,6 +249,7 @@ function kernels(section: string): string {
     (body) =>
       [0, 1, 2, 3].map((k) =>
         body.replaceAll("OFFSET_V", String(16 * k)).replaceAll("OFFSET_M", `OFFSET_M_${k}`)
+          .replaceAll("UNROLL_BIT", String(4 * k))
       ).join(""),
   );
   // (BASE $sel): a lerp's base, g where the mask is set, else m; "_mm": m

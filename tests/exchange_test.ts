@@ -14,7 +14,14 @@ import {
 import { bfloat16Bits, fromBfloat16, lerpF32 } from "../src/_internal/float32.ts";
 import { packBfloat16, sumBfloat16 } from "../src/distributed/bfloat16_exchange.ts";
 import { applyVote, packUpdateSigns, voteWords } from "../src/distributed/sign_vote.ts";
-import { groupConstants, type KernelSegment, PARTIAL_COUNT } from "../src/kernels/kernel.ts";
+import { BLOCKING_RUN_ELEMENTS } from "../src/distributed/sign_vote_step.ts";
+import { BallotBox } from "../src/distributed/ballot_box.ts";
+import {
+  groupConstants,
+  type KernelSegment,
+  PARTIAL_COUNT,
+  TALLY_SCRATCH_BYTES,
+} from "../src/kernels/kernel.ts";
 import { jsKernel } from "../src/kernels/js_kernel.ts";
 import * as wasmModule from "../src/kernels/wasm_kernel.ts";
 import { assertBitsEqual } from "./_fixtures.ts";
@@ -420,30 +427,151 @@ Deno.test("exchange: what it cannot combine with is refused at construction, nam
   assert.deepEqual([...v.data], [0, 0, 0, 0]);
 });
 
-Deno.test("sign-vote: the wasm kernel packs and applies votes as the js kernel does, bit for bit (±0, NaN, a partial last word)", () => {
+Deno.test("sign-vote kernels: signVotes moves the momentum and packs the signs as the scalar rule does, on js and both wasm fma paths", async (t) => {
+  const { createWasmKernel } = wasmModule;
+  const kernels = [jsKernel, createWasmKernel("exact"), createWasmKernel()];
+  const pick = [0.5, -0.25, 0, -0, NaN, Infinity, 0.75, -1];
+  // 1000 elements: 63 lines (odd: the last pair's high halves) and a partial last word; 40: 3 lines
+  for (const length of [1000, 40]) {
+    // betas above and below 0.5 take each lerp base; a gradient scale of −2 (maximize, clipped)
+    for (const [beta1, beta2, gradScale] of [[0.9, 0.99, 1], [0.3, 0.2, -2]] as const) {
+      const k = { ...groupConstants(0.01, 0.01, beta1, beta2, 0.1), gradScale };
+      const m0 = coarse(length, 31);
+      const g0 = new Float32Array(length).map((_, i) => pick[Math.floor(i * 7.3) % pick.length]!);
+      const seg: KernelSegment = { data: 0, grad: 1024, expAvg: 2048, length, group: 0, block: 0 };
+      // the rule, element by element
+      const moved = m0.map((m, i) => lerpF32(m, Math.fround(g0[i]! * gradScale), k.momentWeight));
+      const signs = new Int32Array(Math.ceil(length / 32));
+      const votes = new Int32Array(signs.length);
+      let abstaining = 0;
+      for (let i = 0; i < length; i++) {
+        const c = lerpF32(m0[i]!, Math.fround(g0[i]! * gradScale), k.directionWeight);
+        if (c > 0) signs[i >> 5]! |= 1 << (i & 31);
+        if (c !== 0 && !Number.isNaN(c)) votes[i >> 5]! |= 1 << (i & 31);
+        else abstaining++;
+      }
+      for (const kernel of kernels) {
+        const fma = "fma" in kernel ? `/${kernel.fma}` : "";
+        await t.step(`${kernel.name}${fma}, ${length} elements, betas ${beta1}/${beta2}`, () => {
+          const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+          const f32 = new Float32Array(memory.buffer);
+          f32.set(g0, 1024);
+          f32.set(m0, 2048);
+          assert.equal(kernel.signVotes(memory, seg, k), abstaining, "abstentions");
+          assertBitsEqual(f32.subarray(2048, 2048 + length), moved, "the moments");
+          const pairs = new Int32Array(memory.buffer, 1024 * 4, 2 * signs.length);
+          assert.deepEqual([...pairs.filter((_, j) => j % 2 === 0)], [...signs], "sign bits");
+          assert.deepEqual([...pairs.filter((_, j) => j % 2 === 1)], [...votes], "voting bits");
+          // the padding of the moment's slot stays 0
+          for (let i = length; i < Math.ceil(length / 16) * 16; i++) assert.equal(f32[2048 + i], 0);
+        });
+      }
+    }
+  }
+});
+
+Deno.test("sign-vote kernels: tallyVotes counts every rank's bits as the scalar vote does, ties and abstentions included", async (t) => {
+  const { createWasmKernel } = wasmModule;
+  const words = 12;
+  for (const worldSize of [1, 2, 3, 4, 5, 8]) {
+    for (const abstaining of [false, true]) {
+      const stride = 16; // words a rank: 4 past the ones counted, which must not be read
+      const bits = (seed: number) =>
+        Int32Array.from(seededValues(stride * worldSize, seed), (x) => Math.floor(x * 2 ** 31));
+      const signs = bits(40 + worldSize);
+      const voting = bits(50 + worldSize);
+      // the scalar vote, bit by bit
+      const expected = new Int32Array(2 * words);
+      for (let w = 0; w < words; w++) {
+        for (let bit = 0; bit < 32; bit++) {
+          let tally = 0;
+          for (let r = 0; r < worldSize; r++) {
+            const votes = abstaining ? voting[r * stride + w]! : -1;
+            if ((votes >>> bit) & 1) tally += (signs[r * stride + w]! >>> bit) & 1 ? 1 : -1;
+          }
+          if (tally > 0) expected[2 * w]! |= 1 << bit;
+          if (tally < 0) expected[2 * w + 1]! |= 1 << bit;
+        }
+      }
+      for (const kernel of [jsKernel, createWasmKernel()]) {
+        await t.step(
+          `${kernel.name}, ${worldSize} ranks, ${abstaining ? "some" : "none"} abstaining`,
+          () => {
+            const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+            const i32 = new Int32Array(memory.buffer);
+            const part = stride * worldSize;
+            i32.set(signs, 0);
+            i32.set(voting, part);
+            i32.fill(-1, 2 * part, 2 * part + 2 * words + TALLY_SCRATCH_BYTES / 4); // stale masks and scratch
+            kernel.tallyVotes(memory, {
+              signs: 0,
+              voting: abstaining ? 4 * part : null,
+              stride: 4 * stride,
+              worldSize,
+              words,
+              out: 8 * part,
+              scratch: 8 * part + 8 * words,
+            });
+            assert.deepEqual([...i32.subarray(2 * part, 2 * part + 2 * words)], [...expected]);
+          },
+        );
+      }
+    }
+  }
+  assert.throws(
+    () =>
+      createWasmKernel().tallyVotes(new WebAssembly.Memory({ initial: 1, maximum: 1 }), {
+        signs: 0,
+        voting: null,
+        stride: 16,
+        worldSize: 2,
+        words: 6,
+        out: 128,
+        scratch: 256,
+      }),
+    /Cannot tally 6 words 16 bytes apart/,
+  );
+});
+
+Deno.test("sign-vote: a ballot box lays each rank's part out in whole vectors, and refuses ballots past a WebAssembly.Memory", () => {
+  const box = new BallotBox(5, 3); // 5 words a rank: a stride of 8
+  assert.equal(box.stride, 8);
+  assert.equal(box.signs.length, 24);
+  assert.equal(box.voting.byteOffset, box.signs.byteLength);
+  assert.equal(box.masks.length, 16);
+  // every element votes: rank 0 and 1 up, rank 2 down on bit 0; all down elsewhere
+  box.signs.set([1], 0);
+  box.signs.set([1], 8);
+  box.tally(jsKernel, false);
+  assert.deepEqual([box.masks[0], box.masks[1]], [1, ~1]);
+  // rank 1 abstains on bit 0: a tie
+  box.voting.fill(-1);
+  box.voting[8] = ~1;
+  box.tally(wasmModule.createWasmKernel(), true);
+  assert.deepEqual([box.masks[0], box.masks[1]], [0, ~1]);
+  assert.throws(
+    () => new BallotBox(2 ** 26, 16),
+    /Cannot hold the sign-vote ballots of 2147483648 elements from 16 ranks \(9126806496 bytes\): a WebAssembly.Memory holds 4294967296/,
+  );
+});
+
+Deno.test("sign-vote kernels: the wasm kernel applies votes as the js kernel does, bit for bit (a partial last word)", () => {
   const { createWasmKernel } = wasmModule;
   const wasm = createWasmKernel();
   const length = 1000;
   const make = () => {
     const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
     const f32 = new Float32Array(memory.buffer);
-    const pick = [1, -1, 0, -0, NaN, -NaN, 1, -1];
-    for (let i = 0; i < length; i++) f32[1024 + i] = pick[Math.floor(i * 7.3) % pick.length]!;
     f32.set(seededValues(length, 9), 0);
     return { memory, f32 };
   };
   const [a, b] = [make(), make()];
   const segment: KernelSegment = { data: 0, grad: 1024, expAvg: 2048, length, group: 0, block: 0 };
-  assert.equal(wasm.packVotes(a.memory, segment), jsKernel.packVotes(b.memory, segment));
-  assertBitsEqual(a.f32.subarray(1024, 1024 + 64), b.f32.subarray(1024, 1024 + 64), "the pairs");
-  // now votes: up where the first word says, down where the second does (lr as the kernels get it: float32)
+  // votes: up where the first word says, down where the second does (lr as the kernels get it: float32)
   const lr = Math.fround(0.01);
-  const masks = seededValues(64, 3);
-  a.f32.set(masks, 1024);
-  b.f32.set(masks, 1024);
+  a.f32.set(seededValues(64, 3), 1024);
   const pairs = new Int32Array(a.memory.buffer, 1024 * 4, 64);
   pairs.forEach((_, j) => j % 2 === 1 && (pairs[j] = pairs[j]! & ~pairs[j - 1]!)); // never both
-  b.f32.set(a.f32.subarray(1024, 1024 + 64), 1024);
   pairs[63] = pairs[63]! & 0xff; // no bit past the end (1000 = 31·32 + 8)
   pairs[62] = pairs[62]! & 0xff;
   b.f32.set(a.f32.subarray(1024, 1024 + 64), 1024);
@@ -471,8 +599,10 @@ Deno.test("sign-vote on the kernel: the slots' padding past a parameter's end st
   }
 });
 
-Deno.test("sign-vote: a model of more than one run of bits (1.3M elements on 2 ranks) equals the scalar vote", async () => {
-  const sizes = [600_000, 700_000];
+Deno.test("sign-vote: a model of more than one run of bits (4.3M elements on 2 ranks) equals the scalar vote", async () => {
+  // the first run is q0, the second q1 and q2 (a partial last word)
+  const sizes = [2_500_000, 1_800_000, 37];
+  assert.ok(sizes[0]! + sizes[1]! > BLOCKING_RUN_ELEMENTS, "two runs");
   const k = groupConstants(1e-2, 1e-2, 0.9, 0.99, 0.1);
   const ranks = inProcessRanks(2).map((collective) => {
     const store = new ParameterStore();

@@ -114,7 +114,8 @@ Deno.test("the inline engine rejects a kernel's failure as a ShardError with the
       jsKernel.countAgreement(arena, segments, groups, out),
     averageGradients: (arena, segments, divisor, out, squares) =>
       jsKernel.averageGradients(arena, segments, divisor, out, squares),
-    packVotes: (arena, segment) => jsKernel.packVotes(arena, segment),
+    signVotes: (arena, segment, group) => jsKernel.signVotes(arena, segment, group),
+    tallyVotes: (memory, tally) => jsKernel.tallyVotes(memory, tally),
     applyVotes: (arena, segment, lr, decay) => jsKernel.applyVotes(arena, segment, lr, decay),
     update() {
       throw new TypeError("kernel exploded");

@@ -18,14 +18,16 @@
  * nothing until the vote ({@linkcode packUpdateSigns}, then
  * {@linkcode applyVote} with the momentum), which the metrics need, as they
  * read the step's `g`; the fast one has the engine's kernel (wasm SIMD)
- * move the momentum and leave `−sign(c)` in the gradient's slot in one pass
- * ({@linkcode signDirections}), packs those ({@linkcode packDirections}),
- * and applies the vote to the parameters alone.
+ * move the momentum and pack the signs in one pass
+ * ({@linkcode packVotesOnKernel}), count the ranks' bits where they were
+ * gathered ({@linkcode BallotBox.tally}), and apply the vote to the
+ * parameters alone ({@linkcode applyVoteOnKernel}).
  *
  * @module
  */
 
 import { lerpF32 } from "../_internal/float32.ts";
+import type { BallotBox, VoteBallots } from "./ballot_box.ts";
 import {
   addPartialTerms,
   type GroupConstants,
@@ -87,18 +89,6 @@ export function packUpdateSigns(
   return abstaining;
 }
 
-/** Where the ranks' bits of one run are: rank `r`'s words start at `r · stride`. */
-export interface VoteBallots {
-  /** Every rank's sign bits. */
-  readonly signs: Uint32Array;
-  /** Every rank's voting bits, or `null` where every element of the run votes. */
-  readonly voting: Uint32Array | null;
-  /** Words per rank. */
-  readonly stride: number;
-  /** The ranks. */
-  readonly worldSize: number;
-}
-
 /**
  * Applies the vote to one block: `v = sign(Σ votes)` per element, then
  * `p = f32(f32(p · decay) − lr · v)` and this rank's `m = lerp(m, g, 1 − β2)`,
@@ -112,7 +102,6 @@ export interface VoteBallots {
  * @param ballots The ranks' bits.
  * @param word The block's first word.
  * @param partials Where the block's sums go (at `block.block`), or `null`.
- * @param moveMoments Move this rank's momentum too (`false`: {@linkcode signDirections} moved it).
  */
 export function applyVote(
   f32: Float32Array,
@@ -121,7 +110,6 @@ export function applyVote(
   ballots: VoteBallots,
   word: number,
   partials: Float64Array | null,
-  moveMoments = true,
 ): void {
   const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
   const masks = new Int32Array(2);
@@ -134,7 +122,6 @@ export function applyVote(
       const decayed = Math.fround(f32[block.data + i]! * k.decayMultiplier);
       const p = Math.fround(decayed - k.lr * vote);
       f32[block.data + i] = p;
-      if (!moveMoments) continue;
       const g = Math.fround(f32[block.grad + i]! * k.gradScale);
       const m = lerpF32(f32[block.expAvg + i]!, g, k.momentWeight);
       f32[block.expAvg + i] = m;
@@ -147,59 +134,30 @@ export function applyVote(
 }
 
 /**
- * The fast way's first pass, on the engine's kernel: this rank's momentum
- * moved, `m = lerp(m, g, 1 − β2)`, and `−sign(c)` (±1, or ±0 where `c` is
- * 0, NaN where `g` is not finite) left in the gradient's slot. It is the
- * update rule with the gradient's slot as the parameter: `lr` 1 and a
- * decay of 0 make `p·0 − sign(c)` of it (the kernel reads each `g` before
- * it writes there), so the kernel's own rounding gives the moment exactly
- * as the scalar way does.
+ * The fast way's first pass: the engine's kernel moves this rank's
+ * momentum and packs its signs into pairs of words at the start of the
+ * block's gradient slot ({@linkcode LionKernel.signVotes}), which are
+ * copied into this rank's part of the run's ballots.
  *
  * @param kernel The engine's kernel on the host.
  * @param arena The block's arena.
  * @param block The block.
  * @param k Its group's constants.
+ * @param box The run's ballots.
+ * @param word The block's first word in this rank's part.
+ * @returns How many elements abstain.
  */
-export function signDirections(
+export function packVotesOnKernel(
   kernel: LionKernel,
   arena: WebAssembly.Memory,
   block: KernelSegment,
   k: GroupConstants,
-): void {
-  const directions: GroupConstants = {
-    ...k,
-    lr: 1,
-    decayMultiplier: 0,
-    stepDecay: 0,
-    cautious: 0,
-    momentBfloat16: 0,
-  };
-  kernel.update(arena, [{ ...block, data: block.grad, group: 0 }], [directions], null, null);
-}
-
-/**
- * The fast way's bits: `−sign(c)` packed by the kernel into pairs of words
- * at the start of the block's gradient slot, then copied into this rank's
- * part of the run's buffers.
- *
- * @param kernel The engine's kernel on the host.
- * @param arena The block's arena.
- * @param block The block.
- * @param signs Where the sign bits go.
- * @param voting Where the voting bits go.
- * @param word The block's first word.
- * @returns How many elements abstain.
- */
-export function packDirections(
-  kernel: LionKernel,
-  arena: WebAssembly.Memory,
-  block: KernelSegment,
-  signs: Uint32Array,
-  voting: Uint32Array,
+  box: BallotBox,
   word: number,
 ): number {
-  const abstaining = kernel.packVotes(arena, block);
+  const abstaining = kernel.signVotes(arena, block, k);
   const pairs = new Uint32Array(arena.buffer, block.grad * 4, 2 * voteWords(block.length));
+  const { signs, voting } = box;
   for (let j = 0; j < pairs.length / 2; j++) {
     signs[word + j] = pairs[2 * j]!;
     voting[word + j] = pairs[2 * j + 1]!;
@@ -208,35 +166,30 @@ export function packDirections(
 }
 
 /**
- * The fast way's vote: the ranks' bits counted word by word
- * ({@linkcode voteMasks}) into pairs of masks at the start of the block's
- * gradient slot, then the parameters updated by the kernel,
- * `p = p·(1 − lr·wd) − lr·v`.
+ * The fast way's vote: the block's masks, counted for the whole run
+ * ({@linkcode BallotBox.tally}), copied to the start of its gradient slot,
+ * then the parameters updated by the kernel, `p = p·(1 − lr·wd) − lr·v`.
  *
  * @param kernel The engine's kernel on the host.
  * @param arena The block's arena.
  * @param block The block.
  * @param k Its group's constants.
- * @param ballots The ranks' bits.
- * @param word The block's first word.
+ * @param box The run's ballots, counted.
+ * @param word The block's first word in a rank's part.
  */
 export function applyVoteOnKernel(
   kernel: LionKernel,
   arena: WebAssembly.Memory,
   block: KernelSegment,
   k: GroupConstants,
-  ballots: VoteBallots,
+  box: BallotBox,
   word: number,
 ): void {
   const words = voteWords(block.length);
   const pairs = new Int32Array(arena.buffer, block.grad * 4, 2 * words);
-  const masks = new Int32Array(2);
-  for (let j = 0; j < words; j++) {
-    voteMasks(ballots, word + j, masks);
-    pairs[2 * j] = masks[0]!;
-    pairs[2 * j + 1] = masks[1]!;
-  }
-  // past the block's end no rank votes: where the voting bits do not travel, a tie must not count as −1
+  pairs.set(box.masks.subarray(2 * word, 2 * (word + words)));
+  // past the block's end no rank votes, but where the voting bits do not travel every bit
+  // counts (a 0 as −1): those bits are cleared, as the kernel needs
   const rest = block.length % VOTE_BITS;
   if (rest !== 0) {
     pairs[2 * words - 2]! &= (1 << rest) - 1;

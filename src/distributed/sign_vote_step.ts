@@ -16,13 +16,12 @@ import type { Collective } from "./collective.ts";
 import type { CollectiveOp } from "./collective_ops.ts";
 import { DataParallel, type DataParallelEntry } from "./data_parallel.ts";
 import { BUCKET_ELEMENTS } from "./gradient_buckets.ts";
+import { BallotBox } from "./ballot_box.ts";
 import {
   applyVote,
   applyVoteOnKernel,
-  packDirections,
   packUpdateSigns,
-  signDirections,
-  type VoteBallots,
+  packVotesOnKernel,
   voteWords,
 } from "./sign_vote.ts";
 import { LOCAL_STEP, type LocalStep, type StepDriver, type StepProgram } from "./step_driver.ts";
@@ -38,16 +37,17 @@ import type { Arena } from "../store/arena.ts";
 
 /**
  * Elements whose bits one all-gather moves, where the ranks' waits block
- * (and so progress every collective as soon as it can): runs of a
- * gradient bucket's size, each voted while the next one travels. Where
- * they poll (a rank asleep between tests progresses nothing, and every
- * collective costs back-offs), all the bits go in one all-gather of up to
+ * (and so progress every collective as soon as it can): runs of four
+ * gradient buckets, each voted while the next one travels. Where they poll
+ * (a rank asleep between tests progresses nothing, and every collective
+ * costs back-offs), all the bits go in one all-gather of up to
  * {@linkcode POLLING_RUN_ELEMENTS}. `deno task bench:dist --net`, 16M
- * parameters at 1 Gbit/s: blocking on 2 hosts, 63–86 ms a step in runs
- * against 94–102 in one; polling on 3 hosts, 167–184 in one against
- * 363–447 in runs.
+ * parameters at 1 Gbit/s: blocking on 2 hosts, four alternating runs,
+ * 64–77 ms a step in runs of 4M, 65–86 in runs of 1M (and 94–102 in one,
+ * before the tally moved into the kernel); polling on 3 hosts, 167–184 in
+ * one against 363–447 in runs of 1M.
  */
-export const BLOCKING_RUN_ELEMENTS: number = BUCKET_ELEMENTS;
+export const BLOCKING_RUN_ELEMENTS: number = 4 * BUCKET_ELEMENTS;
 /** Elements whose bits one all-gather moves where the ranks' waits poll: see {@linkcode BLOCKING_RUN_ELEMENTS}. */
 export const POLLING_RUN_ELEMENTS: number = 2 ** 24;
 
@@ -71,12 +71,8 @@ interface VoteRun {
   readonly blocks: readonly PlannedBlock[];
   /** Each block's first word, in a rank's part. */
   readonly words: readonly number[];
-  /** Every rank's sign bits (this rank's part written by the pack). */
-  readonly signs: Uint32Array;
-  /** Every rank's voting bits. */
-  readonly voting: Uint32Array;
-  /** Words per rank. */
-  readonly stride: number;
+  /** Every rank's bits (this rank's part written by the pack), and the masks counted from them. */
+  readonly box: BallotBox;
 }
 
 /** Drives steps that exchange the signs of the ranks' updates. */
@@ -142,18 +138,14 @@ export class SignVoteStep implements StepDriver {
     const fast = !request.metrics;
     const { rank } = this.collective;
     const abstaining = new Float64Array(runs.length);
-    runs.forEach((run, i) =>
-      run.blocks.forEach((block, b) => {
+    runs.forEach(({ blocks, words, box }, i) =>
+      blocks.forEach((block, b) => {
         const { memory } = arenas[block.arena]!;
         const k = request.groups[block.group]!;
-        const word = rank * run.stride + run.words[b]!;
-        if (fast) {
-          signDirections(hostKernel, memory, block, k);
-          abstaining[i]! += packDirections(hostKernel, memory, block, run.signs, run.voting, word);
-        } else {
-          const f32 = new Float32Array(memory.buffer);
-          abstaining[i]! += packUpdateSigns(f32, block, k, run.signs, run.voting, word);
-        }
+        const word = rank * box.stride + words[b]!;
+        abstaining[i]! += fast
+          ? packVotesOnKernel(hostKernel, memory, block, k, box, word)
+          : packUpdateSigns(new Float32Array(memory.buffer), block, k, box.signs, box.voting, word);
       })
     );
     yield { ops: [{ kind: "allReduceSum", buffer: abstaining }] };
@@ -180,33 +172,31 @@ export class SignVoteStep implements StepDriver {
     partials: Float64Array | null,
     fast: boolean,
   ): CollectiveOp[] {
-    const { worldSize } = this.collective;
-    const counts = new Array<number>(worldSize).fill(run.stride);
-    const ballots: VoteBallots = {
-      signs: run.signs,
-      voting: abstaining ? run.voting : null,
-      stride: run.stride,
-      worldSize,
-    };
+    const { box } = run;
+    const counts = new Array<number>(this.collective.worldSize).fill(box.stride);
     const { arenas, hostKernel } = this.#options;
-    const apply = () =>
+    const apply = () => {
+      if (fast) box.tally(hostKernel, abstaining);
+      const ballots = box.ballots(abstaining);
       run.blocks.forEach((block, b) => {
         const { memory } = arenas[block.arena]!;
         const k = groups[block.group]!;
-        if (fast) applyVoteOnKernel(hostKernel, memory, block, k, ballots, run.words[b]!);
-        else applyVote(new Float32Array(memory.buffer), block, k, ballots, run.words[b]!, partials);
+        const word = run.words[b]!;
+        if (fast) applyVoteOnKernel(hostKernel, memory, block, k, box, word);
+        else applyVote(new Float32Array(memory.buffer), block, k, ballots, word, partials);
       });
+    };
     // the bits travel as float32 words: an all-gather copies them as they are
     const signs: CollectiveOp = {
       kind: "allGather",
-      buffer: new Float32Array(run.signs.buffer),
+      buffer: new Float32Array(box.signs.buffer, box.signs.byteOffset, box.signs.length),
       counts,
       ...(abstaining ? {} : { then: apply }),
     };
     if (!abstaining) return [signs];
     return [signs, {
       kind: "allGather",
-      buffer: new Float32Array(run.voting.buffer),
+      buffer: new Float32Array(box.voting.buffer, box.voting.byteOffset, box.voting.length),
       counts,
       then: apply,
     }];
@@ -225,14 +215,12 @@ export class SignVoteStep implements StepDriver {
     const close = () => {
       if (blocks.length === 0) return;
       const words: number[] = [];
-      let stride = 0;
+      let part = 0;
       for (const block of blocks) {
-        words.push(stride);
-        stride += voteWords(block.length);
+        words.push(part);
+        part += voteWords(block.length);
       }
-      const signs = new Uint32Array(stride * worldSize);
-      const voting = new Uint32Array(stride * worldSize);
-      runs.push({ blocks, words, signs, voting, stride });
+      runs.push({ blocks, words, box: new BallotBox(part, worldSize) });
       blocks = [];
       elements = 0;
     };

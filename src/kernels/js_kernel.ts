@@ -55,27 +55,51 @@ export const jsKernel: LionKernel = {
     }
   },
 
-  packVotes(arena, segment) {
+  signVotes(arena, segment, k) {
+    const f32 = new Float32Array(arena.buffer);
     const i32 = new Int32Array(arena.buffer);
+    const moments = momentsOf(f32, segment, k);
     const { grad, length } = segment;
     let abstaining = 0;
-    // pair k (elements 32k..32k+31) lands at word 2k, behind the elements still to be read
+    // pair j (elements 32j..32j+31) lands at word 2j, behind the elements still to be read
     for (let start = 0, out = grad; start < length; start += 32, out += 2) {
       let signs = 0;
       let votes = 0;
       for (let i = start; i < Math.min(start + 32, length); i++) {
-        const direction = i32[grad + i]!; // float32 bits: −1, 1, ±0 or NaN
-        if ((direction & 0x7fffffff) !== ONE_BITS) {
-          abstaining++;
-          continue;
-        }
-        votes |= 1 << (i - start);
-        if (direction < 0) signs |= 1 << (i - start);
+        const g = Math.fround(f32[grad + i]! * k.gradScale);
+        const m = moments.read(i);
+        const c = lerpF32(m, g, k.directionWeight);
+        moments.write(i, lerpF32(m, g, k.momentWeight));
+        if (c > 0) signs |= 1 << (i - start);
+        if (c > 0 || c < 0) votes |= 1 << (i - start);
+        else abstaining++; // ±0 or NaN
       }
       i32[out] = signs;
       i32[out + 1] = votes;
     }
     return abstaining;
+  },
+
+  tallyVotes(memory, tally) {
+    const i32 = new Int32Array(memory.buffer);
+    const { signs, voting, stride, worldSize, words, out } = tally;
+    for (let w = 0; w < words; w++) {
+      let up = 0;
+      let down = 0;
+      for (let bit = 0; bit < 32; bit++) {
+        let count = 0; // votes for, less votes against
+        for (let r = 0; r < worldSize; r++) {
+          const at = (r * stride) / 4 + w;
+          const votes = voting === null ? -1 : i32[voting / 4 + at]!;
+          if (((votes >>> bit) & 1) === 0) continue;
+          count += ((i32[signs / 4 + at]! >>> bit) & 1) === 1 ? 1 : -1;
+        }
+        if (count > 0) up |= 1 << bit;
+        if (count < 0) down |= 1 << bit;
+      }
+      i32[out / 4 + 2 * w] = up;
+      i32[out / 4 + 2 * w + 1] = down;
+    }
   },
 
   applyVotes(arena, segment, lr, decayMultiplier) {
@@ -107,9 +131,6 @@ export const jsKernel: LionKernel = {
     }
   },
 };
-
-/** float32 1 as int32 bits. */
-const ONE_BITS = 0x3f800000;
 
 /** Reads and writes a segment's exp_avg, in float32 or in bfloat16. */
 interface Moments {

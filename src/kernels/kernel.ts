@@ -225,6 +225,31 @@ export function addPartialTerms(
   sums[Partial.momentGrad]! += m * g;
 }
 
+/**
+ * Where the ranks' bits of a sign vote lie in a memory, in bytes, for
+ * {@linkcode LionKernel.tallyVotes}: rank `r`'s sign words from
+ * `signs + r·stride`, its voting words likewise from `voting`.
+ */
+export interface VoteTally {
+  /** Rank 0's sign words. */
+  readonly signs: number;
+  /** Rank 0's voting words, or `null` where every element votes. */
+  readonly voting: number | null;
+  /** Bytes from one rank's words to the next's: a multiple of 16. */
+  readonly stride: number;
+  /** The ranks. */
+  readonly worldSize: number;
+  /** The words to count: a multiple of 4. */
+  readonly words: number;
+  /** Where the pairs of masks go (8 bytes a word). */
+  readonly out: number;
+  /** {@linkcode TALLY_SCRATCH_BYTES} the count may use. */
+  readonly scratch: number;
+}
+
+/** The scratch bytes of a {@linkcode VoteTally}: the counts' bit planes, 32 bytes each for up to 31. */
+export const TALLY_SCRATCH_BYTES = 992;
+
 /** A kernel: the update and the gradient scan, on one arena. */
 export interface LionKernel {
   /** The backend name, as reported by the optimizer. */
@@ -284,16 +309,24 @@ export interface LionKernel {
     caution: Float32Array | null,
   ): void;
   /**
-   * The sign-vote exchange's packing: reads the `−sign(c)` values an
-   * update with the gradient's slot as the parameter left there (±1 where
-   * this rank votes; ±0 or NaN where it abstains) and writes, for each 32
-   * elements, a pair of words from the slot's start: the signs (bit set
-   * where −1, that is `c > 0`) and the votes (bit set where ±1). Bits past
-   * the segment's end are 0.
+   * The sign-vote exchange's first pass: moves this rank's momentum,
+   * `m = lerp(m, g·gs, 1 − β2)`, rounded as {@linkcode LionKernel.update}
+   * rounds it, and writes, for each 32 elements, a pair of words from the
+   * start of the segment's gradient slot: the signs (bit set where
+   * `c = lerp(m, g·gs, 1 − β1) > 0`) and the votes (bit set where `c` is
+   * neither ±0 nor NaN). Bits past the segment's end are 0. The slot's
+   * gradients are spent.
    *
    * @returns How many elements abstain.
    */
-  packVotes(arena: WebAssembly.Memory, segment: KernelSegment): number;
+  signVotes(arena: WebAssembly.Memory, segment: KernelSegment, group: GroupConstants): number;
+  /**
+   * The sign-vote exchange's count: for each word of the ranks' gathered
+   * bits (see {@linkcode VoteTally}), a pair of masks, up (bit set where
+   * more ranks vote +1 than −1) and down (more vote −1); a tie is in
+   * neither.
+   */
+  tallyVotes(memory: WebAssembly.Memory, tally: VoteTally): void;
   /**
    * The sign-vote exchange's update of the segment's parameters,
    * `p = p·decay − lr·v`, rounded as {@linkcode LionKernel.update} rounds

@@ -51,6 +51,22 @@ type MetricSumsExport = (
   ...args: [...SegmentArgs, lr: number, c1: number, g1: number, gs: number, sd: number]
 ) => number[];
 
+/**
+ * A sign-vote pass export: the gradient's and moment's byte offsets, the
+ * element count, the lerp coefficients and bases, the gradient scale;
+ * returns how many elements abstain.
+ */
+type VoteSignsExport = (
+  g: number,
+  m: number,
+  n: number,
+  c1: number,
+  g1: number,
+  c2: number,
+  g2: number,
+  gradScale: number,
+) => number;
+
 /** The exports of one moment type (float32, or bfloat16 with names ending in `_bf16`). */
 interface MomentExports {
   /** Relaxed module only. */
@@ -60,6 +76,9 @@ interface MomentExports {
   update_exact: UpdateExport;
   update_metrics_exact: UpdateMetricsExport;
   metric_sums: MetricSumsExport;
+  /** Relaxed module only. */
+  vote_signs: VoteSignsExport | undefined;
+  vote_signs_exact: VoteSignsExport;
 }
 
 interface LionExports {
@@ -69,7 +88,16 @@ interface LionExports {
   sum_squares(g: number, n: number): number;
   scale(g: number, n: number, s: number): void;
   divide(g: number, n: number, d: number): void;
-  vote_pack(g: number, n: number): number;
+  vote_tally(
+    signs: number,
+    voting: number,
+    allVote: number,
+    stride: number,
+    world: number,
+    vectors: number,
+    out: number,
+    scratch: number,
+  ): void;
   vote_apply(p: number, masks: number, n: number, lr: number, decay: number): void;
   [name: string]: unknown;
 }
@@ -89,6 +117,8 @@ function momentExports(exports: LionExports, bfloat16: boolean, baseM: boolean):
     update_exact: pick<UpdateExport>("update_exact"),
     update_metrics_exact: pick<UpdateMetricsExport>("update_metrics_exact"),
     metric_sums: exports[`metric_sums${moment}`] as MetricSumsExport,
+    vote_signs: pick<VoteSignsExport | undefined>("vote_signs"),
+    vote_signs_exact: pick<VoteSignsExport>("vote_signs_exact"),
   };
 }
 
@@ -233,7 +263,7 @@ export function createWasmKernel(
   }
   const mode: FmaMode = fma === "auto" ? (fused ? "relaxed" : "exact") : fma;
   /** Per memory: the instance's exports, and its kernels by [moment bfloat16][both bases m]. */
-  const instances = new Map<WebAssembly.Memory, [LionExports, MomentExports[][]]>();
+  const instances = new WeakMap<WebAssembly.Memory, [LionExports, MomentExports[][]]>();
   const instanceFor = (memory: WebAssembly.Memory): [LionExports, MomentExports[][]] => {
     let instance = instances.get(memory);
     if (instance === undefined) {
@@ -273,9 +303,33 @@ export function createWasmKernel(
       }
     },
 
-    packVotes(arena, segment) {
-      const [wasm] = instanceFor(arena);
-      return wasm.vote_pack(segment.grad * 4, segment.length);
+    signVotes(arena, segment, k) {
+      const [, variants] = instanceFor(arena);
+      const [, c1, g1, c2, g2, , gs] = groupTerms(k);
+      const wasm = variants[k.momentBfloat16]![g1 === 0 && g2 === 0 ? 1 : 0]!;
+      const signVotes = mode === "exact" ? wasm.vote_signs_exact : wasm.vote_signs!;
+      return signVotes(segment.grad * 4, segment.expAvg * 4, segment.length, c1, g1, c2, g2, gs);
+    },
+
+    tallyVotes(memory, tally) {
+      const { signs, voting, stride, worldSize, words, out, scratch } = tally;
+      // the count reads four words at a time
+      if (words % 4 !== 0 || stride % 16 !== 0) {
+        throw new RangeError(
+          `Cannot tally ${words} words ${stride} bytes apart: both must be whole 16-byte vectors`,
+        );
+      }
+      const [wasm] = instanceFor(memory);
+      wasm.vote_tally(
+        signs,
+        voting ?? 0,
+        voting === null ? 1 : 0,
+        stride,
+        worldSize,
+        words / 4,
+        out,
+        scratch,
+      );
     },
 
     applyVotes(arena, segment, lr, decayMultiplier) {

@@ -259,119 +259,96 @@
 
   ;; ---- the sign-vote exchange ---------------------------------------
   ;;
-  ;; The update with the gradient's slot as the parameter (lr 1, decay 0)
-  ;; leaves -sign(c) there: -1 or 1 as float32 where this rank votes, ±0 or
-  ;; NaN where it abstains. `vote_pack` packs those into bits and
-  ;; `vote_apply` applies the ranks' vote to the parameters, 32 elements a
-  ;; pair of words, the pairs in the gradient's slot (no other memory is
-  ;; the kernel's): the pair of elements 32k..32k+31 lies at byte 8k, which
-  ;; `vote_pack` writes after it has read every byte from 128k on.
+  ;; Three passes, 32 elements a pair of words (signs, votes): `vote_signs`
+  ;; (a @kernel, below the update) moves this rank's momentum and packs its
+  ;; update's signs into pairs at the start of the gradient's slot;
+  ;; `vote_tally` counts the ranks' gathered bits into pairs of masks (run
+  ;; on a memory of the exchange's own, where the all-gather lands);
+  ;; `vote_apply` applies the masks, copied into the gradient's slot, to
+  ;; the parameters.
 
-  ;; Packs n directions at byte offset $g into pairs (signs: bit set where
-  ;; -1, c > 0; votes: where ±1) from $g on. Bits past n are 0. Returns how
-  ;; many of the n abstain.
-  (func (export "vote_pack") (param $g i32) (param $n i32) (result i32)
-    (local $end i32) (local $out i32) (local $k i32) (local $at i32) (local $v v128)
-    (local $signs i32) (local $votes i32) (local $left i32) (local $voters i32)
-    (local $minus_one v128) (local $one v128) (local $magnitude v128)
-    (local.set $minus_one (i32x4.splat (i32.const 0xBF800000)))
-    (local.set $one (i32x4.splat (i32.const 0x3F800000)))
-    (local.set $magnitude (i32x4.splat (i32.const 0x7FFFFFFF)))
-    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
-    (local.set $out (local.get $g))
-    (local.set $left (local.get $n))
+  ;; The vote of $vectors groups of four words: rank r's sign bits at
+  ;; $signs + r * $stride (bytes), its voting bits likewise from $voting
+  ;; (every element votes where $all_vote). The ranks' votes for and against
+  ;; each element are counted bit-sliced, in planes of a ripple of half
+  ;; adders at $scratch (32 bytes a plane, up to 31 planes), then compared
+  ;; from the top plane. Writes a pair per word from $out: up (bit set where
+  ;; more ranks vote +1) and down (where more vote -1); a tie is in neither.
+  (func (export "vote_tally") (param $signs i32) (param $voting i32) (param $all_vote i32)
+    (param $stride i32) (param $world i32) (param $vectors i32) (param $out i32) (param $scratch i32)
+    (local $planes i32) (local $r i32) (local $j i32) (local $at i32) (local $plane i32)
+    (local $s v128) (local $v v128) (local $up v128) (local $down v128) (local $carry v128)
+    (local $plus v128) (local $minus v128) (local $greater v128) (local $less v128) (local $equal v128)
+    ;; enough planes to count every rank; each vote ripples through all of them (no branch on the data)
+    (local.set $planes (i32.sub (i32.const 32) (i32.clz (local.get $world))))
     (block $done
-      (loop $next
-        (br_if $done (i32.le_s (local.get $left) (i32.const 0)))
-        (local.set $signs (i32.const 0))
-        (local.set $votes (i32.const 0))
-        (local.set $k (i32.const 0))
-        ;; a whole group of 32 written out (no calls, no branches), the last one vector by vector
-        (if (i32.ge_s (local.get $left) (i32.const 32))
-          (then
-            (local.set $v (v128.load offset=0 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 0))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 0))))
-            (local.set $v (v128.load offset=16 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 4))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 4))))
-            (local.set $v (v128.load offset=32 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 8))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 8))))
-            (local.set $v (v128.load offset=48 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 12))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 12))))
-            (local.set $v (v128.load offset=64 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 16))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 16))))
-            (local.set $v (v128.load offset=80 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 20))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 20))))
-            (local.set $v (v128.load offset=96 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 24))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 24))))
-            (local.set $v (v128.load offset=112 (local.get $g)))
-            (local.set $signs (i32.or (local.get $signs) (i32.shl
-              (i32x4.bitmask (i32x4.eq (local.get $v) (local.get $minus_one))) (i32.const 28))))
-            (local.set $votes (i32.or (local.get $votes) (i32.shl
-              (i32x4.bitmask (i32x4.eq (v128.and (local.get $v) (local.get $magnitude)) (local.get $one)))
-              (i32.const 28))))
-            (local.set $k (i32.const 8))))
-        (block $words
-          (loop $word
-            ;; eight vectors of four, none past the slot's last line
-            (local.set $at (i32.add (local.get $g) (i32.shl (local.get $k) (i32.const 4))))
-            (br_if $words (i32.or (i32.ge_u (local.get $k) (i32.const 8))
-              (i32.ge_u (local.get $at) (local.get $end))))
-            (local.set $v (v128.load (local.get $at)))
-            (local.set $signs (i32.or (local.get $signs)
-              (i32.shl
-                (i32x4.bitmask (i32x4.eq (local.get $v) (i32x4.splat (i32.const 0xBF800000))))
-                (i32.shl (local.get $k) (i32.const 2)))))
-            (local.set $votes (i32.or (local.get $votes)
-              (i32.shl
-                (i32x4.bitmask (i32x4.eq
-                  (v128.and (local.get $v) (i32x4.splat (i32.const 0x7FFFFFFF)))
-                  (i32x4.splat (i32.const 0x3F800000))))
-                (i32.shl (local.get $k) (i32.const 2)))))
-            (local.set $k (i32.add (local.get $k) (i32.const 1)))
-            (br $word)))
-        ;; the last pair: no bits past n
-        (if (i32.lt_s (local.get $left) (i32.const 32))
-          (then
-            (local.set $signs (i32.and (local.get $signs)
-              (i32.sub (i32.shl (i32.const 1) (local.get $left)) (i32.const 1))))
-            (local.set $votes (i32.and (local.get $votes)
-              (i32.sub (i32.shl (i32.const 1) (local.get $left)) (i32.const 1))))))
-        (local.set $voters (i32.add (local.get $voters) (i32.popcnt (local.get $votes))))
-        (i32.store offset=0 (local.get $out) (local.get $signs))
-        (i32.store offset=4 (local.get $out) (local.get $votes))
-        (local.set $out (i32.add (local.get $out) (i32.const 8)))
-        (local.set $g (i32.add (local.get $g) (i32.const 128)))
-        (local.set $left (i32.sub (local.get $left) (i32.const 32)))
-        (br $next)))
-    (i32.sub (local.get $n) (local.get $voters)))
+      (loop $vector
+        (br_if $done (i32.ge_u (local.get $j) (local.get $vectors)))
+        (local.set $plane (i32.const 0))
+        (block $zeroed
+          (loop $zero
+            (br_if $zeroed (i32.ge_u (local.get $plane) (local.get $planes)))
+            (local.set $at (i32.add (local.get $scratch) (i32.shl (local.get $plane) (i32.const 5))))
+            (v128.store offset=0 (local.get $at) (v128.const i64x2 0 0))
+            (v128.store offset=16 (local.get $at) (v128.const i64x2 0 0))
+            (local.set $plane (i32.add (local.get $plane) (i32.const 1)))
+            (br $zero)))
+        (local.set $r (i32.const 0))
+        (local.set $at (i32.shl (local.get $j) (i32.const 4)))
+        (block $counted
+          (loop $rank
+            (br_if $counted (i32.ge_u (local.get $r) (local.get $world)))
+            (local.set $s (v128.load (i32.add (local.get $signs) (local.get $at))))
+            (local.set $v
+              (if (result v128) (local.get $all_vote)
+                (then (v128.const i64x2 -1 -1))
+                (else (v128.load (i32.add (local.get $voting) (local.get $at))))))
+            (local.set $up (v128.and (local.get $s) (local.get $v)))
+            (local.set $down (v128.andnot (local.get $v) (local.get $s)))
+            (local.set $plane (local.get $scratch))
+            (block $rippled
+              (loop $ripple
+                (br_if $rippled (i32.ge_u (local.get $plane)
+                  (i32.add (local.get $scratch) (i32.shl (local.get $planes) (i32.const 5)))))
+                (local.set $plus (v128.load offset=0 (local.get $plane)))
+                (local.set $carry (v128.and (local.get $plus) (local.get $up)))
+                (v128.store offset=0 (local.get $plane) (v128.xor (local.get $plus) (local.get $up)))
+                (local.set $up (local.get $carry))
+                (local.set $minus (v128.load offset=16 (local.get $plane)))
+                (local.set $carry (v128.and (local.get $minus) (local.get $down)))
+                (v128.store offset=16 (local.get $plane) (v128.xor (local.get $minus) (local.get $down)))
+                (local.set $down (local.get $carry))
+                (local.set $plane (i32.add (local.get $plane) (i32.const 32)))
+                (br $ripple)))
+            (local.set $at (i32.add (local.get $at) (local.get $stride)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rank)))
+        ;; the two counts compared from the top plane down
+        (local.set $greater (v128.const i64x2 0 0))
+        (local.set $less (v128.const i64x2 0 0))
+        (local.set $equal (v128.const i64x2 -1 -1))
+        (local.set $plane (local.get $planes))
+        (block $compared
+          (loop $compare
+            (br_if $compared (i32.eqz (local.get $plane)))
+            (local.set $plane (i32.sub (local.get $plane) (i32.const 1)))
+            (local.set $at (i32.add (local.get $scratch) (i32.shl (local.get $plane) (i32.const 5))))
+            (local.set $plus (v128.load offset=0 (local.get $at)))
+            (local.set $minus (v128.load offset=16 (local.get $at)))
+            (local.set $greater (v128.or (local.get $greater)
+              (v128.and (local.get $equal) (v128.andnot (local.get $plus) (local.get $minus)))))
+            (local.set $less (v128.or (local.get $less)
+              (v128.and (local.get $equal) (v128.andnot (local.get $minus) (local.get $plus)))))
+            (local.set $equal (v128.andnot (local.get $equal) (v128.xor (local.get $plus) (local.get $minus))))
+            (br $compare)))
+        ;; four words' masks as four pairs
+        (local.set $at (i32.add (local.get $out) (i32.shl (local.get $j) (i32.const 5))))
+        (v128.store offset=0 (local.get $at)
+          (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $greater) (local.get $less)))
+        (v128.store offset=16 (local.get $at)
+          (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $greater) (local.get $less)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $vector))))
 
   ;; The vote applied to n parameters at byte offset $p, from the pairs at
   ;; $masks (up: bit set where the vote is +1; down: where it is -1; a tie
@@ -624,6 +601,70 @@
     (call $lanes (local.get $ug))
     (call $lanes (local.get $mg))
   )
+  ;; @kernel }
+
+  ;; @kernel {
+  ;; The sign-vote exchange's first pass over n elements at byte offsets $g,
+  ;; $m: this rank's momentum moved as the update moves it,
+  ;; m = lerp(m, g, 1 - beta2), and for each 32 elements a pair of words
+  ;; from $g on: the signs (bit set where c = lerp(m, g, 1 - beta1) > 0) and
+  ;; the votes (where c is neither ±0 nor NaN). A line's 16 bits are half a
+  ;; word: line k's land at byte 8(k >> 1) + 2(k & 1) (its votes 4 bytes
+  ;; on), behind every byte read so far. The padding (g = m = 0) votes
+  ;; nowhere, so bits past n are 0. Returns how many of the n abstain.
+  (func (export "vote_signs{F}{B}{M}")
+    (param $g i32) (param $m i32) (param $n i32)
+    (param $c1 f32) (param $g1 i32) (param $c2 f32) (param $g2 i32) (param $gs f32)
+    (result i32)
+    (local $end i32) (local $pairs i32) (local $line i32) (local $out i32) (local $signs i32)
+    (local $votes i32) (local $voters i32) (local $c1v v128) (local $sel1 v128) (local $c2v v128) (local $sel2 v128) (local $c1w v128)
+    (local $c2w v128) (local $gsv v128) (local $zero v128) (local $gv v128) (local $mv v128)
+    (local $d v128) (local $dir v128) (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128)
+    (local $fx_hi v128)
+    (local.set $end (i32.add (local.get $g) (call $line_bytes (local.get $n))))
+    (local.set $pairs (local.get $g))
+    (local.set $c1v (f32x4.splat (local.get $c1)))
+    (local.set $c2v (f32x4.splat (local.get $c2)))
+    (local.set $c1w (f64x2.splat (f64.promote_f32 (local.get $c1))))
+    (local.set $c2w (f64x2.splat (f64.promote_f32 (local.get $c2))))
+    (local.set $sel1 (call $mask (local.get $g1)))
+    (local.set $sel2 (call $mask (local.get $g2)))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $g) (local.get $end)))
+        (local.set $signs (i32.const 0))
+        (local.set $votes (i32.const 0))
+        ;; @unroll {
+        (local.set $gv (f32x4.mul (v128.load offset=OFFSET_V (local.get $g)) (local.get $gsv)))
+        (local.set $mv (LOAD_M offset=OFFSET_M (local.get $m)))
+        (local.set $d (f32x4.sub (local.get $gv) (local.get $mv)))
+        (FMA_SIGN $dir $c1v $c1w (local.get $d) (BASE $sel1))
+        (local.set $signs (i32.or (local.get $signs) (i32.shl
+          (i32x4.bitmask (f32x4.gt (local.get $dir) (local.get $zero))) (i32.const UNROLL_BIT))))
+        (local.set $votes (i32.or (local.get $votes) (i32.shl
+          (i32x4.bitmask (v128.or (f32x4.gt (local.get $dir) (local.get $zero))
+            (f32x4.lt (local.get $dir) (local.get $zero))))
+          (i32.const UNROLL_BIT))))
+        (FMA $mv $c2v $c2w (local.get $d) (BASE $sel2))
+        (STORE_M $mv offset=OFFSET_M (local.get $m))
+        ;; @unroll }
+        (local.set $out (i32.add (local.get $pairs) (i32.add
+          (i32.shl (i32.shr_u (local.get $line) (i32.const 1)) (i32.const 3))
+          (i32.shl (i32.and (local.get $line) (i32.const 1)) (i32.const 1)))))
+        (i32.store16 offset=0 (local.get $out) (local.get $signs))
+        (i32.store16 offset=4 (local.get $out) (local.get $votes))
+        (local.set $voters (i32.add (local.get $voters) (i32.popcnt (local.get $votes))))
+        (local.set $line (i32.add (local.get $line) (i32.const 1)))
+        (local.set $g (i32.add (local.get $g) (i32.const 64)))
+        (local.set $m (i32.add (local.get $m) (i32.const LINE_MOMENT_BYTES)))
+        (br $next)))
+    ;; an odd count of lines leaves the last pair's high halves: no element there
+    (if (i32.and (local.get $line) (i32.const 1))
+      (then
+        (i32.store16 offset=2 (local.get $out) (i32.const 0))
+        (i32.store16 offset=6 (local.get $out) (i32.const 0))))
+    (i32.sub (local.get $n) (local.get $voters)))
   ;; @kernel }
 
   ;; ---- the exact sums (the fallback of the float32 runs) ---------------
