@@ -341,6 +341,24 @@ Deno.test("sign-vote: a non-finite gradient on one rank is the verdict of every 
       });
     }
   });
+  await t.step(
+    "a NaN written through the gradient's view after its write: still every rank's verdict",
+    async () => {
+      const ranks = inProcessRanks(2).map((c) =>
+        build(c, { exchange: "sign-vote", nonFinite: "skip" })
+      );
+      // the setter's scan saw finite values; the view handed out afterwards makes the step scan again
+      await Promise.all(ranks.map(({ params, opt }, r) => {
+        params.forEach((p, i) => (p.grad = gradOf(r, i, 0, p.size)));
+        if (r === 1) params[2]!.grad![5] = NaN;
+        return opt.step();
+      }));
+      for (const { opt } of ranks) {
+        assert.equal(opt.lastStep.applied, false);
+        assert.deepEqual(opt.lastStep.nonFinite, ["p2"]);
+      }
+    },
+  );
   await t.step("error: every rank throws, naming the parameter", async () => {
     const ranks = inProcessRanks(2).map((c) => build(c, { exchange: "sign-vote" }));
     const results = await Promise.allSettled(ranks.map(({ params, opt }, r) => {

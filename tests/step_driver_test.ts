@@ -81,7 +81,7 @@ Deno.test("the strategy rows: sign-vote or data-parallel with a collective, loca
   assert.deepEqual(STEP_DRIVERS.map((row) => [row.name, row.capabilities]), [
     ["sign-vote", {
       shardedState: false,
-      writtenScans: false,
+      writtenScans: true,
       clipping: false,
       deviceState: false,
       bfloat16Moments: false,
@@ -95,12 +95,20 @@ Deno.test("the strategy rows: sign-vote or data-parallel with a collective, loca
     message:
       `Cannot create optimizer as 'shardState' shards the state across the ranks of a 'collective' ("data-parallel" training), and none was given: the options ask for "local" training`,
   });
-  // the local strategy takes the writes' scans, the data-parallel one scans the average again
+  // the local and sign-vote strategies take the writes' scans (the gradients are stepped as
+  // written), the data-parallel one scans the average again
   const { parameterSlots } = await import("../src/store/slots.ts");
-  for (const [collective, writes] of [[undefined, true], [new LocalCollective(), false]] as const) {
+  for (
+    const [collective, exchange, writes] of [
+      [undefined, "float32", true],
+      [new LocalCollective(), "float32", false],
+      [new LocalCollective(), "sign-vote", true],
+    ] as const
+  ) {
     const v = new ParameterStore().add("v", [2]);
     await using opt = new DecoupledLionW([v], {
       workers: 0,
+      exchange,
       ...(collective ? { collective } : {}),
     });
     assert.equal(parameterSlots(v).owner?.writeGradient !== undefined, writes, `${opt.workers}`);

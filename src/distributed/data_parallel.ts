@@ -183,17 +183,19 @@ export class DataParallel {
   /**
    * The count of ranks with a gradient per parameter, as an all-reduce;
    * absent gradients are zeroed first, so that they add nothing, and the
-   * scans taken as the gradients were written are dropped (the exchange
-   * rewrites them). Call {@linkcode DataParallel.settle} after.
+   * scans taken as the gradients were written are dropped where the
+   * exchange rewrites them. Call {@linkcode DataParallel.settle} after.
    *
+   * @param keepWrittenScans Keep a present gradient's scan (the sign vote reads the gradients as written).
    * @returns The collective.
    */
-  presenceOps(): CollectiveOp[] {
+  presenceOps(keepWrittenScans = false): CollectiveOp[] {
     this.#entries.forEach(({ slots }, i) => {
       const present = slots.requiresGrad && slots.hasGrad;
       this.#flags[i] = present ? 1 : 0;
       if (slots.requiresGrad && !present) slots.gradView.fill(0);
-      slots.gradScan = null;
+      // an absent gradient's scan is stale: the step scans its zeros
+      if (!keepWrittenScans || !present) slots.gradScan = null;
     });
     return [{ kind: "allReduceSum", buffer: this.#flags }];
   }

@@ -3,9 +3,10 @@
  * each rank keeps its own momentum, and the ranks exchange the signs of
  * their updates (one bit an element) instead of their gradients. A step is
  * the layout check, the count of ranks with each gradient, this rank's
- * update signs packed (and its gradients scanned where the non-finite
- * policy asks), one all-reduce of the verdicts (so every rank skips, or
- * throws, together), the bits all-gathered run by run, and the vote
+ * verdict on its gradients where the non-finite policy asks (taken as the
+ * library wrote them where it did, else by a scan) all-reduced (so every
+ * rank skips, or throws, together), its update signs packed, the count of
+ * abstentions all-reduced, the bits all-gathered run by run, and the vote
  * applied by every rank as it arrives: the same voted update on the same
  * parameters, so the parameters stay bit-identical across the ranks.
  *
@@ -33,6 +34,7 @@ import {
   type PlannedParameter,
   type StepPlan,
 } from "../step/step_plan.ts";
+import { writtenScan } from "../step/written_scan.ts";
 import type { Arena } from "../store/arena.ts";
 
 /**
@@ -106,7 +108,7 @@ export class SignVoteStep implements StepDriver {
     const ranks = this.#ranks;
     const layout = ranks.layoutOps();
     if (layout.length > 0) yield { ops: layout };
-    yield { ops: ranks.presenceOps() };
+    yield { ops: ranks.presenceOps(true) };
     ranks.settle();
     const request = local.prepare(metrics, maxGradNorm);
     if (request === undefined) return;
@@ -122,9 +124,13 @@ export class SignVoteStep implements StepDriver {
     // the verdict first, before anything is written: every rank skips (or throws) together
     let verdicts: Float64Array | null = null;
     if (gateNeedsScan(gate)) {
-      verdicts = new Float64Array(plan.blocks.length);
-      for (const { arena, segments } of blocksByArena(plan.blocks)) {
-        hostKernel.scanGradients(arenas[arena]!.memory, segments, verdicts, false);
+      // the gradients are not rewritten before the vote: the scans their writes took hold
+      verdicts = writtenScan(plan, false);
+      if (verdicts === null) {
+        verdicts = new Float64Array(plan.blocks.length);
+        for (const { arena, segments } of blocksByArena(plan.blocks)) {
+          hostKernel.scanGradients(arenas[arena]!.memory, segments, verdicts, false);
+        }
       }
       yield { ops: [{ kind: "allReduceSum", buffer: verdicts }] };
     }

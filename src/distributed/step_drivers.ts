@@ -77,10 +77,11 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
   {
     name: "sign-vote",
     asked: (options) => options.collective !== undefined && options.exchange === "sign-vote",
-    // its own kernels read and write exp_avg (float32) on the host; the vote's size is lr
+    // its own kernels read and write exp_avg (float32) on the host; the vote's size is lr; the
+    // gradients are voted as written, so the scans their writes took decide the step
     capabilities: Object.freeze({
       shardedState: false,
-      writtenScans: false,
+      writtenScans: true,
       clipping: false,
       deviceState: false,
       bfloat16Moments: false,
