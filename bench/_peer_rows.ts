@@ -13,21 +13,19 @@ import { timeSteps, warmUp } from "./_timing.ts";
 import { TFJS_VERSION, TfjsLion, useTfjsWasm } from "./tfjs_lion.ts";
 import { type Row, type RowSettings, unavailableRow } from "./_rows.ts";
 import { messageOf } from "./_report.ts";
+import type { NodeRuntime } from "../scripts/node_runtimes.ts";
 
 /**
- * Rows under Node (a `node` on PATH): the npm package, built into
- * bench/.build/npm, stepping one tensor on the same worker count, with the
- * wasm build Node runs (without relaxed SIMD on Node 20).
+ * Rows under Node (`node`: the one `--node` names, else the newest found):
+ * the npm package, built into bench/.build/npm, stepping one tensor on the
+ * same worker count, with the wasm build that Node validates (without
+ * relaxed SIMD on Node 20).
  */
-async function nodeRows(maxWorkers: number): Promise<Row[]> {
+async function nodeRows(maxWorkers: number, node: NodeRuntime | undefined): Promise<Row[]> {
   const label = (policy: string, metrics: boolean) =>
     `node lionw wasm ×${maxWorkers} ${policy}${metrics ? " +metrics" : ""}`;
   const kinds = [["ignore", false], ["error", false], ["error", true]] as const;
-  let version: string;
-  try {
-    const { stdout } = await new Deno.Command("node", { args: ["--version"] }).output();
-    version = new TextDecoder().decode(stdout).trim();
-  } catch {
+  if (node === undefined) {
     return kinds.map(([policy, metrics]) =>
       unavailableRow(
         `node-${policy}${metrics ? "-metrics" : ""}`,
@@ -36,6 +34,7 @@ async function nodeRows(maxWorkers: number): Promise<Row[]> {
       )
     );
   }
+  const version = node.version;
   const dir = new URL("./.build/npm/", import.meta.url);
   await buildNpm(dir);
   const script = fileURLToPath(new URL("./node_peer.mjs", import.meta.url));
@@ -43,7 +42,7 @@ async function nodeRows(maxWorkers: number): Promise<Row[]> {
     id: `node-${policy}${metrics ? "-metrics" : ""}`,
     label: `${label(policy, metrics)} (${version})`,
     async open(size) {
-      const peer = await PeerProcess.start("node", [
+      const peer = await PeerProcess.start(node.path, [
         script,
         fileURLToPath(dir),
         String(size.count * size.size),
@@ -63,9 +62,14 @@ async function nodeRows(maxWorkers: number): Promise<Row[]> {
  *
  * @param peers The peers' names (`roof`, `node`, `torch`, `tfjs`).
  * @param settings The run's flags.
+ * @param node The Node of the `node` rows, or `undefined` where none runs.
  * @returns The rows.
  */
-export async function peerRows(peers: ReadonlySet<string>, settings: RowSettings): Promise<Row[]> {
+export async function peerRows(
+  peers: ReadonlySet<string>,
+  settings: RowSettings,
+  node: NodeRuntime | undefined,
+): Promise<Row[]> {
   const { maxWorkers } = settings;
   const rows: Row[] = [];
   if (peers.has("roof")) {
@@ -107,7 +111,7 @@ export async function peerRows(peers: ReadonlySet<string>, settings: RowSettings
       });
     }
   }
-  if (peers.has("node")) rows.push(...await nodeRows(maxWorkers));
+  if (peers.has("node")) rows.push(...await nodeRows(maxWorkers, node));
   if (peers.has("torch")) {
     const found = await findTorchPython();
     const label = `PyTorch Lion ×${maxWorkers} threads`;

@@ -20,6 +20,7 @@ import { evaluateTargets } from "./_targets.ts";
 import { median } from "./_timing.ts";
 import { lionwRows, type Row, type RowSettings, type Session, type Size } from "./_rows.ts";
 import { peerRows } from "./_peer_rows.ts";
+import { findNodes, nodeAt } from "../scripts/node_runtimes.ts";
 import { messageOf, type SizeResult, sizeTable, targetReport, writeReport } from "./_report.ts";
 
 const HELP = `deno task bench [options]
@@ -36,7 +37,10 @@ Options:
   --quick             a smoke test: small sizes, 1 round, fewer steps, every kind
                       of row once, in about a minute (its numbers are noise)
   --peers LIST        roof,torch,tfjs,node or none (default roof,torch,tfjs,node;
-                      node: the npm package under the node on PATH)
+                      node: the npm package under Node, see --node)
+  --node PATH         the Node of the node rows (default: the newest found, of
+                      the node on PATH and those \`deno task nodes --install\`
+                      put in bench/.build/node)
   --gpujs LIST        gpu.js modes of the gpujs rows: webgpu,webasm,cpu or none
                       (default webgpu,webasm,cpu)
   --no-js             leave out the scalar js kernel's row
@@ -57,6 +61,7 @@ const OPTIONS = {
   quick: { type: "boolean", default: false },
   out: { type: "string" },
   peers: { type: "string", default: "roof,torch,tfjs,node" },
+  node: { type: "string" },
   "no-js": { type: "boolean", default: false },
   gpujs: { type: "string", default: "webgpu,webasm,cpu" },
   "gpu-peak-gbps": { type: "string" },
@@ -132,6 +137,10 @@ function stepsFor(elements: number): number {
   );
 }
 
+const node = args.node === undefined ? (await findNodes()).at(-1) : await nodeAt(args.node);
+if (args.node !== undefined && node === undefined) {
+  usageError(`no Node runs at --node ${args.node}`);
+}
 const adapter = await adapterReport();
 const settings: RowSettings = {
   quick: args.quick,
@@ -143,7 +152,7 @@ const settings: RowSettings = {
   gpujsModes: gpujsModes as GpuJsMode[],
   adapter,
 };
-const rows: Row[] = [...lionwRows(settings), ...await peerRows(peers, settings)];
+const rows: Row[] = [...lionwRows(settings), ...await peerRows(peers, settings, node)];
 for (const row of rows) if (row.unavailable) log(`${row.label}: skipped (${row.unavailable})`);
 
 /** Runs every row at one size, round by round; a row that fails is skipped from then on. */

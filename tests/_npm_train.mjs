@@ -1,5 +1,5 @@
 // A tfjs-free training loop, run by tests/npm_package_test.ts under Deno
-// (from mod.ts) and under Node 20 (from the installed npm package): fits a
+// (from mod.ts) and under Node (from the installed npm package): fits a
 // linear map with DecoupledLionW on 2 workers and prints the parameters'
 // bits, so the two runtimes can be compared bit for bit. `from`/`to` run
 // part of the 20 steps; `load` resumes from a checkpoint file and `save`
@@ -34,7 +34,8 @@ export async function train(
       for (let i = 0; i < inputs; i++) gw[i * outputs + j] = x[i] * dy;
     }
     losses.push(loss);
-    await opt.step({ metrics: step % 5 === 0 });
+    // metrics every 5th step, the last one included: getMetrics() reads the last step's
+    await opt.step({ metrics: step % 5 === 4 });
   }
   // FNV-1a over the float32 bits, and the first few bits in full
   const bits = (a) => {

@@ -29,6 +29,7 @@ const TYPO: Record<string, [string, string]> = {
   "doc:lint": ["--hepl", "--help"],
   fixtures: ["--sed", "--seed"],
   net: ["--hots", "--hosts"],
+  nodes: ["--instal", "--install"],
 };
 
 function torchAvailable(): boolean {
@@ -87,4 +88,10 @@ Deno.test("every task that runs a script answers --help and refuses unknown flag
       );
     });
   }
+});
+
+Deno.test("bench --node: a path where no Node runs is a usage error naming it", async () => {
+  const bad = await task("bench", ["--node", "/nonexistent/node", "--peers", "node"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /no Node runs at --node \/nonexistent\/node/);
 });
