@@ -1,0 +1,117 @@
+// The 8-bit momentum's rule (src/kernels/uint8_lion.ts) against fixtures
+// from bitsandbytes' rule in torch ops (tests/fixtures/generate_uint8.py),
+// bit for bit, and its codebook against the shared map and hand-made cases.
+import assert from "node:assert/strict";
+import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/kernels/dynamic_map.ts";
+import {
+  lionUint8Step,
+  quantizeUint8Block,
+  UINT8_BLOCK,
+  uint8Code,
+  type Uint8LionConstants,
+} from "../src/kernels/uint8_lion.ts";
+import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
+
+interface Uint8Case {
+  name: string;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  gradScale: number;
+  p0: string;
+  grads: string[];
+  codes: string[];
+  absmax: string[];
+  params: string[];
+}
+
+const FIXTURES = JSON.parse(
+  Deno.readTextFileSync(new URL("./fixtures/uint8_reference.json", import.meta.url)),
+) as { block: number; cases: Uint8Case[] };
+
+function decodeBytes(base64: string): Uint8Array {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+/** The constants as torch rounds them: each scalar to float32 (1 − β and the decay in float64 first). */
+function constantsOf(c: Uint8Case): Uint8LionConstants {
+  return {
+    lr: Math.fround(c.lr),
+    beta1: Math.fround(c.beta1),
+    directionWeight: Math.fround(1 - c.beta1),
+    beta2: Math.fround(c.beta2),
+    momentWeight: Math.fround(1 - c.beta2),
+    decayMultiplier: Math.fround(1 - c.weightDecay),
+    gradScale: Math.fround(c.gradScale),
+  };
+}
+
+Deno.test("the dynamic map is bitsandbytes' (the shared file, where it is beside the checkout): ascending, 0 at 127, 1 at 255", () => {
+  assert.equal(DYNAMIC_MAP.length, 256);
+  for (let q = 1; q < 256; q++) assert.ok(DYNAMIC_MAP[q - 1]! < DYNAMIC_MAP[q]!, `code ${q}`);
+  assert.equal(DYNAMIC_MAP[127], 0);
+  assert.equal(DYNAMIC_MAP[255], 1);
+  assert.equal(DYNAMIC_MAP_MIDPOINTS.length, 255);
+  let shared: { float32_bits_hex: string[] } | undefined;
+  try {
+    shared = JSON.parse(
+      Deno.readTextFileSync(new URL("../../shared/bnb_dynamic_map_signed.json", import.meta.url)),
+    );
+  } catch {
+    console.log("the shared map is not beside the checkout: compared with the fixtures only");
+  }
+  if (shared !== undefined) {
+    const bits = new Uint32Array(DYNAMIC_MAP.buffer, DYNAMIC_MAP.byteOffset, 256);
+    assert.deepEqual(
+      [...bits].map((b) => b.toString(16).padStart(8, "0")),
+      shared.float32_bits_hex,
+    );
+  }
+});
+
+Deno.test("a code is the count of midpoints below the value: on a midpoint, the lower code", () => {
+  assert.equal(uint8Code(-1), 0);
+  assert.equal(uint8Code(1), 255);
+  assert.equal(uint8Code(0), 127);
+  for (let i = 0; i < 255; i++) {
+    const m = DYNAMIC_MAP_MIDPOINTS[i]!;
+    assert.equal(uint8Code(m), i, `midpoint ${i}`);
+    // the next float32 above a midpoint takes the upper code
+    const above = new Float32Array([m]);
+    new Int32Array(above.buffer)[0]! += m >= 0 ? 1 : -1;
+    assert.equal(uint8Code(above[0]!), i + 1, `above midpoint ${i}`);
+  }
+});
+
+Deno.test("a block's quantization: full blocks keep absmax as it is (0 when all zero), the tail clamps it to 1e-38", () => {
+  const zeros = new Float32Array(UINT8_BLOCK);
+  const codes = new Uint8Array(UINT8_BLOCK).fill(9);
+  assert.equal(quantizeUint8Block(zeros, codes, true), 0);
+  assert.ok(codes.every((q) => q === 127), "all zero: the code of 0");
+  assert.equal(quantizeUint8Block(zeros.subarray(0, 10), codes, false), Math.fround(1e-38));
+  // a block whose largest moment is -0.5: it gets code 0's neighbour of -1, the others their nearest
+  const block = new Float32Array([-0.5, 0.25, 0.5 * DYNAMIC_MAP[200]!, 0]);
+  const out = new Uint8Array(4);
+  assert.equal(quantizeUint8Block(block, out, false), 0.5);
+  assert.deepEqual([...out], [uint8Code(-1), uint8Code(0.5), 200, 127]);
+});
+
+for (const c of FIXTURES.cases) {
+  Deno.test(`the 8-bit rule equals bitsandbytes' in torch ops, bit for bit: ${c.name}`, () => {
+    assert.equal(FIXTURES.block, UINT8_BLOCK);
+    const k = constantsOf(c);
+    const p = decodeF32(c.p0);
+    const moments = {
+      codes: new Uint8Array(c.n),
+      absmax: new Float32Array(Math.ceil(c.n / UINT8_BLOCK)),
+    };
+    c.grads.forEach((grad, t) => {
+      lionUint8Step(p, decodeF32(grad), moments, k);
+      assert.deepEqual(moments.codes, decodeBytes(c.codes[t]!), `step ${t}: codes`);
+      assertBitsEqual(moments.absmax, decodeF32(c.absmax[t]!), `step ${t}: absmax`);
+      assertBitsEqual(p, decodeF32(c.params[t]!), `step ${t}: parameters`);
+    });
+  });
+}
