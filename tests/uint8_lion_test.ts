@@ -10,7 +10,9 @@ import {
   uint8Code,
   type Uint8LionConstants,
 } from "../src/kernels/uint8_lion.ts";
+import { lerpF32, signF32 } from "../src/_internal/float32.ts";
 import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
+import { seededValues } from "./_util.ts";
 
 interface Uint8Case {
   name: string;
@@ -115,3 +117,70 @@ for (const c of FIXTURES.cases) {
     });
   });
 }
+
+/** Normal values (Box–Muller over a seeded uniform stream), times `scale`. */
+function normals(count: number, seed: number, scale: number): Float32Array {
+  const u = seededValues(2 * count, seed).map((x) => (x + 1) / 2);
+  return new Float32Array(count).map((_, i) =>
+    scale * Math.sqrt(-2 * Math.log(Math.max(u[2 * i]!, 1e-12))) *
+    Math.cos(2 * Math.PI * u[2 * i + 1]!)
+  );
+}
+
+/** float32 Lion, element by element (the library's rule without decay). */
+function lionFloat32Step(p: Float32Array, g: Float32Array, m: Float32Array, k: Uint8LionConstants) {
+  for (let i = 0; i < p.length; i++) {
+    const direction = lerpF32(m[i]!, g[i]!, k.directionWeight);
+    p[i] = Math.fround(p[i]! - k.lr * signF32(direction));
+    m[i] = lerpF32(m[i]!, g[i]!, k.momentWeight);
+  }
+}
+
+Deno.test("bitsandbytes' acceptance test of Lion8bit against float32 Lion: lr 1e-4, 50 steps, 1024×1024", () => {
+  const n = 1024 * 1024;
+  const k: Uint8LionConstants = {
+    lr: Math.fround(1e-4),
+    beta1: Math.fround(0.9),
+    directionWeight: Math.fround(1 - 0.9),
+    beta2: Math.fround(0.99),
+    momentWeight: Math.fround(1 - 0.99),
+    decayMultiplier: 1,
+    gradScale: 1,
+  };
+  const p0 = normals(n, 1, 0.1);
+  const blocks = Math.ceil(n / UINT8_BLOCK);
+  // two runs: apart for 50 steps; and re-synced (the 8-bit parameters set to float32's every step)
+  const apart = { p32: p0.slice(), m32: new Float32Array(n), p8: p0.slice() };
+  const synced = { p32: p0.slice(), m32: new Float32Array(n), p8: p0.slice() };
+  const moments = [apart, synced].map(() => ({
+    codes: new Uint8Array(n).fill(127),
+    absmax: new Float32Array(blocks),
+  }));
+  let worstOutside = 0;
+  for (let step = 0; step < 50; step++) {
+    const g = normals(n, 100 + step, 0.01);
+    for (const [run, state] of [apart, synced].entries()) {
+      lionFloat32Step(state.p32, g, state.m32, k);
+      lionUint8Step(state.p8, g, moments[run]!, k);
+    }
+    // the synced run's state: elements outside atol 3e-3 / rtol 1e-3 of float32's moment
+    const { codes, absmax } = moments[1]!;
+    let outside = 0;
+    for (let i = 0; i < n; i++) {
+      const s = DYNAMIC_MAP[codes[i]!]! * absmax[Math.floor(i / UINT8_BLOCK)]!;
+      if (Math.abs(s - synced.m32[i]!) > 3e-3 + 1e-3 * Math.abs(synced.m32[i]!)) outside++;
+    }
+    worstOutside = Math.max(worstOutside, outside);
+    synced.p8.set(synced.p32);
+  }
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.abs(apart.p8[i]! - apart.p32[i]!);
+  const meanDifference = sum / n;
+  console.log(
+    `mean |Δp| after 50 steps: ${
+      meanDifference.toExponential(3)
+    }; state elements outside the tolerance, worst step: ${worstOutside}`,
+  );
+  assert.ok(meanDifference < 6e-5, `mean |Δp| ${meanDifference}`);
+  assert.ok(worstOutside < 20, `${worstOutside} state elements outside the tolerance`);
+});
