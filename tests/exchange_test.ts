@@ -60,15 +60,13 @@ Deno.test("sign-vote kernels: pack, exchange and vote equal the scalar vote bit 
     const p0 = seededValues(length, 3);
     // one arena per rank: [data | grad | expAvg]
     const block = arenaBlock(length);
-    const stride = voteWords(length);
-    const signs = new Uint32Array(stride * worldSize);
-    const voting = new Uint32Array(stride * worldSize);
+    const box = new BallotBox(voteWords(length), worldSize);
     const arenas = ranks.map(({ m, g }, r) => {
       const f32 = new Float32Array(3 * length);
       f32.set(p0, 0);
       f32.set(g, length);
       f32.set(m, 2 * length);
-      const abstaining = packUpdateSigns(f32, block, k, signs, voting, r * stride);
+      const abstaining = packUpdateSigns(f32, block, k, box.signs, box.voting, r * box.stride);
       const expected = [...m.keys()].filter((i) =>
         !(lerpF32(m[i]!, g[i]!, k.directionWeight) !== 0 &&
           !Number.isNaN(lerpF32(m[i]!, g[i]!, k.directionWeight)))
@@ -76,9 +74,10 @@ Deno.test("sign-vote kernels: pack, exchange and vote equal the scalar vote bit 
       assert.equal(abstaining, expected, `rank ${r}: abstentions`);
       return f32;
     });
+    box.tally(jsKernel, true);
     for (const [r, f32] of arenas.entries()) {
       const partials = new Float64Array(PARTIAL_COUNT);
-      applyVote(f32, block, k, { signs, voting, stride, worldSize }, 0, partials);
+      applyVote(f32, block, k, box.masks, 0, partials);
       const { m, g } = ranks[r]!;
       const sums = new Float64Array(PARTIAL_COUNT);
       for (let i = 0; i < length; i++) {
@@ -111,10 +110,12 @@ Deno.test("sign-vote kernels: with no abstentions the voting bits need not trave
   const f32 = new Float32Array(3 * length);
   f32.set(g, length);
   const block = arenaBlock(length);
-  const signs = new Uint32Array(2);
-  const voting = new Uint32Array(2);
-  assert.equal(packUpdateSigns(f32, block, k, signs, voting, 0), 0);
-  applyVote(f32, block, k, { signs, voting: null, stride: 2, worldSize: 1 }, 0, null);
+  const box = new BallotBox(voteWords(length), 1);
+  box.voting.fill(0xdead); // stale: never read where every element votes
+  assert.equal(packUpdateSigns(f32, block, k, box.signs, box.voting, 0), 0);
+  box.voting.fill(0xdead);
+  box.tally(jsKernel, false);
+  applyVote(f32, block, k, box.masks, 0, null);
   for (let i = 0; i < length; i++) assert.equal(f32[i], -0.5 * Math.sign(g[i]!));
 });
 

@@ -16,18 +16,6 @@ import { type LionKernel, TALLY_SCRATCH_BYTES } from "../kernels/kernel.ts";
 const MEMORY_LIMIT_BYTES = 2 ** 32;
 const PAGE_BYTES = 65_536;
 
-/** Where the ranks' bits of one run are: rank `r`'s words start at `r · stride`. */
-export interface VoteBallots {
-  /** Every rank's sign bits. */
-  readonly signs: Uint32Array;
-  /** Every rank's voting bits, or `null` where every element of the run votes. */
-  readonly voting: Uint32Array | null;
-  /** Words per rank. */
-  readonly stride: number;
-  /** The ranks. */
-  readonly worldSize: number;
-}
-
 /** One run's ballots and masks. */
 export class BallotBox {
   /** The memory they lie in. */
@@ -68,20 +56,6 @@ export class BallotBox {
     this.masks = new Int32Array(buffer, 2 * part, 2 * stride);
     this.stride = stride;
     this.#worldSize = worldSize;
-  }
-
-  /**
-   * The ballots as the scalar vote reads them.
-   *
-   * @param abstaining Whether some rank abstains somewhere (else the voting bits are not read).
-   */
-  ballots(abstaining: boolean): VoteBallots {
-    return {
-      signs: this.signs,
-      voting: abstaining ? this.voting : null,
-      stride: this.stride,
-      worldSize: this.#worldSize,
-    };
   }
 
   /**

@@ -14,20 +14,20 @@
  * also packs where it votes, and the second bitmap is exchanged only for
  * the runs where some rank abstains (a frozen embedding row, say).
  *
- * Two ways to the same bits: the scalar one reads `m` and `g` and writes
- * nothing until the vote ({@linkcode packUpdateSigns}, then
- * {@linkcode applyVote} with the momentum), which the metrics need, as they
- * read the step's `g`; the fast one has the engine's kernel (wasm SIMD)
- * move the momentum and pack the signs in one pass
- * ({@linkcode packVotesOnKernel}), count the ranks' bits where they were
- * gathered ({@linkcode BallotBox.tally}), and apply the vote to the
- * parameters alone ({@linkcode applyVoteOnKernel}).
+ * Either way the ranks' bits are counted by the engine's kernel where the
+ * all-gathers leave them ({@linkcode BallotBox.tally}). Two ways to the
+ * same bits and votes: the scalar one reads `m` and `g` and writes nothing
+ * until the vote ({@linkcode packUpdateSigns}, then {@linkcode applyVote}
+ * with the momentum), which the metrics need, as they read the step's `g`;
+ * the fast one has the kernel (wasm SIMD) move the momentum and pack the
+ * signs in one pass ({@linkcode packVotesOnKernel}), and apply the vote to
+ * the parameters alone ({@linkcode applyVoteOnKernel}).
  *
  * @module
  */
 
 import { lerpF32 } from "../_internal/float32.ts";
-import type { BallotBox, VoteBallots } from "./ballot_box.ts";
+import type { BallotBox } from "./ballot_box.ts";
 import {
   addPartialTerms,
   type GroupConstants,
@@ -90,7 +90,8 @@ export function packUpdateSigns(
 }
 
 /**
- * Applies the vote to one block: `v = sign(Σ votes)` per element, then
+ * Applies the vote to one block, `v` from the run's counted masks (up:
+ * +1, down: −1, a tie in neither; {@linkcode BallotBox.tally}), then
  * `p = f32(f32(p · decay) − lr · v)` and this rank's `m = lerp(m, g, 1 − β2)`,
  * rounded as the update kernels round them; with `partials`, the block's
  * six metric sums, with the applied step `u = lr·v − wd·decay·p` (post-step
@@ -99,7 +100,7 @@ export function packUpdateSigns(
  * @param f32 The arena as float32.
  * @param block The block.
  * @param k Its group's constants.
- * @param ballots The ranks' bits.
+ * @param masks The run's masks: word `w`'s up and down at `2w` and `2w + 1`.
  * @param word The block's first word.
  * @param partials Where the block's sums go (at `block.block`), or `null`.
  */
@@ -107,16 +108,15 @@ export function applyVote(
   f32: Float32Array,
   block: KernelSegment,
   k: GroupConstants,
-  ballots: VoteBallots,
+  masks: Int32Array,
   word: number,
   partials: Float64Array | null,
 ): void {
   const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
-  const masks = new Int32Array(2);
   for (let start = 0; start < block.length; start += VOTE_BITS) {
     const end = Math.min(start + VOTE_BITS, block.length);
-    voteMasks(ballots, word + start / VOTE_BITS, masks);
-    const [up, down] = masks as unknown as [number, number];
+    const at = 2 * (word + start / VOTE_BITS);
+    const [up, down] = [masks[at]!, masks[at + 1]!];
     for (let i = start, bit = 0; i < end; i++, bit++) {
       const vote = ((up >>> bit) & 1) - ((down >>> bit) & 1);
       const decayed = Math.fround(f32[block.data + i]! * k.decayMultiplier);
@@ -196,52 +196,4 @@ export function applyVoteOnKernel(
     pairs[2 * words - 1]! &= (1 << rest) - 1;
   }
   kernel.applyVotes(arena, block, k.lr, k.decayMultiplier);
-}
-
-/** The bit planes a vote counts in: up to 2^31 − 1 ranks. */
-const PLANES = 31;
-const plus = new Int32Array(PLANES);
-const minus = new Int32Array(PLANES);
-
-/**
- * The vote of 32 elements (word `w` of every rank), bit-sliced: the ranks'
- * votes for and against each element counted in bit planes (a ripple of
- * half adders per rank), then the two counts compared plane by plane from
- * the top. `out[0]` gets the elements voted up, `out[1]` those voted down;
- * a tie is in neither.
- *
- * @param ballots The ranks' bits.
- * @param w The word.
- * @param out Where the two masks go.
- */
-export function voteMasks(ballots: VoteBallots, w: number, out: Int32Array): void {
-  const { signs, voting, stride, worldSize } = ballots;
-  // enough planes to count every rank; each vote ripples through all of them (no branch on the data)
-  const planes = 32 - Math.clz32(worldSize);
-  for (let r = 0, at = w; r < worldSize; r++, at += stride) {
-    const votes = voting === null ? -1 : voting[at]! | 0;
-    const sign = signs[at]! | 0;
-    let up = sign & votes;
-    let down = ~sign & votes;
-    for (let j = 0; j < planes; j++) {
-      const upCarry = plus[j]! & up;
-      plus[j] = plus[j]! ^ up;
-      up = upCarry;
-      const downCarry = minus[j]! & down;
-      minus[j] = minus[j]! ^ down;
-      down = downCarry;
-    }
-  }
-  let greater = 0;
-  let less = 0;
-  let equal = -1;
-  for (let j = planes - 1; j >= 0; j--) {
-    greater |= equal & plus[j]! & ~minus[j]!;
-    less |= equal & minus[j]! & ~plus[j]!;
-    equal &= ~(plus[j]! ^ minus[j]!);
-    plus[j] = 0; // zero again for the next word
-    minus[j] = 0;
-  }
-  out[0] = greater;
-  out[1] = less;
 }

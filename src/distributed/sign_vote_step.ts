@@ -182,14 +182,13 @@ export class SignVoteStep implements StepDriver {
     const counts = new Array<number>(this.collective.worldSize).fill(box.stride);
     const { arenas, hostKernel } = this.#options;
     const apply = () => {
-      if (fast) box.tally(hostKernel, abstaining);
-      const ballots = box.ballots(abstaining);
+      box.tally(hostKernel, abstaining);
       run.blocks.forEach((block, b) => {
         const { memory } = arenas[block.arena]!;
         const k = groups[block.group]!;
         const word = run.words[b]!;
         if (fast) applyVoteOnKernel(hostKernel, memory, block, k, box, word);
-        else applyVote(new Float32Array(memory.buffer), block, k, ballots, word, partials);
+        else applyVote(new Float32Array(memory.buffer), block, k, box.masks, word, partials);
       });
     };
     // the bits travel as float32 words: an all-gather copies them as they are
