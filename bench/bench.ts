@@ -137,7 +137,12 @@ function stepsFor(elements: number): number {
   );
 }
 
-const node = args.node === undefined ? (await findNodes()).at(-1) : await nodeAt(args.node);
+// the Node of the node rows: the one named (checked even where those rows are left out), else the newest
+const node = args.node !== undefined
+  ? await nodeAt(args.node)
+  : peers.has("node")
+  ? (await findNodes()).at(-1)
+  : undefined;
 if (args.node !== undefined && node === undefined) {
   usageError(`no Node runs at --node ${args.node}`);
 }

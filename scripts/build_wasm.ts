@@ -9,8 +9,9 @@
  * bfloat16 moments; those marked `@kernel` also for each fma path (the
  * relaxed one only in the relaxed build) and for groups whose lerps both
  * take base m (`_mm`), their `@unroll` bodies four times (`UNROLL_BIT`: the
- * first of the line's 16 elements a body handles, a bit in a mask). They are committed as base64 so users need no build
- * step; a test rebuilds them and compares.
+ * first of the line's 16 elements a body handles, a bit in a mask). They
+ * are committed as base64 so users need no build step; a test rebuilds
+ * them and compares.
  *
  * @module
  */
