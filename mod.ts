@@ -52,6 +52,7 @@ export type {
   LionParameterState,
   LionParamGroupState,
   LionStateDict,
+  QuantizedMoments,
 } from "./src/optimizer/state_dict.ts";
 export {
   finalizeMetrics,

@@ -105,7 +105,7 @@ Deno.test("momentumDtype is checked, and refused where the state cannot be bfloa
   assert.throws(() => new DecoupledLionW([w], { momentumDtype: "float16" as "float32" }), {
     name: "RangeError",
     message:
-      'Cannot create optimizer as \'momentumDtype\' must be "float32" or "bfloat16": current value is "float16"',
+      'Cannot create optimizer as \'momentumDtype\' must be "float32", "bfloat16" or "uint8": current value is "float16"',
   });
   assert.throws(() => new DecoupledLionW([w], { ...BF16, backend: "gpujs" }), {
     name: "RangeError",

@@ -15,7 +15,7 @@ function openBook(): { book: OptimizerBook; planner: StepPlanner; store: Paramet
     logger: null,
     momentumDtype: (dtype) => dtype,
   });
-  return { book, planner: new StepPlanner(book.entries, book.momentumDtype), store };
+  return { book, planner: new StepPlanner(book.entries, book.layout), store };
 }
 
 Deno.test("OptimizerBook: state starts at a parameter's first applied step, and the count with it", () => {

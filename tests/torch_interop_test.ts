@@ -39,14 +39,27 @@ if (ignore) {
   );
 }
 
-const SHAPES: Record<string, number[]> = {
-  "fc.weight": [4, 6],
-  "fc.bias": [6],
-  "head.weight": [6, 3],
+/** A model: its tensors' shapes and the moment type. */
+interface ModelKind {
+  readonly shapes: Record<string, number[]>;
+  readonly momentumDtype: "float32" | "uint8";
+}
+
+const FLOAT32: ModelKind = {
+  shapes: { "fc.weight": [4, 6], "fc.bias": [6], "head.weight": [6, 3] },
+  momentumDtype: "float32",
+};
+/** 8-bit moments: two tensors over 4,096 elements (one with a partial block), a float32 bias. */
+const UINT8: ModelKind = {
+  shapes: { "fc.weight": [70, 61], "fc.bias": [61], "head.weight": [61, 80] },
+  momentumDtype: "uint8",
 };
 
-/** Two groups, one maximizing, with weight decay; all on the js kernel. */
-function model(): { opt: DecoupledLionW; params: Parameter[] } {
+let SHAPES: Record<string, number[]> = FLOAT32.shapes;
+
+/** Two groups, one maximizing, with weight decay; all on the wasm kernel. */
+function model(kind: ModelKind = FLOAT32): { opt: DecoupledLionW; params: Parameter[] } {
+  SHAPES = kind.shapes;
   const store = new ParameterStore();
   const params = Object.entries(SHAPES).map(([name, shape], i) =>
     store.add(name, shape, seededValues(shape.reduce((a, b) => a * b, 1), i + 1))
@@ -56,7 +69,7 @@ function model(): { opt: DecoupledLionW; params: Parameter[] } {
       { params: [params[0]!, params[1]!], weightDecay: 0.01 },
       { params: [params[2]!], lr: 3e-3, betas: [0.8, 0.95], maximize: true },
     ],
-    { lr: 1e-2, backend: "wasm", workers: 0, logger: null },
+    { lr: 1e-2, backend: "wasm", workers: 0, logger: null, momentumDtype: kind.momentumDtype },
   );
   return { opt, params };
 }
@@ -156,5 +169,24 @@ Deno.test({
     await train(resumed.opt, resumed.params, [3, 4]);
     assertSameRun(whole.opt, resumed.opt, "our continuation");
     await Promise.all([whole.opt.close(), start.opt.close(), resumed.opt.close()]);
+  },
+});
+
+Deno.test({
+  name:
+    "8-bit moments: PyTorch continues our run (U8 codes, scales, codebook), and we continue its, bit for bit",
+  ignore,
+  fn: async () => {
+    const whole = model(UINT8);
+    await train(whole.opt, whole.params, [0, 1, 2, 3, 4]);
+    const ours = model(UINT8);
+    await train(ours.opt, ours.params, [0, 1]);
+    const fromTorch = await continueInTorch(await encodeCheckpoint(ours.opt), [2, 3]);
+    const resumed = model(UINT8);
+    await decodeCheckpoint(resumed.opt, fromTorch);
+    assert.ok(resumed.opt.stateDict().state["fc.weight"]!.quantized, "loaded as codes");
+    await train(resumed.opt, resumed.params, [4]);
+    assertSameRun(whole.opt, resumed.opt, "torch's 8-bit continuation");
+    await Promise.all([whole.opt.close(), ours.opt.close(), resumed.opt.close()]);
   },
 });

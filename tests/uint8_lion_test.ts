@@ -2,14 +2,9 @@
 // from bitsandbytes' rule in torch ops (tests/fixtures/generate_uint8.py),
 // bit for bit, and its codebook against the shared map and hand-made cases.
 import assert from "node:assert/strict";
-import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/kernels/dynamic_map.ts";
-import {
-  lionUint8Step,
-  quantizeUint8Block,
-  UINT8_BLOCK,
-  uint8Code,
-  type Uint8LionConstants,
-} from "../src/kernels/uint8_lion.ts";
+import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
+import { lionUint8Step, type Uint8LionConstants } from "../src/kernels/uint8_lion.ts";
+import { quantizeUint8Block, UINT8_BLOCK, uint8Code } from "../src/store/uint8_moments.ts";
 import { lerpF32, signF32 } from "../src/_internal/float32.ts";
 import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";

@@ -73,7 +73,7 @@ function runKernel(
   const plan = planStep(
     params.map((param) => ({ param, slots: parameterSlots(param), group: 0 })),
     64,
-    dtype,
+    { momentumDtype: dtype, groups: 1 },
   );
   const groups = [{
     ...groupConstants(3e-3, 1e-2, betas[0], betas[1], 0.1),

@@ -95,7 +95,8 @@ interface WebGlRunner {
  * (`"scale"`: it is multiplied with the clipping coefficient on the device),
  * in the metrics' sums only (`"metrics"`), or not at all, where the
  * optimizer refuses the option on a GPU backend (`"refused"`: bfloat16
- * moments). One entry per constant, so a new constant does not type-check
+ * and 8-bit moments, and β1 and β2 themselves, which only the 8-bit rule
+ * reads). One entry per constant, so a new constant does not type-check
  * until the device path says what it does with it.
  */
 export const DEVICE_CONSTANTS: {
@@ -109,6 +110,9 @@ export const DEVICE_CONSTANTS: {
   gradScale: "scale",
   cautious: "uniform",
   momentBfloat16: "refused",
+  momentUint8: "refused",
+  beta1: "refused",
+  beta2: "refused",
 });
 
 /** The uniforms, in the order both shaders declare them. */

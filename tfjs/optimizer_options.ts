@@ -155,6 +155,9 @@ export function checkDeviceOptions(options: DecoupledLionWOptions): void {
   if (options.momentumDtype === "bfloat16") {
     refuse(`momentumDtype "bfloat16" is not available (tfjs has no bfloat16 tensors)`);
   }
+  if (options.momentumDtype === "uint8") {
+    refuse(`momentumDtype "uint8" is not available (the fused programs keep float32 moments)`);
+  }
   if (options.collective !== undefined) refuse("data-parallel training is not available");
 }
 

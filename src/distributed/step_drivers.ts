@@ -34,6 +34,8 @@ export interface DriverCapabilities {
   readonly deviceState: boolean;
   /** exp_avg stored as bfloat16 (`momentumDtype: "bfloat16"`). */
   readonly bfloat16Moments: boolean;
+  /** 8-bit exp_avg (`momentumDtype: "uint8"`). */
+  readonly uint8Moments: boolean;
 }
 
 /** The options a strategy is chosen and built from. */
@@ -85,6 +87,7 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
       clipping: false,
       deviceState: false,
       bfloat16Moments: false,
+      uint8Moments: false,
     }),
     create: (options, context) =>
       new SignVoteStep({
@@ -105,6 +108,7 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
       clipping: true,
       deviceState: true,
       bfloat16Moments: true,
+      uint8Moments: true,
     }),
     create: (options, context) =>
       new DataParallelStep({
@@ -127,6 +131,7 @@ export const STEP_DRIVERS: readonly StepDriverRow[] = Object.freeze([
       clipping: true,
       deviceState: true,
       bfloat16Moments: true,
+      uint8Moments: true,
     }),
     create: () => LOCAL_STEP,
   },

@@ -168,6 +168,8 @@ export interface BackendCapabilities {
   readonly syncSteps: boolean;
   /** exp_avg stored as bfloat16 (`momentumDtype: "bfloat16"`). */
   readonly bfloat16Moments: boolean;
+  /** 8-bit exp_avg (`momentumDtype: "uint8"`). */
+  readonly uint8Moments: boolean;
   /** Cautious groups (the caution factor reads exp_avg on the host before the update). */
   readonly cautious: boolean;
   /** Sharded state (ZeRO-1: a rank scans and updates its part of the store in place). */
@@ -190,6 +192,7 @@ const CPU_KERNEL: BackendCapabilities = Object.freeze({
   state: "host",
   syncSteps: true,
   bfloat16Moments: true,
+  uint8Moments: true,
   cautious: true,
   shardedState: true,
   auto: true,
@@ -204,6 +207,7 @@ export const BACKENDS: { readonly [B in BackendName]: BackendCapabilities } = Ob
     state: "device",
     syncSteps: false,
     bfloat16Moments: false,
+    uint8Moments: false,
     cautious: false,
     shardedState: false,
     auto: false,

@@ -2,7 +2,9 @@
  * Checkpoints in the safetensors format: the parameters under their own
  * names (a PyTorch user loads the model weights directly), each exp_avg
  * under `exp_avg/<name>` (F32, or BF16 for a `momentumDtype: "bfloat16"`
- * optimizer), and in `__metadata__` the format, its version and,
+ * optimizer; for 8-bit moments, U8 codes with their F32 scales under
+ * `exp_avg_absmax/<name>` and the codebook once, `exp_avg_qmap`, as
+ * bitsandbytes' `state1`, `absmax1` and `qmap1`), and in `__metadata__` the format, its version and,
  * as JSON, the groups' hyperparameters, the iteration count, an
  * {@linkcode LrScheduler}'s step and each tensor's SHA-256 (checked on load).
  *
@@ -29,7 +31,8 @@ import {
   type TensorRead,
   type TensorToWrite,
 } from "./safetensors.ts";
-import { roundToBfloat16, widenBfloat16 } from "../store/moment_dtype.ts";
+import { type MomentumDtype, roundToBfloat16, widenBfloat16 } from "../store/moment_dtype.ts";
+import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
 import { sameShape } from "../_internal/shape.ts";
 import type { DecoupledLionW } from "../optimizer/decoupled_lionw.ts";
 import type { LrScheduler } from "../training/lr_scheduler.ts";
@@ -42,6 +45,10 @@ export const CHECKPOINT_FORMAT = "lionw-checkpoint";
 export const CHECKPOINT_VERSION = "1";
 /** The prefix of a moment's tensor name: `exp_avg/<parameter name>`. */
 export const MOMENT_PREFIX = "exp_avg/";
+/** The prefix of an 8-bit moment's scales: `exp_avg_absmax/<parameter name>`. */
+export const ABSMAX_PREFIX = "exp_avg_absmax/";
+/** The name of the 8-bit moments' codebook (256 F32 values), saved once. */
+export const QMAP_NAME = "exp_avg_qmap";
 /** Metadata keys the format uses; user metadata may not take them. */
 const RESERVED_KEYS: readonly string[] = ["format", "format_version", "lionw_state", CHECKSUMS_KEY];
 
@@ -156,18 +163,17 @@ async function encodeSafetensorsCheckpoint(
   for (const param of params) {
     const entry = dict.state[param.name];
     if (entry === undefined) continue;
-    const name = `${MOMENT_PREFIX}${param.name}`;
+    tensors.push(...momentTensors(param, entry, opt.momentumDtype));
+  }
+  if (tensors.some((t) => t.name.startsWith(ABSMAX_PREFIX))) {
+    tensors.push({ name: QMAP_NAME, shape: [256], data: DYNAMIC_MAP });
+  }
+  for (const { name } of tensors.slice(params.length)) {
     if (names.has(name)) {
       throw new RangeError(
-        `Cannot save checkpoint as the moment of '${param.name}' would be stored as '${name}', the name of a parameter`,
+        `Cannot save checkpoint as a moment would be stored as '${name}', the name of a parameter`,
       );
     }
-    // a bfloat16 optimizer's moments are stored as BF16 (exact: they are bfloat16 values)
-    tensors.push(
-      opt.momentumDtype === "bfloat16"
-        ? { name, shape: param.shape, dtype: "BF16", data: roundToBfloat16(entry.expAvg) }
-        : { name, shape: param.shape, data: entry.expAvg },
-    );
   }
   const saved: SavedState = {
     paramGroups: dict.paramGroups,
@@ -185,6 +191,29 @@ async function encodeSafetensorsCheckpoint(
         [CHECKSUMS_KEY]: checksums,
       }),
   );
+}
+
+/**
+ * A parameter's moment as the file keeps it: BF16 for a bfloat16 optimizer
+ * (exact: they are bfloat16 values), U8 codes and F32 scales for 8-bit
+ * moments, F32 otherwise.
+ */
+function momentTensors(
+  param: Parameter,
+  entry: LionParameterState,
+  momentumDtype: MomentumDtype,
+): TensorToWrite[] {
+  const name = `${MOMENT_PREFIX}${param.name}`;
+  const { shape } = param;
+  if (momentumDtype === "bfloat16") {
+    return [{ name, shape, dtype: "BF16", data: roundToBfloat16(entry.expAvg) }];
+  }
+  if (entry.quantized === undefined) return [{ name, shape, data: entry.expAvg }];
+  const { codes, absmax } = entry.quantized;
+  return [
+    { name, shape, dtype: "U8", data: codes },
+    { name: `${ABSMAX_PREFIX}${param.name}`, shape: [absmax.length], data: absmax },
+  ];
 }
 
 function invalid(message: string): Error {
@@ -243,6 +272,53 @@ function float32Copy({ dtype, bytes }: TensorRead): Float32Array {
   return out;
 }
 
+/**
+ * The codebook a file's 8-bit moments were saved with, and whether it is
+ * this library's (then their codes load as they are).
+ */
+function savedCodebook(tensors: ReadonlyMap<string, TensorRead>): Float32Array | undefined {
+  const qmap = tensors.get(QMAP_NAME);
+  if (qmap === undefined) return undefined;
+  if (qmap.dtype !== "F32" || !sameShape(qmap.shape, [256])) {
+    throw invalid(`tensor "${QMAP_NAME}" must be F32 of shape [256]`);
+  }
+  const values = float32Copy(qmap);
+  checkFiniteTensor(QMAP_NAME, values);
+  return values;
+}
+
+/** An 8-bit moment read: its codes, its scales (checked), its values by the file's codebook. */
+function quantizedMoment(
+  param: Parameter,
+  codes: TensorRead,
+  tensors: ReadonlyMap<string, TensorRead>,
+  codebook: Float32Array | undefined,
+): LionParameterState {
+  const name = `${ABSMAX_PREFIX}${param.name}`;
+  const scales = tensors.get(name);
+  const blocks = Math.ceil(param.size / 256);
+  if (scales === undefined || codebook === undefined) {
+    throw invalid(
+      `the U8 moment of '${param.name}' comes without ${
+        scales === undefined ? `its scales ("${name}")` : `the codebook ("${QMAP_NAME}")`
+      }`,
+    );
+  }
+  if (scales.dtype !== "F32" || !sameShape(scales.shape, [blocks])) {
+    throw invalid(`tensor "${name}" must be F32 of shape [${blocks}]`);
+  }
+  const absmax = float32Copy(scales);
+  checkFiniteTensor(name, absmax);
+  const quantized = { codes: codes.bytes.slice(), absmax };
+  const expAvg = Float32Array.from(
+    quantized.codes,
+    (q, i) => Math.fround(codebook[q]! * absmax[Math.floor(i / 256)]!),
+  );
+  // codes of another codebook are loaded by their values
+  const ours = codebook.every((value, q) => Object.is(value, DYNAMIC_MAP[q]));
+  return ours ? { expAvg, quantized } : { expAvg };
+}
+
 /** Matches the file's tensors to the optimizer's parameters: every one present, nothing else. */
 function matchTensors(
   params: readonly Parameter[],
@@ -250,8 +326,10 @@ function matchTensors(
 ): { data: Map<Parameter, Float32Array>; state: Record<string, LionParameterState> } {
   const data = new Map<Parameter, Float32Array>();
   const state: Record<string, LionParameterState> = {};
-  const known = new Set<string>();
+  const known = new Set<string>([QMAP_NAME]);
+  const codebook = savedCodebook(tensors);
   for (const param of params) {
+    known.add(`${ABSMAX_PREFIX}${param.name}`);
     for (
       const [name, isMoment] of [[param.name, false], [
         `${MOMENT_PREFIX}${param.name}`,
@@ -273,6 +351,10 @@ function matchTensors(
       }
       if (!isMoment && tensor.dtype !== "F32") {
         throw invalid(`parameter tensor "${name}" has dtype ${tensor.dtype}: parameters are F32`);
+      }
+      if (tensor.dtype === "U8") {
+        state[param.name] = quantizedMoment(param, tensor, tensors, codebook);
+        continue;
       }
       const values = float32Copy(tensor);
       checkFiniteTensor(name, values);

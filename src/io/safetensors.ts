@@ -17,12 +17,15 @@ import { parseUntrustedJson } from "../_internal/json_keys.ts";
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
-/** The dtypes read and written: float32, and bfloat16 (the moments of a bfloat16 optimizer). */
-export type TensorDtype = "F32" | "BF16";
+/**
+ * The dtypes read and written: float32, bfloat16 (the moments of a bfloat16
+ * optimizer) and uint8 (the codes of an 8-bit optimizer's moments).
+ */
+export type TensorDtype = "F32" | "BF16" | "U8";
 
-const DTYPE_BYTES: Record<TensorDtype, number> = { F32: 4, BF16: 2 };
+const DTYPE_BYTES: Record<TensorDtype, number> = { F32: 4, BF16: 2, U8: 1 };
 
-/** A tensor to write: float32 values, or bfloat16 bits. */
+/** A tensor to write: float32 values, bfloat16 bits, or bytes. */
 export type TensorToWrite =
   | { readonly name: string; readonly shape: readonly number[]; readonly data: Float32Array }
   | {
@@ -30,6 +33,12 @@ export type TensorToWrite =
     readonly shape: readonly number[];
     readonly dtype: "BF16";
     readonly data: Uint16Array;
+  }
+  | {
+    readonly name: string;
+    readonly shape: readonly number[];
+    readonly dtype: "U8";
+    readonly data: Uint8Array;
   };
 
 /** A tensor read: its dtype, shape and bytes (a view into the file's bytes). */
@@ -46,7 +55,7 @@ export interface SafetensorsContent {
 }
 
 /** The tensors' bytes as a little-endian float32 copy (every platform JavaScript runs on is little-endian). */
-function bytesOf(data: Float32Array | Uint16Array): Uint8Array {
+function bytesOf(data: Float32Array | Uint16Array | Uint8Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -166,7 +175,7 @@ function checkMetadata(metadata: unknown): Record<string, string> {
 /**
  * Reads and checks a safetensors file of float32 tensors: header length
  * bounded and inside the bytes, JSON without repeated or forbidden keys,
- * dtype F32 or BF16, shapes of integers >= 0, offsets inside the data,
+ * dtype F32, BF16 or U8, shapes of integers >= 0, offsets inside the data,
  * contiguous from 0, not overlapping, covering the data, each of shape × 4
  * bytes, metadata strings only.
  *
@@ -192,9 +201,11 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
     if (keys !== "data_offsets, dtype, shape") {
       throw defect(`tensor "${name}" has the fields ${keys}, not data_offsets, dtype, shape`);
     }
-    if (entry.dtype !== "F32" && entry.dtype !== "BF16") {
+    if (entry.dtype !== "F32" && entry.dtype !== "BF16" && entry.dtype !== "U8") {
       throw defect(
-        `tensor "${name}" has dtype ${formatValue(entry.dtype)}: only "F32" and "BF16" are read`,
+        `tensor "${name}" has dtype ${
+          formatValue(entry.dtype)
+        }: only "F32", "BF16" and "U8" are read`,
       );
     }
     const dtype: TensorDtype = entry.dtype;

@@ -7,6 +7,7 @@
  */
 
 import { bfloat16Bits, fmaF32, fromBfloat16, lerpF32, signF32 } from "../_internal/float32.ts";
+import { readUint8Run, writeUint8Run } from "../store/uint8_moments.ts";
 import {
   addPartialTerms,
   type GroupConstants,
@@ -56,6 +57,9 @@ export const jsKernel: LionKernel = {
   },
 
   signVotes(arena, segment, k) {
+    if (k.momentUint8) {
+      throw new RangeError("Cannot vote with 8-bit moments: the vote keeps float32 ones");
+    }
     const f32 = new Float32Array(arena.buffer);
     const i32 = new Int32Array(arena.buffer);
     const moments = momentsOf(f32, segment, k);
@@ -132,50 +136,88 @@ export const jsKernel: LionKernel = {
   },
 };
 
-/** Reads and writes a segment's exp_avg, in float32 or in bfloat16. */
+/**
+ * A segment's exp_avg and the rule that goes with its type: float32 and
+ * bfloat16 interpolate (`lerp`), 8-bit moments take bitsandbytes' products
+ * and are requantized once the segment's new moments are all known.
+ */
 interface Moments {
-  /** Element `i`'s value. */
+  /** Element `i`'s value (after {@linkcode flush}, the stored one). */
   read(i: number): number;
-  /** Stores `value` (bfloat16: rounded to nearest even) at element `i`. */
+  /** Stores `value` (bfloat16: rounded to nearest even; 8-bit: held until `flush`) at element `i`. */
   write(i: number, value: number): void;
+  /** The update direction from moment `m` and gradient `g`. */
+  direction(m: number, g: number): number;
+  /** The new moment from `m` and `g`. */
+  next(m: number, g: number): number;
+  /** Makes the written moments the stored ones (8-bit: quantizes them, block by block). */
+  flush(): void;
 }
 
 /**
  * The exp_avg of `segment` in the arena whose float32 view is `f32`: a
- * float32 run at `expAvg`, or under `momentBfloat16` a bfloat16 run from
- * the same byte.
+ * float32 run at `expAvg`, under `momentBfloat16` a bfloat16 run from the
+ * same byte, under `momentUint8` a run of 8-bit blocks from it.
  */
 function momentsOf(f32: Float32Array, segment: KernelSegment, k: GroupConstants): Moments {
   const start = segment.expAvg;
+  const lerp = {
+    direction: (m: number, g: number) => lerpF32(m, g, k.directionWeight),
+    next: (m: number, g: number) => lerpF32(m, g, k.momentWeight),
+    flush: () => {},
+  };
+  if (k.momentUint8) return uint8Moments(f32, segment, k);
   if (!k.momentBfloat16) {
-    return { read: (i) => f32[start + i]!, write: (i, v) => (f32[start + i] = v) };
+    return { ...lerp, read: (i) => f32[start + i]!, write: (i, v) => (f32[start + i] = v) };
   }
   const u16 = new Uint16Array(f32.buffer, f32.byteOffset);
   return {
+    ...lerp,
     read: (i) => fromBfloat16(u16[2 * start + i]!),
     write: (i, v) => (u16[2 * start + i] = bfloat16Bits(v)),
   };
 }
 
+/** 8-bit moments: dequantized into a copy, updated there, requantized by `flush`. */
+function uint8Moments(f32: Float32Array, segment: KernelSegment, k: GroupConstants): Moments {
+  const at = f32.byteOffset + segment.expAvg * 4;
+  let values = readUint8Run(f32.buffer, at, segment.length);
+  return {
+    read: (i) => values[i]!,
+    write: (i, v) => (values[i] = v),
+    // two rounded products, then the sum
+    direction: (m, g) => Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight)),
+    // torch's mul_(β2), then add_(g, alpha=1 − β2): one rounding, a fused multiply-add
+    next: (m, g) => fmaF32(k.momentWeight, g, Math.fround(m * k.beta2)),
+    flush: () => {
+      writeUint8Run(f32.buffer, at, values);
+      values = readUint8Run(f32.buffer, at, segment.length);
+    },
+  };
+}
+
 /**
  * The reference's `lionw` on one element run, the gradient first scaled:
- * `g *= gradScale; p *= 1 - decay·wd; p -= lr · sign(lerp(m, g, 1 - β1)); m = lerp(m, g, 1 - β2)`.
+ * `g *= gradScale; p *= 1 - decay·wd; p -= lr · sign(lerp(m, g, 1 - β1)); m = lerp(m, g, 1 - β2)`
+ * (8-bit moments: bitsandbytes' direction and moment, see {@linkcode uint8Moments}).
  */
-function updateSegment(f32: Float32Array, segment: KernelSegment, k: GroupConstants): void {
+function updateSegment(f32: Float32Array, segment: KernelSegment, k: GroupConstants): Moments {
   const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = moments.read(i);
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
-    f32[segment.data + i] = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
-    moments.write(i, lerpF32(m, g, k.momentWeight));
+    f32[segment.data + i] = Math.fround(decayed - k.lr * signF32(moments.direction(m, g)));
+    moments.write(i, moments.next(m, g));
   }
+  moments.flush();
+  return moments;
 }
 
 /**
  * The same update, plus the partial sums of the reference's metrics over the
- * post-step `m` and `p`, the step's `g`, and the reference's step tensor
- * `u = lr · sign(lerp(m, g, 1 - β1)) - wd · decay · p` (post-step `m`, `p`).
+ * post-step `m` (as stored) and `p`, the step's `g`, and the reference's step
+ * tensor `u = lr · sign(direction(m, g)) - wd · decay · p` (post-step `m`, `p`).
  */
 function updateSegmentWithPartials(
   f32: Float32Array,
@@ -183,33 +225,26 @@ function updateSegmentWithPartials(
   k: GroupConstants,
   partials: Float64Array,
 ): void {
+  segmentPartials(f32, segment, k, updateSegment(f32, segment, k), partials);
+}
+
+/** A segment's six sums after its update, from its stored moments. */
+function segmentPartials(
+  f32: Float32Array,
+  segment: KernelSegment,
+  k: GroupConstants,
+  moments: Moments,
+  partials: Float64Array,
+): void {
   const sums = new Float64Array(PARTIAL_COUNT);
-  const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = moments.read(i);
-    const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
-    const p = Math.fround(decayed - k.lr * signF32(lerpF32(m, g, k.directionWeight)));
-    f32[segment.data + i] = p;
-    moments.write(i, lerpF32(m, g, k.momentWeight));
-    addPartials(sums, k, moments.read(i), p, g); // the stored (rounded) moment
+    const p = f32[segment.data + i]!;
+    const u = Math.fround(k.lr * signF32(moments.direction(m, g)) + k.stepDecay * p);
+    addPartialTerms(sums, m, p, u, g);
   }
   partials.set(sums, segment.block * PARTIAL_COUNT);
-}
-
-/**
- * Adds one element's terms to the six sums, in {@linkcode Partial} order,
- * with the reference's step tensor `u` from the post-step `m` and `p`.
- */
-function addPartials(
-  sums: Float64Array,
-  k: GroupConstants,
-  m: number,
-  p: number,
-  g: number,
-): void {
-  const u = Math.fround(k.lr * signF32(lerpF32(m, g, k.directionWeight)) + k.stepDecay * p);
-  addPartialTerms(sums, m, p, u, g);
 }
 
 /** Whether the update direction `c` and the gradient `g` have the same sign (timm: `update * grad > 0`). */
@@ -235,7 +270,7 @@ export function countAgreement(
   const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
-    if (agrees(lerpF32(moments.read(i), g, k.directionWeight), g)) count++;
+    if (agrees(moments.direction(moments.read(i), g), g)) count++;
   }
   return count;
 }
@@ -243,7 +278,7 @@ export function countAgreement(
 /**
  * The cautious update (timm's Lion `caution`, on the reference's rule) of a
  * segment, with its partial sums when `partials` is given:
- * `u = sign(c) · (agrees(c, g) ? factor : 0)` with `c = lerp(m, g, 1 − β1)`,
+ * `u = sign(c) · (agrees(c, g) ? factor : 0)` with `c` the update direction,
  * then `p = p·decay + (−lr)·u` in one rounding (torch's `add_` with alpha is
  * a fused multiply-add on the CPU), and the moment as usual. The metrics'
  * step tensor is the reference's, without the caution.
@@ -261,18 +296,16 @@ export function cautiousUpdate(
   factor: number,
   partials: Float64Array | null,
 ): void {
-  const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
   const moments = momentsOf(f32, segment, k);
   for (let i = 0; i < segment.length; i++) {
     const g = Math.fround(f32[segment.grad + i]! * k.gradScale);
     const m = moments.read(i);
     const decayed = Math.fround(f32[segment.data + i]! * k.decayMultiplier);
-    const c = lerpF32(m, g, k.directionWeight);
+    const c = moments.direction(m, g);
     const u = signF32(c) * (agrees(c, g) ? factor : 0);
-    const p = fmaF32(-k.lr, u, decayed);
-    f32[segment.data + i] = p;
-    moments.write(i, lerpF32(m, g, k.momentWeight));
-    if (sums !== null) addPartials(sums, k, moments.read(i), p, g);
+    f32[segment.data + i] = fmaF32(-k.lr, u, decayed);
+    moments.write(i, moments.next(m, g));
   }
-  if (sums !== null) partials!.set(sums, segment.block * PARTIAL_COUNT);
+  moments.flush();
+  if (partials !== null) segmentPartials(f32, segment, k, moments, partials);
 }

@@ -48,6 +48,17 @@ export interface GroupConstants {
    * float32.
    */
   readonly momentBfloat16: number;
+  /**
+   * 1 where exp_avg is 8-bit (the optimizer's `momentumDtype: "uint8"`, a
+   * tensor of 4,096 elements or more): bitsandbytes' rule, its moments
+   * dequantized, updated in float32 and requantized block by block
+   * (kernels/uint8_lion.ts); 0 otherwise.
+   */
+  readonly momentUint8: number;
+  /** `f32(beta1)`: the 8-bit rule weighs the moment by it (`s·β1 + g·(1 − β1)`). */
+  readonly beta1: number;
+  /** `f32(beta2)`: the 8-bit rule's moment decay (`s·β2`, then `+ (1 − β2)·g`). */
+  readonly beta2: number;
 }
 
 /**
@@ -79,6 +90,9 @@ export function groupConstants(
     gradScale: 1,
     cautious: 0,
     momentBfloat16: 0,
+    momentUint8: 0,
+    beta1: Math.fround(beta1),
+    beta2: Math.fround(beta2),
   };
 }
 
@@ -113,6 +127,9 @@ export const GROUP_CONSTANT_NAMES: readonly (keyof GroupConstants)[] = [
   "gradScale",
   "cautious",
   "momentBfloat16",
+  "momentUint8",
+  "beta1",
+  "beta2",
 ];
 
 /** Float32 values per group where constants are packed (the packing's stride). */

@@ -348,6 +348,11 @@ export function createWasmKernel(
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
         const k = groups[segment.group]!;
+        if (k.momentUint8) {
+          // 8-bit moments run the scalar kernel's code (bit-exact, not SIMD)
+          jsKernel.update(arena, [segment], groups, partials, caution);
+          continue;
+        }
         const factor = caution?.[segment.block] ?? 0;
         if (factor !== 0) {
           f32 ??= new Float32Array(arena.buffer);

@@ -168,7 +168,7 @@ export class DecoupledLionW implements AsyncDisposable {
     this.#nonFinite = rules.nonFinite;
     this.#maxGradNorm = rules.maxGradNorm;
     this.#shardState = rules.shardState;
-    this.#planner = new StepPlanner(book.entries, book.momentumDtype);
+    this.#planner = new StepPlanner(book.entries, book.layout);
     this.#started = started;
     this.#engine = started.engine;
     this.#driver = parts.driver;

@@ -8,12 +8,24 @@
  * @module
  */
 
-import { type MomentumDtype, readMoments, writeMoments } from "../store/moment_dtype.ts";
+import {
+  isUint8Moment,
+  type MomentumDtype,
+  readMoments,
+  readQuantized,
+  writeMoments,
+  writeQuantized,
+} from "../store/moment_dtype.ts";
 import type { GroupConstants } from "../kernels/kernel.ts";
 import type { Logger } from "../_internal/logger.ts";
 import type { Parameter } from "../store/parameter.ts";
 import type { ParameterSlots, StoreMemory } from "../store/slots.ts";
-import type { ActiveParameter, PlannedParameter, StepPlan } from "../step/step_plan.ts";
+import type {
+  ActiveParameter,
+  MomentLayout,
+  PlannedParameter,
+  StepPlan,
+} from "../step/step_plan.ts";
 import { formatValue } from "../_internal/format.ts";
 import type { HyperparameterValues } from "./hyperparameters.ts";
 import { kernelConstants, saveValues, warnAboutValues } from "./hyperparameters.ts";
@@ -86,10 +98,29 @@ export class OptimizerBook {
     return elements;
   }
 
-  /** Every group's float32 kernel constants, as the engines take them. */
+  /** How the plans lay out exp_avg. */
+  get layout(): MomentLayout {
+    return { momentumDtype: this.momentumDtype, groups: this.groups.length };
+  }
+
+  /**
+   * Every group's float32 kernel constants, as the engines take them: under
+   * `"uint8"`, each group's 8-bit constants, then its float32 ones (see
+   * {@linkcode MomentLayout}).
+   */
   constants(): GroupConstants[] {
     const momentBfloat16 = this.momentumDtype === "bfloat16" ? 1 : 0;
-    return this.groups.map((group) => ({ ...kernelConstants(groupValues(group)), momentBfloat16 }));
+    const constants = this.groups.map((group) => ({
+      ...kernelConstants(groupValues(group)),
+      momentBfloat16,
+    }));
+    if (this.momentumDtype !== "uint8") return constants;
+    return [...constants.map((k) => ({ ...k, momentUint8: 1 })), ...constants];
+  }
+
+  /** How many constants {@linkcode constants} gives. */
+  get constantCount(): number {
+    return this.groups.length * (this.momentumDtype === "uint8" ? 2 : 1);
   }
 
   /**
@@ -145,7 +176,10 @@ export class OptimizerBook {
     for (const [param, slots] of this.slots) {
       if (!this.#withState.has(param)) continue;
       const expAvg = readMoments(slots.expAvgView, this.momentumDtype, param.size);
-      state[param.name] = { expAvg: expAvg.slice() };
+      const quantized = readQuantized(slots.expAvgView, this.momentumDtype, param.size);
+      state[param.name] = quantized === undefined
+        ? { expAvg: expAvg.slice() }
+        : { expAvg, quantized };
     }
     return { state, paramGroups: this.savedGroups(), iterations: this.#iterations };
   }
@@ -179,7 +213,12 @@ export class OptimizerBook {
     for (const [param, slots] of this.slots) {
       const entry = dict.state[param.name];
       if (entry === undefined) continue;
-      writeMoments(slots.expAvgView, entry.expAvg, this.momentumDtype);
+      // 8-bit moments load as they were kept; anything else from their values
+      if (entry.quantized !== undefined && isUint8Moment(this.momentumDtype, param.size)) {
+        writeQuantized(slots.expAvgView, entry.quantized);
+      } else {
+        writeMoments(slots.expAvgView, entry.expAvg, this.momentumDtype);
+      }
       this.#withState.add(param);
     }
     this.#iterations = dict.iterations;

@@ -91,7 +91,7 @@ export function startBookEngine(
     memory: book.memory,
     elements: sizes.reduce((total, size) => total + size, 0),
     maxBlocks: sizes.reduce((total, size) => total + Math.ceil(size / BLOCK_ELEMENTS), 0),
-    groups: book.groups.length,
+    groups: book.constantCount,
     logger,
   });
 }

@@ -20,6 +20,7 @@ import {
 import { type DecoupledLionWOptions, ENGINE_OPTION_KEYS, type StepOptions } from "./options.ts";
 import {
   BACKEND_NAMES,
+  type BackendCapabilities,
   type BackendName,
   BACKENDS,
   backendsWith,
@@ -351,9 +352,9 @@ export function checkEngineCombination(
   storeDtype: MomentumDtype,
 ): MomentumDtype {
   const momentumDtype = engine.momentumDtype ?? storeDtype;
-  if (storeDtype === "bfloat16" && momentumDtype !== "bfloat16") {
+  if (storeDtype !== "float32" && momentumDtype !== storeDtype) {
     throw new RangeError(
-      `${CREATE} as the store's exp_avg slots are bfloat16-sized (ParameterStore momentumDtype "bfloat16"): 'momentumDtype' must be "bfloat16", current value is "${momentumDtype}"`,
+      `${CREATE} as the store's exp_avg slots are ${storeDtype}-sized (ParameterStore momentumDtype "${storeDtype}"): 'momentumDtype' must be "${storeDtype}", current value is "${momentumDtype}"`,
     );
   }
   const asked = engine.backend === "auto" ? undefined : BACKENDS[engine.backend];
@@ -365,20 +366,7 @@ export function checkEngineCombination(
       }`,
     );
   }
-  if (momentumDtype === "bfloat16" && !strategy.capabilities.bfloat16Moments) {
-    throw new RangeError(
-      `${CREATE} as 'momentumDtype' "bfloat16" is not supported by "${strategy.name}" training, whose kernels keep each rank's momentum in float32: current value is "bfloat16"`,
-    );
-  }
-  if (momentumDtype === "bfloat16" && (asked?.bfloat16Moments === false || engine.shardState)) {
-    throw new RangeError(
-      `${CREATE} as 'momentumDtype' "bfloat16" runs on the CPU kernels (${
-        backendList(backendsWith("bfloat16Moments"))
-      }) without sharded state: current value of ${
-        engine.shardState ? "'shardState' is true" : `'backend' is "${engine.backend}"`
-      }`,
-    );
-  }
+  if (momentumDtype !== "float32") checkCompactMoments(engine, momentumDtype, asked);
   if (engine.shardState && asked?.shardedState === false) {
     throw new RangeError(
       `${CREATE} as 'shardState' needs a backend that updates the store in place (${
@@ -387,6 +375,41 @@ export function checkEngineCombination(
     );
   }
   return momentumDtype;
+}
+
+/** The capability each compact moment type needs, of a backend and of a strategy. */
+const MOMENT_CAPABILITY = {
+  bfloat16: "bfloat16Moments",
+  uint8: "uint8Moments",
+} as const;
+
+/** The rules about a compact moment type: the strategy, the backend, sharded state, the policy. */
+function checkCompactMoments(
+  engine: EngineOptions,
+  momentumDtype: "bfloat16" | "uint8",
+  asked: BackendCapabilities | undefined,
+): void {
+  const capability = MOMENT_CAPABILITY[momentumDtype];
+  const { strategy } = engine;
+  if (!strategy.capabilities[capability]) {
+    throw new RangeError(
+      `${CREATE} as 'momentumDtype' "${momentumDtype}" is not supported by "${strategy.name}" training, whose kernels keep each rank's momentum in float32: current value is "${momentumDtype}"`,
+    );
+  }
+  if (asked?.[capability] === false || engine.shardState) {
+    throw new RangeError(
+      `${CREATE} as 'momentumDtype' "${momentumDtype}" runs on the CPU kernels (${
+        backendList(backendsWith(capability))
+      }) without sharded state: current value of ${
+        engine.shardState ? "'shardState' is true" : `'backend' is "${engine.backend}"`
+      }`,
+    );
+  }
+  if (momentumDtype === "uint8" && engine.nonFinite === "ignore") {
+    throw new RangeError(
+      `${CREATE} as 'momentumDtype' "uint8" must never quantize a NaN or an infinity (a block's scale would be lost): 'nonFinite' must be "error" or "skip", current value is "ignore"`,
+    );
+  }
 }
 
 /**

@@ -32,8 +32,42 @@ import type { ParamGroup } from "./param_group.ts";
  * ```
  */
 export interface LionParameterState {
-  /** The moment (torch's `exp_avg`). */
+  /** The moment (torch's `exp_avg`; for 8-bit moments, their dequantized values). */
   readonly expAvg: Float32Array;
+  /**
+   * The moment as an 8-bit optimizer keeps it (`momentumDtype: "uint8"`,
+   * tensors of 4,096 elements or more). An 8-bit optimizer loads it as it
+   * is, exactly; any other loads `expAvg`. Absent elsewhere.
+   */
+  readonly quantized?: QuantizedMoments;
+}
+
+/**
+ * 8-bit moments as bitsandbytes keeps them (`state1` and `absmax1`): a
+ * code of its signed dynamic map a parameter, and a float32 absmax a block
+ * of 256 (the last block may be partial). Element `i` is
+ * `DYNAMIC_MAP[codes[i]] · absmax[floor(i / 256)]`.
+ *
+ * @example The moments of an 8-bit optimizer
+ * ```ts
+ * import { DecoupledLionW, ParameterStore, type QuantizedMoments } from "@decoupled/lionw";
+ * import assert from "node:assert/strict";
+ *
+ * const w = new ParameterStore().add("w", [4096]);
+ * await using opt = new DecoupledLionW([w], { momentumDtype: "uint8", betas: [0.9, 0.5] });
+ * w.grad = new Float32Array(4096).fill(2);
+ * await opt.step();
+ * const moments: QuantizedMoments = opt.stateDict().state["w"]!.quantized!;
+ * assert.equal(moments.codes[0], 255); // the map's 1: the block's largest moment
+ * assert.equal(moments.absmax[0], 1); // (1 − 0.5) · 2
+ * assert.equal(moments.absmax.length, 16);
+ * ```
+ */
+export interface QuantizedMoments {
+  /** One code a parameter. */
+  readonly codes: Uint8Array;
+  /** One scale a block of 256: finite, >= 0. */
+  readonly absmax: Float32Array;
 }
 
 /**
@@ -170,7 +204,7 @@ export function checkStateDict(
         }`,
       );
     }
-    checkKnownKeys(LOAD, `state.${name}`, entry, ["expAvg"]);
+    checkKnownKeys(LOAD, `state.${name}`, entry, ["expAvg", "quantized"]);
     const expAvg: unknown = entry.expAvg;
     if (
       expAvg === null || typeof expAvg !== "object" ||
@@ -190,6 +224,7 @@ export function checkStateDict(
       );
     }
     checkNumbers(LOAD, `state.${name}.expAvg`, expAvg as ArrayLike<unknown>);
+    if (entry.quantized !== undefined) checkQuantized(name, entry.quantized, size);
   }
   if (!Number.isInteger(iterations) || iterations < 0) {
     throw new RangeError(
@@ -199,4 +234,32 @@ export function checkStateDict(
     );
   }
   return values;
+}
+
+/** `state.<name>.quantized`: a code an element, a finite absmax >= 0 a block. */
+function checkQuantized(name: string, quantized: unknown, size: number): void {
+  const where = `state.${name}.quantized`;
+  const { codes, absmax } = (quantized ?? {}) as Partial<QuantizedMoments>;
+  if (!(codes instanceof Uint8Array) || !(absmax instanceof Float32Array)) {
+    throw new TypeError(
+      `${LOAD} as '${where}' must be { codes: Uint8Array, absmax: Float32Array }: current value is ${
+        formatValue(quantized)
+      }`,
+    );
+  }
+  checkKnownKeys(LOAD, where, quantized as object, ["codes", "absmax"]);
+  const blocks = Math.ceil(size / 256);
+  if (codes.length !== size || absmax.length !== blocks) {
+    throw new RangeError(
+      `${LOAD} as '${where}' must have ${size} codes and ${blocks} absmax values: current lengths are ${codes.length} and ${absmax.length}`,
+    );
+  }
+  const bad = absmax.findIndex((a) => !(a >= 0 && a < Infinity));
+  if (bad >= 0) {
+    throw new RangeError(
+      `${LOAD} as '${where}.absmax[${bad}]' must be finite and >= 0: current value is ${
+        absmax[bad]
+      }`,
+    );
+  }
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { MomentumDtype } from "../store/moment_dtype.ts";
+import { isUint8Moment, type MomentumDtype, UINT8_BLOCK_WORDS } from "../store/moment_dtype.ts";
 import {
   cautionFactor,
   type GroupConstants,
@@ -63,27 +63,52 @@ export interface StepPlan {
   readonly names: readonly string[];
 }
 
+/** How a plan lays out exp_avg: its type, and for 8-bit moments the groups' count. */
+export interface MomentLayout {
+  /** How exp_avg is stored. */
+  readonly momentumDtype: MomentumDtype;
+  /**
+   * The optimizer's groups. Under `"uint8"` the kernels take twice as many
+   * constants: each group's 8-bit ones, then the same groups' float32 ones,
+   * which the blocks of tensors under 4,096 elements point to.
+   */
+  readonly groups: number;
+}
+
+const FLOAT32_LAYOUT: MomentLayout = { momentumDtype: "float32", groups: 0 };
+
 /**
  * Cuts the active parameters into blocks.
  *
  * @param active The parameters that have a gradient and require one.
- * @param blockElements Elements per block (tests use small blocks; even).
- * @param momentumDtype How exp_avg is stored: a bfloat16 block's first
- * moment lies `2 · start` bytes into the slot, so its float32 offset
- * (byte / 4) moves by `start / 2`.
+ * @param blockElements Elements per block (tests use small blocks; even,
+ * and a multiple of 256 for 8-bit moments, whose blocks of 256 must not be cut).
+ * @param layout How exp_avg is stored: a bfloat16 block's first moment lies
+ * `2 · start` bytes into the slot, so its float32 offset (byte / 4) moves by
+ * `start / 2`; an 8-bit block's first scale block lies
+ * `start / 256` of them into the slot.
  * @returns The plan.
  */
 export function planStep(
   active: readonly ActiveParameter[],
   blockElements: number = BLOCK_ELEMENTS,
-  momentumDtype: MomentumDtype = "float32",
+  layout: MomentLayout = FLOAT32_LAYOUT,
 ): StepPlan {
-  const momentStride = momentumDtype === "bfloat16" ? 0.5 : 1;
+  const { momentumDtype } = layout;
+  if (momentumDtype === "uint8" && blockElements % 256 !== 0) {
+    throw new RangeError(
+      `Cannot plan blocks of ${blockElements} elements for 8-bit moments: they must be whole blocks of 256`,
+    );
+  }
   const blocks: PlannedBlock[] = [];
   const params: PlannedParameter[] = [];
   for (const entry of active) {
-    const { slots, group } = entry;
+    const { slots } = entry;
     const size = slots.dataView.length;
+    const uint8 = isUint8Moment(momentumDtype, size);
+    const momentStride = momentumDtype === "bfloat16" ? 0.5 : uint8 ? UINT8_BLOCK_WORDS / 256 : 1;
+    // a small tensor of an 8-bit optimizer takes its group's float32 constants
+    const group = momentumDtype === "uint8" && !uint8 ? entry.group + layout.groups : entry.group;
     const firstBlock = blocks.length;
     for (let start = 0; start < size; start += blockElements) {
       blocks.push({

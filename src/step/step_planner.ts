@@ -6,24 +6,29 @@
  * @module
  */
 
-import type { MomentumDtype } from "../store/moment_dtype.ts";
-import { type ActiveParameter, BLOCK_ELEMENTS, planStep, type StepPlan } from "./step_plan.ts";
+import {
+  type ActiveParameter,
+  BLOCK_ELEMENTS,
+  type MomentLayout,
+  planStep,
+  type StepPlan,
+} from "./step_plan.ts";
 
 /** Plans steps over a fixed list of parameters. */
 export class StepPlanner {
   readonly #entries: readonly ActiveParameter[];
-  readonly #momentumDtype: MomentumDtype;
+  readonly #layout: MomentLayout;
   /** Which entries took part in the last plan. */
   readonly #takesPart: Uint8Array;
   #plan: StepPlan | undefined;
 
   /**
    * @param entries Every parameter of the optimizer, in group order.
-   * @param momentumDtype How exp_avg is stored.
+   * @param layout How exp_avg is stored.
    */
-  constructor(entries: readonly ActiveParameter[], momentumDtype: MomentumDtype) {
+  constructor(entries: readonly ActiveParameter[], layout: MomentLayout) {
     this.#entries = entries;
-    this.#momentumDtype = momentumDtype;
+    this.#layout = layout;
     this.#takesPart = new Uint8Array(entries.length);
   }
 
@@ -44,7 +49,7 @@ export class StepPlanner {
     });
     if (changed) {
       const active = this.#entries.filter((_, i) => this.#takesPart[i] === 1);
-      this.#plan = planStep(active, BLOCK_ELEMENTS, this.#momentumDtype);
+      this.#plan = planStep(active, BLOCK_ELEMENTS, this.#layout);
     }
     return this.#plan!;
   }

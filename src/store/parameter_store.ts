@@ -5,7 +5,13 @@
  * @module
  */
 
-import { MOMENTUM_DTYPES, type MomentumDtype } from "./moment_dtype.ts";
+import {
+  isUint8Moment,
+  momentSlotWords,
+  MOMENTUM_DTYPES,
+  type MomentumDtype,
+  UINT8_BLOCK_WORDS,
+} from "./moment_dtype.ts";
 import { formatValue } from "../_internal/format.ts";
 import { checkNumbers } from "../_internal/validate.ts";
 import {
@@ -52,10 +58,12 @@ export interface ParameterStoreOptions {
    */
   shared?: boolean;
   /**
-   * The size of the exp_avg slots: `"float32"` (4 bytes an element), or
+   * The size of the exp_avg slots: `"float32"` (4 bytes an element),
    * `"bfloat16"` (2 bytes: 10 instead of 12 bytes per parameter), for
-   * optimizers with `momentumDtype: "bfloat16"`, which a store of float32
-   * slots also serves (in half of each slot).
+   * optimizers with `momentumDtype: "bfloat16"`, or `"uint8"` (1.016 bytes:
+   * 9.02 bytes per parameter; tensors under 4,096 elements keep 4), for
+   * optimizers with `momentumDtype: "uint8"`. A store of float32 slots
+   * serves either (in part of each slot).
    *
    * @default {"float32"}
    */
@@ -80,10 +88,44 @@ interface Chunk {
   readonly capacity: number;
   /** Bytes from one region to the next: the capacity plus a skew. */
   readonly stride: number;
-  /** Bytes of one exp_avg element: 4, or 2 in a bfloat16 store. */
-  readonly momentBytes: number;
+  /** The exp_avg region's type (a uint8 store keeps small tensors' float32 moments in chunks of their own). */
+  readonly moments: MomentumDtype;
+  /** Bytes of the exp_avg region. */
+  readonly momentCapacity: number;
   /** Elements handed out. */
   used: number;
+  /** Bytes of the exp_avg region handed out. */
+  momentUsed: number;
+}
+
+/**
+ * A slot's exp_avg bytes in a region of type `moments`: float32 and
+ * bfloat16 moments as many elements as the data slot holds (16-element
+ * aligned), 8-bit ones their blocks, 64-byte aligned.
+ */
+function momentSlotBytes(moments: MomentumDtype, size: number): number {
+  const elements = alignUp(size, SLOT_ALIGN / 4);
+  if (moments === "float32") return 4 * elements;
+  if (moments === "bfloat16") return 2 * elements;
+  return alignUp(momentSlotWords(moments, size) * 4, SLOT_ALIGN);
+}
+
+/**
+ * An exp_avg region's bytes for `capacity` elements: float32's stride, half
+ * of it for bfloat16; 8-bit moments take 260 bytes a 256 elements, and a
+ * kilobyte for the tensors' rounding (a tensor that does not fit goes to
+ * the next chunk).
+ */
+function momentRegionBytes(moments: MomentumDtype, capacity: number, stride: number): number {
+  if (moments === "float32") return stride;
+  if (moments === "bfloat16") return alignUp(capacity * 2, SLOT_ALIGN);
+  return alignUp(Math.ceil((capacity * UINT8_BLOCK_WORDS * 4) / 256) + 1024, SLOT_ALIGN);
+}
+
+/** The open chunk of one kind of exp_avg region, and the size of the next. */
+interface OpenChunk {
+  chunk: Chunk | undefined;
+  next: number;
 }
 
 /**
@@ -148,8 +190,7 @@ export class ParameterStore implements Iterable<Parameter> {
   readonly #shared: boolean;
   readonly #momentumDtype: MomentumDtype;
   #size = 0;
-  #chunk: Chunk | undefined;
-  #nextChunk = FIRST_CHUNK_ELEMENTS;
+  readonly #open = new Map<MomentumDtype, OpenChunk>();
 
   /**
    * Makes an empty store.
@@ -188,7 +229,7 @@ export class ParameterStore implements Iterable<Parameter> {
     const momentumDtype = options.momentumDtype ?? "float32";
     if (!MOMENTUM_DTYPES.includes(momentumDtype)) {
       throw new RangeError(
-        `Cannot create parameter store as 'momentumDtype' must be "float32" or "bfloat16": current value is ${
+        `Cannot create parameter store as 'momentumDtype' must be "float32", "bfloat16" or "uint8": current value is ${
           formatValue(momentumDtype)
         }`,
       );
@@ -247,7 +288,7 @@ export class ParameterStore implements Iterable<Parameter> {
   add(name: string, shape: readonly number[], initial?: ArrayLike<number>): Parameter {
     const size = this.#validate(name, shape, initial);
     const { arenaIndex, arena, data, stride, expAvg } = this.#place(name, size);
-    const momentWords = this.#momentumDtype === "bfloat16" ? Math.ceil(size / 2) : size;
+    const momentWords = momentSlotWords(this.#momentumDtype, size);
     const slots: ParameterSlots = {
       memory: memoryOf.get(this)!,
       index: this.#parameters.length,
@@ -331,7 +372,8 @@ export class ParameterStore implements Iterable<Parameter> {
       }
     }
     const size = shape.reduce((product: number, dim: number) => product * dim, 1);
-    const slotBytes = (2 * 4 + this.#momentBytes()) * alignUp(size, SLOT_ALIGN / 4);
+    const slotBytes = 2 * 4 * alignUp(size, SLOT_ALIGN / 4) +
+      momentSlotBytes(this.#momentumDtype, size);
     if (slotBytes > this.#arenaBytes) {
       throw new RangeError(
         `Cannot add parameter '${name}' as its ${size} elements need ${slotBytes} bytes of slots, more than one arena holds (${this.#arenaBytes} bytes)`,
@@ -370,37 +412,44 @@ export class ParameterStore implements Iterable<Parameter> {
     size: number,
   ): { arenaIndex: number; arena: Arena; data: number; stride: number; expAvg: number } {
     const elements = alignUp(size, SLOT_ALIGN / 4);
-    let chunk = this.#chunk;
-    if (chunk === undefined || chunk.used + elements > chunk.capacity) {
-      const bytesPerElement = 2 * 4 + this.#momentBytes();
+    // a uint8 store keeps the float32 moments of small tensors in chunks of their own
+    const moments = isUint8Moment(this.#momentumDtype, size) || this.#momentumDtype === "bfloat16"
+      ? this.#momentumDtype
+      : "float32";
+    const momentBytes = momentSlotBytes(moments, size);
+    let open = this.#open.get(moments);
+    if (open === undefined) {
+      this.#open.set(moments, open = { chunk: undefined, next: FIRST_CHUNK_ELEMENTS });
+    }
+    let chunk = open.chunk;
+    if (
+      chunk === undefined || chunk.used + elements > chunk.capacity ||
+      chunk.momentUsed + momentBytes > chunk.momentCapacity
+    ) {
+      const bytesPerElement = 2 * 4 + momentSlotBytes(moments, 256) / 256;
       const maxCapacity = Math.floor(this.#arenaBytes / bytesPerElement / (SLOT_ALIGN / 4)) *
         (SLOT_ALIGN / 4);
-      const next = Math.min(this.#nextChunk, maxCapacity);
+      const next = Math.min(open.next, maxCapacity);
       const own = elements >= next;
-      chunk = this.#openChunk(name, own ? elements : next);
-      if (!own || this.#chunk === undefined) {
-        this.#chunk = chunk;
-        if (!own) this.#nextChunk = Math.min(2 * this.#nextChunk, MAX_CHUNK_ELEMENTS);
+      chunk = this.#openChunk(name, own ? elements : next, moments);
+      if (!own || open.chunk === undefined) {
+        open.chunk = chunk;
+        if (!own) open.next = Math.min(2 * open.next, MAX_CHUNK_ELEMENTS);
       }
     }
     const data = chunk.base + chunk.used * 4;
-    const expAvg = chunk.base + 2 * chunk.stride + chunk.used * chunk.momentBytes;
+    const expAvg = chunk.base + 2 * chunk.stride + chunk.momentUsed;
     chunk.used += elements;
+    chunk.momentUsed += momentBytes;
     const arena = storeArenas(this)[chunk.arena]!;
     return { arenaIndex: chunk.arena, arena, data, stride: chunk.stride, expAvg };
   }
 
-  /** Bytes of one exp_avg element in this store's slots. */
-  #momentBytes(): number {
-    return this.#momentumDtype === "bfloat16" ? 2 : 4;
-  }
-
   /** Allocates a chunk of `capacity` elements per region from the last arena, or a new one. */
-  #openChunk(name: string, capacity: number): Chunk {
+  #openChunk(name: string, capacity: number, moments: MomentumDtype): Chunk {
     const stride = regionStride(capacity, this.#arenaBytes);
-    const momentBytes = this.#momentBytes();
-    // the exp_avg region: a float32 region's stride, or half a region (64-byte aligned)
-    const bytes = 2 * stride + (momentBytes === 4 ? stride : alignUp(capacity * 2, SLOT_ALIGN));
+    const momentCapacity = momentRegionBytes(moments, capacity, stride);
+    const bytes = 2 * stride + momentCapacity;
     const arenas = memoryOf.get(this)!.arenas;
     try {
       const last = arenas.at(-1);
@@ -409,7 +458,16 @@ export class ParameterStore implements Iterable<Parameter> {
         arenas.push(Arena.open(bytes, this.#arenaBytes, this.#shared, last?.limitBytes ?? 0));
         base = arenas.at(-1)!.allocate(bytes)!;
       }
-      return { arena: arenas.length - 1, base, capacity, stride, momentBytes, used: 0 };
+      return {
+        arena: arenas.length - 1,
+        base,
+        capacity,
+        stride,
+        moments,
+        momentCapacity,
+        used: 0,
+        momentUsed: 0,
+      };
     } catch (error) {
       throw new RangeError(
         `Cannot add parameter '${name}' as ${bytes} bytes of memory could not be allocated: ${

@@ -24,6 +24,10 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOMENT_PREFIX = "exp_avg/"
+# 8-bit moments: U8 codes under MOMENT_PREFIX, their F32 scales, the codebook once
+ABSMAX_PREFIX = "exp_avg_absmax/"
+QMAP_NAME = "exp_avg_qmap"
+DTYPES = {"F32": (torch.float32, 4), "U8": (torch.uint8, 1)}
 
 
 def load_lion():
@@ -42,9 +46,9 @@ def read_safetensors(path):
     body = data[8 + length :]
     tensors = {}
     for name, entry in header.items():
-        assert entry["dtype"] == "F32", entry
+        dtype, _ = DTYPES[entry["dtype"]]
         begin, end = entry["data_offsets"]
-        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=torch.float32).reshape(entry["shape"]).clone()
+        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype).reshape(entry["shape"]).clone()
     return tensors, metadata
 
 
@@ -52,8 +56,9 @@ def write_safetensors(path, tensors, metadata):
     header = {"__metadata__": metadata}
     offset = 0
     for name, tensor in tensors:
-        size = tensor.numel() * 4
-        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
+        dtype = "U8" if tensor.dtype == torch.uint8 else "F32"
+        size = tensor.numel() * DTYPES[dtype][1]
+        header[name] = {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
         offset += size
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
@@ -61,7 +66,8 @@ def write_safetensors(path, tensors, metadata):
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for _, tensor in tensors:
-            f.write(tensor.detach().contiguous().numpy().astype("<f4").tobytes())
+            array = tensor.detach().contiguous().numpy()
+            f.write(array.tobytes() if tensor.dtype == torch.uint8 else array.astype("<f4").tobytes())
 
 
 def main():
@@ -82,12 +88,17 @@ def main():
             "weight_decay": group["weightDecay"],
             "maximize": group["maximize"],
         })
-    opt = Lion(groups)
+    opt = Lion(groups, code=tensors.get(QMAP_NAME))
     for torch_group, group in zip(opt.groups, saved["paramGroups"]):
         torch_group["initial_lr"] = group["initialLr"]  # the constructor set it to lr
     for name, param in params.items():
-        if MOMENT_PREFIX + name in tensors:
-            opt.exp_avg[param] = tensors[MOMENT_PREFIX + name].clone()
+        moment = tensors.get(MOMENT_PREFIX + name)
+        if moment is None:
+            continue
+        if moment.dtype == torch.uint8:
+            opt.quantized[param] = (moment.reshape(-1).clone(), tensors[ABSMAX_PREFIX + name].clone())
+        else:
+            opt.exp_avg[param] = moment.clone()
     grads, _ = read_safetensors(grads_path)
     steps = sorted({int(key.split("/", 1)[0]) for key in grads})
     for step in steps:
@@ -101,7 +112,15 @@ def main():
     state = {"paramGroups": out_groups, "iterations": saved["iterations"] + len(steps)}
     names = [name for group in saved["paramGroups"] for name in group["params"]]
     out_tensors = [(name, params[name]) for name in names]
-    out_tensors += [(MOMENT_PREFIX + name, opt.exp_avg[params[name]]) for name in names if params[name] in opt.exp_avg]
+    for name in names:
+        param = params[name]
+        if param in opt.quantized:
+            codes, absmax = opt.quantized[param]
+            out_tensors += [(MOMENT_PREFIX + name, codes.reshape(param.shape)), (ABSMAX_PREFIX + name, absmax)]
+        elif param in opt.exp_avg:
+            out_tensors.append((MOMENT_PREFIX + name, opt.exp_avg[param]))
+    if opt.quantized:
+        out_tensors.append((QMAP_NAME, opt.code))
     write_safetensors(out, out_tensors, {
         "format": "lionw-checkpoint",
         "format_version": "1",

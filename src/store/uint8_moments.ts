@@ -1,0 +1,217 @@
+/**
+ * The 8-bit moments' storage format: bitsandbytes' blockwise quantization
+ * (its signed dynamic map, {@linkcode DYNAMIC_MAP}, and a float32 absmax a
+ * block of {@linkcode UINT8_BLOCK}) as its pure-PyTorch path computes it,
+ * and the way a slot lays a tensor's blocks out. The update rule that reads
+ * and writes them is kernels/uint8_lion.ts.
+ *
+ * ```text
+ * dequantize:    s = code[q]·absmax[block]
+ * a full block:  absmax = max|s|,  x = s·(1 / max(absmax, 1e-38))
+ * the tail:      absmax = max(max|s|, 1e-38),  x = s / absmax
+ * quantize:      q = bucketize(clamp(x, −1, 1), midpoints)   (on a midpoint: the lower code)
+ * ```
+ *
+ * @module
+ */
+
+import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "./dynamic_map.ts";
+
+/** Elements per block of the 8-bit state: each block has its own absmax. */
+export const UINT8_BLOCK = 256;
+
+/** The smallest tensor whose exp_avg is 8-bit (bitsandbytes' `min_8bit_size`): smaller ones keep float32. */
+export const UINT8_MIN_ELEMENTS = 4096;
+
+/**
+ * Words of one block in an exp_avg slot: its {@linkcode UINT8_BLOCK} codes,
+ * then its float32 absmax. A tensor's blocks follow one another (1.016
+ * bytes a parameter, as bitsandbytes), so a run of whole blocks, and the
+ * step blocks cut from a tensor's start, each carry their own scales.
+ */
+export const UINT8_BLOCK_WORDS: number = UINT8_BLOCK / 4 + 1;
+
+/**
+ * Whether a tensor of `size` elements keeps 8-bit moments (else float32).
+ *
+ * @param size The tensor's elements.
+ * @returns `size >= UINT8_MIN_ELEMENTS`.
+ */
+export function isUint8Tensor(size: number): boolean {
+  return size >= UINT8_MIN_ELEMENTS;
+}
+
+/**
+ * The float32 words of a tensor's 8-bit exp_avg slot.
+ *
+ * @param size The tensor's elements.
+ * @returns {@linkcode UINT8_BLOCK_WORDS} a block.
+ */
+export function uint8SlotWords(size: number): number {
+  return UINT8_BLOCK_WORDS * Math.ceil(size / UINT8_BLOCK);
+}
+
+/** `max(absmax, 1e-38)` as torch's float32 clamp takes it. */
+const TINY = Math.fround(1e-38);
+
+/** One tensor's 8-bit exp_avg. */
+export interface Uint8Moments {
+  /** One code a parameter. */
+  readonly codes: Uint8Array;
+  /** One float32 scale a block of {@linkcode UINT8_BLOCK} (the last block may be partial). */
+  readonly absmax: Float32Array;
+}
+
+/**
+ * The code of a scaled moment: how many midpoints lie below `x` (torch's
+ * `bucketize`, `right=False`), so a value exactly on a midpoint takes the
+ * lower code.
+ *
+ * @param x A moment divided by its block's absmax, clamped to [−1, 1].
+ * @returns Its code.
+ */
+export function uint8Code(x: number): number {
+  let low = 0;
+  let high = DYNAMIC_MAP_MIDPOINTS.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (DYNAMIC_MAP_MIDPOINTS[middle]! < x) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
+ * Quantizes one block's moments into codes, and returns its absmax: a full
+ * block scales by a float32 reciprocal (its absmax stored as it is, 0 for
+ * an all-zero block), the tail (`full` false) divides by its absmax, which
+ * is stored clamped to 1e-38.
+ *
+ * @param moments The block's float32 moments.
+ * @param codes Where its codes go.
+ * @param full Whether it is a full block of {@linkcode UINT8_BLOCK}.
+ * @returns The block's absmax.
+ */
+export function quantizeUint8Block(
+  moments: Float32Array,
+  codes: Uint8Array,
+  full: boolean,
+): number {
+  let largest = 0;
+  for (const s of moments) largest = Math.max(largest, Math.abs(s));
+  const absmax = full ? largest : Math.max(largest, TINY);
+  const inverse = Math.fround(1 / Math.max(absmax, TINY));
+  for (let i = 0; i < moments.length; i++) {
+    const x = full ? Math.fround(moments[i]! * inverse) : Math.fround(moments[i]! / absmax);
+    codes[i] = uint8Code(Math.min(1, Math.max(-1, x)));
+  }
+  return absmax;
+}
+
+/**
+ * Dequantizes a run of blocks as a slot lays them out (`code[q]·absmax`,
+ * rounded to float32).
+ *
+ * @param buffer The memory.
+ * @param byteOffset Where the run's first block starts (a multiple of 4).
+ * @param length Its elements; only the last block may be partial.
+ * @returns The moments.
+ */
+export function readUint8Run(
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+): Float32Array {
+  const { bytes: codes, scales } = runViews(buffer, byteOffset, length);
+  const values = new Float32Array(length);
+  for (let b = 0, start = 0; start < length; b++, start += UINT8_BLOCK) {
+    const absmax = scales[b * UINT8_BLOCK_WORDS + UINT8_BLOCK / 4]!;
+    const end = Math.min(length, start + UINT8_BLOCK);
+    for (let i = start; i < end; i++) {
+      values[i] = Math.fround(DYNAMIC_MAP[codes[b * 4 * UINT8_BLOCK_WORDS + i - start]!]! * absmax);
+    }
+  }
+  return values;
+}
+
+/**
+ * Quantizes moments into a run of blocks as a slot lays them out: each
+ * full block by {@linkcode quantizeUint8Block}'s reciprocal, a partial last
+ * block (a tensor's tail) by its division.
+ *
+ * @param buffer The memory.
+ * @param byteOffset Where the run's first block starts (a multiple of 4).
+ * @param values The moments, finite.
+ */
+export function writeUint8Run(
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  values: Float32Array,
+): void {
+  const { bytes: codes, scales } = runViews(buffer, byteOffset, values.length);
+  for (let b = 0, start = 0; start < values.length; b++, start += UINT8_BLOCK) {
+    const block = values.subarray(start, start + UINT8_BLOCK);
+    const at = b * 4 * UINT8_BLOCK_WORDS;
+    scales[b * UINT8_BLOCK_WORDS + UINT8_BLOCK / 4] = quantizeUint8Block(
+      block,
+      codes.subarray(at, at + block.length),
+      block.length === UINT8_BLOCK,
+    );
+  }
+}
+
+/** Where a run's codes and scales lie in memory. */
+function runViews(buffer: ArrayBufferLike, byteOffset: number, length: number) {
+  const words = uint8SlotWords(length);
+  return {
+    bytes: new Uint8Array(buffer, byteOffset, words * 4),
+    scales: new Float32Array(buffer, byteOffset, words),
+  };
+}
+
+/**
+ * Copies a run's codes and scales out, as bitsandbytes keeps them (a code a
+ * parameter; an absmax a block).
+ *
+ * @param buffer The memory.
+ * @param byteOffset Where the run's first block starts (a multiple of 4).
+ * @param length Its elements.
+ * @returns The codes and the absmax of each block.
+ */
+export function readUint8Codes(
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+): Uint8Moments {
+  const { bytes, scales } = runViews(buffer, byteOffset, length);
+  const codes = new Uint8Array(length);
+  const absmax = new Float32Array(Math.ceil(length / UINT8_BLOCK));
+  for (let b = 0; b < absmax.length; b++) {
+    const start = b * UINT8_BLOCK;
+    const at = b * 4 * UINT8_BLOCK_WORDS;
+    codes.set(bytes.subarray(at, at + Math.min(UINT8_BLOCK, length - start)), start);
+    absmax[b] = scales[b * UINT8_BLOCK_WORDS + UINT8_BLOCK / 4]!;
+  }
+  return { codes, absmax };
+}
+
+/**
+ * Writes codes and scales into a run, as they are (the inverse of
+ * {@linkcode readUint8Codes}).
+ *
+ * @param buffer The memory.
+ * @param byteOffset Where the run's first block starts (a multiple of 4).
+ * @param moments The codes, and an absmax a block.
+ */
+export function writeUint8Codes(
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  moments: Uint8Moments,
+): void {
+  const { bytes, scales } = runViews(buffer, byteOffset, moments.codes.length);
+  for (let b = 0; b < moments.absmax.length; b++) {
+    const start = b * UINT8_BLOCK;
+    bytes.set(moments.codes.subarray(start, start + UINT8_BLOCK), b * 4 * UINT8_BLOCK_WORDS);
+    scales[b * UINT8_BLOCK_WORDS + UINT8_BLOCK / 4] = moments.absmax[b]!;
+  }
+}

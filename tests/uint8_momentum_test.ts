@@ -1,0 +1,512 @@
+/**
+ * `momentumDtype: "uint8"`: every CPU engine steps bitsandbytes' 8-bit rule
+ * (with this library's decay) bit for bit, against the fixtures from its
+ * pure-PyTorch path and against a scalar reference written here, on any
+ * worker count; small tensors keep float32; state dicts cross types; the
+ * store holds about 9 bytes a parameter; what cannot hold 8-bit moments refuses.
+ */
+
+import assert from "node:assert/strict";
+import {
+  decodeCheckpoint,
+  DecoupledLionW,
+  type DecoupledLionWOptions,
+  encodeCheckpoint,
+  LocalCollective,
+  ParameterStore,
+  type ParameterStoreOptions,
+} from "../mod.ts";
+import { DYNAMIC_MAP } from "../src/store/dynamic_map.ts";
+import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "../src/io/safetensors.ts";
+import { cautionFactor } from "../src/kernels/kernel.ts";
+import { quantizeUint8Block, UINT8_BLOCK } from "../src/store/uint8_moments.ts";
+import { fmaF32, lerpF32, signF32 } from "../src/_internal/float32.ts";
+import { parameterSlots } from "../src/store/slots.ts";
+import type { Parameter } from "../src/store/parameter.ts";
+import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
+import { ENGINES } from "./_reference_case.ts";
+import { seededValues } from "./_util.ts";
+
+const UINT8 = { momentumDtype: "uint8", logger: null } as const;
+
+interface Uint8Case {
+  name: string;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  gradScale: number;
+  p0: string;
+  grads: string[];
+  codes: string[];
+  absmax: string[];
+  params: string[];
+}
+
+const FIXTURES = JSON.parse(
+  Deno.readTextFileSync(new URL("./fixtures/uint8_reference.json", import.meta.url)),
+) as { cases: Uint8Case[] };
+
+/**
+ * A tensor's codes and scales as its slot lays them out, read here on their
+ * own: block `b` is 256 code bytes from word `65·b`, then its absmax.
+ */
+function rawMoments(param: Parameter): { codes: Uint8Array; absmax: Float32Array } {
+  const slot = parameterSlots(param).expAvgView;
+  const blocks = Math.ceil(param.size / 256);
+  const bytes = new Uint8Array(slot.buffer, slot.byteOffset, blocks * 260);
+  const words = new Float32Array(slot.buffer, slot.byteOffset, blocks * 65);
+  const codes = new Uint8Array(param.size);
+  for (let i = 0; i < param.size; i++) codes[i] = bytes[260 * Math.floor(i / 256) + (i % 256)]!;
+  return { codes, absmax: Float32Array.from({ length: blocks }, (_, b) => words[65 * b + 64]!) };
+}
+
+const decodeBytes = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+const STORES = [
+  { name: "float32 store", options: {} },
+  { name: "uint8 store", options: { momentumDtype: "uint8" } as const },
+];
+
+for (const engine of ENGINES) {
+  Deno.test(`8-bit moments equal bitsandbytes' rule in torch ops, bit for bit (${engine.name})`, async (t) => {
+    for (const store of STORES) {
+      for (const c of FIXTURES.cases) {
+        await t.step(`${store.name}: ${c.name}`, async () => {
+          const w = new ParameterStore(store.options).add("w", [c.n], decodeF32(c.p0));
+          // a scale of -0.5: maximize, and gradients halved (exact in float32)
+          const maximize = c.gradScale < 0;
+          const opt = new DecoupledLionW([w], {
+            ...engine.options,
+            ...UINT8,
+            lr: c.lr,
+            betas: [c.beta1, c.beta2],
+            weightDecay: c.weightDecay,
+            maximize,
+          });
+          try {
+            for (const [t, grad] of c.grads.entries()) {
+              w.grad = decodeF32(grad).map((g) => g * Math.abs(c.gradScale));
+              await opt.step({ metrics: t % 2 === 1 }); // metrics must not change the update
+              assertBitsEqual(w.data, decodeF32(c.params[t]!), `step ${t}: parameters`);
+              const raw = rawMoments(w);
+              assert.deepEqual(raw.codes, decodeBytes(c.codes[t]!), `step ${t}: codes`);
+              assertBitsEqual(raw.absmax, decodeF32(c.absmax[t]!), `step ${t}: absmax`);
+            }
+          } finally {
+            await opt.close();
+          }
+        });
+      }
+    }
+  });
+}
+
+/** The float32 constants a group's hyperparameters give, as the library rounds them. */
+function constants(lr: number, betas: [number, number], weightDecay: number) {
+  return {
+    lr: Math.fround(lr),
+    beta1: Math.fround(betas[0]),
+    beta2: Math.fround(betas[1]),
+    directionWeight: Math.fround(1 - betas[0]),
+    momentWeight: Math.fround(1 - betas[1]),
+    decay: Math.fround(1 - weightDecay),
+  };
+}
+type Constants = ReturnType<typeof constants>;
+
+/**
+ * The scalar reference of one tensor's step: bitsandbytes' 8-bit rule for
+ * 4,096 elements or more (moments kept as codes and scales here), the
+ * float32 rule below; timm's caution where asked.
+ */
+class ReferenceTensor {
+  readonly p: Float32Array;
+  readonly m: Float32Array;
+  readonly codes: Uint8Array;
+  readonly absmax: Float32Array;
+  constructor(initial: Float32Array) {
+    this.p = initial.slice();
+    this.m = new Float32Array(initial.length);
+    this.codes = new Uint8Array(initial.length);
+    this.absmax = new Float32Array(Math.ceil(initial.length / UINT8_BLOCK));
+  }
+
+  get uint8(): boolean {
+    return this.p.length >= 4096;
+  }
+
+  /** The moments as float32 (8-bit: dequantized). */
+  moments(): Float32Array {
+    if (!this.uint8) return this.m.slice();
+    return Float32Array.from(
+      this.codes,
+      (q, i) => Math.fround(DYNAMIC_MAP[q]! * this.absmax[Math.floor(i / UINT8_BLOCK)]!),
+    );
+  }
+
+  direction(m: number, g: number, k: Constants): number {
+    return this.uint8
+      ? Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight))
+      : lerpF32(m, g, k.directionWeight);
+  }
+
+  step(g: Float32Array, k: Constants, cautious: boolean): void {
+    const m = this.moments();
+    let factor = 0;
+    if (cautious) {
+      const agreeing = m.filter((mi, i) => this.direction(mi, g[i]!, k) * g[i]! > 0).length;
+      factor = cautionFactor(agreeing, m.length);
+    }
+    const next = new Float32Array(m.length);
+    for (let i = 0; i < m.length; i++) {
+      const c = this.direction(m[i]!, g[i]!, k);
+      const decayed = Math.fround(this.p[i]! * k.decay);
+      this.p[i] = cautious
+        ? fmaF32(-k.lr, signF32(c) * (c * g[i]! > 0 ? factor : 0), decayed)
+        : Math.fround(decayed - k.lr * signF32(c));
+      next[i] = this.uint8
+        ? fmaF32(k.momentWeight, g[i]!, Math.fround(m[i]! * k.beta2))
+        : lerpF32(m[i]!, g[i]!, k.momentWeight);
+    }
+    if (!this.uint8) return this.m.set(next);
+    for (let b = 0; b < this.absmax.length; b++) {
+      const [start, end] = [b * UINT8_BLOCK, Math.min(next.length, (b + 1) * UINT8_BLOCK)];
+      this.absmax[b] = quantizeUint8Block(
+        next.subarray(start, end),
+        this.codes.subarray(start, end),
+        end - start === UINT8_BLOCK,
+      );
+    }
+  }
+}
+
+// a tensor of three step blocks (the last with an 8-bit tail), one of exactly 4,096,
+// and two float32 ones (4,095 and 100 elements) in a second group
+const SIZES = [40_000, 4096, 4095, 100];
+const GROUPS = [
+  { lr: 1e-3, betas: [0.9, 0.99] as [number, number], weightDecay: 0.1, sizes: [0, 1] },
+  { lr: 3e-3, betas: [0.95, 0.98] as [number, number], weightDecay: 0, sizes: [2, 3] },
+];
+
+async function trainAgainstReference(
+  options: DecoupledLionWOptions,
+  cautious: boolean,
+  storeOptions: ParameterStoreOptions = { momentumDtype: "uint8" },
+) {
+  const store = new ParameterStore(storeOptions);
+  const params = SIZES.map((n, i) => store.add(`t${i}`, [n], seededValues(n, 10 + i, 0.5)));
+  const reference = params.map((p) => new ReferenceTensor(p.data));
+  const opt = new DecoupledLionW(
+    GROUPS.map(({ sizes, ...g }) => ({ params: sizes.map((i) => params[i]!), ...g, cautious })),
+    { ...options, ...UINT8 },
+  );
+  try {
+    for (let step = 0; step < 4; step++) {
+      for (const [i, param] of params.entries()) {
+        // a gradient that grows: blocks' scales change from step to step
+        const g = seededValues(param.size, 100 * step + i, 0.01 * (step + 1));
+        param.grad = g;
+        const group = GROUPS.find((x) => x.sizes.includes(i))!;
+        reference[i]!.step(g, constants(group.lr, group.betas, group.weightDecay), cautious);
+      }
+      await opt.step({ metrics: step === 2 });
+      for (const [i, param] of params.entries()) {
+        assertBitsEqual(param.data, reference[i]!.p, `step ${step} ${param.name}: parameters`);
+        assertBitsEqual(
+          opt.state(param)!.expAvg,
+          reference[i]!.moments(),
+          `step ${step} ${param.name}: exp_avg`,
+        );
+      }
+    }
+    return opt.getMetrics();
+  } finally {
+    await opt.close();
+  }
+}
+
+Deno.test("8-bit moments on tensors cut across workers, with float32 ones for small tensors, equal the scalar reference", async (t) => {
+  const metrics: Record<string, number>[] = [];
+  for (const engine of ENGINES) {
+    await t.step(engine.name, async () => {
+      metrics.push(await trainAgainstReference(engine.options, false));
+    });
+  }
+  await t.step("in a float32 store (js inline, wasm 3 workers)", async () => {
+    for (const engine of [ENGINES[0]!, ENGINES[5]!]) {
+      metrics.push(await trainAgainstReference(engine.options, false, {}));
+    }
+  });
+  await t.step("metrics are the same on every engine", () => {
+    for (const m of metrics.slice(1)) assert.deepEqual(m, metrics[0]);
+  });
+});
+
+Deno.test("8-bit moments with cautious groups equal the scalar reference", async (t) => {
+  for (const engine of ENGINES.filter((e) => ["js inline", "wasm 3 workers"].includes(e.name))) {
+    await t.step(engine.name, () => trainAgainstReference(engine.options, true).then(() => {}));
+  }
+});
+
+Deno.test("8-bit metrics read the stored (dequantized) moments and bitsandbytes' direction", async () => {
+  const store = new ParameterStore();
+  const w = store.add("w", [5000], seededValues(5000, 3, 0.5));
+  const opt = new DecoupledLionW([w], {
+    ...UINT8,
+    lr: 1e-2,
+    weightDecay: 0.1,
+    backend: "js",
+    workers: 0,
+  });
+  const g = seededValues(5000, 4, 0.1);
+  for (let step = 0; step < 2; step++) {
+    w.grad = g;
+    await opt.step({ metrics: true });
+  }
+  const m = opt.state(w)!.expAvg;
+  const k = constants(1e-2, [0.9, 0.99], 0.1);
+  let [mm, mg, uu, ug, gg] = [0, 0, 0, 0, 0];
+  for (let i = 0; i < w.size; i++) {
+    const direction = Math.fround(
+      Math.fround(m[i]! * k.beta1) + Math.fround(g[i]! * k.directionWeight),
+    );
+    const u = Math.fround(k.lr * signF32(direction) + Math.fround(-0.1) * w.data[i]!);
+    [mm, mg, uu, ug, gg] = [
+      mm + m[i]! ** 2,
+      mg + m[i]! * g[i]!,
+      uu + u * u,
+      ug + u * g[i]!,
+      gg + g[i]! ** 2,
+    ];
+  }
+  const metrics = opt.getMetrics();
+  const close = (actual: number | undefined, expected: number, what: string) =>
+    assert.ok(
+      Math.abs(actual! - expected) <= 1e-12 * Math.abs(expected),
+      `${what}: ${actual} vs ${expected}`,
+    );
+  close(metrics["l2_norm/moment/w"], Math.sqrt(mm), "moment norm");
+  close(metrics["l2_norm/update/w"], Math.sqrt(uu), "update norm");
+  close(metrics["cosine/moment_grad/w"], mg / Math.sqrt(mm) / Math.sqrt(gg), "moment·grad");
+  close(metrics["cosine/update_grad/w"], ug / Math.sqrt(uu) / Math.sqrt(gg), "update·grad");
+  await opt.close();
+});
+
+Deno.test("8-bit state reads dequantized, and state dicts load across moment types", async (t) => {
+  const store = new ParameterStore();
+  const w = store.add("w", [4396], seededValues(4396, 5, 0.5));
+  const small = store.add("b", [10], seededValues(10, 6, 0.5));
+  const uint8 = new DecoupledLionW([w, small], { ...UINT8, backend: "js", workers: 0 });
+  w.grad = seededValues(4396, 7, 0.1);
+  small.grad = seededValues(10, 8, 0.1);
+  await uint8.step();
+  const dict = uint8.stateDict();
+  await t.step(
+    "an 8-bit dict loads into a float32 optimizer as its dequantized values",
+    async () => {
+      const other = new ParameterStore();
+      const [w2, b2] = [other.add("w", [4396]), other.add("b", [10])];
+      const float32 = new DecoupledLionW([w2, b2], { logger: null, backend: "js", workers: 0 });
+      float32.loadStateDict(dict);
+      assertBitsEqual(float32.state(w2)!.expAvg, dict.state.w!.expAvg, "w");
+      assertBitsEqual(float32.state(b2)!.expAvg, dict.state.b!.expAvg, "b");
+      await float32.close();
+    },
+  );
+  await t.step("a float32 dict loads into an 8-bit optimizer quantized, block by block", () => {
+    const values = seededValues(4396, 9, 0.02);
+    uint8.loadStateDict({ ...dict, state: { ...dict.state, w: { expAvg: values } } });
+    const expected = new ReferenceTensor(new Float32Array(4396));
+    for (let b = 0; b < expected.absmax.length; b++) {
+      const [start, end] = [256 * b, Math.min(4396, 256 * (b + 1))];
+      expected.absmax[b] = quantizeUint8Block(
+        values.subarray(start, end),
+        expected.codes.subarray(start, end),
+        end - start === 256,
+      );
+    }
+    assertBitsEqual(uint8.state(w)!.expAvg, expected.moments(), "w");
+    assert.deepEqual(rawMoments(w).codes, expected.codes);
+  });
+  await uint8.close();
+});
+
+Deno.test("a non-finite gradient never reaches the quantizer: 'skip' leaves state and parameters", async () => {
+  const w = new ParameterStore().add("w", [4096], seededValues(4096, 1, 0.5));
+  const opt = new DecoupledLionW([w], { ...UINT8, nonFinite: "skip", backend: "wasm", workers: 2 });
+  w.grad = seededValues(4096, 2, 0.1);
+  await opt.step();
+  const [data, state] = [w.data.slice(), opt.state(w)!.expAvg.slice()];
+  const g = seededValues(4096, 3, 0.1);
+  g[4000] = NaN;
+  w.grad = g;
+  await opt.step();
+  assertBitsEqual(w.data, data, "parameters");
+  assertBitsEqual(opt.state(w)!.expAvg, state, "exp_avg");
+  await opt.close();
+});
+
+Deno.test("8-bit moments are refused where they cannot be kept, naming the option", async (t) => {
+  const w = new ParameterStore().add("w", [4096]);
+  const refused: [string, DecoupledLionWOptions, RegExp][] = [
+    [
+      "the gpujs backend",
+      { backend: "gpujs" },
+      /'momentumDtype' "uint8" runs on the CPU kernels \("wasm" or "js"\)/,
+    ],
+    [
+      "sharded state",
+      { collective: new LocalCollective(), shardState: true },
+      /'shardState' is true/,
+    ],
+    [
+      "the sign vote",
+      { collective: new LocalCollective(), exchange: "sign-vote" },
+      /"sign-vote" training/,
+    ],
+    ["nonFinite 'ignore'", { nonFinite: "ignore" }, /'nonFinite' must be "error" or "skip"/],
+  ];
+  for (const [name, options, message] of refused) {
+    await t.step(name, () => {
+      assert.throws(() => new DecoupledLionW([w], { ...UINT8, ...options }), message);
+    });
+  }
+  await t.step("stores whose slots do not fit", () => {
+    const bf16 = new ParameterStore({ momentumDtype: "bfloat16" }).add("w", [4096]);
+    assert.throws(
+      () => new DecoupledLionW([bf16], UINT8),
+      /bfloat16-sized.*must be "bfloat16", current value is "uint8"/,
+    );
+    const u8 = new ParameterStore({ momentumDtype: "uint8" }).add("w", [4096]);
+    assert.throws(
+      () => new DecoupledLionW([u8], { logger: null, momentumDtype: "float32" }),
+      /uint8-sized/,
+    );
+    const opt = new DecoupledLionW([u8], { logger: null });
+    assert.equal(opt.momentumDtype, "uint8"); // the store's type is the default
+    return opt.close();
+  });
+});
+
+Deno.test("a uint8 store holds 1.016 bytes of exp_avg a parameter (9.02 in all); small tensors keep float32's", () => {
+  const n = 1 << 20;
+  const [uint8, float32] = [
+    new ParameterStore({ momentumDtype: "uint8", shared: false }),
+    new ParameterStore({ shared: false }),
+  ];
+  uint8.add("big", [n]);
+  float32.add("big", [n]);
+  // the stores differ in exp_avg alone: 4 bytes and the regions' skew (66,880 bytes)
+  // against 260 a 256 and a kilobyte of slack
+  const saved = (float32.byteLength - uint8.byteLength) / n;
+  assert.equal(saved, 4 - 260 / 256 + (66_880 - 1024) / n);
+  // tensors under 4,096 elements take what they take in a float32 store
+  const small = [
+    new ParameterStore({ momentumDtype: "uint8", shared: false }),
+    new ParameterStore({ shared: false }),
+  ];
+  for (const store of small) for (let i = 0; i < 64; i++) store.add(`b${i}`, [1024 + i]);
+  assert.equal(small[0]!.byteLength, small[1]!.byteLength);
+});
+
+Deno.test("an 8-bit checkpoint holds U8 codes, F32 scales and the codebook, and loads into any moment type", async (t) => {
+  const store = new ParameterStore();
+  const [w, b] = [store.add("w", [4396], seededValues(4396, 1)), store.add("b", [10])];
+  const opt = new DecoupledLionW([w, b], { ...UINT8, backend: "js", workers: 0 });
+  w.grad = seededValues(4396, 2, 0.1);
+  b.grad = seededValues(10, 3, 0.1);
+  await opt.step();
+  const bytes = await encodeCheckpoint(opt);
+  const { tensors } = decodeSafetensors(bytes);
+  await t.step("the tensors", () => {
+    const describe = (name: string) => {
+      const tensor = tensors.get(name)!;
+      return [tensor.dtype, [...tensor.shape]];
+    };
+    assert.deepEqual(describe("exp_avg/w"), ["U8", [4396]]);
+    assert.deepEqual(describe("exp_avg_absmax/w"), ["F32", [18]]);
+    assert.deepEqual(describe("exp_avg_qmap"), ["F32", [256]]);
+    assert.deepEqual(describe("exp_avg/b"), ["F32", [10]]); // under 4,096 elements: float32
+    assert.deepEqual(tensors.get("exp_avg/w")!.bytes, rawMoments(w).codes);
+  });
+  const fresh = (options: DecoupledLionWOptions) => {
+    const other = new ParameterStore();
+    const params = [other.add("w", [4396]), other.add("b", [10])];
+    return {
+      params,
+      opt: new DecoupledLionW(params, { logger: null, backend: "js", workers: 0, ...options }),
+    };
+  };
+  await t.step("into an 8-bit optimizer: the codes as they were", async () => {
+    const { params, opt: resumed } = fresh(UINT8);
+    await decodeCheckpoint(resumed, bytes);
+    assert.deepEqual(rawMoments(params[0]!), rawMoments(w));
+    assert.deepEqual(resumed.stateDict().state, opt.stateDict().state);
+    await resumed.close();
+  });
+  await t.step("into a float32 optimizer: dequantized", async () => {
+    const { params, opt: float32 } = fresh({});
+    await decodeCheckpoint(float32, bytes);
+    assertBitsEqual(float32.state(params[0]!)!.expAvg, opt.state(w)!.expAvg, "w");
+    // and a float32 checkpoint into an 8-bit optimizer: quantized, block by block
+    float32.loadStateDict({
+      ...float32.stateDict(),
+      state: { w: { expAvg: seededValues(4396, 4, 0.02) } },
+    });
+    const { params: again, opt: uint8 } = fresh(UINT8);
+    await decodeCheckpoint(uint8, await encodeCheckpoint(float32));
+    const expected = new ReferenceTensor(new Float32Array(4396));
+    const values = seededValues(4396, 4, 0.02);
+    for (let blk = 0; blk < expected.absmax.length; blk++) {
+      const [start, end] = [256 * blk, Math.min(4396, 256 * (blk + 1))];
+      expected.absmax[blk] = quantizeUint8Block(
+        values.subarray(start, end),
+        expected.codes.subarray(start, end),
+        end - start === 256,
+      );
+    }
+    assert.deepEqual(rawMoments(again[0]!), { codes: expected.codes, absmax: expected.absmax });
+    await Promise.all([float32.close(), uint8.close()]);
+  });
+  await t.step(
+    "codes without their scales, or with a negative scale, are refused and change nothing",
+    async () => {
+      const { params, opt: target } = fresh(UINT8);
+      const { lionw_sha256: _, ...metadata } = decodeSafetensors(bytes).metadata;
+      const rewritten = (edit: (name: string, data: Float32Array) => boolean) =>
+        encodeSafetensors(
+          [...tensors].flatMap(([name, tensor]): TensorToWrite[] => {
+            if (tensor.dtype === "U8") {
+              return [{
+                name,
+                shape: tensor.shape,
+                dtype: "U8" as const,
+                data: tensor.bytes.slice(),
+              }];
+            }
+            const data = new Float32Array(tensor.bytes.slice().buffer);
+            return edit(name, data) ? [{ name, shape: tensor.shape, data }] : [];
+          }),
+          metadata,
+        );
+      const without = rewritten((name) => name !== "exp_avg_absmax/w");
+      await assert.rejects(
+        decodeCheckpoint(target, without),
+        /comes without its scales \("exp_avg_absmax\/w"\)/,
+      );
+      const negative = rewritten((
+        name,
+        data,
+      ) => (name === "exp_avg_absmax/w" && (data[3] = -1), true));
+      await assert.rejects(
+        decodeCheckpoint(target, negative),
+        /'state\.w\.quantized\.absmax\[3\]' must be finite and >= 0/,
+      );
+      assert.equal(target.state(params[0]!), undefined);
+      await target.close();
+    },
+  );
+  await opt.close();
+});
