@@ -57,7 +57,7 @@ export interface RowSettings {
 
 /**
  * This library's rows: inline and on each worker count, the policies,
- * metrics, clipping, gradients through the setter, bfloat16 moments, the
+ * metrics, clipping, gradients through the setter, bfloat16 and 8-bit moments, the
  * js kernel and the gpu.js modes.
  *
  * @param settings The run's flags.
@@ -81,6 +81,8 @@ export function lionwRows(settings: RowSettings): Row[] {
   // exp_avg in bfloat16: 16 instead of 20 bytes of traffic per element
   rows.push(lionRow(settings, "wasm", maxWorkers, "ignore", false, "webasm", Infinity, "bfloat16"));
   rows.push(lionRow(settings, "wasm", maxWorkers, "error", false, "webasm", Infinity, "bfloat16"));
+  // exp_avg in 8 bits (1.016 bytes an element; "error" or "skip" keep NaN from the quantizer)
+  rows.push(lionRow(settings, "wasm", maxWorkers, "error", false, "webasm", Infinity, "uint8"));
   if (!settings.noJs) rows.push(lionRow(settings, "js", maxWorkers, "ignore", false));
   const { adapter } = settings;
   for (const mode of settings.gpujsModes) {
@@ -114,6 +116,13 @@ function storeFor(size: Size): ParameterStore {
   return shared.store;
 }
 
+/** How a row's id and label name its moment type. */
+const MOMENT_SUFFIXES: Record<MomentumDtype, { id: string; label: string }> = {
+  float32: { id: "", label: "" },
+  bfloat16: { id: "-bf16", label: " bf16 m" },
+  uint8: { id: "-uint8", label: " uint8 m" },
+};
+
 function lionRow(
   settings: RowSettings,
   backend: "wasm" | "js" | "gpujs",
@@ -127,14 +136,14 @@ function lionRow(
   const where = workers === 0 ? "inline" : `×${workers}`;
   const name = backend === "gpujs" ? `gpujs-${gpuMode}` : backend;
   const clip = maxGradNorm !== Infinity;
-  const bf16 = momentumDtype === "bfloat16";
+  const moments = MOMENT_SUFFIXES[momentumDtype];
   return {
-    id: `lionw-${name}-${workers}w-${nonFinite}${metrics ? "-metrics" : ""}${clip ? "-clip" : ""}${
-      bf16 ? "-bf16" : ""
-    }`,
+    id: `lionw-${name}-${workers}w-${nonFinite}${metrics ? "-metrics" : ""}${
+      clip ? "-clip" : ""
+    }${moments.id}`,
     label: `lionw ${name.replace("-", " ")} ${where} ${nonFinite}${metrics ? " +metrics" : ""}${
       clip ? " +clip" : ""
-    }${bf16 ? " bf16 m" : ""}`,
+    }${moments.label}`,
     open(size) {
       const store = storeFor(size);
       return Promise.resolve({

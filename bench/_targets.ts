@@ -21,6 +21,9 @@ export interface MeasuredSize {
   readonly rows: readonly MeasuredRow[];
 }
 
+/** How a target's value compares with its bound. */
+export type TargetOp = "<=" | "<" | ">=";
+
 /** A row at a size; `{main}` in the id stands for the main wasm row (`lionw-wasm-<workers>w`). */
 type RowAt = readonly [size: string, id: string];
 
@@ -38,7 +41,7 @@ export interface TargetContext {
 
 /** One target. */
 export type Target =
-  & { readonly name: string; readonly op: "<=" | ">="; readonly bound: number }
+  & { readonly name: string; readonly op: TargetOp; readonly bound: number }
   & (
     | { readonly ratio: readonly [RowAt, RowAt] }
     | { readonly roof: RowAt }
@@ -104,6 +107,18 @@ export const TARGETS: readonly Target[] = [
     bound: 0.9,
   },
   {
+    name: "8-bit / bfloat16 moments ≤ 1 (16M, error)",
+    ratio: [["16M", "{main}-error-uint8"], ["16M", "{main}-error-bf16"]],
+    op: "<=",
+    bound: 1,
+  },
+  {
+    name: "8-bit / float32 moments < 1 (16M, error)",
+    ratio: [["16M", "{main}-error-uint8"], ["16M", "{main}-error"]],
+    op: "<",
+    bound: 1,
+  },
+  {
     name: "Node 20 / Deno ≤ 2 (16M, error; Node's build without relaxed SIMD)",
     ratio: [["16M", "node-error"], ["16M", "{main}-error"]],
     op: "<=",
@@ -145,7 +160,7 @@ export const TARGETS: readonly Target[] = [
 export interface TargetResult {
   readonly name: string;
   readonly value: number | null;
-  readonly op: "<=" | ">=";
+  readonly op: TargetOp;
   readonly bound: number;
   readonly met: boolean | null;
 }
@@ -180,6 +195,8 @@ export function evaluateTargets(
       ? null
       : target.op === ">="
       ? value >= target.bound
+      : target.op === "<"
+      ? value < target.bound
       : value <= target.bound;
     const name = target.name.startsWith("gpujs webgpu / wasm") && context.softwareAdapter
       ? target.name.replace("a real GPU only", "a real GPU only: this one is software")

@@ -4,21 +4,23 @@
  * arenas past 4 GiB) and reports the step time.
  *
  * `deno task bench:large [--elements 268435456] [--tensors 256] [--workers 2] [--momentum bfloat16]`
- * (`bfloat16`: a store of half-size exp_avg slots, 10 instead of 12 bytes a parameter)
+ * (`bfloat16`: a store of half-size exp_avg slots, 10 instead of 12 bytes a parameter;
+ * `uint8`: 8-bit exp_avg, 9.02 bytes a parameter)
  *
  * @module
  */
 
 import { DecoupledLionW, type MomentumDtype, ParameterStore } from "../mod.ts";
+import { MOMENTUM_DTYPES } from "../src/store/moment_dtype.ts";
 import { parseCommandLine, usageError } from "../scripts/cli.ts";
 
 const USAGE = `deno task bench:large [--elements N] [--tensors K] [--workers W] [--steps S]
-                      [--momentum float32|bfloat16]
+                      [--momentum float32|bfloat16|uint8]
 
 Steps one model of N parameters (default 2^28) in K tensors (default 256) on W
 shard workers (default 2), S times (default 5), with and without metrics, and
 reports the step time and the memory. --momentum bfloat16 stores exp_avg in
-half-size slots.`;
+half-size slots, --momentum uint8 in 8 bits (and an absmax a block of 256).`;
 
 const values = parseCommandLine("bench:large", USAGE, {
   elements: { type: "string", default: String(2 ** 28) },
@@ -28,11 +30,11 @@ const values = parseCommandLine("bench:large", USAGE, {
   momentum: { type: "string", default: "float32" },
 });
 const momentumDtype = values.momentum as MomentumDtype;
-if (momentumDtype !== "float32" && momentumDtype !== "bfloat16") {
+if (!MOMENTUM_DTYPES.includes(momentumDtype)) {
   usageError(
     "bench:large",
     USAGE,
-    `--momentum must be float32 or bfloat16: got "${values.momentum}"`,
+    `--momentum must be float32, bfloat16 or uint8: got "${values.momentum}"`,
   );
 }
 for (const flag of ["elements", "tensors", "workers", "steps"]) {

@@ -44,16 +44,16 @@ const VARIANTS: Record<string, { value: unknown; needs?: keyof BackendCapabiliti
 /** Constants no hyperparameter sets, and the option that does. */
 const OPTION_CONSTANTS: Partial<Record<keyof GroupConstants, Partial<DecoupledLionWOptions>>> = {
   momentBfloat16: { momentumDtype: "bfloat16" },
+  momentUint8: { momentumDtype: "uint8" },
 };
 
-const SIZE = 64;
+/** The smallest tensor whose moments are 8-bit. */
+const SIZE = 4096;
 const gradients = [1, 2, 3].map((step) => seededValues(SIZE, 40 + step, 0.5));
 
 /** Three steps of the core optimizer; its values and state after them. */
 async function core(options: DecoupledLionWOptions): Promise<Float32Array[]> {
-  const store = new ParameterStore(
-    options.momentumDtype === "bfloat16" ? { momentumDtype: "bfloat16" } : {},
-  );
+  const store = new ParameterStore({ momentumDtype: options.momentumDtype ?? "float32" });
   const w = store.add("w", [SIZE], seededValues(SIZE, 7));
   await using opt = new DecoupledLionW([w], { workers: 0, logger: null, lr: 1e-2, ...options });
   for (const g of gradients) {
@@ -104,10 +104,12 @@ const VARIED: [string, Partial<DecoupledLionWOptions>, keyof BackendCapabilities
     [name, { [name]: value }, needs] as [string, Partial<DecoupledLionWOptions>, typeof needs]
   ),
   ["momentumDtype", { momentumDtype: "bfloat16" }, "bfloat16Moments"],
+  ["momentumDtype", { momentumDtype: "uint8" }, "uint8Moments"],
 ];
 
 for (const [name, variant, needs] of VARIED) {
-  Deno.test(`${name}: every implementation honours it or refuses it through a capability row`, async (t) => {
+  const title = variant.momentumDtype === undefined ? name : `${name} "${variant.momentumDtype}"`;
+  Deno.test(`${title}: every implementation honours it or refuses it through a capability row`, async (t) => {
     for (const backend of ["js", "wasm", "gpujs"] as const) {
       await t.step(backend, async () => {
         const options = { backend, gpuMode: "cpu" as const };
@@ -123,7 +125,10 @@ for (const [name, variant, needs] of VARIED) {
       ignore: !deviceHere && !deviceRequired,
       fn: async () => {
         assert.ok(deviceHere, "a WebGPU adapter");
-        if (DEVICE_CONSTANTS.momentBfloat16 === "refused" && name === "momentumDtype") {
+        const refused = variant.momentumDtype === "uint8"
+          ? DEVICE_CONSTANTS.momentUint8
+          : DEVICE_CONSTANTS.momentBfloat16;
+        if (refused === "refused" && name === "momentumDtype") {
           await assert.rejects(device(variant), RangeError);
           return;
         }
@@ -163,9 +168,7 @@ for (const [name, variant, needs] of VARIED) {
       w.dispose();
     });
     await t.step("checkpoints", async () => {
-      const store = new ParameterStore(
-        name === "momentumDtype" ? { momentumDtype: "bfloat16" } : {},
-      );
+      const store = new ParameterStore({ momentumDtype: variant.momentumDtype ?? "float32" });
       const w = store.add("w", [SIZE], seededValues(SIZE, 7));
       await using opt = new DecoupledLionW([w], { workers: 0, logger: null, ...variant });
       w.grad = gradients[0]!;
@@ -175,7 +178,7 @@ for (const [name, variant, needs] of VARIED) {
       await using fresh = new DecoupledLionW([v], { workers: 0, logger: null });
       await decodeCheckpoint(fresh, bytes);
       if (name === "momentumDtype") {
-        // a float32 optimizer widens the saved bfloat16 moments exactly
+        // a float32 optimizer widens the saved bfloat16 moments exactly, dequantizes 8-bit ones
         assert.deepEqual(fresh.state(v)!.expAvg, opt.state(w)!.expAvg);
       } else {
         const [value] = Object.values(variant);

@@ -77,7 +77,13 @@ Deno.test("the strategy rows: sign-vote or data-parallel with a collective, loca
     stepDriverRow({ ...options, exchange: "sign-vote", collective: comm }).name,
     "sign-vote",
   );
-  const all = { writtenScans: false, clipping: true, deviceState: true, bfloat16Moments: true };
+  const all = {
+    writtenScans: false,
+    clipping: true,
+    deviceState: true,
+    bfloat16Moments: true,
+    uint8Moments: true,
+  };
   assert.deepEqual(STEP_DRIVERS.map((row) => [row.name, row.capabilities]), [
     ["sign-vote", {
       shardedState: false,
@@ -85,6 +91,7 @@ Deno.test("the strategy rows: sign-vote or data-parallel with a collective, loca
       clipping: false,
       deviceState: false,
       bfloat16Moments: false,
+      uint8Moments: false,
     }],
     ["data-parallel", { ...all, shardedState: true }],
     ["local", { ...all, shardedState: false, writtenScans: true }],

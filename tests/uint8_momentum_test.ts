@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
+  type Collective,
   decodeCheckpoint,
   DecoupledLionW,
   type DecoupledLionWOptions,
@@ -25,6 +26,7 @@ import { parameterSlots } from "../src/store/slots.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
 import { ENGINES } from "./_reference_case.ts";
+import { inProcessRanks } from "./_in_process_ranks.ts";
 import { seededValues } from "./_util.ts";
 
 const UINT8 = { momentumDtype: "uint8", logger: null } as const;
@@ -509,4 +511,43 @@ Deno.test("an 8-bit checkpoint holds U8 codes, F32 scales and the codebook, and 
     },
   );
   await opt.close();
+});
+
+Deno.test("8-bit moments across ranks (data parallel, 2 in-process ranks): every rank steps the averaged gradient as one process does", async () => {
+  const sizes = [40_000, 5000, 100];
+  const build = (collective?: Collective) => {
+    const store = new ParameterStore({ momentumDtype: "uint8" });
+    const params = sizes.map((n, i) => store.add(`p${i}`, [n], seededValues(n, i + 1)));
+    const opt = new DecoupledLionW(params, {
+      ...UINT8,
+      weightDecay: 0.1,
+      workers: 0,
+      ...(collective ? { collective } : {}),
+    });
+    return { params, opt };
+  };
+  const ranks = inProcessRanks(2).map(build);
+  const single = build();
+  for (let s = 0; s < 3; s++) {
+    const grads = [0, 1].map((r) =>
+      sizes.map((n, i) => seededValues(n, 100 * s + 10 * i + r, 0.1))
+    );
+    await Promise.all(ranks.map(({ params, opt }, r) => {
+      params.forEach((p, i) => (p.grad = grads[r]![i]!));
+      return opt.step({ metrics: true });
+    }));
+    // the float32 exchange: the sum in rank order, times 1/2
+    single.params.forEach((p, i) => {
+      p.grad = grads[0]![i]!.map((g, k) => Math.fround(Math.fround(g + grads[1]![i]![k]!) * 0.5));
+    });
+    await single.opt.step({ metrics: true });
+    for (const [r, { params, opt }] of ranks.entries()) {
+      params.forEach((p, i) => {
+        assertBitsEqual(p.data, single.params[i]!.data, `rank ${r}, step ${s}, p${i}`);
+        assert.deepEqual(opt.stateDict().state[p.name], single.opt.stateDict().state[p.name]);
+      });
+      assert.deepEqual(opt.getMetrics(), single.opt.getMetrics());
+    }
+  }
+  for (const { opt } of [...ranks, single]) await opt.close();
 });

@@ -183,11 +183,11 @@ export class DevicePath implements StepPath, DeviceKeeper {
    * Replaces the moments (the others keep theirs) and the step count.
    *
    * @param iterations The step count.
-   * @param moments Values by variable name, sizes checked by the caller.
+   * @param moments States by variable name, sizes checked by the caller (8-bit ones by their values).
    */
-  load(iterations: number, moments: ReadonlyMap<string, Float32Array>): void {
-    for (const [name, values] of moments) {
-      this.#momentOf(name).assign(tf.tensor(values, this.#variables.get(name)!.shape));
+  load(iterations: number, moments: ReadonlyMap<string, LionParameterState>): void {
+    for (const [name, { expAvg }] of moments) {
+      this.#momentOf(name).assign(tf.tensor(expAvg, this.#variables.get(name)!.shape));
     }
     this.#restart(iterations);
     this.#copies.stepped(); // the device's copy is the newer, as after a step

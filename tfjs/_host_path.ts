@@ -82,11 +82,13 @@ export class HostPath implements StepPath {
    */
   async moments(): Promise<NamedMoment[]> {
     await this.#inner.pullState();
+    const { state } = this.#inner.stateDict();
     return [...this.#params].flatMap(([name, param]) => {
-      const state = this.#inner.state(param);
-      return state === undefined
-        ? []
-        : [{ name, tensor: tf.tensor(state.expAvg.slice(), [...param.shape]) }];
+      const entry = state[name];
+      if (entry === undefined) return [];
+      const tensor = tf.tensor(entry.expAvg, [...param.shape]);
+      const { quantized } = entry;
+      return [quantized === undefined ? { name, tensor } : { name, tensor, quantized }];
     });
   }
 
@@ -94,12 +96,14 @@ export class HostPath implements StepPath {
    * Loads moments into the inner optimizer's state (the others keep theirs).
    *
    * @param iterations The step count.
-   * @param moments Values by variable name.
+   * @param moments States by variable name (8-bit moments as they were kept, where they were).
    */
-  load(iterations: number, moments: ReadonlyMap<string, Float32Array>): void {
+  load(iterations: number, moments: ReadonlyMap<string, LionParameterState>): void {
     const current = this.#inner.stateDict();
-    const state: Record<string, LionParameterState> = { ...current.state };
-    for (const [name, values] of moments) state[name] = { expAvg: values };
+    const state: Record<string, LionParameterState> = {
+      ...current.state,
+      ...Object.fromEntries(moments),
+    };
     this.#inner.loadStateDict({ ...current, state, iterations });
   }
 

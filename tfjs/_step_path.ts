@@ -10,6 +10,7 @@
 
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MetricRecord } from "../src/step/metrics.ts";
+import type { LionParameterState, QuantizedMoments } from "../src/optimizer/state_dict.ts";
 
 /** A variable, its gradient (none: `null`) and its name, as the adapter collects them. */
 export interface PathEntry {
@@ -21,7 +22,10 @@ export interface PathEntry {
 /** A moment by its variable's name. */
 export interface NamedMoment {
   readonly name: string;
+  /** Its values (8-bit moments: dequantized). */
   readonly tensor: tf.Tensor;
+  /** 8-bit moments as they are kept, where they are. */
+  readonly quantized?: QuantizedMoments;
 }
 
 /** What the adapter asks of the place its steps run. */
@@ -37,7 +41,7 @@ export interface StepPath {
   /** exp_avg of each variable with state, in build order, as new tensors. */
   moments(): Promise<NamedMoment[]>;
   /** Replaces moments (sizes checked by the caller) and the step count. */
-  load(iterations: number, moments: ReadonlyMap<string, Float32Array>): void;
+  load(iterations: number, moments: ReadonlyMap<string, LionParameterState>): void;
   /** Frees what the path holds (the inner optimizer is closed by the adapter). */
   dispose(): void;
 }

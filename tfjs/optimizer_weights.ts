@@ -2,7 +2,11 @@
  * The adapter's weights as tfjs saves them: `iter`, then
  * `${variable}/exp_avg` for each variable with state, in the order the
  * optimizer was built with (as tfjs's own optimizers), and how saved
- * moments are matched to the variables when they are set.
+ * moments are matched to the variables when they are set. 8-bit moments
+ * are saved as they are kept, so that a reload continues bit for bit:
+ * `${variable}/exp_avg_codes` (int32, one code an element: tfjs has no
+ * uint8 tensors) and `${variable}/exp_avg_absmax` (float32, one a block of
+ * 256) in place of `${variable}/exp_avg`.
  *
  * @module
  */
@@ -10,6 +14,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { formatValue } from "../src/errors/error_grammar.ts";
 import type { Parameter } from "../src/store/parameter.ts";
+import type { LionParameterState, QuantizedMoments } from "../src/optimizer/state_dict.ts";
+import { DYNAMIC_MAP } from "../src/store/dynamic_map.ts";
 import type { NamedMoment } from "./_step_path.ts";
 
 /** A tensor and its name, as `tf.Optimizer.getWeights()` returns them (tfjs-core does not export the type). */
@@ -22,13 +28,26 @@ export interface NamedTensor {
 
 /** The suffix of a moment's name in {@linkcode DecoupledLionWOptimizer.getWeights}. */
 export const EXP_AVG_SUFFIX = "/exp_avg";
+/** The suffixes of an 8-bit moment's codes and scales. */
+export const CODES_SUFFIX = "/exp_avg_codes";
+export const ABSMAX_SUFFIX = "/exp_avg_absmax";
+
+/** A saved moment: its values and shape, and 8-bit moments as they were kept. */
+export interface SavedMoment {
+  /** The values (8-bit moments: dequantized). */
+  readonly values: Float32Array;
+  /** The variable's shape. */
+  readonly shape: number[];
+  /** The codes and scales of 8-bit moments. */
+  readonly quantized?: QuantizedMoments;
+}
 
 /** What `setWeights()` gave: the step count, and the moments by variable name. */
 export interface PendingWeights {
   /** The step count. */
   readonly iterations: number;
-  /** Each moment's values and shape, by variable name. */
-  readonly expAvg: Map<string, { readonly values: Float32Array; readonly shape: number[] }>;
+  /** Each moment, by variable name. */
+  readonly expAvg: Map<string, SavedMoment>;
 }
 
 /**
@@ -41,7 +60,15 @@ export interface PendingWeights {
 export function weightTensors(iterations: number, moments: readonly NamedMoment[]): NamedTensor[] {
   return [
     { name: "iter", tensor: tf.scalar(iterations, "int32") },
-    ...moments.map(({ name, tensor }) => ({ name: `${name}${EXP_AVG_SUFFIX}`, tensor })),
+    ...moments.flatMap(({ name, tensor, quantized }) => {
+      if (quantized === undefined) return [{ name: `${name}${EXP_AVG_SUFFIX}`, tensor }];
+      const codes = tf.tensor(Int32Array.from(quantized.codes), tensor.shape, "int32");
+      tensor.dispose();
+      return [
+        { name: `${name}${CODES_SUFFIX}`, tensor: codes },
+        { name: `${name}${ABSMAX_SUFFIX}`, tensor: tf.tensor1d(quantized.absmax.slice()) },
+      ];
+    }),
   ];
 }
 
@@ -52,9 +79,10 @@ export function weightTensors(iterations: number, moments: readonly NamedMoment[
  * @returns The moments as new tensors.
  */
 export function pendingMoments(pending: PendingWeights | undefined): NamedMoment[] {
-  return [...pending?.expAvg ?? []].map(([name, { values, shape }]) => ({
+  return [...pending?.expAvg ?? []].map(([name, { values, shape, quantized }]) => ({
     name,
     tensor: tf.tensor(values.slice(), shape),
+    ...(quantized === undefined ? {} : { quantized }),
   }));
 }
 
@@ -74,18 +102,71 @@ export async function readWeights(weightValues: readonly NamedTensor[]): Promise
   }
   const iterations = (await iter.tensor.data())[0]!;
   const expAvg: PendingWeights["expAvg"] = new Map();
+  const codes = new Map<string, tf.Tensor>();
+  const scales = new Map<string, tf.Tensor>();
   for (const { name, tensor } of moments) {
-    if (!name.endsWith(EXP_AVG_SUFFIX)) {
+    const suffix = [EXP_AVG_SUFFIX, CODES_SUFFIX, ABSMAX_SUFFIX].find((s) => name.endsWith(s));
+    if (suffix === undefined) {
       throw new RangeError(
-        `Cannot set weights as "${name}" is not named <variable>${EXP_AVG_SUFFIX}`,
+        `Cannot set weights as "${name}" is not named <variable>${EXP_AVG_SUFFIX} (or ${CODES_SUFFIX} and ${ABSMAX_SUFFIX})`,
       );
     }
-    expAvg.set(name.slice(0, -EXP_AVG_SUFFIX.length), {
-      values: Float32Array.from(await tensor.data()),
-      shape: [...tensor.shape],
-    });
+    const variable = name.slice(0, -suffix.length);
+    if (suffix === CODES_SUFFIX) codes.set(variable, tensor);
+    else if (suffix === ABSMAX_SUFFIX) scales.set(variable, tensor);
+    else {
+      expAvg.set(variable, {
+        values: Float32Array.from(await tensor.data()),
+        shape: [...tensor.shape],
+      });
+    }
+  }
+  for (const [variable, tensor] of codes) {
+    expAvg.set(variable, await quantizedMoment(variable, tensor, scales.get(variable)));
+    scales.delete(variable);
+  }
+  const [orphan] = scales.keys();
+  if (orphan !== undefined) {
+    throw new RangeError(
+      `Cannot set weights as "${orphan}${ABSMAX_SUFFIX}" comes without ${orphan}${CODES_SUFFIX}`,
+    );
   }
   return { iterations, expAvg };
+}
+
+/** An 8-bit moment saved as codes and scales: both checked, its values dequantized. */
+async function quantizedMoment(
+  variable: string,
+  codesTensor: tf.Tensor,
+  absmaxTensor: tf.Tensor | undefined,
+): Promise<SavedMoment> {
+  const size = codesTensor.size;
+  const blocks = Math.ceil(size / 256);
+  if (absmaxTensor === undefined || absmaxTensor.size !== blocks) {
+    throw new RangeError(
+      `Cannot set weights as "${variable}${CODES_SUFFIX}" needs ${variable}${ABSMAX_SUFFIX} of ${blocks} values: current value is ${
+        absmaxTensor === undefined ? "missing" : `${absmaxTensor.size} values`
+      }`,
+    );
+  }
+  const raw = await codesTensor.data();
+  const bad = raw.findIndex((q) => !(Number.isInteger(q) && q >= 0 && q <= 255));
+  if (bad >= 0) {
+    throw new RangeError(
+      `Cannot set weights as "${variable}${CODES_SUFFIX}"[${bad}] must be a code in [0, 255]: current value is ${
+        raw[bad]
+      }`,
+    );
+  }
+  const quantized = {
+    codes: Uint8Array.from(raw),
+    absmax: Float32Array.from(await absmaxTensor.data()),
+  };
+  const values = Float32Array.from(
+    quantized.codes,
+    (q, i) => Math.fround(DYNAMIC_MAP[q]! * quantized.absmax[Math.floor(i / 256)]!),
+  );
+  return { values, shape: [...codesTensor.shape], quantized };
 }
 
 /**
@@ -96,13 +177,13 @@ export async function readWeights(weightValues: readonly NamedTensor[]): Promise
  *
  * @param params The optimizer's parameters by variable name, in build order.
  * @param pending What `setWeights()` gave.
- * @returns The values by variable name.
+ * @returns The states by variable name.
  * @throws {RangeError} When a moment names no variable and the counts differ, or a size does not fit.
  */
 export function momentsToLoad(
   params: ReadonlyMap<string, Parameter>,
   { expAvg }: PendingWeights,
-): Map<string, Float32Array> {
+): Map<string, LionParameterState> {
   const names = [...params.keys()];
   const saved = [...expAvg.keys()];
   const byName = saved.every((name) => params.has(name));
@@ -116,9 +197,9 @@ export function momentsToLoad(
   }
   return new Map(saved.map((name, i) => {
     const target = byName ? name : names[i]!;
-    const { values } = expAvg.get(name)!;
+    const { values, quantized } = expAvg.get(name)!;
     checkMomentSize(target, values, params.get(target)!);
-    return [target, values];
+    return [target, quantized === undefined ? { expAvg: values } : { expAvg: values, quantized }];
   }));
 }
 
