@@ -4,7 +4,12 @@
 import assert from "node:assert/strict";
 import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
 import { lionUint8Step, type Uint8LionConstants } from "../src/kernels/uint8_lion.ts";
-import { quantizeUint8Block, UINT8_BLOCK, uint8Code } from "../src/store/uint8_moments.ts";
+import {
+  quantizeUint8Block,
+  UINT8_BLOCK,
+  uint8Code,
+  uint8CodeOfBits,
+} from "../src/store/uint8_moments.ts";
 import { lerpF32, signF32 } from "../src/_internal/float32.ts";
 import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
@@ -178,4 +183,29 @@ Deno.test("bitsandbytes' acceptance test of Lion8bit against float32 Lion: lr 1e
   );
   assert.ok(meanDifference < 6e-5, `mean |Δp| ${meanDifference}`);
   assert.ok(worstOutside < 20, `${worstOutside} state elements outside the tolerance`);
+});
+
+Deno.test("the kernels' code by the map's structure equals the count of midpoints below, everywhere near a midpoint and across magnitudes", () => {
+  const bits = new Uint32Array(1);
+  const value = new Float32Array(bits.buffer);
+  const fast = (x: number) => {
+    value[0] = Math.abs(x);
+    return uint8CodeOfBits(x, bits[0]!);
+  };
+  const check = (x: number) => assert.equal(fast(x), uint8Code(x), `x = ${x}`);
+  for (const x of [0, -0, 1, -1, 2 ** -149, -(2 ** -149)]) check(x);
+  const near = new Float32Array(1);
+  const nearBits = new Int32Array(near.buffer);
+  for (const m of [...DYNAMIC_MAP_MIDPOINTS, ...DYNAMIC_MAP]) {
+    for (let step = -3; step <= 3; step++) {
+      near[0] = m;
+      nearBits[0]! += step;
+      if (Math.abs(near[0]!) <= 1) check(near[0]!);
+    }
+  }
+  // magnitudes log-uniform from 1e-9 to 1, both signs
+  const u = seededValues(200_000, 99);
+  for (let i = 0; i < u.length; i += 2) {
+    check(Math.fround(Math.sign(u[i]!) * 10 ** (-9 * Math.abs(u[i + 1]!))));
+  }
 });

@@ -551,3 +551,51 @@ Deno.test("8-bit moments across ranks (data parallel, 2 in-process ranks): every
   }
   for (const { opt } of [...ranks, single]) await opt.close();
 });
+
+Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is rounded once, on every engine", async () => {
+  // mw·g = 2^-24·(1 + s·2^-47), 0 < s < 2^18: beside a moment of 1, the float64 sum rounds
+  // onto 1 + 2^-24, the midpoint, whose float32 rounding (to even: 1) is not the fma's (1 + 2^-23)
+  let a = 2 ** 23 + 1;
+  let b = Math.ceil(2 ** 47 / a);
+  while (a * b - 2 ** 47 >= 2 ** 18 || a * b === 2 ** 47) {
+    a += 2;
+    b = Math.ceil(2 ** 47 / a);
+  }
+  const mw = a * 2 ** -31;
+  const g = b * 2 ** -40;
+  const beta2 = 1 - mw;
+  // a moment of 1 after the decay: code 255 (the map's 1) times an absmax of 1 / β2
+  const near = new Float32Array([1 / beta2]);
+  const nearBits = new Int32Array(near.buffer);
+  for (let step = 0; Math.fround(near[0]! * Math.fround(beta2)) !== 1 && step < 8; step++) {
+    nearBits[0]! += Math.fround(near[0]! * Math.fround(beta2)) < 1 ? 1 : -1;
+  }
+  const absmax = near[0]!;
+  assert.equal(Math.fround(absmax * Math.fround(beta2)), 1, "s·β2 is 1");
+  assert.equal(fmaF32(Math.fround(mw), Math.fround(g), 1), 1 + 2 ** -23);
+  assert.equal(
+    Math.fround(Math.fround(mw) * Math.fround(g) + 1),
+    1,
+    "float64 then float32 rounds twice",
+  );
+  const results = [];
+  for (const engine of ENGINES.slice(0, 3)) {
+    const w = new ParameterStore().add("w", [4096]);
+    const opt = new DecoupledLionW([w], { ...UINT8, ...engine.options, betas: [0.9, beta2] });
+    const codes = new Uint8Array(4096).fill(255);
+    const scales = new Float32Array(16).fill(absmax);
+    opt.loadStateDict({
+      ...opt.stateDict(),
+      state: { w: { expAvg: new Float32Array(4096), quantized: { codes, absmax: scales } } },
+    });
+    const grad = new Float32Array(4096);
+    grad[5] = g;
+    w.grad = grad;
+    await opt.step();
+    results.push(opt.stateDict().state["w"]!.quantized!);
+    await opt.close();
+  }
+  // the block's largest moment is the rounded-once 1 + 2^-23: its absmax
+  assert.equal(results[0]!.absmax[0], 1 + 2 ** -23);
+  for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
+});

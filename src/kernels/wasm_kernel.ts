@@ -18,6 +18,7 @@ import {
   LION_WASM_STRICT_SHARED,
 } from "./wasm/lion_wasm.ts";
 import { cautiousUpdate, jsKernel } from "./js_kernel.ts";
+import { updateUint8Segment } from "./uint8_blocks.ts";
 
 /** How the kernel computes torch's fused multiply-add. */
 export type FmaMode = "relaxed" | "exact";
@@ -348,12 +349,13 @@ export function createWasmKernel(
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
         const k = groups[segment.group]!;
+        const factor = caution?.[segment.block] ?? 0;
         if (k.momentUint8) {
-          // 8-bit moments run the scalar kernel's code (bit-exact, not SIMD)
-          jsKernel.update(arena, [segment], groups, partials, caution);
+          // 8-bit moments: tuned scalar code (no SIMD gather for the map's lookups)
+          f32 ??= new Float32Array(arena.buffer);
+          updateUint8Segment(f32, segment, k, factor, partials);
           continue;
         }
-        const factor = caution?.[segment.block] ?? 0;
         if (factor !== 0) {
           f32 ??= new Float32Array(arena.buffer);
           cautiousUpdate(f32, segment, k, factor, partials);

@@ -51,6 +51,10 @@ export function uint8SlotWords(size: number): number {
   return UINT8_BLOCK_WORDS * Math.ceil(size / UINT8_BLOCK);
 }
 
+/** A float32 and its bits, for {@linkcode uint8CodeOfBits}. */
+const SCALED = new Float32Array(1);
+const SCALED_BITS = new Uint32Array(SCALED.buffer);
+
 /** `max(absmax, 1e-38)` as torch's float32 clamp takes it. */
 const TINY = Math.fround(1e-38);
 
@@ -81,6 +85,56 @@ export function uint8Code(x: number): number {
   return low;
 }
 
+/** The positive midpoints (between codes 127…255), and +Infinity past the last. */
+export const POSITIVE_MIDPOINTS: Float32Array = Float32Array.of(
+  ...DYNAMIC_MAP_MIDPOINTS.subarray(127),
+  Infinity,
+);
+
+/**
+ * Bits of a float32 shifted right by this many give its bucket: its
+ * exponent and the top 8 bits of its fraction, a relative width of 2^-8
+ * (0.4 %). Positive midpoints lie at least 1.4 % apart, so a bucket holds
+ * at most one.
+ */
+export const BUCKET_SHIFT = 15;
+
+/** Per bucket of |x| <= 1: how many positive midpoints lie wholly below it. */
+export const MIDPOINTS_BELOW: Uint8Array = (() => {
+  const buckets = (0x3f800000 >>> BUCKET_SHIFT) + 1;
+  const below = new Uint8Array(buckets);
+  const bits = new Uint32Array(1);
+  const start = new Float32Array(bits.buffer);
+  for (let bucket = 0, count = 0; bucket < buckets; bucket++) {
+    bits[0] = bucket << BUCKET_SHIFT;
+    while (POSITIVE_MIDPOINTS[count]! < start[0]!) count++;
+    below[bucket] = count;
+  }
+  return below;
+})();
+
+/**
+ * {@linkcode uint8Code} by the map's structure, for the kernels: the
+ * bucket of `|x|` gives the positive midpoints below it, and one comparison
+ * with the next decides. The negative codes mirror the positive ones (a
+ * negative midpoint is a positive one negated), but for the top code, 1,
+ * which has no negative twin.
+ *
+ * @param x A moment divided by its block's absmax, clamped to [−1, 1]
+ * (not NaN).
+ * @param bits The float32 bits of `|x|`.
+ * @returns Its code.
+ */
+export function uint8CodeOfBits(x: number, bits: number): number {
+  const y = Math.abs(x);
+  const below = MIDPOINTS_BELOW[bits >>> BUCKET_SHIFT]!;
+  const next = POSITIVE_MIDPOINTS[below]!;
+  // x > 0: the 127 negative midpoints and the positive ones below x;
+  // x <= 0: the negative midpoints below x, which are those whose twin exceeds |x|
+  if (x > 0) return 127 + below + (next < y ? 1 : 0);
+  return 127 - Math.min(127, below + (next <= y ? 1 : 0));
+}
+
 /**
  * Quantizes one block's moments into codes, and returns its absmax: a full
  * block scales by a float32 reciprocal (its absmax stored as it is, 0 for
@@ -103,7 +157,8 @@ export function quantizeUint8Block(
   const inverse = Math.fround(1 / Math.max(absmax, TINY));
   for (let i = 0; i < moments.length; i++) {
     const x = full ? Math.fround(moments[i]! * inverse) : Math.fround(moments[i]! / absmax);
-    codes[i] = uint8Code(Math.min(1, Math.max(-1, x)));
+    SCALED[0] = Math.abs(Math.min(1, Math.max(-1, x)));
+    codes[i] = uint8CodeOfBits(Math.min(1, Math.max(-1, x)), SCALED_BITS[0]!);
   }
   return absmax;
 }

@@ -1,0 +1,204 @@
+/**
+ * The 8-bit rule on a segment's blocks, written for speed: one pass per
+ * block moves the parameters and collects the new moments and their
+ * largest magnitude, a second quantizes them (the code found by the map's
+ * structure, as store/uint8_moments.ts's `uint8CodeOfBits`), and, with metrics, a third sums
+ * the stored moments. The `wasm` kernel runs 8-bit segments here; the `js`
+ * kernel's readable code is the rule it is tested against, element by
+ * element, as the fixtures hold that to bitsandbytes'.
+ *
+ * @module
+ */
+
+import { fmaF32, signF32 } from "../_internal/float32.ts";
+import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
+import {
+  BUCKET_SHIFT,
+  MIDPOINTS_BELOW,
+  POSITIVE_MIDPOINTS,
+  UINT8_BLOCK,
+  UINT8_BLOCK_WORDS,
+} from "../store/uint8_moments.ts";
+import {
+  addPartialTerms,
+  type GroupConstants,
+  type KernelSegment,
+  PARTIAL_COUNT,
+} from "./kernel.ts";
+
+/** `max(absmax, 1e-38)` as torch's float32 clamp takes it. */
+const TINY = Math.fround(1e-38);
+
+/** One block's new moments, then their scaled values, and the latter's bits. */
+const moments = new Float32Array(UINT8_BLOCK);
+const scaled = new Float32Array(UINT8_BLOCK);
+const scaledBits = new Uint32Array(scaled.buffer);
+
+/**
+ * Steps one segment of 8-bit moments in place (whole blocks of 256 from
+ * its start; only a tensor's last block may be partial).
+ *
+ * @param f32 The arena as float32.
+ * @param segment The segment; `expAvg` is the word of its first block.
+ * @param k Its group's constants.
+ * @param factor The parameter's caution factor, or 0 (not cautious).
+ * @param partials Where the segment's six sums go, or `null`.
+ */
+export function updateUint8Segment(
+  f32: Float32Array,
+  segment: KernelSegment,
+  k: GroupConstants,
+  factor: number,
+  partials: Float64Array | null,
+): void {
+  // fixed-length views: on a growable shared buffer (a shared WebAssembly.Memory), a view
+  // without a length tracks it, and V8 reloads the length at every access (measured: 3× slower)
+  const codes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+  f32 = new Float32Array(f32.buffer, f32.byteOffset, f32.length);
+  const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
+  for (let start = 0, block = segment.expAvg; start < segment.length; start += UINT8_BLOCK) {
+    const length = Math.min(UINT8_BLOCK, segment.length - start);
+    const at = { data: segment.data + start, grad: segment.grad + start, codes: block * 4 };
+    const absmaxAt = block + UINT8_BLOCK / 4;
+    const largest = stepBlock(f32, codes, at, f32[absmaxAt]!, length, k, factor);
+    f32[absmaxAt] = quantizeBlock(codes, at.codes, largest, length);
+    if (sums !== null) addBlockSums(f32, codes, at, f32[absmaxAt]!, length, k, sums);
+    block += UINT8_BLOCK_WORDS;
+  }
+  if (sums !== null) partials!.set(sums, segment.block * PARTIAL_COUNT);
+}
+
+/** Where a block's parameters, gradients (float32 words) and codes (bytes) start. */
+interface BlockAt {
+  readonly data: number;
+  readonly grad: number;
+  readonly codes: number;
+}
+
+/**
+ * Moves a block's parameters and puts its new moments in `moments`.
+ *
+ * @returns The largest magnitude among them.
+ */
+function stepBlock(
+  f32: Float32Array,
+  codes: Uint8Array,
+  at: BlockAt,
+  absmax: number,
+  length: number,
+  k: GroupConstants,
+  factor: number,
+): number {
+  if (factor !== 0) return stepCautiousBlock(f32, codes, at, absmax, length, k, factor);
+  // the constants and offsets in locals, and no call in the loop: V8 inlines neither
+  // signF32 nor fmaF32, and a call costs the loop half its speed
+  const { lr, beta1, directionWeight, decayMultiplier, beta2, momentWeight, gradScale } = k;
+  const { data, grad, codes: first } = at;
+  let largest = 0;
+  let doubleRounded = false;
+  for (let i = 0; i < length; i++) {
+    const g = Math.fround(f32[grad + i]! * gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[first + i]!]! * absmax);
+    const c = Math.fround(Math.fround(m * beta1) + Math.fround(g * directionWeight));
+    // Math.sign keeps ±0 as signF32 does, and compiles without the branches a random sign mispredicts
+    f32[data + i] = Math.fround(Math.fround(f32[data + i]! * decayMultiplier) - lr * Math.sign(c));
+    // the fused multiply-add in float64 (the product is exact), rounded once to float32:
+    // wrong only where the sum is exactly a float32 midpoint (the other neighbour is float32)
+    const sum = momentWeight * g + Math.fround(m * beta2);
+    const next = Math.fround(sum);
+    const mirror = 2 * sum - next;
+    doubleRounded ||= next !== sum && Math.fround(mirror) === mirror;
+    moments[i] = next;
+    largest = Math.max(largest, Math.abs(next));
+  }
+  return doubleRounded ? exactMoments(f32, codes, at, absmax, length, k) : largest;
+}
+
+/** The cautious step of a block (timm's caution), with the scalar kernel's calls. */
+function stepCautiousBlock(
+  f32: Float32Array,
+  codes: Uint8Array,
+  at: BlockAt,
+  absmax: number,
+  length: number,
+  k: GroupConstants,
+  factor: number,
+): number {
+  for (let i = 0; i < length; i++) {
+    const g = Math.fround(f32[at.grad + i]! * k.gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[at.codes + i]!]! * absmax);
+    const c = Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight));
+    const decayed = Math.fround(f32[at.data + i]! * k.decayMultiplier);
+    const kept = (c > 0 && g > 0) || (c < 0 && g < 0) ? factor : 0;
+    f32[at.data + i] = fmaF32(-k.lr, signF32(c) * kept, decayed);
+  }
+  return exactMoments(f32, codes, at, absmax, length, k);
+}
+
+/** A block's new moments into `moments` by {@linkcode fmaF32}; returns their largest magnitude. */
+function exactMoments(
+  f32: Float32Array,
+  codes: Uint8Array,
+  at: BlockAt,
+  absmax: number,
+  length: number,
+  k: GroupConstants,
+): number {
+  let largest = 0;
+  for (let i = 0; i < length; i++) {
+    const g = Math.fround(f32[at.grad + i]! * k.gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[at.codes + i]!]! * absmax);
+    moments[i] = fmaF32(k.momentWeight, g, Math.fround(m * k.beta2));
+    largest = Math.max(largest, Math.abs(moments[i]!));
+  }
+  return largest;
+}
+
+/**
+ * Writes the codes of `moments` (a full block by the reciprocal of its
+ * absmax, a tail by division) and returns the absmax to store.
+ */
+function quantizeBlock(codes: Uint8Array, at: number, largest: number, length: number): number {
+  const full = length === UINT8_BLOCK;
+  const absmax = full ? largest : Math.max(largest, TINY);
+  const inverse = Math.fround(1 / Math.max(absmax, TINY));
+  for (let i = 0; i < length; i++) {
+    // clamped, then rounded to float32 on the store: the same as rounded, then clamped
+    scaled[i] = Math.min(1, Math.max(-1, full ? moments[i]! * inverse : moments[i]! / absmax));
+    // store/uint8_moments.ts's uint8CodeOfBits without a branch (moments' signs are random:
+    // a mispredicted branch costs more than the lookup). Non-negative floats compare as their
+    // bits: `next < |x|` is the sign bit of bits(next) − bits(|x|); the negative codes take
+    // min(127, midpoints <= |x|), and ±0 gets 127 either way
+    const bits = scaledBits[i]!;
+    const magnitude = bits & 0x7fffffff;
+    const below = MIDPOINTS_BELOW[magnitude >>> BUCKET_SHIFT]!;
+    const gap = POSITIVE_MIDPOINT_BITS[below]! - magnitude;
+    const atOrBelow = below + ((gap - 1) >>> 31);
+    const isNegative = -(bits >>> 31);
+    codes[at + i] = ((127 + below + (gap >>> 31)) & ~isNegative) |
+      ((127 - (atOrBelow - (atOrBelow >> 7))) & isNegative);
+  }
+  return absmax;
+}
+
+/** The positive midpoints' bits (+Infinity's last): they order as the values do. */
+const POSITIVE_MIDPOINT_BITS = new Uint32Array(Float32Array.from(POSITIVE_MIDPOINTS).buffer);
+
+/** Adds a block's terms to the six sums, from its stored moments (the direction: bitsandbytes'). */
+function addBlockSums(
+  f32: Float32Array,
+  codes: Uint8Array,
+  at: BlockAt,
+  absmax: number,
+  length: number,
+  k: GroupConstants,
+  sums: Float64Array,
+): void {
+  for (let i = 0; i < length; i++) {
+    const g = Math.fround(f32[at.grad + i]! * k.gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[at.codes + i]!]! * absmax);
+    const p = f32[at.data + i]!;
+    const c = Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight));
+    addPartialTerms(sums, m, p, Math.fround(k.lr * signF32(c) + k.stepDecay * p), g);
+  }
+}
