@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DecoupledLionW, ParameterStore } from "../mod.ts";
+import { KERNEL_TABLES } from "../src/store/uint8_moments.ts";
 
 Deno.test("ParameterStore.add() places three 64-byte aligned slots in shared memory", () => {
   const store = new ParameterStore();
@@ -15,8 +16,9 @@ Deno.test("ParameterStore.add() places three 64-byte aligned slots in shared mem
   assert.equal(b.size, 10);
   assert.deepEqual(b.shape, [2, 5]);
   assert.equal(store.size, 13);
-  // the first chunk: three regions of 2^14 elements, each followed by a skew of 64 KiB + 1344
-  assert.equal(store.byteLength, 3 * (4 * 2 ** 14 + 65536 + 1344));
+  // the kernels' tables, then the first chunk: three regions of 2^14 elements, each followed
+  // by a skew of 64 KiB + 1344
+  assert.equal(store.byteLength, KERNEL_TABLES.bytes + 3 * (4 * 2 ** 14 + 65536 + 1344));
   assert.deepEqual(store.parameters.map((p) => p.name), ["a", "b"]);
   assert.deepEqual([...store].map((p) => p.name), ["a", "b"]);
   assert.equal(store.get("b"), b);
@@ -70,14 +72,15 @@ Deno.test("ParameterStore rejects a bad arena limit and oversized parameters", (
   assert.throws(() => store.add("big", [6000]), {
     name: "RangeError",
     message:
-      "Cannot add parameter 'big' as its 6000 elements need 72000 bytes of slots, more than one arena holds (65536 bytes)",
+      `Cannot add parameter 'big' as its 6000 elements need 72000 bytes of slots, more than one arena holds (65536 bytes, of which the kernels' tables take ${KERNEL_TABLES.bytes})`,
   });
   assert.throws(() => new ParameterStore({ shared: "yes" as unknown as boolean }), TypeError);
 });
 
 Deno.test("ParameterStore spreads parameters over arenas, never splitting one", () => {
   const store = new ParameterStore({ arenaBytes: 65536 });
-  const params = [0, 1, 2].map((i) => store.add(`p${i}`, [5000]));
+  // 3,000 elements: 36,000 bytes of slots beside the kernels' tables (17,920 bytes)
+  const params = [0, 1, 2].map((i) => store.add(`p${i}`, [3000]));
   assert.equal(store.arenaCount, 3);
   assert.notEqual(params[0]!.data.buffer, params[1]!.data.buffer);
   for (const p of params) {

@@ -599,3 +599,14 @@ Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is roun
   assert.equal(results[0]!.absmax[0], 1 + 2 ** -23);
   for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
 });
+
+Deno.test("a zero update direction leaves a −0 parameter −0 on every engine (torch's sign of ±0 is +0)", async () => {
+  for (const engine of ENGINES.slice(0, 3)) {
+    const w = new ParameterStore().add("w", [4096], new Float32Array(4096).fill(-0));
+    const opt = new DecoupledLionW([w], { ...UINT8, ...engine.options, weightDecay: 0.1 });
+    w.grad = new Float32Array(4096).fill(-0); // fresh state: the direction is −0·β1 + −0·(1 − β1) = −0
+    await opt.step();
+    assert.ok(w.data.every((x) => Object.is(x, -0)), engine.name);
+    await opt.close();
+  }
+});

@@ -100,8 +100,11 @@ function stepBlock(
     const g = Math.fround(f32[grad + i]! * gradScale);
     const m = Math.fround(DYNAMIC_MAP[codes[first + i]!]! * absmax);
     const c = Math.fround(Math.fround(m * beta1) + Math.fround(g * directionWeight));
-    // Math.sign keeps ±0 as signF32 does, and compiles without the branches a random sign mispredicts
-    f32[data + i] = Math.fround(Math.fround(f32[data + i]! * decayMultiplier) - lr * Math.sign(c));
+    // signF32 without the branches a random sign mispredicts: Math.sign, and ±0 made +0
+    // (torch's sign of ±0 is 0; p − lr·(−0) would turn a −0 parameter into +0)
+    f32[data + i] = Math.fround(
+      Math.fround(f32[data + i]! * decayMultiplier) - lr * (Math.sign(c) + 0),
+    );
     // the fused multiply-add in float64 (the product is exact), rounded once to float32:
     // wrong only where the sum is exactly a float32 midpoint (the other neighbour is float32)
     const sum = momentWeight * g + Math.fround(m * beta2);

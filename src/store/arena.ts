@@ -12,6 +12,8 @@
  * @module
  */
 
+import { KERNEL_TABLES, writeKernelTables } from "./uint8_moments.ts";
+
 /** WebAssembly page size in bytes. */
 export const PAGE_BYTES = 65_536;
 /** Slot alignment in bytes: a cache line, so that SIMD loads are aligned and
@@ -79,20 +81,31 @@ export class Arena {
     previousPlainBytes: number,
   ): Arena {
     const maximum = limitBytes / PAGE_BYTES;
+    const needed = KERNEL_TABLES.bytes + firstBytes;
+    let arena: Arena;
     if (shared) {
-      const initial = Math.ceil(firstBytes / PAGE_BYTES);
-      return new Arena(
+      const initial = Math.ceil(needed / PAGE_BYTES);
+      arena = new Arena(
         new WebAssembly.Memory({ initial, maximum, shared: true }),
         true,
         limitBytes,
       );
+    } else {
+      const capacity = Math.min(
+        limitBytes,
+        alignUp(Math.max(needed, FIRST_PLAIN_ARENA_BYTES, 2 * previousPlainBytes), PAGE_BYTES),
+      );
+      const pages = capacity / PAGE_BYTES;
+      arena = new Arena(
+        new WebAssembly.Memory({ initial: pages, maximum: pages }),
+        false,
+        capacity,
+      );
     }
-    const capacity = Math.min(
-      limitBytes,
-      alignUp(Math.max(firstBytes, FIRST_PLAIN_ARENA_BYTES, 2 * previousPlainBytes), PAGE_BYTES),
-    );
-    const pages = capacity / PAGE_BYTES;
-    return new Arena(new WebAssembly.Memory({ initial: pages, maximum: pages }), false, capacity);
+    // the 8-bit rule's tables come first, where the wasm kernel looks for them
+    writeKernelTables(arena.memory.buffer);
+    arena.#usedBytes = KERNEL_TABLES.bytes;
+    return arena;
   }
 
   /** Bytes handed out so far. */

@@ -12,6 +12,7 @@ import {
   type MomentumDtype,
   UINT8_BLOCK_WORDS,
 } from "./moment_dtype.ts";
+import { KERNEL_TABLES } from "./uint8_moments.ts";
 import { formatValue } from "../_internal/format.ts";
 import { checkNumbers } from "../_internal/validate.ts";
 import {
@@ -265,7 +266,7 @@ export class ParameterStore implements Iterable<Parameter> {
     return storeArenas(this).length;
   }
 
-  /** Bytes of memory reserved for slots (whole chunks, padding included). */
+  /** Bytes of memory reserved for slots (whole chunks, padding included) and each arena's kernel tables. */
   get byteLength(): number {
     return storeArenas(this).reduce((total, arena) => total + arena.usedBytes, 0);
   }
@@ -374,9 +375,9 @@ export class ParameterStore implements Iterable<Parameter> {
     const size = shape.reduce((product: number, dim: number) => product * dim, 1);
     const slotBytes = 2 * 4 * alignUp(size, SLOT_ALIGN / 4) +
       momentSlotBytes(this.#momentumDtype, size);
-    if (slotBytes > this.#arenaBytes) {
+    if (slotBytes > this.#arenaBytes - KERNEL_TABLES.bytes) {
       throw new RangeError(
-        `Cannot add parameter '${name}' as its ${size} elements need ${slotBytes} bytes of slots, more than one arena holds (${this.#arenaBytes} bytes)`,
+        `Cannot add parameter '${name}' as its ${size} elements need ${slotBytes} bytes of slots, more than one arena holds (${this.#arenaBytes} bytes, of which the kernels' tables take ${KERNEL_TABLES.bytes})`,
       );
     }
     if (initial !== undefined) {
@@ -427,7 +428,8 @@ export class ParameterStore implements Iterable<Parameter> {
       chunk.momentUsed + momentBytes > chunk.momentCapacity
     ) {
       const bytesPerElement = 2 * 4 + momentSlotBytes(moments, 256) / 256;
-      const maxCapacity = Math.floor(this.#arenaBytes / bytesPerElement / (SLOT_ALIGN / 4)) *
+      const maxCapacity =
+        Math.floor((this.#arenaBytes - KERNEL_TABLES.bytes) / bytesPerElement / (SLOT_ALIGN / 4)) *
         (SLOT_ALIGN / 4);
       const next = Math.min(open.next, maxCapacity);
       const own = elements >= next;
@@ -447,7 +449,7 @@ export class ParameterStore implements Iterable<Parameter> {
 
   /** Allocates a chunk of `capacity` elements per region from the last arena, or a new one. */
   #openChunk(name: string, capacity: number, moments: MomentumDtype): Chunk {
-    const stride = regionStride(capacity, this.#arenaBytes);
+    const stride = regionStride(capacity, this.#arenaBytes - KERNEL_TABLES.bytes);
     const momentCapacity = momentRegionBytes(moments, capacity, stride);
     const bytes = 2 * stride + momentCapacity;
     const arenas = memoryOf.get(this)!.arenas;

@@ -93,11 +93,11 @@ export const POSITIVE_MIDPOINTS: Float32Array = Float32Array.of(
 
 /**
  * Bits of a float32 shifted right by this many give its bucket: its
- * exponent and the top 8 bits of its fraction, a relative width of 2^-8
- * (0.4 %). Positive midpoints lie at least 1.4 % apart, so a bucket holds
+ * exponent and the top 7 bits of its fraction, a relative width of 2^-7
+ * (0.8 %). Positive midpoints lie at least 1.4 % apart, so a bucket holds
  * at most one.
  */
-export const BUCKET_SHIFT = 15;
+export const BUCKET_SHIFT = 16;
 
 /** Per bucket of |x| <= 1: how many positive midpoints lie wholly below it. */
 export const MIDPOINTS_BELOW: Uint8Array = (() => {
@@ -269,4 +269,34 @@ export function writeUint8Codes(
     bytes.set(moments.codes.subarray(start, start + UINT8_BLOCK), b * 4 * UINT8_BLOCK_WORDS);
     scales[b * UINT8_BLOCK_WORDS + UINT8_BLOCK / 4] = moments.absmax[b]!;
   }
+}
+
+/**
+ * Where the wasm kernel finds the tables of the 8-bit rule in an arena's
+ * memory (wasm has no gather: its lookups load from memory): the map's
+ * values, the positive midpoints' bits, and the buckets' counts, from byte
+ * 0 of every arena, which holds them before any slot.
+ */
+export const KERNEL_TABLES = {
+  /** The map's 256 float32 values. */
+  map: 0,
+  /** {@linkcode POSITIVE_MIDPOINTS}' bits, 129 words. */
+  midpointBits: 1024,
+  /** {@linkcode MIDPOINTS_BELOW}, a byte a bucket. */
+  below: 1600,
+  /** The bytes they take, a multiple of 64. */
+  bytes: 1600 + Math.ceil(MIDPOINTS_BELOW.length / 64) * 64,
+} as const;
+
+/**
+ * Writes the kernel's tables at the start of a new arena's memory.
+ *
+ * @param buffer The memory, with at least `KERNEL_TABLES.bytes` bytes.
+ */
+export function writeKernelTables(buffer: ArrayBufferLike): void {
+  new Float32Array(buffer, KERNEL_TABLES.map, 256).set(DYNAMIC_MAP);
+  new Float32Array(buffer, KERNEL_TABLES.midpointBits, POSITIVE_MIDPOINTS.length).set(
+    POSITIVE_MIDPOINTS,
+  );
+  new Uint8Array(buffer, KERNEL_TABLES.below, MIDPOINTS_BELOW.length).set(MIDPOINTS_BELOW);
 }
