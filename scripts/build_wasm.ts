@@ -9,7 +9,8 @@
  * bfloat16 moments; those marked `@kernel` also for each fma path (the
  * relaxed one only in the relaxed build) and for groups whose lerps both
  * take base m (`_mm`), their `@unroll` bodies four times (`UNROLL_BIT`: the
- * first of the line's 16 elements a body handles, a bit in a mask). They
+ * first of the line's 16 elements a body handles, a bit in a mask); those
+ * marked `@fma` for each fma path alone (the 8-bit moments' update). They
  * are committed as base64 so users need no build step; a test rebuilds
  * them and compares.
  *
@@ -276,7 +277,12 @@ function kernels(section: string): string {
  * @returns The text wabt compiles.
  */
 export function expandLionWat(wat: string, relaxed: boolean): string {
-  const expanded = editSections(wat, "kernel", kernels);
+  // (an @fma section: each fma path only; the relaxed one marked @relaxed)
+  const fmaPaths = (section: string) =>
+    `;; @relaxed {${expandFma(section.replaceAll("{F}", ""), "relaxed")};; @relaxed }${
+      expandFma(section.replaceAll("{F}", "_exact"), "exact")
+    }`;
+  const expanded = editSections(editSections(wat, "fma", fmaPaths), "kernel", kernels);
   const moments = editSections(expanded, "moment", (s) => float32Moments(s) + bfloat16Moments(s));
   return editSections(moments, "relaxed", (section) => relaxed ? section : "");
 }

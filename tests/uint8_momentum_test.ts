@@ -17,7 +17,7 @@ import {
   ParameterStore,
   type ParameterStoreOptions,
 } from "../mod.ts";
-import { DYNAMIC_MAP } from "../src/store/dynamic_map.ts";
+import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "../src/io/safetensors.ts";
 import { cautionFactor } from "../src/kernels/kernel.ts";
 import { quantizeUint8Block, UINT8_BLOCK } from "../src/store/uint8_moments.ts";
@@ -580,16 +580,17 @@ Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is roun
   );
   const results = [];
   for (const engine of ENGINES.slice(0, 3)) {
-    const w = new ParameterStore().add("w", [4096]);
+    const w = new ParameterStore().add("w", [4196]); // 16 blocks and a tail of 100
     const opt = new DecoupledLionW([w], { ...UINT8, ...engine.options, betas: [0.9, beta2] });
-    const codes = new Uint8Array(4096).fill(255);
-    const scales = new Float32Array(16).fill(absmax);
+    const codes = new Uint8Array(4196).fill(255);
+    const scales = new Float32Array(17).fill(absmax);
     opt.loadStateDict({
       ...opt.stateDict(),
-      state: { w: { expAvg: new Float32Array(4096), quantized: { codes, absmax: scales } } },
+      state: { w: { expAvg: new Float32Array(4196), quantized: { codes, absmax: scales } } },
     });
-    const grad = new Float32Array(4096);
-    grad[5] = g;
+    const grad = new Float32Array(4196);
+    grad[5] = g; // in a full block
+    grad[4100] = g; // in the tail
     w.grad = grad;
     await opt.step();
     results.push(opt.stateDict().state["w"]!.quantized!);
@@ -597,6 +598,7 @@ Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is roun
   }
   // the block's largest moment is the rounded-once 1 + 2^-23: its absmax
   assert.equal(results[0]!.absmax[0], 1 + 2 ** -23);
+  assert.equal(results[0]!.absmax[16], 1 + 2 ** -23);
   for (const r of results.slice(1)) assert.deepEqual(r, results[0]);
 });
 
@@ -609,4 +611,69 @@ Deno.test("a zero update direction leaves a −0 parameter −0 on every engine 
     assert.ok(w.data.every((x) => Object.is(x, -0)), engine.name);
     await opt.close();
   }
+});
+
+Deno.test("a moment rounded once lands on its own side of a midpoint when the block is quantized, on every engine", async () => {
+  // as above, element 5's moment is 1 + 2^-23 rounded once, 1 rounded twice; element 9's is the
+  // block's absmax A, with f32(1 / A) a midpoint M of the map: 1·(1/A) is M (the lower code),
+  // (1 + 2^-23)·(1/A) lies above it (the upper one)
+  let a = 2 ** 23 + 1;
+  let b = Math.ceil(2 ** 47 / a);
+  while (a * b - 2 ** 47 >= 2 ** 18 || a * b === 2 ** 47) {
+    a += 2;
+    b = Math.ceil(2 ** 47 / a);
+  }
+  const mw = Math.fround(a * 2 ** -31);
+  const beta2 = 1 - mw;
+  const near = new Float32Array([1 / beta2]);
+  const nearBits = new Int32Array(near.buffer);
+  while (Math.fround(near[0]! * Math.fround(beta2)) !== 1) {
+    nearBits[0]! += Math.fround(near[0]! * Math.fround(beta2)) < 1 ? 1 : -1;
+  }
+  const absmax = near[0]!; // every moment decays to exactly 1
+  const g5 = Math.fround(b * 2 ** -40);
+  // a midpoint M and a gradient g9 whose moment A = fma(mw, g9, 1) has f32(1 / A) = M
+  let found: { g9: number; midpoint: number } | undefined;
+  for (const midpoint of DYNAMIC_MAP_MIDPOINTS.filter((m) => m > 0.3 && m < 0.9)) {
+    const start = Math.fround((1 / midpoint - 1) / mw);
+    const probe = new Float32Array([start]);
+    const probeBits = new Int32Array(probe.buffer);
+    for (let step = 0; step < 4096 && found === undefined; step++) {
+      probeBits[0] = new Int32Array(new Float32Array([start]).buffer)[0]! +
+        (step >> 1) * (step % 2 ? 1 : -1);
+      const moment = fmaF32(mw, probe[0]!, 1);
+      if (Math.fround(1 / moment) === midpoint) found = { g9: probe[0]!, midpoint };
+    }
+    if (found !== undefined) break;
+  }
+  assert.ok(found, "a gradient that puts the scale's reciprocal on a midpoint");
+  const codes = [];
+  for (const engine of ENGINES.slice(0, 3)) {
+    const w = new ParameterStore().add("w", [4096]);
+    const opt = new DecoupledLionW([w], { ...UINT8, ...engine.options, betas: [0.9, beta2] });
+    opt.loadStateDict({
+      ...opt.stateDict(),
+      state: {
+        w: {
+          expAvg: new Float32Array(4096),
+          quantized: {
+            codes: new Uint8Array(4096).fill(255),
+            absmax: new Float32Array(16).fill(absmax),
+          },
+        },
+      },
+    });
+    const grad = new Float32Array(4096);
+    grad[5] = g5;
+    grad[9] = found!.g9;
+    w.grad = grad;
+    await opt.step();
+    const q = opt.stateDict().state["w"]!.quantized!;
+    codes.push([q.codes[5], q.codes[9], q.codes[6]]);
+    await opt.close();
+  }
+  const midpointIndex = DYNAMIC_MAP_MIDPOINTS.indexOf(found!.midpoint);
+  // element 5 above the midpoint: the upper code; element 6 (moment 1) on it: the lower one
+  assert.deepEqual(codes[0], [midpointIndex + 1, 255, midpointIndex]);
+  for (const c of codes.slice(1)) assert.deepEqual(c, codes[0]);
 });

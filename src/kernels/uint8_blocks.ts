@@ -68,6 +68,32 @@ export function updateUint8Segment(
   if (sums !== null) partials!.set(sums, segment.block * PARTIAL_COUNT);
 }
 
+/**
+ * The six sums of a segment of 8-bit moments after its update, as
+ * {@linkcode updateUint8Segment} writes them.
+ *
+ * @param f32 The arena as float32.
+ * @param segment The segment.
+ * @param k Its group's constants.
+ * @param partials Where the sums go.
+ */
+export function uint8SegmentSums(
+  f32: Float32Array,
+  segment: KernelSegment,
+  k: GroupConstants,
+  partials: Float64Array,
+): void {
+  const codes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+  const sums = new Float64Array(PARTIAL_COUNT);
+  for (let start = 0, block = segment.expAvg; start < segment.length; start += UINT8_BLOCK) {
+    const length = Math.min(UINT8_BLOCK, segment.length - start);
+    const at = { data: segment.data + start, grad: segment.grad + start, codes: block * 4 };
+    addBlockSums(f32, codes, at, f32[block + UINT8_BLOCK / 4]!, length, k, sums);
+    block += UINT8_BLOCK_WORDS;
+  }
+  partials.set(sums, segment.block * PARTIAL_COUNT);
+}
+
 /** Where a block's parameters, gradients (float32 words) and codes (bytes) start. */
 interface BlockAt {
   readonly data: number;

@@ -18,7 +18,9 @@ import {
   LION_WASM_STRICT_SHARED,
 } from "./wasm/lion_wasm.ts";
 import { cautiousUpdate, jsKernel } from "./js_kernel.ts";
-import { updateUint8Segment } from "./uint8_blocks.ts";
+import { uint8SegmentSums, updateUint8Segment } from "./uint8_blocks.ts";
+import { KERNEL_TABLES, UINT8_BLOCK, UINT8_BLOCK_WORDS } from "../store/uint8_moments.ts";
+import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
 
 /** How the kernel computes torch's fused multiply-add. */
 export type FmaMode = "relaxed" | "exact";
@@ -82,9 +84,32 @@ interface MomentExports {
   vote_signs_exact: VoteSignsExport;
 }
 
+/**
+ * The 8-bit update of whole blocks: parameters, gradients and blocks at
+ * byte offsets, the block count, the tables' offset, then lr, β1, 1 − β1,
+ * β2, 1 − β2, the decay multiplier and the gradient scale.
+ */
+type Uint8UpdateExport = (
+  p: number,
+  g: number,
+  m: number,
+  blocks: number,
+  tables: number,
+  lr: number,
+  beta1: number,
+  directionWeight: number,
+  beta2: number,
+  momentWeight: number,
+  decay: number,
+  gradScale: number,
+) => void;
+
 interface LionExports {
   /** Relaxed module only. */
   relaxed_madd_is_fused?(): number;
+  /** Relaxed module only. */
+  update_u8?: Uint8UpdateExport;
+  update_u8_exact: Uint8UpdateExport;
   find_non_finite(g: number, n: number): number;
   sum_squares(g: number, n: number): number;
   scale(g: number, n: number, s: number): void;
@@ -344,16 +369,53 @@ export function createWasmKernel(
     },
 
     update(arena, segments, groups, partials, caution) {
-      const [, variants] = instanceFor(arena);
+      const [exports, variants] = instanceFor(arena);
       let f32: Float32Array | undefined;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
         const k = groups[segment.group]!;
         const factor = caution?.[segment.block] ?? 0;
         if (k.momentUint8) {
-          // 8-bit moments: tuned scalar code (no SIMD gather for the map's lookups)
           f32 ??= new Float32Array(arena.buffer);
-          updateUint8Segment(f32, segment, k, factor, partials);
+          if (factor !== 0 || !hasKernelTables(f32)) {
+            // cautious, or a memory without the tables: the tuned scalar code
+            updateUint8Segment(f32, segment, k, factor, partials);
+            continue;
+          }
+          // whole blocks in wasm; a tensor's partial last block, and the sums, in the scalar code
+          const blocks = Math.floor(segment.length / UINT8_BLOCK);
+          const updateU8 = mode === "exact" ? exports.update_u8_exact : exports.update_u8!;
+          updateU8(
+            segment.data * 4,
+            segment.grad * 4,
+            segment.expAvg * 4,
+            blocks,
+            KERNEL_TABLES.map,
+            k.lr,
+            k.beta1,
+            k.directionWeight,
+            k.beta2,
+            k.momentWeight,
+            k.decayMultiplier,
+            k.gradScale,
+          );
+          const done = blocks * UINT8_BLOCK;
+          if (done < segment.length) {
+            updateUint8Segment(
+              f32,
+              {
+                ...segment,
+                data: segment.data + done,
+                grad: segment.grad + done,
+                expAvg: segment.expAvg + blocks * UINT8_BLOCK_WORDS,
+                length: segment.length - done,
+              },
+              k,
+              0,
+              null,
+            );
+          }
+          if (partials !== null) uint8SegmentSums(f32, segment, k, partials);
           continue;
         }
         if (factor !== 0) {
@@ -383,6 +445,16 @@ export function createWasmKernel(
       }
     },
   };
+}
+
+/**
+ * Whether a memory starts with the 8-bit rule's tables (every arena of a
+ * store does): the map's first and last values where they belong.
+ */
+function hasKernelTables(f32: Float32Array): boolean {
+  const at = KERNEL_TABLES.map / 4;
+  return f32.length > KERNEL_TABLES.bytes / 4 && f32[at] === DYNAMIC_MAP[0] &&
+    f32[at + 255] === DYNAMIC_MAP[255] && f32[at + 127] === 0;
 }
 
 /** The gradient scan of one segment: `Σg²`, or the verdict alone (NaN or 0). */

@@ -722,4 +722,169 @@
     (call $lanes (local.get $mg))
   )
   ;; @moment }
+
+  ;; ---- 8-bit moments ----------------------------------------------------
+  ;;
+  ;; bitsandbytes' blockwise 8-bit rule (store/uint8_moments.ts) on whole
+  ;; blocks of 256: a block is 256 codes, then its float32 absmax (65
+  ;; words). The arena's first bytes hold the tables (KERNEL_TABLES): the
+  ;; map's values from $t, the positive midpoints' bits from $t + 1024, the
+  ;; buckets' counts (a byte each) from $t + 1600. WebAssembly has no gather:
+  ;; each lookup is four scalar loads into a vector.
+  ;;
+  ;; Pass one moves the parameters and finds the block's largest new
+  ;; moment; pass two computes the moments again (cheaper than storing
+  ;; them: no scratch memory per worker) and writes their codes:
+  ;;   s = code[q]·absmax;  p = p·decay − lr·sign(s·β1 + g·(1 − β1))
+  ;;   s' = fma(1 − β2, g, s·β2);  absmax' = max|s'|
+  ;;   q' = the count of midpoints below clamp(s'·(1 / max(absmax', 1e-38)), −1, 1)
+  ;; The count by the map's structure, as the scalar kernels take it: the
+  ;; bucket of |x| (its bits >> 16) gives the positive midpoints below it,
+  ;; one comparison of bits with the next decides, and negative codes
+  ;; mirror positive ones (but for the top code, 1). No calls in the loops:
+  ;; V8 does not inline them.
+
+  ;; The largest of four lanes.
+  (func $max4 (param $v v128) (result f32)
+    (local.set $v (f32x4.max (local.get $v) (call $high (local.get $v))))
+    (f32.max (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v))))
+
+  ;; @fma {
+  ;; $blocks whole blocks: parameters at $p, gradients at $g, blocks at $m,
+  ;; tables at $t. $mw: 1 − β2 as f32, $dw: 1 − β1.
+  (func (export "update_u8{F}")
+    (param $p i32) (param $g i32) (param $m i32) (param $blocks i32) (param $t i32)
+    (param $lr f32) (param $beta1 f32) (param $dw f32) (param $beta2 f32) (param $mw f32)
+    (param $decay f32) (param $gs f32)
+    (local $i i32) (local $end i32) (local $absv v128) (local $largest v128) (local $invv v128)
+    (local $s v128) (local $gv v128) (local $next v128) (local $c v128) (local $absmax f32)
+    (local $lrv v128) (local $beta1v v128) (local $dwv v128) (local $beta2v v128) (local $mwv v128)
+    (local $mww v128) (local $decayv v128) (local $gsv v128)
+    (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
+    (local $q i32) (local $x v128) (local $mag v128) (local $bucket v128) (local $below v128)
+    (local $gap v128) (local $at_or_below v128) (local $zero v128) (local $neglrv v128)
+    (local $one v128) (local $minus_one v128) (local $abs_mask v128) (local $ones v128) (local $c127 v128)
+    (local.set $lrv (f32x4.splat (local.get $lr)))
+    (local.set $neglrv (f32x4.neg (local.get $lrv)))
+    (local.set $one (f32x4.splat (f32.const 1)))
+    (local.set $minus_one (f32x4.splat (f32.const -1)))
+    (local.set $abs_mask (i32x4.splat (i32.const 0x7fffffff)))
+    (local.set $ones (i32x4.splat (i32.const 1)))
+    (local.set $c127 (i32x4.splat (i32.const 127)))
+    (local.set $beta1v (f32x4.splat (local.get $beta1)))
+    (local.set $dwv (f32x4.splat (local.get $dw)))
+    (local.set $beta2v (f32x4.splat (local.get $beta2)))
+    (local.set $mwv (f32x4.splat (local.get $mw)))
+    (local.set $mww (f64x2.splat (f64.promote_f32 (local.get $mw))))
+    (local.set $decayv (f32x4.splat (local.get $decay)))
+    (local.set $gsv (f32x4.splat (local.get $gs)))
+    (local.set $end (i32.add (local.get $m) (i32.mul (local.get $blocks) (i32.const 260))))
+    (block $done
+      (loop $block
+        (br_if $done (i32.ge_u (local.get $m) (local.get $end)))
+        (local.set $absv (v128.load32_splat offset=256 (local.get $m)))
+        (local.set $largest (f32x4.splat (f32.const 0)))
+        (local.set $i (i32.const 0))
+        (loop $one
+          ;; the moments of four codes: four loads from the map
+          (local.set $q (i32.load (i32.add (local.get $m) (i32.shr_u (local.get $i) (i32.const 2)))))
+          (local.set $s (f32x4.mul
+            (f32x4.replace_lane 3
+              (f32x4.replace_lane 2
+                (f32x4.replace_lane 1
+                  (f32x4.splat (f32.load (i32.add (local.get $t)
+                    (i32.and (i32.shl (local.get $q) (i32.const 2)) (i32.const 1020)))))
+                  (f32.load (i32.add (local.get $t)
+                    (i32.and (i32.shr_u (local.get $q) (i32.const 6)) (i32.const 1020)))))
+                (f32.load (i32.add (local.get $t)
+                  (i32.and (i32.shr_u (local.get $q) (i32.const 14)) (i32.const 1020)))))
+              (f32.load (i32.add (local.get $t)
+                (i32.and (i32.shr_u (local.get $q) (i32.const 22)) (i32.const 1020)))))
+            (local.get $absv)))
+          (local.set $gv (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $i))) (local.get $gsv)))
+          (local.set $c (f32x4.add (f32x4.mul (local.get $s) (local.get $beta1v))
+            (f32x4.mul (local.get $gv) (local.get $dwv))))
+          (v128.store (i32.add (local.get $p) (local.get $i))
+            (f32x4.sub
+              (f32x4.mul (v128.load (i32.add (local.get $p) (local.get $i))) (local.get $decayv))
+              (v128.or
+                (v128.and (f32x4.gt (local.get $c) (local.get $zero)) (local.get $lrv))
+                (v128.and (f32x4.lt (local.get $c) (local.get $zero)) (local.get $neglrv)))))
+          (FMA $next $mwv $mww (local.get $gv) (f32x4.mul (local.get $s) (local.get $beta2v)))
+          (local.set $largest (f32x4.max (local.get $largest) (f32x4.abs (local.get $next))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $one (i32.lt_u (local.get $i) (i32.const 1024))))
+        (local.set $absmax (call $max4 (local.get $largest)))
+        (local.set $invv (f32x4.splat
+          (f32.div (f32.const 1) (f32.max (local.get $absmax) (f32.const 0x1.b38fb8p-127)))))
+        (local.set $i (i32.const 0))
+        (loop $two
+          (local.set $q (i32.load (i32.add (local.get $m) (i32.shr_u (local.get $i) (i32.const 2)))))
+          (local.set $s (f32x4.mul
+            (f32x4.replace_lane 3
+              (f32x4.replace_lane 2
+                (f32x4.replace_lane 1
+                  (f32x4.splat (f32.load (i32.add (local.get $t)
+                    (i32.and (i32.shl (local.get $q) (i32.const 2)) (i32.const 1020)))))
+                  (f32.load (i32.add (local.get $t)
+                    (i32.and (i32.shr_u (local.get $q) (i32.const 6)) (i32.const 1020)))))
+                (f32.load (i32.add (local.get $t)
+                  (i32.and (i32.shr_u (local.get $q) (i32.const 14)) (i32.const 1020)))))
+              (f32.load (i32.add (local.get $t)
+                (i32.and (i32.shr_u (local.get $q) (i32.const 22)) (i32.const 1020)))))
+            (local.get $absv)))
+          (local.set $gv (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $i))) (local.get $gsv)))
+          (FMA $next $mwv $mww (local.get $gv) (f32x4.mul (local.get $s) (local.get $beta2v)))
+          ;; the codes: the bucket of |x| (its bits >> 16) gives the positive midpoints below it
+          ;; (a byte each, from $t + 1600), one comparison of bits with the next decides
+          (local.set $x (f32x4.min (local.get $one)
+            (f32x4.max (local.get $minus_one) (f32x4.mul (local.get $next) (local.get $invv)))))
+          (local.set $mag (v128.and (local.get $x) (local.get $abs_mask)))
+          (local.set $bucket (i32x4.shr_u (local.get $mag) (i32.const 16)))
+          (local.set $below
+            (i32x4.replace_lane 3
+              (i32x4.replace_lane 2
+                (i32x4.replace_lane 1
+                  (i32x4.splat (i32.load8_u offset=1600 (i32.add (local.get $t)
+                    (i32x4.extract_lane 0 (local.get $bucket)))))
+                  (i32.load8_u offset=1600 (i32.add (local.get $t) (i32x4.extract_lane 1 (local.get $bucket)))))
+                (i32.load8_u offset=1600 (i32.add (local.get $t) (i32x4.extract_lane 2 (local.get $bucket)))))
+              (i32.load8_u offset=1600 (i32.add (local.get $t) (i32x4.extract_lane 3 (local.get $bucket))))))
+          (local.set $next
+            (i32x4.replace_lane 3
+              (i32x4.replace_lane 2
+                (i32x4.replace_lane 1
+                  (i32x4.splat (i32.load offset=1024 (i32.add (local.get $t)
+                    (i32.shl (i32x4.extract_lane 0 (local.get $below)) (i32.const 2)))))
+                  (i32.load offset=1024 (i32.add (local.get $t)
+                    (i32.shl (i32x4.extract_lane 1 (local.get $below)) (i32.const 2)))))
+                (i32.load offset=1024 (i32.add (local.get $t)
+                  (i32.shl (i32x4.extract_lane 2 (local.get $below)) (i32.const 2)))))
+              (i32.load offset=1024 (i32.add (local.get $t)
+                (i32.shl (i32x4.extract_lane 3 (local.get $below)) (i32.const 2))))))
+          ;; next < |x| (bits, both non-negative): the sign bit of next − |x|
+          (local.set $gap (i32x4.sub (local.get $next) (local.get $mag)))
+          (local.set $at_or_below
+            (i32x4.add (local.get $below) (i32x4.shr_u (i32x4.sub (local.get $gap) (local.get $ones)) (i32.const 31))))
+          (local.set $next
+            (v128.bitselect
+              ;; x <= 0 (its sign bit; ±0 gives 127 both ways): 127 − min(127, midpoints <= |x|)
+              (i32x4.sub (local.get $c127)
+                (i32x4.sub (local.get $at_or_below) (i32x4.shr_s (local.get $at_or_below) (i32.const 7))))
+              ;; x > 0: 127 + the midpoints below |x|
+              (i32x4.add (i32x4.add (local.get $below) (local.get $c127))
+                (i32x4.shr_u (local.get $gap) (i32.const 31)))
+              (i32x4.shr_s (local.get $x) (i32.const 31))))
+          (v128.store32_lane 0 (i32.add (local.get $m) (i32.shr_u (local.get $i) (i32.const 2)))
+            (i8x16.narrow_i16x8_u
+              (i16x8.narrow_i32x4_u (local.get $next) (local.get $next))
+              (i16x8.narrow_i32x4_u (local.get $next) (local.get $next))))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $two (i32.lt_u (local.get $i) (i32.const 1024))))
+        (f32.store offset=256 (local.get $m) (local.get $absmax))
+        (local.set $p (i32.add (local.get $p) (i32.const 1024)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1024)))
+        (local.set $m (i32.add (local.get $m) (i32.const 260)))
+        (br $block))))
+  ;; @fma }
 )
