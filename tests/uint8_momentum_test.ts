@@ -213,7 +213,7 @@ async function trainAgainstReference(
         const group = GROUPS.find((x) => x.sizes.includes(i))!;
         reference[i]!.step(g, constants(group.lr, group.betas, group.weightDecay), cautious);
       }
-      await opt.step({ metrics: step === 2 });
+      await opt.step({ metrics: step === 3 });
       for (const [i, param] of params.entries()) {
         assertBitsEqual(param.data, reference[i]!.p, `step ${step} ${param.name}: parameters`);
         assertBitsEqual(
@@ -241,9 +241,24 @@ Deno.test("8-bit moments on tensors cut across workers, with float32 ones for sm
       metrics.push(await trainAgainstReference(engine.options, false, {}));
     }
   });
-  await t.step("metrics are the same on every engine", () => {
-    for (const m of metrics.slice(1)) assert.deepEqual(m, metrics[0]);
-  });
+  await t.step(
+    "metrics: the 8-bit tensors' the same on every engine, the float32 ones' within 1e-5",
+    () => {
+      const keys = Object.keys(metrics[0]!);
+      // six a tensor, and the step's own
+      assert.equal(keys.filter((key) => /\/t\d$/.test(key)).length, 6 * SIZES.length);
+      for (const m of metrics.slice(1)) {
+        assert.deepEqual(Object.keys(m), keys);
+        for (const key of keys) {
+          // t0, t1: 8-bit, summed in element order everywhere; the others: float32 (the wasm
+          // kernel's float32 runs against the js kernel's float64 sums)
+          const [got, want] = [m[key]!, metrics[0]![key]!];
+          if (/\/t[01]$/.test(key)) assert.equal(got, want, key);
+          else assert.ok(Math.abs(got - want) <= 1e-5 * Math.abs(want), key);
+        }
+      }
+    },
+  );
 });
 
 Deno.test("8-bit moments with cautious groups equal the scalar reference", async (t) => {

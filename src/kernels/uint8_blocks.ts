@@ -213,7 +213,11 @@ function quantizeBlock(codes: Uint8Array, at: number, largest: number, length: n
 /** The positive midpoints' bits (+Infinity's last): they order as the values do. */
 const POSITIVE_MIDPOINT_BITS = new Uint32Array(Float32Array.from(POSITIVE_MIDPOINTS).buffer);
 
-/** Adds a block's terms to the six sums, from its stored moments (the direction: bitsandbytes'). */
+/**
+ * Adds a block's terms to the six sums, from its stored moments (the
+ * direction: bitsandbytes'), in element order as `addPartialTerms` would,
+ * with the constants in locals and no call in the loop.
+ */
 function addBlockSums(
   f32: Float32Array,
   codes: Uint8Array,
@@ -223,11 +227,27 @@ function addBlockSums(
   k: GroupConstants,
   sums: Float64Array,
 ): void {
+  const { lr, beta1, directionWeight, gradScale, stepDecay } = k;
+  const { data, grad, codes: first } = at;
+  let mm = sums[0]!, pp = sums[1]!, uu = sums[2]!, gg = sums[3]!, ug = sums[4]!, mg = sums[5]!;
   for (let i = 0; i < length; i++) {
-    const g = Math.fround(f32[at.grad + i]! * k.gradScale);
-    const m = Math.fround(DYNAMIC_MAP[codes[at.codes + i]!]! * absmax);
-    const p = f32[at.data + i]!;
-    const c = Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight));
-    addPartialTerms(sums, m, p, Math.fround(k.lr * signF32(c) + k.stepDecay * p), g);
+    const g = Math.fround(f32[grad + i]! * gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[first + i]!]! * absmax);
+    const p = f32[data + i]!;
+    const c = Math.fround(Math.fround(m * beta1) + Math.fround(g * directionWeight));
+    // signF32 (±0 → +0): Math.sign(c) + 0
+    const u = Math.fround(lr * (Math.sign(c) + 0) + stepDecay * p);
+    mm += m * m;
+    pp += p * p;
+    uu += u * u;
+    gg += g * g;
+    ug += u * g;
+    mg += m * g;
   }
+  sums[0] = mm;
+  sums[1] = pp;
+  sums[2] = uu;
+  sums[3] = gg;
+  sums[4] = ug;
+  sums[5] = mg;
 }
