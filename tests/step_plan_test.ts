@@ -40,12 +40,13 @@ Deno.test("planStep() of no parameters has no blocks", () => {
 });
 
 Deno.test("blocksByArena() splits blocks by arena, keeping their order", () => {
-  // 64 KiB arenas: three slots of 20,000 bytes fill one, so each parameter gets its own
+  // 64 KiB arenas: three slots of 12,000 bytes and the kernels' tables fill one, so each
+  // parameter gets its own
   const store = new ParameterStore({ arenaBytes: 65536 });
-  const params = ["x", "y", "z"].map((name) => store.add(name, [5000]));
+  const params = ["x", "y", "z"].map((name) => store.add(name, [3000]));
   const plan = planStep(
     params.map((param, i) => ({ param, slots: parameterSlots(param), group: i })),
-    2048,
+    1024, // three blocks a parameter
   );
   assert.deepEqual(params.map((p) => parameterSlots(p).arena), [0, 1, 2]);
   const runs = blocksByArena([...plan.blocks].reverse());

@@ -19,12 +19,7 @@ import {
   UINT8_BLOCK,
   UINT8_BLOCK_WORDS,
 } from "../store/uint8_moments.ts";
-import {
-  addPartialTerms,
-  type GroupConstants,
-  type KernelSegment,
-  PARTIAL_COUNT,
-} from "./kernel.ts";
+import { type GroupConstants, type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
 
 /** `max(absmax, 1e-38)` as torch's float32 clamp takes it. */
 const TINY = Math.fround(1e-38);

@@ -36,8 +36,8 @@ import type { ParameterSlots, StoreMemory } from "./slots.ts";
  *
  * const options: ParameterStoreOptions = { arenaBytes: 65536 };
  * const store = new ParameterStore(options);
- * store.add("a", [5000]);
- * store.add("b", [5000]); // 3 slots of 20 KB each do not fit beside "a"
+ * store.add("a", [3000]);
+ * store.add("b", [3000]); // 3 slots of 12 KB do not fit beside "a" and the kernels' tables
  * assert.equal(store.arenaCount, 2);
  * ```
  */
