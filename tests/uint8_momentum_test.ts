@@ -21,7 +21,7 @@ import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts"
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "../src/io/safetensors.ts";
 import { cautionFactor } from "../src/kernels/kernel.ts";
 import { quantizeUint8Block, UINT8_BLOCK } from "../src/store/uint8_moments.ts";
-import { fmaF32, lerpF32, signF32 } from "../src/_internal/float32.ts";
+import { bfloat16Bits, fmaF32, fromBfloat16, lerpF32, signF32 } from "../src/_internal/float32.ts";
 import { parameterSlots } from "../src/store/slots.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
@@ -528,43 +528,55 @@ Deno.test("an 8-bit checkpoint holds U8 codes, F32 scales and the codebook, and 
   await opt.close();
 });
 
-Deno.test("8-bit moments across ranks (data parallel, 2 in-process ranks): every rank steps the averaged gradient as one process does", async () => {
+Deno.test("8-bit moments across ranks (data parallel, 2 in-process ranks): every rank steps the averaged gradient as one process does", async (t) => {
   const sizes = [40_000, 5000, 100];
-  const build = (collective?: Collective) => {
+  const build = (collective?: Collective, exchange: "float32" | "bfloat16" = "float32") => {
     const store = new ParameterStore({ momentumDtype: "uint8" });
     const params = sizes.map((n, i) => store.add(`p${i}`, [n], seededValues(n, i + 1)));
     const opt = new DecoupledLionW(params, {
       ...UINT8,
       weightDecay: 0.1,
       workers: 0,
-      ...(collective ? { collective } : {}),
+      ...(collective ? { collective, exchange } : {}),
     });
     return { params, opt };
   };
-  const ranks = inProcessRanks(2).map(build);
-  const single = build();
-  for (let s = 0; s < 3; s++) {
-    const grads = [0, 1].map((r) =>
-      sizes.map((n, i) => seededValues(n, 100 * s + 10 * i + r, 0.1))
-    );
-    await Promise.all(ranks.map(({ params, opt }, r) => {
-      params.forEach((p, i) => (p.grad = grads[r]![i]!));
-      return opt.step({ metrics: true });
-    }));
-    // the float32 exchange: the sum in rank order, times 1/2
-    single.params.forEach((p, i) => {
-      p.grad = grads[0]![i]!.map((g, k) => Math.fround(Math.fround(g + grads[1]![i]![k]!) * 0.5));
+  // what each exchange averages: float32 gradients, or bfloat16-rounded ones, summed in rank order
+  const sent = {
+    float32: (g: number) => g,
+    bfloat16: (g: number) => fromBfloat16(bfloat16Bits(g)),
+  };
+  for (const exchange of ["float32", "bfloat16"] as const) {
+    await t.step(`exchange "${exchange}"`, async () => {
+      const ranks = inProcessRanks(2).map((c) => build(c, exchange));
+      const single = build();
+      for (let s = 0; s < 3; s++) {
+        const grads = [0, 1].map((r) =>
+          sizes.map((n, i) => seededValues(n, 100 * s + 10 * i + r, 0.1))
+        );
+        await Promise.all(ranks.map(({ params, opt }, r) => {
+          params.forEach((p, i) => (p.grad = grads[r]![i]!));
+          return opt.step({ metrics: true });
+        }));
+        // the sum in rank order, times 1/2
+        const of = sent[exchange];
+        single.params.forEach((p, i) => {
+          p.grad = grads[0]![i]!.map((g, k) =>
+            Math.fround(Math.fround(of(g) + of(grads[1]![i]![k]!)) * 0.5)
+          );
+        });
+        await single.opt.step({ metrics: true });
+        for (const [r, { params, opt }] of ranks.entries()) {
+          params.forEach((p, i) => {
+            assertBitsEqual(p.data, single.params[i]!.data, `rank ${r}, step ${s}, p${i}`);
+            assert.deepEqual(opt.stateDict().state[p.name], single.opt.stateDict().state[p.name]);
+          });
+          assert.deepEqual(opt.getMetrics(), single.opt.getMetrics());
+        }
+      }
+      for (const { opt } of [...ranks, single]) await opt.close();
     });
-    await single.opt.step({ metrics: true });
-    for (const [r, { params, opt }] of ranks.entries()) {
-      params.forEach((p, i) => {
-        assertBitsEqual(p.data, single.params[i]!.data, `rank ${r}, step ${s}, p${i}`);
-        assert.deepEqual(opt.stateDict().state[p.name], single.opt.stateDict().state[p.name]);
-      });
-      assert.deepEqual(opt.getMetrics(), single.opt.getMetrics());
-    }
   }
-  for (const { opt } of [...ranks, single]) await opt.close();
 });
 
 Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is rounded once, on every engine", async () => {

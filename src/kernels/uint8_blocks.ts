@@ -2,10 +2,11 @@
  * The 8-bit rule on a segment's blocks, written for speed: one pass per
  * block moves the parameters and collects the new moments and their
  * largest magnitude, a second quantizes them (the code found by the map's
- * structure, as store/uint8_moments.ts's `uint8CodeOfBits`), and, with metrics, a third sums
- * the stored moments. The `wasm` kernel runs 8-bit segments here; the `js`
- * kernel's readable code is the rule it is tested against, element by
- * element, as the fixtures hold that to bitsandbytes'.
+ * structure, as store/uint8_moments.ts's `uint8CodeOfBits`), and, with
+ * metrics, a third sums the stored moments. The `wasm` kernel runs here a
+ * tensor's partial last block, cautious groups and the sums (its SIMD
+ * `update_u8` steps whole blocks); the `js` kernel's readable code is the
+ * rule it is tested against, as the fixtures hold that to bitsandbytes'.
  *
  * @module
  */
@@ -46,10 +47,7 @@ export function updateUint8Segment(
   factor: number,
   partials: Float64Array | null,
 ): void {
-  // fixed-length views: on a growable shared buffer (a shared WebAssembly.Memory), a view
-  // without a length tracks it, and V8 reloads the length at every access (measured: 3× slower)
   const codes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
-  f32 = new Float32Array(f32.buffer, f32.byteOffset, f32.length);
   const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
   for (let start = 0, block = segment.expAvg; start < segment.length; start += UINT8_BLOCK) {
     const length = Math.min(UINT8_BLOCK, segment.length - start);
