@@ -109,3 +109,34 @@ export function assertMetricsClose(
     );
   }
 }
+
+/** One case of the 8-bit fixtures (tests/fixtures/generate_uint8.py), its tensors as base64. */
+export interface Uint8Case {
+  name: string;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  gradScale: number;
+  p0: string;
+  grads: string[];
+  codes: string[];
+  absmax: string[];
+  params: string[];
+}
+
+/** The 8-bit fixtures: the block size and the cases. */
+export const uint8Fixtures: { block: number; cases: Uint8Case[] } = JSON.parse(
+  Deno.readTextFileSync(new URL("./fixtures/uint8_reference.json", import.meta.url)),
+);
+
+/**
+ * Bytes from base64.
+ *
+ * @param base64 The text.
+ * @returns The bytes.
+ */
+export function decodeBytes(base64: string): Uint8Array {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}

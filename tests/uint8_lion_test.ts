@@ -11,31 +11,16 @@ import {
   uint8CodeOfBits,
 } from "../src/store/uint8_moments.ts";
 import { lerpF32, signF32 } from "../src/_internal/float32.ts";
-import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
+import {
+  assertBitsEqual,
+  decodeBytes,
+  decodeF32,
+  type Uint8Case,
+  uint8Fixtures,
+} from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
 
-interface Uint8Case {
-  name: string;
-  n: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  weightDecay: number;
-  gradScale: number;
-  p0: string;
-  grads: string[];
-  codes: string[];
-  absmax: string[];
-  params: string[];
-}
-
-const FIXTURES = JSON.parse(
-  Deno.readTextFileSync(new URL("./fixtures/uint8_reference.json", import.meta.url)),
-) as { block: number; cases: Uint8Case[] };
-
-function decodeBytes(base64: string): Uint8Array {
-  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-}
+const FIXTURES = uint8Fixtures;
 
 /** The constants as torch rounds them: each scalar to float32 (1 − β and the decay in float64 first). */
 function constantsOf(c: Uint8Case): Uint8LionConstants {

@@ -24,31 +24,14 @@ import { quantizeUint8Block, UINT8_BLOCK } from "../src/store/uint8_moments.ts";
 import { bfloat16Bits, fmaF32, fromBfloat16, lerpF32, signF32 } from "../src/_internal/float32.ts";
 import { parameterSlots } from "../src/store/slots.ts";
 import type { Parameter } from "../src/store/parameter.ts";
-import { assertBitsEqual, decodeF32 } from "./_fixtures.ts";
+import { assertBitsEqual, decodeBytes, decodeF32, uint8Fixtures } from "./_fixtures.ts";
 import { ENGINES } from "./_reference_case.ts";
 import { inProcessRanks } from "./_in_process_ranks.ts";
 import { seededValues } from "./_util.ts";
 
 const UINT8 = { momentumDtype: "uint8", logger: null } as const;
 
-interface Uint8Case {
-  name: string;
-  n: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
-  weightDecay: number;
-  gradScale: number;
-  p0: string;
-  grads: string[];
-  codes: string[];
-  absmax: string[];
-  params: string[];
-}
-
-const FIXTURES = JSON.parse(
-  Deno.readTextFileSync(new URL("./fixtures/uint8_reference.json", import.meta.url)),
-) as { cases: Uint8Case[] };
+const FIXTURES = uint8Fixtures;
 
 /**
  * A tensor's codes and scales as its slot lays them out, read here on their
@@ -63,8 +46,6 @@ function rawMoments(param: Parameter): { codes: Uint8Array; absmax: Float32Array
   for (let i = 0; i < param.size; i++) codes[i] = bytes[260 * Math.floor(i / 256) + (i % 256)]!;
   return { codes, absmax: Float32Array.from({ length: blocks }, (_, b) => words[65 * b + 64]!) };
 }
-
-const decodeBytes = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 
 const STORES = [
   { name: "float32 store", options: {} },
@@ -579,9 +560,13 @@ Deno.test("8-bit moments across ranks (data parallel, 2 in-process ranks): every
   }
 });
 
-Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is rounded once, on every engine", async () => {
-  // mw·g = 2^-24·(1 + s·2^-47), 0 < s < 2^18: beside a moment of 1, the float64 sum rounds
-  // onto 1 + 2^-24, the midpoint, whose float32 rounding (to even: 1) is not the fma's (1 + 2^-23)
+/**
+ * A moment that float64 rounds twice: `mw·g = 2^-24·(1 + s·2^-47)`, `0 < s < 2^18` (a factor
+ * search), so beside a moment of 1 the float64 sum rounds onto 1 + 2^-24, the midpoint, whose
+ * float32 rounding (to even: 1) is not the fma's (1 + 2^-23). Every moment of code 255 (the map's
+ * 1) times `absmax` decays to exactly 1 with `beta2`.
+ */
+function twiceRoundedMoment(): { mw: number; g: number; beta2: number; absmax: number } {
   let a = 2 ** 23 + 1;
   let b = Math.ceil(2 ** 47 / a);
   while (a * b - 2 ** 47 >= 2 ** 18 || a * b === 2 ** 47) {
@@ -589,15 +574,17 @@ Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is roun
     b = Math.ceil(2 ** 47 / a);
   }
   const mw = a * 2 ** -31;
-  const g = b * 2 ** -40;
   const beta2 = 1 - mw;
-  // a moment of 1 after the decay: code 255 (the map's 1) times an absmax of 1 / β2
   const near = new Float32Array([1 / beta2]);
   const nearBits = new Int32Array(near.buffer);
-  for (let step = 0; Math.fround(near[0]! * Math.fround(beta2)) !== 1 && step < 8; step++) {
+  while (Math.fround(near[0]! * Math.fround(beta2)) !== 1) {
     nearBits[0]! += Math.fround(near[0]! * Math.fround(beta2)) < 1 ? 1 : -1;
   }
-  const absmax = near[0]!;
+  return { mw, g: b * 2 ** -40, beta2, absmax: near[0]! };
+}
+
+Deno.test("a moment whose float64 sum lies exactly on a float32 midpoint is rounded once, on every engine", async () => {
+  const { mw, g, beta2, absmax } = twiceRoundedMoment();
   assert.equal(Math.fround(absmax * Math.fround(beta2)), 1, "s·β2 is 1");
   assert.equal(fmaF32(Math.fround(mw), Math.fround(g), 1), 1 + 2 ** -23);
   assert.equal(
@@ -644,21 +631,7 @@ Deno.test("a moment rounded once lands on its own side of a midpoint when the bl
   // as above, element 5's moment is 1 + 2^-23 rounded once, 1 rounded twice; element 9's is the
   // block's absmax A, with f32(1 / A) a midpoint M of the map: 1·(1/A) is M (the lower code),
   // (1 + 2^-23)·(1/A) lies above it (the upper one)
-  let a = 2 ** 23 + 1;
-  let b = Math.ceil(2 ** 47 / a);
-  while (a * b - 2 ** 47 >= 2 ** 18 || a * b === 2 ** 47) {
-    a += 2;
-    b = Math.ceil(2 ** 47 / a);
-  }
-  const mw = Math.fround(a * 2 ** -31);
-  const beta2 = 1 - mw;
-  const near = new Float32Array([1 / beta2]);
-  const nearBits = new Int32Array(near.buffer);
-  while (Math.fround(near[0]! * Math.fround(beta2)) !== 1) {
-    nearBits[0]! += Math.fround(near[0]! * Math.fround(beta2)) < 1 ? 1 : -1;
-  }
-  const absmax = near[0]!; // every moment decays to exactly 1
-  const g5 = Math.fround(b * 2 ** -40);
+  const { mw, g: g5, beta2, absmax } = twiceRoundedMoment();
   // a midpoint M and a gradient g9 whose moment A = fma(mw, g9, 1) has f32(1 / A) = M
   let found: { g9: number; midpoint: number } | undefined;
   for (const midpoint of DYNAMIC_MAP_MIDPOINTS.filter((m) => m > 0.3 && m < 0.9)) {

@@ -47,16 +47,11 @@ export function updateUint8Segment(
   factor: number,
   partials: Float64Array | null,
 ): void {
-  const codes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
   const sums = partials === null ? null : new Float64Array(PARTIAL_COUNT);
-  for (let start = 0, block = segment.expAvg; start < segment.length; start += UINT8_BLOCK) {
-    const length = Math.min(UINT8_BLOCK, segment.length - start);
-    const at = { data: segment.data + start, grad: segment.grad + start, codes: block * 4 };
-    const absmaxAt = block + UINT8_BLOCK / 4;
-    const largest = stepBlock(f32, codes, at, f32[absmaxAt]!, length, k, factor);
-    f32[absmaxAt] = quantizeBlock(codes, at.codes, largest, length);
-    if (sums !== null) addBlockSums(f32, codes, at, f32[absmaxAt]!, length, k, sums);
-    block += UINT8_BLOCK_WORDS;
+  for (const block of blocksOf(f32, segment)) {
+    const largest = stepBlock(block, k, factor);
+    f32[block.absmaxAt] = quantizeBlock(block, largest);
+    if (sums !== null) addBlockSums(block, k, sums);
   }
   if (sums !== null) partials!.set(sums, segment.block * PARTIAL_COUNT);
 }
@@ -76,22 +71,46 @@ export function uint8SegmentSums(
   k: GroupConstants,
   partials: Float64Array,
 ): void {
-  const codes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
   const sums = new Float64Array(PARTIAL_COUNT);
-  for (let start = 0, block = segment.expAvg; start < segment.length; start += UINT8_BLOCK) {
-    const length = Math.min(UINT8_BLOCK, segment.length - start);
-    const at = { data: segment.data + start, grad: segment.grad + start, codes: block * 4 };
-    addBlockSums(f32, codes, at, f32[block + UINT8_BLOCK / 4]!, length, k, sums);
-    block += UINT8_BLOCK_WORDS;
-  }
+  for (const block of blocksOf(f32, segment)) addBlockSums(block, k, sums);
   partials.set(sums, segment.block * PARTIAL_COUNT);
 }
 
-/** Where a block's parameters, gradients (float32 words) and codes (bytes) start. */
-interface BlockAt {
+/** One block of a segment: its memory, where its parts start, its elements. */
+interface Block {
+  /** The arena as float32. */
+  readonly f32: Float32Array;
+  /** The arena as bytes. */
+  readonly codes: Uint8Array;
+  /** Word of its first parameter. */
   readonly data: number;
+  /** Word of its first gradient. */
   readonly grad: number;
-  readonly codes: number;
+  /** Byte of its first code. */
+  readonly first: number;
+  /** Word of its absmax. */
+  readonly absmaxAt: number;
+  /** Its elements: 256, or fewer in a tensor's last block. */
+  readonly length: number;
+}
+
+/** The blocks of a segment, in order. */
+function blocksOf(f32: Float32Array, segment: KernelSegment): Block[] {
+  const codes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+  const blocks: Block[] = [];
+  for (let start = 0, word = segment.expAvg; start < segment.length; start += UINT8_BLOCK) {
+    blocks.push({
+      f32,
+      codes,
+      data: segment.data + start,
+      grad: segment.grad + start,
+      first: word * 4,
+      absmaxAt: word + UINT8_BLOCK / 4,
+      length: Math.min(UINT8_BLOCK, segment.length - start),
+    });
+    word += UINT8_BLOCK_WORDS;
+  }
+  return blocks;
 }
 
 /**
@@ -99,20 +118,13 @@ interface BlockAt {
  *
  * @returns The largest magnitude among them.
  */
-function stepBlock(
-  f32: Float32Array,
-  codes: Uint8Array,
-  at: BlockAt,
-  absmax: number,
-  length: number,
-  k: GroupConstants,
-  factor: number,
-): number {
-  if (factor !== 0) return stepCautiousBlock(f32, codes, at, absmax, length, k, factor);
+function stepBlock(block: Block, k: GroupConstants, factor: number): number {
+  if (factor !== 0) return stepCautiousBlock(block, k, factor);
   // the constants and offsets in locals, and no call in the loop: V8 inlines neither
   // signF32 nor fmaF32, and a call costs the loop half its speed
   const { lr, beta1, directionWeight, decayMultiplier, beta2, momentWeight, gradScale } = k;
-  const { data, grad, codes: first } = at;
+  const { f32, codes, data, grad, first, length } = block;
+  const absmax = f32[block.absmaxAt]!;
   let largest = 0;
   let doubleRounded = false;
   for (let i = 0; i < length; i++) {
@@ -133,43 +145,32 @@ function stepBlock(
     moments[i] = next;
     largest = Math.max(largest, Math.abs(next));
   }
-  return doubleRounded ? exactMoments(f32, codes, at, absmax, length, k) : largest;
+  return doubleRounded ? exactMoments(block, k) : largest;
 }
 
 /** The cautious step of a block (timm's caution), with the scalar kernel's calls. */
-function stepCautiousBlock(
-  f32: Float32Array,
-  codes: Uint8Array,
-  at: BlockAt,
-  absmax: number,
-  length: number,
-  k: GroupConstants,
-  factor: number,
-): number {
+function stepCautiousBlock(block: Block, k: GroupConstants, factor: number): number {
+  const { f32, codes, data, grad, first, length } = block;
+  const absmax = f32[block.absmaxAt]!;
   for (let i = 0; i < length; i++) {
-    const g = Math.fround(f32[at.grad + i]! * k.gradScale);
-    const m = Math.fround(DYNAMIC_MAP[codes[at.codes + i]!]! * absmax);
+    const g = Math.fround(f32[grad + i]! * k.gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[first + i]!]! * absmax);
     const c = Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight));
-    const decayed = Math.fround(f32[at.data + i]! * k.decayMultiplier);
+    const decayed = Math.fround(f32[data + i]! * k.decayMultiplier);
     const kept = (c > 0 && g > 0) || (c < 0 && g < 0) ? factor : 0;
-    f32[at.data + i] = fmaF32(-k.lr, signF32(c) * kept, decayed);
+    f32[data + i] = fmaF32(-k.lr, signF32(c) * kept, decayed);
   }
-  return exactMoments(f32, codes, at, absmax, length, k);
+  return exactMoments(block, k);
 }
 
 /** A block's new moments into `moments` by {@linkcode fmaF32}; returns their largest magnitude. */
-function exactMoments(
-  f32: Float32Array,
-  codes: Uint8Array,
-  at: BlockAt,
-  absmax: number,
-  length: number,
-  k: GroupConstants,
-): number {
+function exactMoments(block: Block, k: GroupConstants): number {
+  const { f32, codes, grad, first, length } = block;
+  const absmax = f32[block.absmaxAt]!;
   let largest = 0;
   for (let i = 0; i < length; i++) {
-    const g = Math.fround(f32[at.grad + i]! * k.gradScale);
-    const m = Math.fround(DYNAMIC_MAP[codes[at.codes + i]!]! * absmax);
+    const g = Math.fround(f32[grad + i]! * k.gradScale);
+    const m = Math.fround(DYNAMIC_MAP[codes[first + i]!]! * absmax);
     moments[i] = fmaF32(k.momentWeight, g, Math.fround(m * k.beta2));
     largest = Math.max(largest, Math.abs(moments[i]!));
   }
@@ -180,7 +181,8 @@ function exactMoments(
  * Writes the codes of `moments` (a full block by the reciprocal of its
  * absmax, a tail by division) and returns the absmax to store.
  */
-function quantizeBlock(codes: Uint8Array, at: number, largest: number, length: number): number {
+function quantizeBlock(block: Block, largest: number): number {
+  const { codes, first: at, length } = block;
   const full = length === UINT8_BLOCK;
   const absmax = full ? largest : Math.max(largest, TINY);
   const inverse = Math.fround(1 / Math.max(absmax, TINY));
@@ -211,17 +213,10 @@ const POSITIVE_MIDPOINT_BITS = new Uint32Array(Float32Array.from(POSITIVE_MIDPOI
  * direction: bitsandbytes'), in element order as `addPartialTerms` would,
  * with the constants in locals and no call in the loop.
  */
-function addBlockSums(
-  f32: Float32Array,
-  codes: Uint8Array,
-  at: BlockAt,
-  absmax: number,
-  length: number,
-  k: GroupConstants,
-  sums: Float64Array,
-): void {
+function addBlockSums(block: Block, k: GroupConstants, sums: Float64Array): void {
   const { lr, beta1, directionWeight, gradScale, stepDecay } = k;
-  const { data, grad, codes: first } = at;
+  const { f32, codes, data, grad, first, length } = block;
+  const absmax = f32[block.absmaxAt]!;
   let mm = sums[0]!, pp = sums[1]!, uu = sums[2]!, gg = sums[3]!, ug = sums[4]!, mg = sums[5]!;
   for (let i = 0; i < length; i++) {
     const g = Math.fround(f32[grad + i]! * gradScale);
