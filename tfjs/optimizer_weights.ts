@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { formatValue } from "../src/errors/error_grammar.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import type { LionParameterState, QuantizedMoments } from "../src/optimizer/state_dict.ts";
-import { DYNAMIC_MAP } from "../src/store/dynamic_map.ts";
+import { dequantizeUint8 } from "../src/store/uint8_moments.ts";
 import type { NamedMoment } from "./_step_path.ts";
 
 /** A tensor and its name, as `tf.Optimizer.getWeights()` returns them (tfjs-core does not export the type). */
@@ -162,10 +162,7 @@ async function quantizedMoment(
     codes: Uint8Array.from(raw),
     absmax: Float32Array.from(await absmaxTensor.data()),
   };
-  const values = Float32Array.from(
-    quantized.codes,
-    (q, i) => Math.fround(DYNAMIC_MAP[q]! * quantized.absmax[Math.floor(i / 256)]!),
-  );
+  const values = dequantizeUint8(quantized);
   return { values, shape: [...codesTensor.shape], quantized };
 }
 

@@ -33,6 +33,7 @@ import {
 } from "./safetensors.ts";
 import { type MomentumDtype, roundToBfloat16, widenBfloat16 } from "../store/moment_dtype.ts";
 import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
+import { dequantizeUint8 } from "../store/uint8_moments.ts";
 import { sameShape } from "../_internal/shape.ts";
 import type { DecoupledLionW } from "../optimizer/decoupled_lionw.ts";
 import type { LrScheduler } from "../training/lr_scheduler.ts";
@@ -310,10 +311,7 @@ function quantizedMoment(
   const absmax = float32Copy(scales);
   checkFiniteTensor(name, absmax);
   const quantized = { codes: codes.bytes.slice(), absmax };
-  const expAvg = Float32Array.from(
-    quantized.codes,
-    (q, i) => Math.fround(codebook[q]! * absmax[Math.floor(i / 256)]!),
-  );
+  const expAvg = dequantizeUint8(quantized, codebook);
   // codes of another codebook are loaded by their values
   const ours = codebook.every((value, q) => Object.is(value, DYNAMIC_MAP[q]));
   return ours ? { expAvg, quantized } : { expAvg };

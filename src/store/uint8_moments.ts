@@ -177,16 +177,26 @@ export function readUint8Run(
   byteOffset: number,
   length: number,
 ): Float32Array {
-  const { bytes: codes, scales } = runViews(buffer, byteOffset, length);
-  const values = new Float32Array(length);
-  for (let b = 0, start = 0; start < length; b++, start += UINT8_BLOCK) {
-    const absmax = scales[b * UINT8_BLOCK_WORDS + UINT8_BLOCK / 4]!;
-    const end = Math.min(length, start + UINT8_BLOCK);
-    for (let i = start; i < end; i++) {
-      values[i] = Math.fround(DYNAMIC_MAP[codes[b * 4 * UINT8_BLOCK_WORDS + i - start]!]! * absmax);
-    }
-  }
-  return values;
+  return dequantizeUint8(readUint8Codes(buffer, byteOffset, length));
+}
+
+/**
+ * The values of 8-bit moments: `codebook[codes[i]]·absmax[⌊i / 256⌋]`,
+ * rounded to float32.
+ *
+ * @param moments The codes and scales.
+ * @param codebook The map they were made with (a file may bring its own).
+ * @returns The moments.
+ */
+export function dequantizeUint8(
+  moments: Uint8Moments,
+  codebook: Float32Array = DYNAMIC_MAP,
+): Float32Array {
+  const { codes, absmax } = moments;
+  return Float32Array.from(
+    codes,
+    (q, i) => Math.fround(codebook[q]! * absmax[Math.floor(i / UINT8_BLOCK)]!),
+  );
 }
 
 /**
