@@ -16,7 +16,7 @@ import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
 import {
   BUCKET_SHIFT,
   MIDPOINTS_BELOW,
-  POSITIVE_MIDPOINTS,
+  POSITIVE_MIDPOINT_BITS,
   UINT8_BLOCK,
   UINT8_BLOCK_WORDS,
 } from "../store/uint8_moments.ts";
@@ -204,9 +204,6 @@ function quantizeBlock(block: Block, largest: number): number {
   }
   return absmax;
 }
-
-/** The positive midpoints' bits (+Infinity's last): they order as the values do. */
-const POSITIVE_MIDPOINT_BITS = new Uint32Array(Float32Array.from(POSITIVE_MIDPOINTS).buffer);
 
 /**
  * Adds a block's terms to the six sums, from its stored moments (the

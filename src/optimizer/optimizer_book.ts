@@ -120,7 +120,7 @@ export class OptimizerBook {
 
   /** How many constants {@linkcode constants} gives. */
   get constantCount(): number {
-    return this.groups.length * (this.momentumDtype === "uint8" ? 2 : 1);
+    return this.constants().length;
   }
 
   /**

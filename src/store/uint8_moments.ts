@@ -91,6 +91,9 @@ export const POSITIVE_MIDPOINTS: Float32Array = Float32Array.of(
   Infinity,
 );
 
+/** {@linkcode POSITIVE_MIDPOINTS}' bits: non-negative floats order as their bits do. */
+export const POSITIVE_MIDPOINT_BITS: Uint32Array = new Uint32Array(POSITIVE_MIDPOINTS.buffer);
+
 /**
  * Bits of a float32 shifted right by this many give its bucket: its
  * exponent and the top 7 bits of its fraction, a relative width of 2^-7
