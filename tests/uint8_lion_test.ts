@@ -1,39 +1,20 @@
-// The 8-bit momentum's rule (src/kernels/uint8_lion.ts) against fixtures
-// from bitsandbytes' rule in torch ops (tests/fixtures/generate_uint8.py),
-// bit for bit, and its codebook against the shared map and hand-made cases.
+// The 8-bit momentum's rule (the tests' scalar reference, _uint8_reference.ts)
+// against fixtures from bitsandbytes' rule in torch ops
+// (tests/fixtures/generate_uint8.py), bit for bit, and its codebook against
+// the shared map and hand-made cases.
 import assert from "node:assert/strict";
 import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
-import { lionUint8Step, type Uint8LionConstants } from "../src/kernels/uint8_lion.ts";
+import { constants, ReferenceTensor } from "./_uint8_reference.ts";
 import {
   quantizeUint8Block,
   UINT8_BLOCK,
   uint8Code,
   uint8CodeOfBits,
 } from "../src/store/uint8_moments.ts";
-import { lerpF32, signF32 } from "../src/_internal/float32.ts";
-import {
-  assertBitsEqual,
-  decodeBytes,
-  decodeF32,
-  type Uint8Case,
-  uint8Fixtures,
-} from "./_fixtures.ts";
+import { assertBitsEqual, decodeBytes, decodeF32, uint8Fixtures } from "./_fixtures.ts";
 import { seededValues } from "./_util.ts";
 
 const FIXTURES = uint8Fixtures;
-
-/** The constants as torch rounds them: each scalar to float32 (1 − β and the decay in float64 first). */
-function constantsOf(c: Uint8Case): Uint8LionConstants {
-  return {
-    lr: Math.fround(c.lr),
-    beta1: Math.fround(c.beta1),
-    directionWeight: Math.fround(1 - c.beta1),
-    beta2: Math.fround(c.beta2),
-    momentWeight: Math.fround(1 - c.beta2),
-    decayMultiplier: Math.fround(1 - c.weightDecay),
-    gradScale: Math.fround(c.gradScale),
-  };
-}
 
 Deno.test("the dynamic map is bitsandbytes' (the shared file, where it is beside the checkout): ascending, 0 at 127, 1 at 255", () => {
   assert.equal(DYNAMIC_MAP.length, 256);
@@ -88,17 +69,16 @@ Deno.test("a block's quantization: full blocks keep absmax as it is (0 when all 
 for (const c of FIXTURES.cases) {
   Deno.test(`the 8-bit rule equals bitsandbytes' in torch ops, bit for bit: ${c.name}`, () => {
     assert.equal(FIXTURES.block, UINT8_BLOCK);
-    const k = constantsOf(c);
-    const p = decodeF32(c.p0);
-    const moments = {
-      codes: new Uint8Array(c.n),
-      absmax: new Float32Array(Math.ceil(c.n / UINT8_BLOCK)),
-    };
+    // torch rounds each scalar to float32 (1 − β and the decay in float64 first)
+    const k = constants(c.lr, [c.beta1, c.beta2], c.weightDecay);
+    const tensor = new ReferenceTensor(decodeF32(c.p0));
+    assert.ok(tensor.uint8);
     c.grads.forEach((grad, t) => {
-      lionUint8Step(p, decodeF32(grad), moments, k);
-      assert.deepEqual(moments.codes, decodeBytes(c.codes[t]!), `step ${t}: codes`);
-      assertBitsEqual(moments.absmax, decodeF32(c.absmax[t]!), `step ${t}: absmax`);
-      assertBitsEqual(p, decodeF32(c.params[t]!), `step ${t}: parameters`);
+      // the gradient scale (clipping, maximize) rounds once, as g·scale in float32
+      tensor.step(decodeF32(grad).map((g) => g * c.gradScale), k, false);
+      assert.deepEqual(tensor.codes, decodeBytes(c.codes[t]!), `step ${t}: codes`);
+      assertBitsEqual(tensor.absmax, decodeF32(c.absmax[t]!), `step ${t}: absmax`);
+      assertBitsEqual(tensor.p, decodeF32(c.params[t]!), `step ${t}: parameters`);
     });
   });
 }
@@ -112,54 +92,35 @@ function normals(count: number, seed: number, scale: number): Float32Array {
   );
 }
 
-/** float32 Lion, element by element (the library's rule without decay). */
-function lionFloat32Step(p: Float32Array, g: Float32Array, m: Float32Array, k: Uint8LionConstants) {
-  for (let i = 0; i < p.length; i++) {
-    const direction = lerpF32(m[i]!, g[i]!, k.directionWeight);
-    p[i] = Math.fround(p[i]! - k.lr * signF32(direction));
-    m[i] = lerpF32(m[i]!, g[i]!, k.momentWeight);
-  }
-}
-
 Deno.test("bitsandbytes' acceptance test of Lion8bit against float32 Lion: lr 1e-4, 50 steps, 1024×1024", () => {
   const n = 1024 * 1024;
-  const k: Uint8LionConstants = {
-    lr: Math.fround(1e-4),
-    beta1: Math.fround(0.9),
-    directionWeight: Math.fround(1 - 0.9),
-    beta2: Math.fround(0.99),
-    momentWeight: Math.fround(1 - 0.99),
-    decayMultiplier: 1,
-    gradScale: 1,
-  };
+  const k = constants(1e-4, [0.9, 0.99], 0); // no decay: bitsandbytes' test has none
   const p0 = normals(n, 1, 0.1);
-  const blocks = Math.ceil(n / UINT8_BLOCK);
-  // two runs: apart for 50 steps; and re-synced (the 8-bit parameters set to float32's every step)
-  const apart = { p32: p0.slice(), m32: new Float32Array(n), p8: p0.slice() };
-  const synced = { p32: p0.slice(), m32: new Float32Array(n), p8: p0.slice() };
-  const moments = [apart, synced].map(() => ({
-    codes: new Uint8Array(n).fill(127),
-    absmax: new Float32Array(blocks),
+  // two runs of float32 and 8-bit Lion: apart for 50 steps; and re-synced (the 8-bit
+  // parameters set to float32's every step)
+  const runs = [0, 1].map(() => ({
+    float32: new ReferenceTensor(p0, false),
+    uint8: new ReferenceTensor(p0, true),
   }));
+  const [apart, synced] = runs as [(typeof runs)[0], (typeof runs)[0]];
   let worstOutside = 0;
   for (let step = 0; step < 50; step++) {
     const g = normals(n, 100 + step, 0.01);
-    for (const [run, state] of [apart, synced].entries()) {
-      lionFloat32Step(state.p32, g, state.m32, k);
-      lionUint8Step(state.p8, g, moments[run]!, k);
+    for (const run of runs) {
+      run.float32.step(g, k, false);
+      run.uint8.step(g, k, false);
     }
     // the synced run's state: elements outside atol 3e-3 / rtol 1e-3 of float32's moment
-    const { codes, absmax } = moments[1]!;
+    const [s, m32] = [synced.uint8.moments(), synced.float32.m];
     let outside = 0;
     for (let i = 0; i < n; i++) {
-      const s = DYNAMIC_MAP[codes[i]!]! * absmax[Math.floor(i / UINT8_BLOCK)]!;
-      if (Math.abs(s - synced.m32[i]!) > 3e-3 + 1e-3 * Math.abs(synced.m32[i]!)) outside++;
+      if (Math.abs(s[i]! - m32[i]!) > 3e-3 + 1e-3 * Math.abs(m32[i]!)) outside++;
     }
     worstOutside = Math.max(worstOutside, outside);
-    synced.p8.set(synced.p32);
+    synced.uint8.p.set(synced.float32.p);
   }
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.abs(apart.p8[i]! - apart.p32[i]!);
+  for (let i = 0; i < n; i++) sum += Math.abs(apart.uint8.p[i]! - apart.float32.p[i]!);
   const meanDifference = sum / n;
   console.log(
     `mean |Δp| after 50 steps: ${

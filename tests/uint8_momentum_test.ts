@@ -17,15 +17,15 @@ import {
   ParameterStore,
   type ParameterStoreOptions,
 } from "../mod.ts";
-import { DYNAMIC_MAP, DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
+import { DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "../src/io/safetensors.ts";
-import { cautionFactor } from "../src/kernels/kernel.ts";
-import { quantizeUint8Block, UINT8_BLOCK } from "../src/store/uint8_moments.ts";
-import { bfloat16Bits, fmaF32, fromBfloat16, lerpF32, signF32 } from "../src/_internal/float32.ts";
+import { quantizeUint8Block } from "../src/store/uint8_moments.ts";
+import { bfloat16Bits, fmaF32, fromBfloat16, signF32 } from "../src/_internal/float32.ts";
 import { parameterSlots } from "../src/store/slots.ts";
 import type { Parameter } from "../src/store/parameter.ts";
 import { assertBitsEqual, decodeBytes, decodeF32, uint8Fixtures } from "./_fixtures.ts";
 import { ENGINES } from "./_reference_case.ts";
+import { constants, ReferenceTensor } from "./_uint8_reference.ts";
 import { inProcessRanks } from "./_in_process_ranks.ts";
 import { seededValues } from "./_util.ts";
 
@@ -84,85 +84,6 @@ for (const engine of ENGINES) {
       }
     }
   });
-}
-
-/** The float32 constants a group's hyperparameters give, as the library rounds them. */
-function constants(lr: number, betas: [number, number], weightDecay: number) {
-  return {
-    lr: Math.fround(lr),
-    beta1: Math.fround(betas[0]),
-    beta2: Math.fround(betas[1]),
-    directionWeight: Math.fround(1 - betas[0]),
-    momentWeight: Math.fround(1 - betas[1]),
-    decay: Math.fround(1 - weightDecay),
-  };
-}
-type Constants = ReturnType<typeof constants>;
-
-/**
- * The scalar reference of one tensor's step: bitsandbytes' 8-bit rule for
- * 4,096 elements or more (moments kept as codes and scales here), the
- * float32 rule below; timm's caution where asked.
- */
-class ReferenceTensor {
-  readonly p: Float32Array;
-  readonly m: Float32Array;
-  readonly codes: Uint8Array;
-  readonly absmax: Float32Array;
-  constructor(initial: Float32Array) {
-    this.p = initial.slice();
-    this.m = new Float32Array(initial.length);
-    this.codes = new Uint8Array(initial.length);
-    this.absmax = new Float32Array(Math.ceil(initial.length / UINT8_BLOCK));
-  }
-
-  get uint8(): boolean {
-    return this.p.length >= 4096;
-  }
-
-  /** The moments as float32 (8-bit: dequantized). */
-  moments(): Float32Array {
-    if (!this.uint8) return this.m.slice();
-    return Float32Array.from(
-      this.codes,
-      (q, i) => Math.fround(DYNAMIC_MAP[q]! * this.absmax[Math.floor(i / UINT8_BLOCK)]!),
-    );
-  }
-
-  direction(m: number, g: number, k: Constants): number {
-    return this.uint8
-      ? Math.fround(Math.fround(m * k.beta1) + Math.fround(g * k.directionWeight))
-      : lerpF32(m, g, k.directionWeight);
-  }
-
-  step(g: Float32Array, k: Constants, cautious: boolean): void {
-    const m = this.moments();
-    let factor = 0;
-    if (cautious) {
-      const agreeing = m.filter((mi, i) => this.direction(mi, g[i]!, k) * g[i]! > 0).length;
-      factor = cautionFactor(agreeing, m.length);
-    }
-    const next = new Float32Array(m.length);
-    for (let i = 0; i < m.length; i++) {
-      const c = this.direction(m[i]!, g[i]!, k);
-      const decayed = Math.fround(this.p[i]! * k.decay);
-      this.p[i] = cautious
-        ? fmaF32(-k.lr, signF32(c) * (c * g[i]! > 0 ? factor : 0), decayed)
-        : Math.fround(decayed - k.lr * signF32(c));
-      next[i] = this.uint8
-        ? fmaF32(k.momentWeight, g[i]!, Math.fround(m[i]! * k.beta2))
-        : lerpF32(m[i]!, g[i]!, k.momentWeight);
-    }
-    if (!this.uint8) return this.m.set(next);
-    for (let b = 0; b < this.absmax.length; b++) {
-      const [start, end] = [b * UINT8_BLOCK, Math.min(next.length, (b + 1) * UINT8_BLOCK)];
-      this.absmax[b] = quantizeUint8Block(
-        next.subarray(start, end),
-        this.codes.subarray(start, end),
-        end - start === UINT8_BLOCK,
-      );
-    }
-  }
 }
 
 // a tensor of three step blocks (the last with an 8-bit tail), one of exactly 4,096,

@@ -52,7 +52,7 @@ export interface GroupConstants {
    * 1 where exp_avg is 8-bit (the optimizer's `momentumDtype: "uint8"`, a
    * tensor of 4,096 elements or more): bitsandbytes' rule, its moments
    * dequantized, updated in float32 and requantized block by block
-   * (kernels/uint8_lion.ts); 0 otherwise.
+   * (store/uint8_moments.ts); 0 otherwise.
    */
   readonly momentUint8: number;
   /** `f32(beta1)`: the 8-bit rule weighs the moment by it (`s·β1 + g·(1 − β1)`). */

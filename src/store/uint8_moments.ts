@@ -3,7 +3,8 @@
  * (its signed dynamic map, {@linkcode DYNAMIC_MAP}, and a float32 absmax a
  * block of {@linkcode UINT8_BLOCK}) as its pure-PyTorch path computes it,
  * and the way a slot lays a tensor's blocks out. The update rule that reads
- * and writes them is kernels/uint8_lion.ts.
+ * and writes them is in the kernels (js_kernel.ts, uint8_blocks.ts and
+ * the wasm kernel's `update_u8`).
  *
  * ```text
  * dequantize:    s = code[q]·absmax[block]
