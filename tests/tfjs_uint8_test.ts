@@ -2,12 +2,15 @@
  * 8-bit moments in the tfjs adapter: on the cpu backend (the host path)
  * `getWeights()` saves them as they are kept (int32 codes, float32 scales)
  * and `setWeights()` continues bit for bit; a float32 optimizer loads them
- * dequantized; bad codes are refused, naming the tensor.
+ * dequantized; bad codes are refused, naming the tensor; a tfjs-layers
+ * model trains on the cpu and wasm backends, and a saved one goes on.
  */
 
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import * as tfl from "@tensorflow/tfjs-layers";
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { DecoupledLionWOptimizer } from "../tfjs/mod.ts";
 import { DYNAMIC_MAP } from "../src/store/dynamic_map.ts";
 import { seededValues } from "./_util.ts";
@@ -96,3 +99,84 @@ Deno.test("tfjs: 8-bit moments are saved as codes and scales, and a reload conti
   for (const opt of [whole, first]) await opt.close();
   for (const x of [w, v]) x.dispose();
 });
+
+/** An IO handler keeping the artifacts in memory. */
+function memorySink() {
+  let saved: tf.io.ModelArtifacts | undefined;
+  return {
+    handler: tf.io.withSaveHandler((artifacts) => {
+      saved = artifacts;
+      return Promise.resolve({
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+      });
+    }),
+    get artifacts() {
+      return saved!;
+    },
+  };
+}
+
+for (const backend of ["cpu", "wasm"]) {
+  Deno.test(`tfjs-layers on ${backend}: a model with 8-bit moments trains, predicts with its new weights, and a saved model goes on bit for bit`, async () => {
+    if (backend === "wasm") {
+      setWasmPaths(new URL(".", import.meta.resolve("@tensorflow/tfjs-backend-wasm")).pathname);
+    }
+    await tf.setBackend(backend);
+    // a 64×80 kernel (5,120 elements: 8-bit moments, a partial last block) and an 80-element bias
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.dense({
+          units: 80,
+          inputShape: [64],
+          activation: "tanh",
+          kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }),
+        }),
+        tfl.layers.dense({
+          units: 1,
+          kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }),
+        }),
+      ],
+    });
+    const x = tf.tensor2d(Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i)), [64, 64]);
+    const y = tf.tensor2d(Array.from({ length: 64 }, (_, i) => Math.cos(i / 3)), [64, 1]);
+    const optimizer = new DecoupledLionWOptimizer({
+      lr: 1e-2,
+      momentumDtype: "uint8",
+      workers: 0,
+      logger: null,
+    });
+    model.compile({ optimizer, loss: "meanSquaredError" });
+    const history = await model.fit(x, y, { epochs: 8, batchSize: 16, shuffle: false, verbose: 0 });
+    const loss = history.history.loss as number[];
+    assert.ok(loss.at(-1)! < loss[0]!, `loss ${loss[0]} → ${loss.at(-1)}`);
+    // the inner optimizer keeps the first kernel's moments as codes
+    assert.ok(
+      optimizer.optimizer.stateDict()
+        .state[(model.trainableWeights[0]!.read() as tf.Variable).name]!
+        .quantized,
+    );
+    // the model's own forward pass sees the trained weights: the loss it evaluates is the last one's
+    const evaluated = (model.evaluate(x, y) as tf.Scalar).dataSync()[0]!;
+    assert.ok(evaluated < loss[0]!, `evaluated ${evaluated} against the first epoch's ${loss[0]}`);
+    const sink = memorySink();
+    await model.save(sink.handler, { includeOptimizer: true });
+    const reloaded = await tfl.loadLayersModel(tf.io.fromMemory(sink.artifacts));
+    const restored = reloaded.optimizer as DecoupledLionWOptimizer;
+    await model.fit(x, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+    await reloaded.fit(x, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
+    assert.equal(restored.optimizer.momentumDtype, "uint8");
+    model.trainableWeights.forEach((w, i) => {
+      assert.deepEqual(
+        Float32Array.from(reloaded.trainableWeights[i]!.read().dataSync()),
+        Float32Array.from(w.read().dataSync()),
+        w.name,
+      );
+    });
+    await optimizer.close();
+    await restored.close();
+    model.dispose();
+    reloaded.dispose();
+    tf.dispose([x, y]);
+    await tf.setBackend("cpu");
+  });
+}

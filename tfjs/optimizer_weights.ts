@@ -101,9 +101,9 @@ export async function readWeights(weightValues: readonly NamedTensor[]): Promise
     );
   }
   const iterations = (await iter.tensor.data())[0]!;
-  const expAvg: PendingWeights["expAvg"] = new Map();
-  const codes = new Map<string, tf.Tensor>();
-  const scales = new Map<string, tf.Tensor>();
+  // each variable's tensors by suffix, the variables in the order saved (a reload with other
+  // variable names matches them by position)
+  const saved = new Map<string, Map<string, tf.Tensor>>();
   for (const { name, tensor } of moments) {
     const suffix = [EXP_AVG_SUFFIX, CODES_SUFFIX, ABSMAX_SUFFIX].find((s) => name.endsWith(s));
     if (suffix === undefined) {
@@ -112,24 +112,25 @@ export async function readWeights(weightValues: readonly NamedTensor[]): Promise
       );
     }
     const variable = name.slice(0, -suffix.length);
-    if (suffix === CODES_SUFFIX) codes.set(variable, tensor);
-    else if (suffix === ABSMAX_SUFFIX) scales.set(variable, tensor);
-    else {
+    if (!saved.has(variable)) saved.set(variable, new Map());
+    saved.get(variable)!.set(suffix, tensor);
+  }
+  const expAvg: PendingWeights["expAvg"] = new Map();
+  for (const [variable, tensors] of saved) {
+    const values = tensors.get(EXP_AVG_SUFFIX);
+    const codes = tensors.get(CODES_SUFFIX);
+    if (values !== undefined) {
       expAvg.set(variable, {
-        values: Float32Array.from(await tensor.data()),
-        shape: [...tensor.shape],
+        values: Float32Array.from(await values.data()),
+        shape: [...values.shape],
       });
+    } else if (codes !== undefined) {
+      expAvg.set(variable, await quantizedMoment(variable, codes, tensors.get(ABSMAX_SUFFIX)));
+    } else {
+      throw new RangeError(
+        `Cannot set weights as "${variable}${ABSMAX_SUFFIX}" comes without ${variable}${CODES_SUFFIX}`,
+      );
     }
-  }
-  for (const [variable, tensor] of codes) {
-    expAvg.set(variable, await quantizedMoment(variable, tensor, scales.get(variable)));
-    scales.delete(variable);
-  }
-  const [orphan] = scales.keys();
-  if (orphan !== undefined) {
-    throw new RangeError(
-      `Cannot set weights as "${orphan}${ABSMAX_SUFFIX}" comes without ${orphan}${CODES_SUFFIX}`,
-    );
   }
   return { iterations, expAvg };
 }
