@@ -98,24 +98,28 @@ function float32Moments(section: string): string {
 }
 
 /**
- * A `@moment` section for bfloat16 moments: four are loaded as 8 bytes and
- * widened (a bfloat16 is a float32's high half); stores round to nearest
- * even (NaN as 0x7FC0, c10's rule), keep the high halves, and leave the
- * local holding the rounded values, which later reads of it need.
+ * A `@moment` section for bfloat16 moments: four are loaded zero-extended
+ * to 32 bits and shifted up (a bfloat16 is a float32's high half: two
+ * operations); stores round to nearest even (NaN as 0x7FC0, c10's rule),
+ * keep the high halves, and leave the local holding the rounded values,
+ * which later reads of it need. Where relaxed SIMD is allowed the NaN lanes
+ * are chosen with `i32x4.relaxed_laneselect` (one blend: its mask, a
+ * comparison's, is all ones or all zeros a lane, so every choice of the
+ * relaxed semantics gives the same result); elsewhere with `v128.bitselect`.
  */
-function bfloat16Moments(section: string): string {
+function bfloat16Moments(section: string, path: FmaPath = "exact"): string {
   let text = momentOffsets(section.replaceAll("{M}", "_bf16").replaceAll("M_BYTES", "8"), 8);
   text = expandMacro(
     text,
     "LOAD_M",
-    (address) =>
-      `(i32x4.shl (i32x4.extend_low_i16x8_u (v128.load64_zero ${address})) (i32.const 16))`,
+    (address) => `(i32x4.shl (v128.load16x4_u ${address}) (i32.const 16))`,
   );
   return expandMacro(text, "STORE_M", (inner) => {
     const [local, target] = splitLocal(inner);
     const [offset, address] = splitOffset(target);
     const get = `(local.get ${local})`;
-    return `(local.set ${local} (v128.bitselect (i32x4.splat (i32.const 0x7FC00000))
+    const select = path === "relaxed" ? "i32x4.relaxed_laneselect" : "v128.bitselect";
+    return `(local.set ${local} (${select} (i32x4.splat (i32.const 0x7FC00000))
       (i32x4.add ${get} (i32x4.add (i32x4.splat (i32.const 0x7FFF))
         (v128.and (i32x4.shr_u ${get} (i32.const 16)) (i32x4.splat (i32.const 1)))))
       (f32x4.ne ${get} ${get})))
@@ -264,8 +268,9 @@ function kernels(section: string): string {
   section = bases(section);
   const relaxed = expandFma(section.replaceAll("{F}", ""), "relaxed");
   const exact = expandFma(section.replaceAll("{F}", "_exact"), "exact");
-  const moments = (text: string) => float32Moments(text) + bfloat16Moments(text);
-  return `;; @relaxed {${moments(relaxed)};; @relaxed }${moments(exact)}`;
+  const moments = (text: string, path: FmaPath) =>
+    float32Moments(text) + bfloat16Moments(text, path);
+  return `;; @relaxed {${moments(relaxed, "relaxed")};; @relaxed }${moments(exact, "exact")}`;
 }
 
 /**
