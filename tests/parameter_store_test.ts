@@ -79,8 +79,9 @@ Deno.test("ParameterStore rejects a bad arena limit and oversized parameters", (
 
 Deno.test("ParameterStore spreads parameters over arenas, never splitting one", () => {
   const store = new ParameterStore({ arenaBytes: 65536 });
-  // 3,000 elements: 36,000 bytes of slots beside the kernels' tables (17,920 bytes)
-  const params = [0, 1, 2].map((i) => store.add(`p${i}`, [3000]));
+  // 2,500 elements: 30,000 bytes of slots beside the kernels' tables (33,600 bytes)
+  assert.equal(KERNEL_TABLES.bytes, 33600);
+  const params = [0, 1, 2].map((i) => store.add(`p${i}`, [2500]));
   assert.equal(store.arenaCount, 3);
   assert.notEqual(params[0]!.data.buffer, params[1]!.data.buffer);
   for (const p of params) {

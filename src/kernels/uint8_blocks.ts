@@ -15,10 +15,10 @@ import { fmaF32, signF32 } from "../_internal/float32.ts";
 import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
 import {
   BUCKET_SHIFT,
-  MIDPOINTS_BELOW,
-  POSITIVE_MIDPOINT_BITS,
+  BUCKET_WORDS,
   UINT8_BLOCK,
   UINT8_BLOCK_WORDS,
+  WITHIN_BUCKET,
 } from "../store/uint8_moments.ts";
 import { type GroupConstants, type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
 
@@ -191,12 +191,13 @@ function quantizeBlock(block: Block, largest: number): number {
     scaled[i] = Math.min(1, Math.max(-1, full ? moments[i]! * inverse : moments[i]! / absmax));
     // store/uint8_moments.ts's uint8CodeOfBits without a branch (moments' signs are random:
     // a mispredicted branch costs more than the lookup). Non-negative floats compare as their
-    // bits: `next < |x|` is the sign bit of bits(next) − bits(|x|); the negative codes take
-    // min(127, midpoints <= |x|), and ±0 gets 127 either way
+    // bits: `next < |x|` is the sign bit of their difference within |x|'s bucket (BUCKET_WORDS);
+    // the negative codes take min(127, midpoints <= |x|), and ±0 gets 127 either way
     const bits = scaledBits[i]!;
     const magnitude = bits & 0x7fffffff;
-    const below = MIDPOINTS_BELOW[magnitude >>> BUCKET_SHIFT]!;
-    const gap = POSITIVE_MIDPOINT_BITS[below]! - magnitude;
+    const word = BUCKET_WORDS[magnitude >>> BUCKET_SHIFT]!;
+    const below = word >>> 18;
+    const gap = (word & (2 * WITHIN_BUCKET + 1)) - (magnitude & WITHIN_BUCKET);
     const atOrBelow = below + ((gap - 1) >>> 31);
     const isNegative = -(bits >>> 31);
     codes[at + i] = ((127 + below + (gap >>> 31)) & ~isNegative) |

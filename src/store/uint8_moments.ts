@@ -97,24 +97,37 @@ export const POSITIVE_MIDPOINT_BITS: Uint32Array = new Uint32Array(POSITIVE_MIDP
 
 /**
  * Bits of a float32 shifted right by this many give its bucket: its
- * exponent and the top 7 bits of its fraction, a relative width of 2^-7
- * (0.8 %). Positive midpoints lie at least 1.4 % apart, so a bucket holds
- * at most one.
+ * exponent and the top 6 bits of its fraction (a relative width of 2^-6).
+ * No bucket of |x| <= 1 holds two positive midpoints (checked as
+ * {@linkcode BUCKET_WORDS} is built), so one comparison of bits within the
+ * bucket places |x| among them.
  */
-export const BUCKET_SHIFT = 16;
+export const BUCKET_SHIFT = 17;
 
-/** Per bucket of |x| <= 1: how many positive midpoints lie wholly below it. */
-export const MIDPOINTS_BELOW: Uint8Array = (() => {
+/** The bits of a float32 below its bucket's. */
+export const WITHIN_BUCKET: number = (1 << BUCKET_SHIFT) - 1;
+
+/**
+ * Per bucket of |x| <= 1, one word, so that a code takes one lookup (the
+ * wasm kernel loads it from memory: wasm has no gather): the count of
+ * positive midpoints wholly below the bucket, shifted left 18, plus the
+ * next midpoint's bits within the bucket where it lies in the bucket, else
+ * 2^17, above every `bits & WITHIN_BUCKET`. `low - (bits & WITHIN_BUCKET)`
+ * then has the sign of `next - |x|`: see {@linkcode uint8CodeOfBits}.
+ */
+export const BUCKET_WORDS: Uint32Array = (() => {
   const buckets = (0x3f800000 >>> BUCKET_SHIFT) + 1;
-  const below = new Uint8Array(buckets);
-  const bits = new Uint32Array(1);
-  const start = new Float32Array(bits.buffer);
-  for (let bucket = 0, count = 0; bucket < buckets; bucket++) {
-    bits[0] = bucket << BUCKET_SHIFT;
-    while (POSITIVE_MIDPOINTS[count]! < start[0]!) count++;
-    below[bucket] = count;
+  const words = new Uint32Array(buckets);
+  for (let bucket = 0, below = 0; bucket < buckets; bucket++) {
+    while ((POSITIVE_MIDPOINT_BITS[below]! >>> BUCKET_SHIFT) < bucket) below++;
+    const next = POSITIVE_MIDPOINT_BITS[below]!;
+    const inBucket = next >>> BUCKET_SHIFT === bucket;
+    if (inBucket && POSITIVE_MIDPOINT_BITS[below + 1]! >>> BUCKET_SHIFT === bucket) {
+      throw new Error(`bucket ${bucket} holds two midpoints: BUCKET_SHIFT is too large`);
+    }
+    words[bucket] = below * 2 ** 18 + (inBucket ? next & WITHIN_BUCKET : WITHIN_BUCKET + 1);
   }
-  return below;
+  return words;
 })();
 
 /**
@@ -130,13 +143,14 @@ export const MIDPOINTS_BELOW: Uint8Array = (() => {
  * @returns Its code.
  */
 export function uint8CodeOfBits(x: number, bits: number): number {
-  const y = Math.abs(x);
-  const below = MIDPOINTS_BELOW[bits >>> BUCKET_SHIFT]!;
-  const next = POSITIVE_MIDPOINTS[below]!;
+  const word = BUCKET_WORDS[bits >>> BUCKET_SHIFT]!;
+  const below = word >>> 18;
+  // the sign of next − |x|, both in one bucket (or next above it)
+  const gap = (word & (2 * WITHIN_BUCKET + 1)) - (bits & WITHIN_BUCKET);
   // x > 0: the 127 negative midpoints and the positive ones below x;
   // x <= 0: the negative midpoints below x, which are those whose twin exceeds |x|
-  if (x > 0) return 127 + below + (next < y ? 1 : 0);
-  return 127 - Math.min(127, below + (next <= y ? 1 : 0));
+  if (x > 0) return 127 + below + (gap < 0 ? 1 : 0);
+  return 127 - Math.min(127, below + (gap <= 0 ? 1 : 0));
 }
 
 /**
@@ -294,12 +308,10 @@ export function writeUint8Codes(
 export const KERNEL_TABLES = {
   /** The map's 256 float32 values. */
   map: 0,
-  /** {@linkcode POSITIVE_MIDPOINTS}' bits, 129 words. */
-  midpointBits: 1024,
-  /** {@linkcode MIDPOINTS_BELOW}, a byte a bucket. */
-  below: 1600,
+  /** {@linkcode BUCKET_WORDS}, a word a bucket. */
+  buckets: 1024,
   /** The bytes they take, a multiple of 64. */
-  bytes: 1600 + Math.ceil(MIDPOINTS_BELOW.length / 64) * 64,
+  bytes: 1024 + Math.ceil((BUCKET_WORDS.length * 4) / 64) * 64,
 } as const;
 
 /**
@@ -309,8 +321,5 @@ export const KERNEL_TABLES = {
  */
 export function writeKernelTables(buffer: ArrayBufferLike): void {
   new Float32Array(buffer, KERNEL_TABLES.map, 256).set(DYNAMIC_MAP);
-  new Float32Array(buffer, KERNEL_TABLES.midpointBits, POSITIVE_MIDPOINTS.length).set(
-    POSITIVE_MIDPOINTS,
-  );
-  new Uint8Array(buffer, KERNEL_TABLES.below, MIDPOINTS_BELOW.length).set(MIDPOINTS_BELOW);
+  new Uint32Array(buffer, KERNEL_TABLES.buckets, BUCKET_WORDS.length).set(BUCKET_WORDS);
 }

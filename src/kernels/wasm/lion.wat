@@ -728,9 +728,9 @@
   ;; bitsandbytes' blockwise 8-bit rule (store/uint8_moments.ts) on whole
   ;; blocks of 256: a block is 256 codes, then its float32 absmax (65
   ;; words). The arena's first bytes hold the tables (KERNEL_TABLES): the
-  ;; map's values from $t, the positive midpoints' bits from $t + 1024, the
-  ;; buckets' counts (a byte each) from $t + 1600. WebAssembly has no gather:
-  ;; each lookup is four scalar loads into a vector.
+  ;; map's values from $t, the buckets' words (BUCKET_WORDS) from $t + 1024.
+  ;; WebAssembly has no gather: each lookup is four scalar loads into a
+  ;; vector.
   ;;
   ;; Pass one moves the parameters and finds the block's largest new
   ;; moment; pass two computes the moments again (cheaper than storing
@@ -739,10 +739,10 @@
   ;;   s' = fma(1 − β2, g, s·β2);  absmax' = max|s'|
   ;;   q' = the count of midpoints below clamp(s'·(1 / max(absmax', 1e-38)), −1, 1)
   ;; The count by the map's structure, as the scalar kernels take it: the
-  ;; bucket of |x| (its bits >> 16) gives the positive midpoints below it,
-  ;; one comparison of bits with the next decides, and negative codes
-  ;; mirror positive ones (but for the top code, 1). No calls in the loops:
-  ;; V8 does not inline them.
+  ;; word of |x|'s bucket (its bits >> 17) gives the positive midpoints
+  ;; below it and the next one's bits within it, one comparison of bits
+  ;; decides, and negative codes mirror positive ones (but for the top
+  ;; code, 1). No calls in the loops: V8 does not inline them.
 
   ;; The largest of four lanes.
   (func $max4 (param $v v128) (result f32)
@@ -762,7 +762,7 @@
     (local $mww v128) (local $decayv v128) (local $gsv v128)
     (local $fx_d v128) (local $fx_b v128) (local $fx_lo v128) (local $fx_hi v128)
     (local $q i32) (local $x v128) (local $mag v128) (local $bucket v128) (local $below v128)
-    (local $gap v128) (local $at_or_below v128) (local $zero v128) (local $neglrv v128)
+    (local $gap v128) (local $at_or_below v128) (local $word v128) (local $within v128) (local $low_mask v128) (local $zero v128) (local $neglrv v128)
     (local $one v128) (local $minus_one v128) (local $abs_mask v128) (local $ones v128) (local $c127 v128)
     (local.set $lrv (f32x4.splat (local.get $lr)))
     (local.set $neglrv (f32x4.neg (local.get $lrv)))
@@ -771,6 +771,8 @@
     (local.set $abs_mask (i32x4.splat (i32.const 0x7fffffff)))
     (local.set $ones (i32x4.splat (i32.const 1)))
     (local.set $c127 (i32x4.splat (i32.const 127)))
+    (local.set $within (i32x4.splat (i32.const 0x1ffff)))
+    (local.set $low_mask (i32x4.splat (i32.const 0x3ffff)))
     (local.set $beta1v (f32x4.splat (local.get $beta1)))
     (local.set $dwv (f32x4.splat (local.get $dw)))
     (local.set $beta2v (f32x4.splat (local.get $beta2)))
@@ -835,35 +837,25 @@
             (local.get $absv)))
           (local.set $gv (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $i))) (local.get $gsv)))
           (FMA $next $mwv $mww (local.get $gv) (f32x4.mul (local.get $s) (local.get $beta2v)))
-          ;; the codes: the bucket of |x| (its bits >> 16) gives the positive midpoints below it
-          ;; (a byte each, from $t + 1600), one comparison of bits with the next decides
+          ;; the codes: the word of |x|'s bucket (its bits >> 17; a word each, from $t + 1024)
+          ;; gives the positive midpoints below it and the next one's bits within it
           (local.set $x (f32x4.min (local.get $one)
             (f32x4.max (local.get $minus_one) (f32x4.mul (local.get $next) (local.get $invv)))))
           (local.set $mag (v128.and (local.get $x) (local.get $abs_mask)))
-          (local.set $bucket (i32x4.shr_u (local.get $mag) (i32.const 16)))
-          (local.set $below
-            (i32x4.replace_lane 3
-              (i32x4.replace_lane 2
-                (i32x4.replace_lane 1
-                  (i32x4.splat (i32.load8_u offset=1600 (i32.add (local.get $t)
-                    (i32x4.extract_lane 0 (local.get $bucket)))))
-                  (i32.load8_u offset=1600 (i32.add (local.get $t) (i32x4.extract_lane 1 (local.get $bucket)))))
-                (i32.load8_u offset=1600 (i32.add (local.get $t) (i32x4.extract_lane 2 (local.get $bucket)))))
-              (i32.load8_u offset=1600 (i32.add (local.get $t) (i32x4.extract_lane 3 (local.get $bucket))))))
-          (local.set $next
+          (local.set $bucket (i32x4.shl (i32x4.shr_u (local.get $mag) (i32.const 17)) (i32.const 2)))
+          (local.set $word
             (i32x4.replace_lane 3
               (i32x4.replace_lane 2
                 (i32x4.replace_lane 1
                   (i32x4.splat (i32.load offset=1024 (i32.add (local.get $t)
-                    (i32.shl (i32x4.extract_lane 0 (local.get $below)) (i32.const 2)))))
-                  (i32.load offset=1024 (i32.add (local.get $t)
-                    (i32.shl (i32x4.extract_lane 1 (local.get $below)) (i32.const 2)))))
-                (i32.load offset=1024 (i32.add (local.get $t)
-                  (i32.shl (i32x4.extract_lane 2 (local.get $below)) (i32.const 2)))))
-              (i32.load offset=1024 (i32.add (local.get $t)
-                (i32.shl (i32x4.extract_lane 3 (local.get $below)) (i32.const 2))))))
-          ;; next < |x| (bits, both non-negative): the sign bit of next − |x|
-          (local.set $gap (i32x4.sub (local.get $next) (local.get $mag)))
+                    (i32x4.extract_lane 0 (local.get $bucket)))))
+                  (i32.load offset=1024 (i32.add (local.get $t) (i32x4.extract_lane 1 (local.get $bucket)))))
+                (i32.load offset=1024 (i32.add (local.get $t) (i32x4.extract_lane 2 (local.get $bucket)))))
+              (i32.load offset=1024 (i32.add (local.get $t) (i32x4.extract_lane 3 (local.get $bucket))))))
+          (local.set $below (i32x4.shr_u (local.get $word) (i32.const 18)))
+          ;; next < |x|: the sign bit of next − |x| within the bucket (a next above it: 2^17 − |x|'s)
+          (local.set $gap (i32x4.sub (v128.and (local.get $word) (local.get $low_mask))
+            (v128.and (local.get $mag) (local.get $within))))
           (local.set $at_or_below
             (i32x4.add (local.get $below) (i32x4.shr_u (i32x4.sub (local.get $gap) (local.get $ones)) (i32.const 31))))
           (local.set $next
