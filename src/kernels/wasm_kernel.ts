@@ -104,12 +104,34 @@ type Uint8UpdateExport = (
   gradScale: number,
 ) => void;
 
+/**
+ * The metrics' six sums over whole 8-bit blocks after their update:
+ * parameters, gradients and blocks at byte offsets, the block count, the
+ * tables' offset, then lr, β1, 1 − β1, the gradient scale and the step
+ * tensor's decay coefficient.
+ */
+type Uint8SumsExport = (
+  p: number,
+  g: number,
+  m: number,
+  blocks: number,
+  tables: number,
+  lr: number,
+  beta1: number,
+  directionWeight: number,
+  gradScale: number,
+  stepDecay: number,
+) => number[];
+
 interface LionExports {
   /** Relaxed module only. */
   relaxed_madd_is_fused?(): number;
   /** Relaxed module only. */
   update_u8?: Uint8UpdateExport;
   update_u8_exact: Uint8UpdateExport;
+  /** Relaxed module only. */
+  sums_u8?: Uint8SumsExport;
+  sums_u8_exact: Uint8SumsExport;
   find_non_finite(g: number, n: number): number;
   sum_squares(g: number, n: number): number;
   scale(g: number, n: number, s: number): void;
@@ -242,6 +264,42 @@ function runSumsTrusted(sums: readonly number[]): boolean {
     gg >= TRUSTED_SUM_MIN && mm + pp + uu + gg < Infinity;
 }
 
+/** A partial last 8-bit block's sums. */
+const tailSums = new Float64Array(PARTIAL_COUNT);
+
+/**
+ * An 8-bit segment's sums: its whole blocks in wasm's float32 runs (as
+ * float32 moments' sums are taken), its partial last block in the scalar
+ * code; the whole segment in the scalar code's float64 where the runs are
+ * not trusted.
+ */
+function uint8Sums(
+  sumsU8: Uint8SumsExport,
+  f32: Float32Array,
+  parts: { segment: KernelSegment; blocks: number; tail: KernelSegment },
+  k: GroupConstants,
+  partials: Float64Array,
+): void {
+  const { segment, blocks, tail } = parts;
+  const sums = sumsU8(
+    segment.data * 4,
+    segment.grad * 4,
+    segment.expAvg * 4,
+    blocks,
+    KERNEL_TABLES.map,
+    k.lr,
+    k.beta1,
+    k.directionWeight,
+    k.gradScale,
+    k.stepDecay,
+  );
+  if (!runSumsTrusted(sums)) return uint8SegmentSums(f32, segment, k, partials);
+  tailSums.fill(0);
+  if (tail.length > 0) uint8SegmentSums(f32, { ...tail, block: 0 }, k, tailSums);
+  const at = segment.block * PARTIAL_COUNT;
+  for (let i = 0; i < PARTIAL_COUNT; i++) partials[at + i] = sums[i]! + tailSums[i]!;
+}
+
 /** lerp's branch resolved once: coefficient, and 1 when the base is g. */
 function lerpTerms(weight: number): [number, number] {
   return weight < 0.5 ? [weight, 0] : [weight - 1, 1];
@@ -370,6 +428,7 @@ export function createWasmKernel(
 
     update(arena, segments, groups, partials, caution) {
       const [exports, variants] = instanceFor(arena);
+
       let f32: Float32Array | undefined;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
@@ -400,22 +459,18 @@ export function createWasmKernel(
             k.gradScale,
           );
           const done = blocks * UINT8_BLOCK;
-          if (done < segment.length) {
-            updateUint8Segment(
-              f32,
-              {
-                ...segment,
-                data: segment.data + done,
-                grad: segment.grad + done,
-                expAvg: segment.expAvg + blocks * UINT8_BLOCK_WORDS,
-                length: segment.length - done,
-              },
-              k,
-              0,
-              null,
-            );
+          const tail = {
+            ...segment,
+            data: segment.data + done,
+            grad: segment.grad + done,
+            expAvg: segment.expAvg + blocks * UINT8_BLOCK_WORDS,
+            length: segment.length - done,
+          };
+          if (tail.length > 0) updateUint8Segment(f32, tail, k, 0, null);
+          if (partials !== null) {
+            const sumsU8 = mode === "exact" ? exports.sums_u8_exact : exports.sums_u8!;
+            uint8Sums(sumsU8, f32, { segment, blocks, tail }, k, partials);
           }
-          if (partials !== null) uint8SegmentSums(f32, segment, k, partials);
           continue;
         }
         if (factor !== 0) {
