@@ -4,8 +4,9 @@
  * largest magnitude, a second quantizes them (the code found by the map's
  * structure, as store/uint8_moments.ts's `uint8CodeOfBits`), and, with
  * metrics, a third sums the stored moments. The `wasm` kernel runs here a
- * tensor's partial last block, cautious groups and the sums (its SIMD
- * `update_u8` steps whole blocks); the `js` kernel's readable code is the
+ * tensor's partial last block, cautious groups, and the sums its float32
+ * runs are not trusted with (its SIMD `update_u8` and `sums_u8` take whole
+ * blocks); the `js` kernel's readable code is the
  * rule it is tested against, as the fixtures hold that to bitsandbytes'.
  *
  * @module

@@ -441,7 +441,7 @@ export function createWasmKernel(
             updateUint8Segment(f32, segment, k, factor, partials);
             continue;
           }
-          // whole blocks in wasm; a tensor's partial last block, and the sums, in the scalar code
+          // whole blocks in wasm; a tensor's partial last block in the scalar code
           const blocks = Math.floor(segment.length / UINT8_BLOCK);
           const updateU8 = mode === "exact" ? exports.update_u8_exact : exports.update_u8!;
           updateU8(
