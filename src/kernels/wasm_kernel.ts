@@ -428,7 +428,6 @@ export function createWasmKernel(
 
     update(arena, segments, groups, partials, caution) {
       const [exports, variants] = instanceFor(arena);
-
       let f32: Float32Array | undefined;
       const terms = groups.map(groupTerms);
       for (const segment of segments) {
