@@ -40,10 +40,10 @@ Deno.test("planStep() of no parameters has no blocks", () => {
 });
 
 Deno.test("blocksByArena() splits blocks by arena, keeping their order", () => {
-  // 64 KiB arenas: three slots of 12,000 bytes and the kernels' tables fill one, so each
+  // 64 KiB arenas: three slots of 10,000 bytes and the kernels' tables fill one, so each
   // parameter gets its own
   const store = new ParameterStore({ arenaBytes: 65536 });
-  const params = ["x", "y", "z"].map((name) => store.add(name, [3000]));
+  const params = ["x", "y", "z"].map((name) => store.add(name, [2500]));
   const plan = planStep(
     params.map((param, i) => ({ param, slots: parameterSlots(param), group: i })),
     1024, // three blocks a parameter
