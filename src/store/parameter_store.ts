@@ -36,8 +36,8 @@ import type { ParameterSlots, StoreMemory } from "./slots.ts";
  *
  * const options: ParameterStoreOptions = { arenaBytes: 65536 };
  * const store = new ParameterStore(options);
- * store.add("a", [3000]);
- * store.add("b", [3000]); // 3 slots of 12 KB do not fit beside "a" and the kernels' tables
+ * store.add("a", [2500]);
+ * store.add("b", [2500]); // 3 slots of 10 KB do not fit beside "a" and the kernels' tables
  * assert.equal(store.arenaCount, 2);
  * ```
  */
