@@ -85,11 +85,11 @@ interface MomentExports {
 }
 
 /**
- * The 8-bit update of whole blocks: parameters, gradients and blocks at
- * byte offsets, the block count, the tables' offset, then lr, β1, 1 − β1,
- * β2, 1 − β2, the decay multiplier and the gradient scale.
+ * Where an 8-bit export's whole blocks lie and its direction's terms:
+ * parameters, gradients and blocks at byte offsets, the block count, the
+ * tables' offset, then lr, β1 and 1 − β1.
  */
-type Uint8UpdateExport = (
+type Uint8BlockArgs = [
   p: number,
   g: number,
   m: number,
@@ -98,29 +98,25 @@ type Uint8UpdateExport = (
   lr: number,
   beta1: number,
   directionWeight: number,
-  beta2: number,
-  momentWeight: number,
-  decay: number,
-  gradScale: number,
+];
+
+/** The 8-bit update: then β2, 1 − β2, the decay multiplier and the gradient scale. */
+type Uint8UpdateExport = (
+  ...args: [
+    ...Uint8BlockArgs,
+    beta2: number,
+    momentWeight: number,
+    decay: number,
+    gradScale: number,
+  ]
 ) => void;
 
 /**
- * The metrics' six sums over whole 8-bit blocks after their update:
- * parameters, gradients and blocks at byte offsets, the block count, the
- * tables' offset, then lr, β1, 1 − β1, the gradient scale and the step
- * tensor's decay coefficient.
+ * The metrics' six sums over the blocks after their update: then the
+ * gradient scale and the step tensor's decay coefficient.
  */
 type Uint8SumsExport = (
-  p: number,
-  g: number,
-  m: number,
-  blocks: number,
-  tables: number,
-  lr: number,
-  beta1: number,
-  directionWeight: number,
-  gradScale: number,
-  stepDecay: number,
+  ...args: [...Uint8BlockArgs, gradScale: number, stepDecay: number]
 ) => number[];
 
 interface LionExports {
@@ -264,6 +260,20 @@ function runSumsTrusted(sums: readonly number[]): boolean {
     gg >= TRUSTED_SUM_MIN && mm + pp + uu + gg < Infinity;
 }
 
+/** The first arguments of an 8-bit export: a segment's first `blocks` whole blocks. */
+function uint8BlockArgs(segment: KernelSegment, blocks: number, k: GroupConstants): Uint8BlockArgs {
+  return [
+    segment.data * 4,
+    segment.grad * 4,
+    segment.expAvg * 4,
+    blocks,
+    KERNEL_TABLES.map,
+    k.lr,
+    k.beta1,
+    k.directionWeight,
+  ];
+}
+
 /** A partial last 8-bit block's sums. */
 const tailSums = new Float64Array(PARTIAL_COUNT);
 
@@ -281,18 +291,7 @@ function uint8Sums(
   partials: Float64Array,
 ): void {
   const { segment, blocks, tail } = parts;
-  const sums = sumsU8(
-    segment.data * 4,
-    segment.grad * 4,
-    segment.expAvg * 4,
-    blocks,
-    KERNEL_TABLES.map,
-    k.lr,
-    k.beta1,
-    k.directionWeight,
-    k.gradScale,
-    k.stepDecay,
-  );
+  const sums = sumsU8(...uint8BlockArgs(segment, blocks, k), k.gradScale, k.stepDecay);
   if (!runSumsTrusted(sums)) return uint8SegmentSums(f32, segment, k, partials);
   tailSums.fill(0);
   if (tail.length > 0) uint8SegmentSums(f32, { ...tail, block: 0 }, k, tailSums);
@@ -444,14 +443,7 @@ export function createWasmKernel(
           const blocks = Math.floor(segment.length / UINT8_BLOCK);
           const updateU8 = mode === "exact" ? exports.update_u8_exact : exports.update_u8!;
           updateU8(
-            segment.data * 4,
-            segment.grad * 4,
-            segment.expAvg * 4,
-            blocks,
-            KERNEL_TABLES.map,
-            k.lr,
-            k.beta1,
-            k.directionWeight,
+            ...uint8BlockArgs(segment, blocks, k),
             k.beta2,
             k.momentWeight,
             k.decayMultiplier,
