@@ -160,13 +160,13 @@ interface Moments {
  * same byte, under `momentUint8` a run of 8-bit blocks from it.
  */
 function momentsOf(f32: Float32Array, segment: KernelSegment, k: GroupConstants): Moments {
+  if (k.momentUint8) return uint8Moments(f32, segment, k);
   const start = segment.expAvg;
   const lerp = {
     direction: (m: number, g: number) => lerpF32(m, g, k.directionWeight),
     next: (m: number, g: number) => lerpF32(m, g, k.momentWeight),
     flush: () => {},
   };
-  if (k.momentUint8) return uint8Moments(f32, segment, k);
   if (!k.momentBfloat16) {
     return { ...lerp, read: (i) => f32[start + i]!, write: (i, v) => (f32[start + i] = v) };
   }

@@ -15,6 +15,7 @@
 import { fmaF32, signF32 } from "../_internal/float32.ts";
 import { DYNAMIC_MAP } from "../store/dynamic_map.ts";
 import {
+  ABSMAX_FLOOR,
   BUCKET_SHIFT,
   BUCKET_WORDS,
   UINT8_BLOCK,
@@ -22,9 +23,6 @@ import {
   WITHIN_BUCKET,
 } from "../store/uint8_moments.ts";
 import { type GroupConstants, type KernelSegment, PARTIAL_COUNT } from "./kernel.ts";
-
-/** `max(absmax, 1e-38)` as torch's float32 clamp takes it. */
-const TINY = Math.fround(1e-38);
 
 /** One block's new moments, then their scaled values, and the latter's bits. */
 const moments = new Float32Array(UINT8_BLOCK);
@@ -185,8 +183,8 @@ function exactMoments(block: Block, k: GroupConstants): number {
 function quantizeBlock(block: Block, largest: number): number {
   const { codes, first: at, length } = block;
   const full = length === UINT8_BLOCK;
-  const absmax = full ? largest : Math.max(largest, TINY);
-  const inverse = Math.fround(1 / Math.max(absmax, TINY));
+  const absmax = full ? largest : Math.max(largest, ABSMAX_FLOOR);
+  const inverse = Math.fround(1 / Math.max(absmax, ABSMAX_FLOOR));
   for (let i = 0; i < length; i++) {
     // clamped, then rounded to float32 on the store: the same as rounded, then clamped
     scaled[i] = Math.min(1, Math.max(-1, full ? moments[i]! * inverse : moments[i]! / absmax));

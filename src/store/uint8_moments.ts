@@ -56,8 +56,8 @@ export function uint8SlotWords(size: number): number {
 const SCALED = new Float32Array(1);
 const SCALED_BITS = new Uint32Array(SCALED.buffer);
 
-/** `max(absmax, 1e-38)` as torch's float32 clamp takes it. */
-const TINY = Math.fround(1e-38);
+/** The floor of a scale divided by, `max(absmax, 1e-38)`, as torch's float32 clamp takes it. */
+export const ABSMAX_FLOOR: number = Math.fround(1e-38);
 
 /** One tensor's 8-bit exp_avg. */
 export interface Uint8Moments {
@@ -87,13 +87,13 @@ export function uint8Code(x: number): number {
 }
 
 /** The positive midpoints (between codes 127…255), and +Infinity past the last. */
-export const POSITIVE_MIDPOINTS: Float32Array = Float32Array.of(
+const POSITIVE_MIDPOINTS: Float32Array = Float32Array.of(
   ...DYNAMIC_MAP_MIDPOINTS.subarray(127),
   Infinity,
 );
 
 /** {@linkcode POSITIVE_MIDPOINTS}' bits: non-negative floats order as their bits do. */
-export const POSITIVE_MIDPOINT_BITS: Uint32Array = new Uint32Array(POSITIVE_MIDPOINTS.buffer);
+const POSITIVE_MIDPOINT_BITS: Uint32Array = new Uint32Array(POSITIVE_MIDPOINTS.buffer);
 
 /**
  * Bits of a float32 shifted right by this many give its bucket: its
@@ -171,12 +171,13 @@ export function quantizeUint8Block(
 ): number {
   let largest = 0;
   for (const s of moments) largest = Math.max(largest, Math.abs(s));
-  const absmax = full ? largest : Math.max(largest, TINY);
-  const inverse = Math.fround(1 / Math.max(absmax, TINY));
+  const absmax = full ? largest : Math.max(largest, ABSMAX_FLOOR);
+  const inverse = Math.fround(1 / Math.max(absmax, ABSMAX_FLOOR));
   for (let i = 0; i < moments.length; i++) {
     const x = full ? Math.fround(moments[i]! * inverse) : Math.fround(moments[i]! / absmax);
-    SCALED[0] = Math.abs(Math.min(1, Math.max(-1, x)));
-    codes[i] = uint8CodeOfBits(Math.min(1, Math.max(-1, x)), SCALED_BITS[0]!);
+    const clamped = Math.min(1, Math.max(-1, x));
+    SCALED[0] = Math.abs(clamped);
+    codes[i] = uint8CodeOfBits(clamped, SCALED_BITS[0]!);
   }
   return absmax;
 }
