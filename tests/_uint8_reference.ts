@@ -85,10 +85,15 @@ export class ReferenceTensor {
         : lerpF32(m[i]!, g[i]!, k.momentWeight);
     }
     if (!this.uint8) return this.m.set(next);
+    this.quantize(next);
+  }
+
+  /** Stores `moments` as codes and scales, block by block (the tail by its division). */
+  quantize(moments: Float32Array): void {
     for (let b = 0; b < this.absmax.length; b++) {
-      const [start, end] = [b * UINT8_BLOCK, Math.min(next.length, (b + 1) * UINT8_BLOCK)];
+      const [start, end] = [b * UINT8_BLOCK, Math.min(moments.length, (b + 1) * UINT8_BLOCK)];
       this.absmax[b] = quantizeUint8Block(
-        next.subarray(start, end),
+        moments.subarray(start, end),
         this.codes.subarray(start, end),
         end - start === UINT8_BLOCK,
       );

@@ -11,6 +11,7 @@ import {
   type NamedTensor,
 } from "../tfjs/mod.ts";
 import { recordingLogger } from "./_util.ts";
+import { assertSameWeights, memorySink } from "./_tfjs_models.ts";
 
 tf.env().set("PROD", true); // no "use tfjs-node" advice in the test log
 await tf.setBackend("cpu");
@@ -123,22 +124,6 @@ Deno.test("model.compile() + model.fit() with tfjs-layers match the plain API bi
   model.dispose();
 });
 
-/** An IO handler keeping the artifacts in memory. */
-function memorySink() {
-  let saved: tf.io.ModelArtifacts | undefined;
-  return {
-    handler: tf.io.withSaveHandler((artifacts) => {
-      saved = artifacts;
-      return Promise.resolve({
-        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
-      });
-    }),
-    get artifacts() {
-      return saved!;
-    },
-  };
-}
-
 Deno.test("model.save(..., { includeOptimizer: true }) and a reload go on exactly where training was", async () => {
   const model = denseModel(11);
   const optimizer = lionw({ lr: 3e-3, weightDecay: 1e-4, betas: [0.95, 0.98], workers: 0 });
@@ -176,13 +161,7 @@ Deno.test("model.save(..., { includeOptimizer: true }) and a reload go on exactl
   // both go on for 2 epochs: same weights, bit for bit
   await model.fit(X, Y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
   await reloaded.fit(X, Y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
-  model.trainableWeights.forEach((w, i) => {
-    assert.deepEqual(
-      Float32Array.from(reloaded.trainableWeights[i]!.read().dataSync()),
-      Float32Array.from(w.read().dataSync()),
-      w.name,
-    );
-  });
+  assertSameWeights(reloaded, model);
   assert.equal(restored.optimizer.iterations, 20);
   await optimizer.close();
   await restored.close();
@@ -396,13 +375,7 @@ Deno.test("a model compiled with decay groups and a schedule's lr, saved and rel
     restored.paramGroups.map((g) => [g.weightDecay, g.lr, g.initialLr, g.params.length]),
     [[0.05, 1e-3, 3e-3, 2], [0, 1e-3, 3e-3, 2]],
   );
-  model.trainableWeights.forEach((w, i) => {
-    assert.deepEqual(
-      Float32Array.from(reloaded.trainableWeights[i]!.read().dataSync()),
-      Float32Array.from(w.read().dataSync()),
-      w.name,
-    );
-  });
+  assertSameWeights(reloaded, model);
   await optimizer.close();
   await (reloaded.optimizer as DecoupledLionWOptimizer).close();
   model.dispose();

@@ -14,6 +14,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { DecoupledLionWOptimizer } from "../tfjs/mod.ts";
 import { DYNAMIC_MAP } from "../src/store/dynamic_map.ts";
 import { seededValues } from "./_util.ts";
+import { assertSameWeights, memorySink } from "./_tfjs_models.ts";
 
 tf.env().set("PROD", true);
 await tf.setBackend("cpu");
@@ -100,22 +101,6 @@ Deno.test("tfjs: 8-bit moments are saved as codes and scales, and a reload conti
   for (const x of [w, v]) x.dispose();
 });
 
-/** An IO handler keeping the artifacts in memory. */
-function memorySink() {
-  let saved: tf.io.ModelArtifacts | undefined;
-  return {
-    handler: tf.io.withSaveHandler((artifacts) => {
-      saved = artifacts;
-      return Promise.resolve({
-        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
-      });
-    }),
-    get artifacts() {
-      return saved!;
-    },
-  };
-}
-
 for (const backend of ["cpu", "wasm"]) {
   Deno.test(`tfjs-layers on ${backend}: a model with 8-bit moments trains, predicts with its new weights, and a saved model goes on bit for bit`, async () => {
     if (backend === "wasm") {
@@ -165,13 +150,7 @@ for (const backend of ["cpu", "wasm"]) {
     await model.fit(x, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
     await reloaded.fit(x, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 });
     assert.equal(restored.optimizer.momentumDtype, "uint8");
-    model.trainableWeights.forEach((w, i) => {
-      assert.deepEqual(
-        Float32Array.from(reloaded.trainableWeights[i]!.read().dataSync()),
-        Float32Array.from(w.read().dataSync()),
-        w.name,
-      );
-    });
+    assertSameWeights(reloaded, model);
     await optimizer.close();
     await restored.close();
     model.dispose();

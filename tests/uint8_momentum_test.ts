@@ -19,7 +19,6 @@ import {
 } from "../mod.ts";
 import { DYNAMIC_MAP_MIDPOINTS } from "../src/store/dynamic_map.ts";
 import { decodeSafetensors, encodeSafetensors, type TensorToWrite } from "../src/io/safetensors.ts";
-import { quantizeUint8Block } from "../src/store/uint8_moments.ts";
 import { bfloat16Bits, fmaF32, fromBfloat16, signF32 } from "../src/_internal/float32.ts";
 import { parameterSlots } from "../src/store/slots.ts";
 import type { Parameter } from "../src/store/parameter.ts";
@@ -240,14 +239,7 @@ Deno.test("8-bit state reads dequantized, and state dicts load across moment typ
     const values = seededValues(4396, 9, 0.02);
     uint8.loadStateDict({ ...dict, state: { ...dict.state, w: { expAvg: values } } });
     const expected = new ReferenceTensor(new Float32Array(4396));
-    for (let b = 0; b < expected.absmax.length; b++) {
-      const [start, end] = [256 * b, Math.min(4396, 256 * (b + 1))];
-      expected.absmax[b] = quantizeUint8Block(
-        values.subarray(start, end),
-        expected.codes.subarray(start, end),
-        end - start === 256,
-      );
-    }
+    expected.quantize(values);
     assertBitsEqual(uint8.state(w)!.expAvg, expected.moments(), "w");
     assert.deepEqual(rawMoments(w).codes, expected.codes);
   });
@@ -380,14 +372,7 @@ Deno.test("an 8-bit checkpoint holds U8 codes, F32 scales and the codebook, and 
     await decodeCheckpoint(uint8, await encodeCheckpoint(float32));
     const expected = new ReferenceTensor(new Float32Array(4396));
     const values = seededValues(4396, 4, 0.02);
-    for (let blk = 0; blk < expected.absmax.length; blk++) {
-      const [start, end] = [256 * blk, Math.min(4396, 256 * (blk + 1))];
-      expected.absmax[blk] = quantizeUint8Block(
-        values.subarray(start, end),
-        expected.codes.subarray(start, end),
-        end - start === 256,
-      );
-    }
+    expected.quantize(values);
     assert.deepEqual(rawMoments(again[0]!), { codes: expected.codes, absmax: expected.absmax });
     await Promise.all([float32.close(), uint8.close()]);
   });
